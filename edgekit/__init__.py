@@ -1,0 +1,30 @@
+"""edgekit: put a trained PyTorch object detector on an edge device.
+
+The on-device part (``edgekit.runtimes``, ``edgekit.decoding``, ``edgekit.bundle``,
+``edgekit.devices``) imports with numpy alone; the converter side needs torch and is
+imported lazily through the attributes below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_checkpoint": ("edgekit.models.loader", "load_checkpoint"),
+    "read_bundle": ("edgekit.bundle", "read_bundle"),
+    "Manifest": ("edgekit.bundle", "Manifest"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'edgekit' has no attribute '{name}'")
+
+
+__all__ = ["__version__", *_LAZY]

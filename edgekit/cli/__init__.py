@@ -1,0 +1,1 @@
+"""Command-line interface (click). Subcommands load lazily so ``--help`` needs only the core."""

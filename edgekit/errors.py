@@ -1,0 +1,72 @@
+"""Exception hierarchy.
+
+``EdgekitError`` and its subclasses are *user* errors: a bad file, an unsupported
+target, a missing optional dependency. The CLI prints them as one line and exits
+non-zero. Any other exception is an internal bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class EdgekitError(Exception):
+    """Base class of every user-facing error. ``exit_code`` is used by the CLI."""
+
+    exit_code = 1
+
+
+class InputFileError(EdgekitError):
+    """A file given by the user is missing, unreadable, corrupt or of the wrong kind."""
+
+    exit_code = 2
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UnsafeCheckpointError(InputFileError):
+    """A checkpoint tried to execute code while being read. Nothing was executed."""
+
+
+class ManifestError(InputFileError):
+    """A bundle manifest is missing, corrupt or violates the schema."""
+
+
+class UnsupportedTargetError(EdgekitError):
+    """An unknown target name or a flag that contradicts the target's profile."""
+
+
+class UnsupportedModelError(EdgekitError):
+    """A checkpoint that edgekit recognises but cannot convert (yet)."""
+
+
+class MissingDependencyError(EdgekitError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    def __init__(self, module: str, extra: str, reason: Optional[str] = None) -> None:
+        self.module = module
+        self.extra = extra
+        what = f" ({reason})" if reason else ""
+        super().__init__(
+            f"the optional dependency '{module}' is not installed{what}: "
+            f'pip install "edgekit[{extra}]"'
+        )
+
+
+class CalibrationError(EdgekitError):
+    """Calibration data is missing, empty or unusable."""
+
+
+class ConversionError(EdgekitError):
+    """An export step failed for a reason the user can act on."""
+
+
+class VerificationError(EdgekitError):
+    """A converted or reparameterized model no longer matches its source."""
+
+
+class BackendError(EdgekitError):
+    """A runtime backend refused the model or the input."""

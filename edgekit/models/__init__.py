@@ -1,0 +1,1 @@
+"""Detector families and safe checkpoint import (converter side: needs torch)."""

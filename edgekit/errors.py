@@ -51,8 +51,7 @@ class MissingDependencyError(EdgekitError, ImportError):
         self.extra = extra
         what = f" ({reason})" if reason else ""
         super().__init__(
-            f"the optional dependency '{module}' is not installed{what}: "
-            f'pip install "edgekit[{extra}]"'
+            f"the optional dependency '{module}' is not installed{what}: pip install \"edgekit[{extra}]\""
         )
 
 

@@ -14,9 +14,17 @@ from edgekit.errors import EdgekitError
 
 # name -> (module, attribute, one-line help shown by `edgekit --help` without importing it)
 COMMANDS: Dict[str, Tuple[str, str, str]] = {
-    "doctor": ("edgekit.cli.doctor", "doctor", "Report the host, its accelerators and the importable backends."),
+    "doctor": (
+        "edgekit.cli.doctor",
+        "doctor",
+        "Report the host, its accelerators and the importable backends.",
+    ),
     "devices": ("edgekit.cli.devices", "devices", "List target device profiles."),
-    "inspect": ("edgekit.cli.inspect", "inspect_cmd", "Describe a checkpoint: family, classes, train-time structures."),
+    "inspect": (
+        "edgekit.cli.inspect",
+        "inspect_cmd",
+        "Describe a checkpoint: family, classes, train-time structures.",
+    ),
 }
 
 

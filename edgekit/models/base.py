@@ -80,7 +80,7 @@ class ModelInfo:
 
 @dataclass
 class LoadedModel:
-    model: "torch.nn.Module"
+    model: torch.nn.Module
     info: ModelInfo
 
 
@@ -90,11 +90,11 @@ class Family:
     name: str = ""
     variants: Tuple[str, ...] = ()
 
-    def score(self, ckpt: "RawCheckpoint") -> float:
+    def score(self, ckpt: RawCheckpoint) -> float:
         """0.0 = not this family, 1.0 = certainly this family."""
         raise NotImplementedError
 
-    def load(self, ckpt: "RawCheckpoint", arch: Optional[str] = None) -> LoadedModel:
+    def load(self, ckpt: RawCheckpoint, arch: Optional[str] = None) -> LoadedModel:
         """Rebuild the model from edgekit's code and load the checkpoint's weights."""
         raise NotImplementedError
 
@@ -103,4 +103,4 @@ class Family:
         raise NotImplementedError
 
 
-FAMILIES: "Registry[Family]" = Registry("model family")
+FAMILIES: Registry[Family] = Registry("model family")

@@ -60,7 +60,7 @@ def decode(raw: RawHeadOutput, head: HeadSpec) -> Tuple[torch.Tensor, torch.Tens
 
 def topk_end2end(boxes: torch.Tensor, scores: torch.Tensor, max_det: int) -> torch.Tensor:
     """NMS-free post-process (two-stage top-k, as YOLOv10/YOLO26): -> (B, K, 6) xyxy, score, class."""
-    b, n, nc = scores.shape
+    _b, n, nc = scores.shape
     k = min(max_det, n)
     best, _ = scores.max(-1)
     idx = best.topk(k, dim=1).indices  # stage 1: anchors by their best class score

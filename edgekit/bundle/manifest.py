@@ -1,0 +1,282 @@
+"""The bundle manifest (``manifest.json``): typed, frozen, versioned.
+
+It says everything a runtime needs and nothing has to be guessed: input geometry and
+preprocessing, the meaning of every output tensor, the decoder and its default thresholds,
+the model files per backend, and the provenance and verification figures of the conversion.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from edgekit.bundle import _fields as F
+
+SCHEMA_VERSION = 1
+LAYOUTS = ("NCHW", "NHWC")
+DTYPES = ("float32", "float16", "uint8", "int8", "int32", "int64")
+RESIZES = ("letterbox", "stretch")
+COLORS = ("RGB", "BGR")
+# what an output tensor holds; the decoder reads roles, never the family name
+OUTPUT_ROLES = (
+    "boxes",  # (B, N, 4) xyxy in input pixels
+    "scores",  # (B, N, nc) class probabilities
+    "box_dist",  # (B, N, 4*bins) raw DFL logits (host DFL)
+    "score_logits",  # (B, N, nc) before sigmoid
+    "detections",  # (B, K, 6) x1, y1, x2, y2, score, class (NMS-free top-k or in-graph NMS)
+    "num_dets",  # (B, 1) number of valid rows in `detections` / det_* outputs
+    "det_boxes",  # (B, K, 4)  EfficientNMS_TRT-style outputs
+    "det_scores",  # (B, K)
+    "det_classes",  # (B, K)
+    "nms_indices",  # (M, 3) batch, class, box index (ONNX NonMaxSuppression)
+)
+DECODERS = ("nms", "nms-free", "host-dfl", "graph-nms")
+BACKENDS = ("onnxruntime", "openvino", "tensorrt", "tflite")
+PRECISIONS = ("fp32", "fp16", "int8", "mixed")
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine quantization of an integer tensor: real = (q - zero_point) * scale."""
+
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], path: str) -> Quantization:
+        return cls(F.number(d, "scale", path, positive=True), F.integer(d, "zero_point", path, minimum=-128))
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    name: str  # checkpoint file name (never a host path)
+    sha256: str
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], path: str) -> SourceInfo:
+        digest = F.string(d, "sha256", path)
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise F.FieldError(f"'{path}sha256' must be 64 lowercase hex digits")
+        return cls(F.string(d, "name", path), digest)
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    family: str
+    variant: str
+    class_names: Tuple[str, ...]
+    task: str = "detect"
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], path: str) -> ModelSection:
+        names = F.string_list(d, "class_names", path)
+        if not names:
+            raise F.FieldError(f"'{path}class_names' must not be empty")
+        return cls(
+            F.string(d, "family", path),
+            F.string(d, "variant", path),
+            tuple(names),
+            F.string(d, "task", path, choices=("detect",)),
+        )
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    height: int
+    width: int
+    layout: str = "NCHW"
+    dtype: str = "float32"
+    batch: Optional[int] = 1  # None: dynamic batch
+    quantization: Optional[Quantization] = None  # int8/uint8 input
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], path: str) -> InputSpec:
+        batch = d.get("batch", 1)
+        if batch is not None:
+            batch = F.integer(d, "batch", path, minimum=1)
+        q = d.get("quantization")
+        return cls(
+            F.string(d, "name", path),
+            F.integer(d, "height", path, minimum=1),
+            F.integer(d, "width", path, minimum=1),
+            F.string(d, "layout", path, choices=LAYOUTS),
+            F.string(d, "dtype", path, choices=DTYPES),
+            batch,
+            None
+            if q is None
+            else Quantization.from_dict(F.section(d, "quantization", path), path + "quantization."),
+        )
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    resize: str = "letterbox"
+    pad_value: int = 114
+    color: str = "RGB"
+    scale: float = 1.0 / 255.0
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], path: str) -> Preprocess:
+        pad = F.integer(d, "pad_value", path, minimum=0)
+        if pad > 255:
+            raise F.FieldError(f"'{path}pad_value' must be 0..255, got {pad}")
+        return cls(
+            F.string(d, "resize", path, choices=RESIZES),
+            pad,
+            F.string(d, "color", path, choices=COLORS),
+            F.number(d, "scale", path, positive=True),
+        )
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str
+    role: str
+    shape: Tuple[Optional[int], ...]  # None marks a dynamic dimension
+    dtype: str = "float32"
+    quantization: Optional[Quantization] = None
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], path: str) -> OutputSpec:
+        q = d.get("quantization")
+        return cls(
+            F.string(d, "name", path),
+            F.string(d, "role", path, choices=OUTPUT_ROLES),
+            tuple(F.int_list(d, "shape", path, allow_none=True)),
+            F.string(d, "dtype", path, choices=DTYPES),
+            None
+            if q is None
+            else Quantization.from_dict(F.section(d, "quantization", path), path + "quantization."),
+        )
+
+
+@dataclass(frozen=True)
+class DecoderSpec:
+    type: str
+    conf_threshold: float = 0.25
+    iou_threshold: float = 0.45
+    max_det: int = 300
+    agnostic: bool = False
+    strides: Tuple[int, ...] = ()  # host-dfl: to rebuild anchors
+    bins: int = 1  # host-dfl: DFL bins per side
+    anchor_offset: float = 0.5
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], path: str) -> DecoderSpec:
+        kind = F.string(d, "type", path, choices=DECODERS)
+        strides = tuple(int(s) for s in F.int_list(d, "strides", path)) if "strides" in d else ()
+        spec = cls(
+            kind,
+            F.number(d, "conf_threshold", path, default=0.25),
+            F.number(d, "iou_threshold", path, default=0.45),
+            F.integer(d, "max_det", path, minimum=1, default=300),
+            F.boolean(d, "agnostic", path),
+            strides,
+            F.integer(d, "bins", path, minimum=1, default=1),
+            F.number(d, "anchor_offset", path, default=0.5),
+        )
+        for key in ("conf_threshold", "iou_threshold"):
+            if not 0.0 <= getattr(spec, key) <= 1.0:
+                raise F.FieldError(f"'{path}{key}' must be within 0..1")
+        if kind == "host-dfl" and not strides:
+            raise F.FieldError(f"'{path}strides' is required by the host-dfl decoder")
+        return spec
+
+
+@dataclass(frozen=True)
+class Artifact:
+    backend: str
+    path: str  # relative to the bundle directory, POSIX separators
+    precision: str
+    sha256: str
+    size: int
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], path: str) -> Artifact:
+        rel = F.string(d, "path", path)
+        check_relative(rel, path + "path")
+        return cls(
+            F.string(d, "backend", path, choices=BACKENDS),
+            rel,
+            F.string(d, "precision", path, choices=PRECISIONS),
+            F.string(d, "sha256", path),
+            F.integer(d, "size", path, minimum=0),
+        )
+
+
+def check_relative(rel: str, where: str) -> None:
+    """Refuse a path that could leave the bundle directory."""
+    norm = posixpath.normpath(rel)
+    if rel.startswith(("/", "\\")) or "\\" in rel or ":" in rel or norm == ".." or norm.startswith("../"):
+        raise F.FieldError(f"'{where}' must stay inside the bundle, got {rel!r}")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything a runtime needs; written as ``manifest.json`` at the bundle root."""
+
+    source: SourceInfo
+    model: ModelSection
+    input: InputSpec
+    preprocess: Preprocess
+    outputs: Tuple[OutputSpec, ...]
+    decoder: DecoderSpec
+    artifacts: Tuple[Artifact, ...]
+    edgekit_version: str
+    created: str  # ISO 8601, UTC
+    target: Dict[str, Any] = field(default_factory=dict)  # the resolved conversion plan
+    tools: Dict[str, str] = field(default_factory=dict)  # versions used to convert
+    verification: Dict[str, Any] = field(default_factory=dict)  # figures recorded at conversion
+    reparam: List[Dict[str, Any]] = field(default_factory=list)  # per-pass report
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def class_names(self) -> Tuple[str, ...]:
+        return self.model.class_names
+
+    def artifact(self, backend: Optional[str] = None) -> Artifact:
+        """The artifact of ``backend`` (the first one when None)."""
+        for art in self.artifacts:
+            if backend is None or art.backend == backend:
+                return art
+        have = ", ".join(a.backend for a in self.artifacts)
+        raise KeyError(f"the bundle has no {backend} model (it has: {have})")
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        return {"schema_version": d.pop("schema_version"), **d}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Manifest:
+        """Validate and build; raises ``FieldError`` naming the offending field."""
+        if not isinstance(d, dict):
+            raise F.FieldError("the manifest must be a JSON object")
+        version = F.integer(d, "schema_version", "", minimum=1)
+        if version > SCHEMA_VERSION:
+            raise F.FieldError(
+                f"schema_version {version} is newer than this edgekit reads ({SCHEMA_VERSION})"
+            )
+        outputs = tuple(
+            OutputSpec.from_dict(o, f"outputs[{i}].") for i, o in enumerate(F.obj_list(d, "outputs", ""))
+        )
+        artifacts = tuple(
+            Artifact.from_dict(a, f"artifacts[{i}].") for i, a in enumerate(F.obj_list(d, "artifacts", ""))
+        )
+        return cls(
+            source=SourceInfo.from_dict(F.section(d, "source", ""), "source."),
+            model=ModelSection.from_dict(F.section(d, "model", ""), "model."),
+            input=InputSpec.from_dict(F.section(d, "input", ""), "input."),
+            preprocess=Preprocess.from_dict(F.section(d, "preprocess", ""), "preprocess."),
+            outputs=outputs,
+            decoder=DecoderSpec.from_dict(F.section(d, "decoder", ""), "decoder."),
+            artifacts=artifacts,
+            edgekit_version=F.string(d, "edgekit_version", ""),
+            created=F.string(d, "created", ""),
+            target=F.mapping(d, "target", ""),
+            tools={str(k): str(v) for k, v in F.mapping(d, "tools", "").items()},
+            verification=F.mapping(d, "verification", ""),
+            reparam=list(d.get("reparam", [])),
+            schema_version=version,
+        )

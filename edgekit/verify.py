@@ -1,0 +1,59 @@
+"""Numerical equivalence, defined once for the whole project.
+
+Per output tensor, before decoding, FP32: ``max|a - b| <= 1e-4 * max|b|`` where ``b`` is the
+reference. Works on numpy arrays and torch tensors alike (converted with ``numpy.asarray``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Sequence
+
+import numpy as np
+
+from edgekit.errors import VerificationError
+
+TOLERANCE = 1e-4
+
+
+def _as_array(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):  # torch tensor, without importing torch here
+        x = x.detach().cpu().float().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def max_rel_error(a: Any, b: Any) -> float:
+    """``max|a - b| / max|b|`` (0 when both are all zero; inf on a shape mismatch)."""
+    a, b = _as_array(a), _as_array(b)
+    if a.shape != b.shape:
+        return float("inf")
+    if a.size == 0:
+        return 0.0
+    diff = float(np.max(np.abs(a - b)))
+    scale = float(np.max(np.abs(b)))
+    if scale == 0.0:
+        return 0.0 if diff == 0.0 else float("inf")
+    return diff / scale
+
+
+def is_equivalent(a: Any, b: Any, tol: float = TOLERANCE) -> bool:
+    return max_rel_error(a, b) <= tol
+
+
+def assert_equivalent(a: Any, b: Any, name: str = "output", tol: float = TOLERANCE) -> float:
+    """Raise ``VerificationError`` unless ``a`` matches the reference ``b``; returns the error."""
+    a_arr, b_arr = _as_array(a), _as_array(b)
+    if a_arr.shape != b_arr.shape:
+        raise VerificationError(f"{name}: shape {a_arr.shape} != reference {b_arr.shape}")
+    err = max_rel_error(a_arr, b_arr)
+    if not err <= tol:
+        raise VerificationError(f"{name}: max|a-b|/max|b| = {err:.3g} exceeds {tol:g}")
+    return err
+
+
+def compare_outputs(
+    actual: Sequence[Any], reference: Sequence[Any], names: Sequence[str], tol: float = TOLERANCE
+) -> Dict[str, float]:
+    """Per-output relative errors; raises ``VerificationError`` naming the first that fails."""
+    if len(actual) != len(reference):
+        raise VerificationError(f"{len(actual)} outputs != {len(reference)} reference outputs")
+    return {n: assert_equivalent(a, b, n, tol) for a, b, n in zip(actual, reference, names)}

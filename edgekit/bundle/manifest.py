@@ -7,6 +7,7 @@ the model files per backend, and the provenance and verification figures of the 
 
 from __future__ import annotations
 
+import json
 import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -245,7 +246,7 @@ class Manifest:
         raise KeyError(f"the bundle has no {backend} model (it has: {have})")
 
     def to_dict(self) -> Dict[str, Any]:
-        d = asdict(self)
+        d = json.loads(json.dumps(asdict(self)))  # tuples -> lists: exactly what is written to disk
         return {"schema_version": d.pop("schema_version"), **d}
 
     @classmethod

@@ -20,6 +20,7 @@ COMMANDS: Dict[str, Tuple[str, str, str]] = {
         "Report the host, its accelerators and the importable backends.",
     ),
     "devices": ("edgekit.cli.devices", "devices", "List target device profiles."),
+    "show": ("edgekit.cli.show", "show", "Validate a bundle and summarise its manifest."),
     "inspect": (
         "edgekit.cli.inspect",
         "inspect_cmd",

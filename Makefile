@@ -1,0 +1,60 @@
+# edgekit developer entry points. `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+# torch first and pinned: an unpinned torch pulls GBs of CUDA packages. Pick yours, e.g.
+#   make test TORCH_SPEC="torch==2.5.1 --index-url https://download.pytorch.org/whl/cpu"
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= all,dev
+# The on-device environment: the oldest Python we support (JetPack 5 = 3.8) with numpy 1.x and
+# OpenCV 4.x, as on a Jetson; falls back to $(PYTHON) where no 3.8 interpreter exists.
+DEVICE_PYTHON ?= $(firstword $(wildcard /root/.pyenv/versions/3.8*/bin/python3.8) $(shell command -v python3.8 2>/dev/null) $(PYTHON))
+DEVICE_VENV ?= .venv-device
+PIP = $(VENV)/bin/python -m pip
+PYTEST_ARGS ?=
+
+.PHONY: help venv device-venv demo test test-fast test-device lint clean
+
+help:
+	@echo "make demo   - set up $(VENV) and run the most complete user path"
+	@echo "make test   - set up $(VENV) and $(DEVICE_VENV), lint, run the whole test suite"
+	@echo "make test-fast - the suite without tests marked slow"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH_SPEC)
+	$(PIP) install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(DEVICE_VENV)/.installed: pyproject.toml
+	$(DEVICE_PYTHON) -m venv $(DEVICE_VENV)
+	$(DEVICE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DEVICE_VENV)/bin/python -m pip install -q "numpy<2" "opencv-python-headless<5" pytest
+	$(DEVICE_VENV)/bin/python -m pip install -q -e ".[onnx,openvino]"
+	touch $@
+
+device-venv: $(DEVICE_VENV)/.installed
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: venv device-venv lint
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-device
+
+test-fast: venv
+	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# the on-device tests again, under the device interpreter with numpy 1.x and OpenCV 4.x
+test-device: device-venv
+	$(DEVICE_VENV)/bin/python -m pytest -m ondevice -p no:cacheprovider $(PYTEST_ARGS)
+
+demo: venv
+	$(VENV)/bin/edgekit doctor
+	$(VENV)/bin/edgekit devices
+
+clean:
+	rm -rf $(VENV) $(DEVICE_VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,98 @@
+"""``edgekit doctor``: the host, its accelerators and which backends import, with versions."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any, Dict, List, Optional, Tuple
+
+import click
+
+from edgekit import __version__
+
+# (label, import name, the extra that installs it, a probe giving extra detail)
+BACKENDS: List[Tuple[str, str, str]] = [
+    ("numpy", "numpy", "core"),
+    ("onnxruntime", "onnxruntime", "onnx"),
+    ("openvino", "openvino", "openvino"),
+    ("ai-edge-litert", "ai_edge_litert", "tflite"),
+    ("tflite-runtime", "tflite_runtime", "tflite"),
+    ("tensorrt", "tensorrt", "tensorrt (JetPack)"),
+    ("cuda-python", "cuda", "tensorrt"),
+    ("opencv (cv2)", "cv2", "cv (or the system's)"),
+    ("torch", "torch", "convert"),
+    ("onnx", "onnx", "convert"),
+    ("onnxslim", "onnxslim", "convert"),
+]
+
+
+def _detail(name: str, module: Any) -> str:
+    """Backend-specific facts: providers, devices, GStreamer."""
+    try:
+        if name == "onnxruntime":
+            return "providers: " + ", ".join(module.get_available_providers())
+        if name == "openvino":
+            return "devices: " + ", ".join(module.Core().available_devices)
+        if name == "cv2":
+            info = module.getBuildInformation()
+            gst = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if "GStreamer" in ln), "?")
+            return f"GStreamer: {gst.split()[0] if gst else '?'}"
+        if name == "torch":
+            return "CUDA available" if module.cuda.is_available() else "CPU only"
+    except Exception as exc:  # noqa: BLE001 - a probe that fails is reported, not fatal
+        return f"probe failed: {type(exc).__name__}"
+    return ""
+
+
+def probe_backends() -> List[Dict[str, Optional[str]]]:
+    rows = []
+    for label, name, extra in BACKENDS:
+        row: Dict[str, Optional[str]] = {"name": label, "module": name, "extra": extra}
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - ImportError or a broken binary install
+            row.update(version=None, status="missing" if isinstance(exc, ImportError) else f"broken: {exc}")
+            rows.append(row)
+            continue
+        version = getattr(module, "__version__", None) or getattr(
+            getattr(module, "version", None), "__version__", None
+        )
+        if name == "openvino" and version is None:
+            version = module.get_version()
+        row.update(version=str(version or "unknown"), status="ok", detail=_detail(name, module))
+        rows.append(row)
+    return rows
+
+
+def host_rows() -> List[Tuple[str, str]]:
+    from edgekit.devices.host import detect_host
+
+    host = detect_host()
+    rows = list(host.to_rows())
+    rows.append(("edgekit", __version__))
+    rows.append(("matching target", host.matching_profile() or "none"))
+    return rows
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def doctor(as_json: bool) -> None:
+    """Report the host (OS, Python, CPU, Jetson / Raspberry Pi) and the importable backends."""
+    host = host_rows()
+    backends = probe_backends()
+    if as_json:
+        click.echo(json.dumps({"host": dict(host), "backends": backends}, indent=2))
+        return
+    width = max(len(k) for k, _ in host)
+    click.echo("Host")
+    for key, value in host:
+        click.echo(f"  {key:<{width}}  {value}")
+    click.echo("Backends")
+    for row in backends:
+        if row["status"] == "ok":
+            state = f"{row['version']:<12} {row.get('detail') or ''}".rstrip()
+        else:
+            state = f'{row["status"]:<12} pip install "edgekit[{row["extra"]}]"'
+            if row["extra"] in ("core",) or "(" in str(row["extra"]):
+                state = f"{row['status']:<12} ({row['extra']})"
+        click.echo(f"  {row['name']:<15} {state}")

@@ -1,0 +1,46 @@
+"""``edgekit show BUNDLE``: validate a bundle and print what its manifest says."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from edgekit.bundle import read_bundle
+
+
+@click.command("show")
+@click.argument("bundle", type=click.Path())
+@click.option("--verify", is_flag=True, help="Also check every model file against its sha256.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def show(bundle: str, verify: bool, as_json: bool) -> None:
+    """Validate BUNDLE (a folder with manifest.json) and summarise it."""
+    b = read_bundle(bundle, verify_hashes=verify)
+    m = b.manifest
+    if as_json:
+        click.echo(json.dumps(m.to_dict(), indent=2))
+        return
+    names = ", ".join(m.class_names[:8]) + (", ..." if len(m.class_names) > 8 else "")
+    inp, pre = m.input, m.preprocess
+    rows = [
+        ("bundle", str(b.root)),
+        ("model", f"{m.model.family} {m.model.variant} ({len(m.class_names)} classes: {names})"),
+        ("source", f"{m.source.name} sha256:{m.source.sha256[:12]}"),
+        (
+            "input",
+            f"{inp.name} {inp.layout} {inp.dtype} batch={inp.batch or 'dynamic'} {inp.height}x{inp.width}",
+        ),
+        ("preprocess", f"{pre.resize} pad={pre.pad_value} {pre.color} x{pre.scale:g}"),
+        ("outputs", "; ".join(f"{o.name} {o.role} {list(o.shape)}" for o in m.outputs)),
+        ("decoder", f"{m.decoder.type} conf={m.decoder.conf_threshold:g} iou={m.decoder.iou_threshold:g}"),
+        (
+            "models",
+            "; ".join(f"{a.backend} {a.precision} {a.path} ({a.size / 1e6:.1f} MB)" for a in m.artifacts),
+        ),
+        ("target", str(m.target.get("target", "-"))),
+        ("created", f"{m.created} by edgekit {m.edgekit_version}"),
+    ]
+    if verify:
+        rows.append(("sha256", "all model files match"))
+    for key, value in rows:
+        click.echo(f"{key:<11} {value}")

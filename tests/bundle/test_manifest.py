@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from edgekit.bundle import Manifest
+from edgekit.bundle._fields import FieldError
+
+from .conftest import manifest_dict
+
+
+def test_roundtrip_is_lossless() -> None:
+    m = Manifest.from_dict(manifest_dict())
+    again = Manifest.from_dict(m.to_dict())
+    assert again == m
+    assert m.input.height == 384 and m.input.width == 640  # rectangular input survives
+    assert m.class_names == ("a", "b")
+    assert m.artifact("onnxruntime").path == "model.onnx"
+    assert list(m.to_dict())[0] == "schema_version"
+
+
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda d: d.pop("input"), "'input'"),
+        (lambda d: d["input"].update(height=0), "input.height"),
+        (lambda d: d["input"].update(layout="NHCW"), "input.layout"),
+        (lambda d: d["preprocess"].update(resize="crop"), "preprocess.resize"),
+        (lambda d: d["preprocess"].update(pad_value=300), "preprocess.pad_value"),
+        (lambda d: d["preprocess"].update(scale=-1), "preprocess.scale"),
+        (lambda d: d["outputs"][1].update(role="probabilities"), "outputs[1].role"),
+        (lambda d: d["decoder"].update(type="magic"), "decoder.type"),
+        (lambda d: d["decoder"].update(conf_threshold=1.5), "decoder.conf_threshold"),
+        (lambda d: d["decoder"].update(type="host-dfl"), "decoder.strides"),
+        (lambda d: d["model"].update(class_names=[]), "model.class_names"),
+        (lambda d: d["source"].update(sha256="xyz"), "source.sha256"),
+        (lambda d: d.update(artifacts=[]), "artifacts"),
+        (lambda d: d["artifacts"][0].update(backend="ncnn"), "artifacts[0].backend"),
+        (lambda d: d.update(schema_version=99), "schema_version 99"),
+        (lambda d: d.pop("schema_version"), "schema_version"),
+    ],
+)
+def test_schema_violations_name_the_field(mutate, field: str) -> None:
+    d = copy.deepcopy(manifest_dict())
+    mutate(d)
+    with pytest.raises(FieldError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        Manifest.from_dict(d)
+
+
+@pytest.mark.parametrize("bad", ["../model.onnx", "/etc/passwd", "a/../../x.onnx", "C:\\model.onnx", "..\\m.onnx"])
+def test_paths_must_stay_inside_the_bundle(bad: str) -> None:
+    with pytest.raises(FieldError, match="inside the bundle"):
+        Manifest.from_dict(manifest_dict(model_path=bad))
+
+
+def test_nested_relative_path_is_allowed() -> None:
+    m = Manifest.from_dict(manifest_dict(model_path="onnx/./model.onnx"))
+    assert m.artifacts[0].path == "onnx/./model.onnx"

@@ -15,6 +15,8 @@ _LAZY = {
     "load_checkpoint": ("edgekit.models.loader", "load_checkpoint"),
     "read_bundle": ("edgekit.bundle", "read_bundle"),
     "Manifest": ("edgekit.bundle", "Manifest"),
+    "Detector": ("edgekit.detector", "Detector"),
+    "Detections": ("edgekit.decoding.detections", "Detections"),
 }
 
 

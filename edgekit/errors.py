@@ -55,6 +55,10 @@ class MissingDependencyError(EdgekitError, ImportError):
         )
 
 
+class ImageError(EdgekitError):
+    """An input image that cannot be used (empty, wrong channel count, unreadable)."""
+
+
 class CalibrationError(EdgekitError):
     """Calibration data is missing, empty or unusable."""
 

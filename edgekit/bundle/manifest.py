@@ -23,6 +23,7 @@ COLORS = ("RGB", "BGR")
 OUTPUT_ROLES = (
     "boxes",  # (B, N, 4) xyxy in input pixels
     "scores",  # (B, N, nc) class probabilities
+    "boxes_scores",  # (B, N, 4 + nc) both in one tensor
     "box_dist",  # (B, N, 4*bins) raw DFL logits (host DFL)
     "score_logits",  # (B, N, nc) before sigmoid
     "detections",  # (B, K, 6) x1, y1, x2, y2, score, class (NMS-free top-k or in-graph NMS)
@@ -138,6 +139,8 @@ class OutputSpec:
     shape: Tuple[Optional[int], ...]  # None marks a dynamic dimension
     dtype: str = "float32"
     quantization: Optional[Quantization] = None
+    # boxes/scores/box_dist/score_logits: "BNC" = (B, N, C) or "BCN" = (B, C, N) channels-first
+    layout: str = "BNC"
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> OutputSpec:
@@ -150,6 +153,7 @@ class OutputSpec:
             None
             if q is None
             else Quantization.from_dict(F.section(d, "quantization", path), path + "quantization."),
+            F.string(d, "layout", path, choices=("BNC", "BCN")) if "layout" in d else "BNC",
         )
 
 

@@ -19,7 +19,14 @@ def manifest_dict(model_path: str = "model.onnx", data: bytes = MODEL_BYTES) -> 
         "created": "2026-11-21T07:00:00Z",
         "source": {"name": "yolo11n.pt", "sha256": "ab" * 32},
         "model": {"family": "ultralytics", "variant": "yolo11n", "task": "detect", "class_names": ["a", "b"]},
-        "input": {"name": "images", "height": 384, "width": 640, "layout": "NCHW", "dtype": "float32", "batch": 1},
+        "input": {
+            "name": "images",
+            "height": 384,
+            "width": 640,
+            "layout": "NCHW",
+            "dtype": "float32",
+            "batch": 1,
+        },
         "preprocess": {"resize": "letterbox", "pad_value": 114, "color": "RGB", "scale": 1 / 255},
         "outputs": [
             {"name": "boxes", "role": "boxes", "shape": [1, 5040, 4], "dtype": "float32"},

@@ -81,7 +81,7 @@ def test_schema_violation_is_one_line_naming_file_and_field(bundle_dir: Path) ->
 
 def test_missing_model_file(bundle_dir: Path) -> None:
     (bundle_dir / "model.onnx").unlink()
-    with pytest.raises(ManifestError, match="onnxruntime model file 'model.onnx' is missing"):
+    with pytest.raises(ManifestError, match=r"onnxruntime model file 'model\.onnx' is missing"):
         read_bundle(bundle_dir)
 
 

@@ -17,7 +17,7 @@ def test_roundtrip_is_lossless() -> None:
     assert m.input.height == 384 and m.input.width == 640  # rectangular input survives
     assert m.class_names == ("a", "b")
     assert m.artifact("onnxruntime").path == "model.onnx"
-    assert list(m.to_dict())[0] == "schema_version"
+    assert next(iter(m.to_dict())) == "schema_version"
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,9 @@ def test_schema_violations_name_the_field(mutate, field: str) -> None:
         Manifest.from_dict(d)
 
 
-@pytest.mark.parametrize("bad", ["../model.onnx", "/etc/passwd", "a/../../x.onnx", "C:\\model.onnx", "..\\m.onnx"])
+@pytest.mark.parametrize(
+    "bad", ["../model.onnx", "/etc/passwd", "a/../../x.onnx", "C:\\model.onnx", "..\\m.onnx"]
+)
 def test_paths_must_stay_inside_the_bundle(bad: str) -> None:
     with pytest.raises(FieldError, match="inside the bundle"):
         Manifest.from_dict(manifest_dict(model_path=bad))

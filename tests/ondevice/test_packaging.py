@@ -22,6 +22,7 @@ ONDEVICE = [
     "edgekit/_optional.py",
     "edgekit/registry.py",
     "edgekit/verify.py",
+    "edgekit/detector.py",
     "edgekit/bundle",
     "edgekit/devices",
     "edgekit/decoding",
@@ -100,7 +101,9 @@ def test_core_only_install_runs_help_and_doctor(tmp_path: Path) -> None:
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
     src = tmp_path / "src"  # build from a copy so the checkout gets no build/ folder
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv*", ".git", "tests", "*.egg-info", "build"))
+    shutil.copytree(
+        ROOT, src, ignore=shutil.ignore_patterns(".venv*", ".git", "tests", "*.egg-info", "build")
+    )
     install = subprocess.run(
         [str(py), "-m", "pip", "install", "-q", str(src)], capture_output=True, text=True, timeout=600
     )

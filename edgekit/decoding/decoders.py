@@ -1,0 +1,214 @@
+"""Numpy decoders: raw network outputs -> ``Detections`` in original-image pixels.
+
+The decoder is chosen by ``manifest.decoder.type`` and reads outputs by their *role*; it never
+looks at the model family. Box arithmetic matches ``edgekit.models.decode`` (the torch reference).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from edgekit.bundle.manifest import Manifest, OutputSpec
+from edgekit.decoding.detections import Detections
+from edgekit.decoding.nms import batched_nms
+from edgekit.decoding.preprocess import Geometry
+from edgekit.registry import Registry
+
+MAX_NMS = 30000  # candidates entering NMS at most (as Ultralytics)
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    conf: float = 0.25
+    iou: float = 0.45
+    max_det: int = 300
+    agnostic: bool = False
+    classes: Optional[Tuple[int, ...]] = None
+
+
+class Decoder:
+    """Base decoder: ``decoder(outputs, geometries, options) -> [Detections per image]``."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.names = manifest.class_names
+        self.roles: Dict[str, OutputSpec] = {o.role: o for o in manifest.outputs}
+
+    def get(self, outputs: Dict[str, np.ndarray], role: str, channels_first: bool = True) -> np.ndarray:
+        """The output of ``role``, dequantized, as (B, C, N) when ``channels_first``."""
+        spec = self.roles[role]
+        x = outputs[spec.name]
+        if spec.quantization is not None:
+            x = (x.astype(np.float32) - spec.quantization.zero_point) * spec.quantization.scale
+        if x.ndim == 3 and spec.role in ("boxes", "scores", "box_dist", "score_logits", "boxes_scores"):
+            is_bcn = spec.layout == "BCN"
+            if is_bcn != channels_first:
+                x = x.transpose(0, 2, 1)
+        return x
+
+    def __call__(
+        self, outputs: Dict[str, np.ndarray], geometries: Sequence[Geometry], opts: DecodeOptions
+    ) -> List[Detections]:
+        raise NotImplementedError
+
+    def finish(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, geo: Geometry) -> Detections:
+        return Detections(geo.to_original(boxes), scores, classes, self.names)
+
+
+DECODERS: Registry[Callable[[Manifest], Decoder]] = Registry("decoder")
+
+
+def _class_mask(nc: int, classes: Optional[Tuple[int, ...]]) -> Optional[np.ndarray]:
+    if classes is None:
+        return None
+    mask = np.zeros(nc, dtype=bool)
+    mask[[c for c in classes if 0 <= c < nc]] = True
+    return mask
+
+
+def select_candidates(
+    scores: np.ndarray, conf: float, classes: Optional[Tuple[int, ...]], is_logit: bool = False
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(nc, N) scores -> candidate anchor indices, their best score and class (best class per anchor)."""
+    mask = _class_mask(scores.shape[0], classes)
+    if mask is not None:
+        scores = np.where(mask[:, None], scores, -np.inf)
+    threshold = math.log(conf / (1 - conf)) if is_logit and 0 < conf < 1 else conf
+    best = scores.max(0)
+    idx = np.flatnonzero(best > threshold)
+    if len(idx) > MAX_NMS:
+        idx = idx[np.argpartition(-best[idx], MAX_NMS)[:MAX_NMS]]
+    cls = scores[:, idx].argmax(0) if len(idx) else np.zeros(0, dtype=np.int64)
+    top = best[idx]
+    if is_logit:
+        top = 1.0 / (1.0 + np.exp(-top))
+    return idx, top.astype(np.float32), cls
+
+
+@DECODERS.register("nms")
+class NmsDecoder(Decoder):
+    """Boxes + scores (split or concatenated) -> best class per anchor -> class-aware NMS."""
+
+    def __call__(self, outputs, geometries, opts):  # type: ignore[no-untyped-def]
+        if "boxes_scores" in self.roles:
+            both = self.get(outputs, "boxes_scores")
+            boxes, scores = both[:, :4], both[:, 4:]
+        else:
+            boxes, scores = self.get(outputs, "boxes"), self.get(outputs, "scores")
+        results = []
+        for b, geo in enumerate(geometries):
+            idx, conf, cls = select_candidates(scores[b], opts.conf, opts.classes)
+            xyxy = boxes[b][:, idx].T
+            keep = batched_nms(xyxy, conf, cls, opts.iou, opts.agnostic, opts.max_det)
+            results.append(self.finish(xyxy[keep], conf[keep], cls[keep], geo))
+        return results
+
+
+@DECODERS.register("host-dfl")
+class HostDflDecoder(Decoder):
+    """Raw DFL logits out of the graph; the expectation is computed here for candidates only."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        super().__init__(manifest)
+        d = manifest.decoder
+        self.bins = d.bins
+        points, strides = [], []
+        for s in d.strides:
+            h, w = math.ceil(manifest.input.height / s), math.ceil(manifest.input.width / s)
+            gy, gx = np.meshgrid(
+                np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32), indexing="ij"
+            )
+            points.append(np.stack((gx.ravel(), gy.ravel())) + np.float32(d.anchor_offset))
+            strides.append(np.full(h * w, s, dtype=np.float32))
+        self.anchors = np.concatenate(points, 1)  # (2, N) grid units
+        self.strides = np.concatenate(strides)  # (N,)
+        self.proj = np.arange(self.bins, dtype=np.float32)
+
+    def boxes_for(self, dist: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """(4*bins, N) logits -> (K, 4) xyxy input pixels for anchor indices ``idx``."""
+        logits = dist[:, idx].reshape(4, self.bins, -1)
+        if self.bins > 1:
+            e = np.exp(logits - logits.max(1, keepdims=True))
+            ltrb = (e * self.proj[None, :, None]).sum(1) / e.sum(1)
+        else:
+            ltrb = logits[:, 0]
+        a, s = self.anchors[:, idx], self.strides[idx]
+        return (np.concatenate((a - ltrb[:2], a + ltrb[2:])) * s).T
+
+    def __call__(self, outputs, geometries, opts):  # type: ignore[no-untyped-def]
+        dist = self.get(outputs, "box_dist")
+        is_logit = "score_logits" in self.roles
+        scores = self.get(outputs, "score_logits" if is_logit else "scores")
+        results = []
+        for b, geo in enumerate(geometries):
+            idx, conf, cls = select_candidates(scores[b], opts.conf, opts.classes, is_logit)
+            xyxy = self.boxes_for(dist[b], idx).astype(np.float32)
+            keep = batched_nms(xyxy, conf, cls, opts.iou, opts.agnostic, opts.max_det)
+            results.append(self.finish(xyxy[keep], conf[keep], cls[keep], geo))
+        return results
+
+
+def _filter_rows(
+    boxes: np.ndarray, scores: np.ndarray, cls: np.ndarray, opts: DecodeOptions
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    keep = scores > opts.conf
+    if opts.classes is not None:
+        keep &= np.isin(cls, opts.classes)
+    idx = np.flatnonzero(keep)[: opts.max_det]
+    return boxes[idx], scores[idx], cls[idx]
+
+
+@DECODERS.register("nms-free")
+class End2EndDecoder(Decoder):
+    """(B, K, 6) top-k rows of an NMS-free head: threshold and class filter only."""
+
+    def __call__(self, outputs, geometries, opts):  # type: ignore[no-untyped-def]
+        det = self.get(outputs, "detections")
+        results = []
+        for b, geo in enumerate(geometries):
+            rows = det[b]
+            boxes, scores, cls = _filter_rows(rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64), opts)
+            results.append(self.finish(boxes, scores, cls, geo))
+        return results
+
+
+@DECODERS.register("graph-nms")
+class GraphNmsDecoder(Decoder):
+    """NMS done in the graph: EfficientNMS_TRT outputs, (detections, num_dets), or ONNX NMS indices."""
+
+    def __call__(self, outputs, geometries, opts):  # type: ignore[no-untyped-def]
+        results = []
+        if "nms_indices" in self.roles:  # ONNX NonMaxSuppression: rows (batch, class, box)
+            sel = self.get(outputs, "nms_indices").astype(np.int64)
+            boxes, scores = self.get(outputs, "boxes"), self.get(outputs, "scores")
+            for b, geo in enumerate(geometries):
+                rows = sel[sel[:, 0] == b]
+                s = scores[b][rows[:, 1], rows[:, 2]]
+                order = np.argsort(-s, kind="stable")
+                rows, s = rows[order], s[order]
+                xyxy = boxes[b][:, rows[:, 2]].T
+                results.append(self.finish(*_filter_rows(xyxy, s, rows[:, 1], opts), geo))
+            return results
+        num = self.get(outputs, "num_dets").reshape(-1).astype(np.int64)
+        if "detections" in self.roles:
+            det = self.get(outputs, "detections")
+            parts = det[..., :4], det[..., 4], det[..., 5]
+        else:
+            parts = (
+                self.get(outputs, "det_boxes"),
+                self.get(outputs, "det_scores"),
+                self.get(outputs, "det_classes"),
+            )
+        for b, geo in enumerate(geometries):
+            n = int(num[b])
+            boxes, scores, cls = parts[0][b, :n], parts[1][b, :n], parts[2][b, :n].astype(np.int64)
+            results.append(self.finish(*_filter_rows(boxes, scores, cls, opts), geo))
+        return results
+
+
+def make_decoder(manifest: Manifest) -> Decoder:
+    return DECODERS.get(manifest.decoder.type)(manifest)

@@ -1,0 +1,109 @@
+"""``Detections``: the result type every backend and decoder returns."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+Index = Union[int, slice, Sequence[int], np.ndarray]
+
+
+class Detections:
+    """Boxes of one image: ``xyxy`` (N, 4) float32 in original-image pixels, ``confidence`` (N,)
+    float32, ``class_id`` (N,) int32, and the model's ``class_names`` to name them.
+
+    Validated on construction; indexing with an int, slice, index array or boolean mask returns
+    a new ``Detections``.
+    """
+
+    __slots__ = ("class_id", "class_names", "confidence", "xyxy")
+
+    def __init__(
+        self,
+        xyxy: np.ndarray,
+        confidence: np.ndarray,
+        class_id: np.ndarray,
+        class_names: Sequence[str] = (),
+    ) -> None:
+        self.xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
+        self.confidence = np.asarray(confidence, dtype=np.float32).reshape(-1)
+        self.class_id = np.asarray(class_id, dtype=np.int32).reshape(-1)
+        self.class_names = tuple(class_names)
+        n = len(self.xyxy)
+        if len(self.confidence) != n or len(self.class_id) != n:
+            raise ValueError(
+                f"Detections: {n} boxes, {len(self.confidence)} scores, {len(self.class_id)} class ids"
+            )
+        if (
+            self.class_names
+            and n
+            and (self.class_id.min() < 0 or self.class_id.max() >= len(self.class_names))
+        ):
+            raise ValueError(f"Detections: class_id outside 0..{len(self.class_names) - 1}")
+
+    @classmethod
+    def empty(cls, class_names: Sequence[str] = ()) -> Detections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), class_names)
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index: Index) -> Detections:
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], self.class_names)
+
+    def __iter__(self) -> Iterable[Tuple[np.ndarray, float, int]]:
+        for i in range(len(self)):
+            yield self.xyxy[i], float(self.confidence[i]), int(self.class_id[i])
+
+    def __repr__(self) -> str:
+        return f"Detections({len(self)} boxes)"
+
+    @property
+    def names(self) -> List[str]:
+        """The class name of each detection."""
+        if not self.class_names:
+            return [str(c) for c in self.class_id]
+        return [self.class_names[c] for c in self.class_id]
+
+    def filter(
+        self, min_confidence: Optional[float] = None, classes: Optional[Iterable[Union[int, str]]] = None
+    ) -> Detections:
+        """Keep detections above ``min_confidence`` and of the given class ids or names."""
+        keep = np.ones(len(self), dtype=bool)
+        if min_confidence is not None:
+            keep &= self.confidence >= min_confidence
+        if classes is not None:
+            ids = [self.class_names.index(c) if isinstance(c, str) else int(c) for c in classes]
+            keep &= np.isin(self.class_id, ids)
+        return self[keep]
+
+    def to_dict(self) -> List[Dict[str, Any]]:
+        """JSON-ready: one dict per detection."""
+        return [
+            {
+                "box": [round(float(v), 2) for v in box],
+                "confidence": round(conf, 4),
+                "class_id": cls,
+                "class": name,
+            }
+            for (box, conf, cls), name in zip(self, self.names)
+        ]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    def to_supervision(self) -> Any:
+        """A ``supervision.Detections`` (only when that package happens to be installed)."""
+        from edgekit._optional import require
+
+        sv = require("supervision", "cv", reason="only needed for to_supervision()")
+        return sv.Detections(
+            xyxy=self.xyxy.copy(),
+            confidence=self.confidence.copy(),
+            class_id=self.class_id.astype(int),
+            data={"class_name": np.array(self.names)},
+        )

@@ -1,0 +1,106 @@
+"""Image -> network input, exactly as the manifest says (letterbox or stretch, colour, scale)."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from edgekit.bundle.manifest import InputSpec, Preprocess
+from edgekit.decoding.images import to_bgr8, try_cv2
+
+
+class Geometry:
+    """How an original image maps into the network input: ``input = original * gain + pad``."""
+
+    __slots__ = ("gain_x", "gain_y", "pad_x", "pad_y", "shape")
+
+    def __init__(
+        self, gain_x: float, gain_y: float, pad_x: float, pad_y: float, shape: Tuple[int, int]
+    ) -> None:
+        self.gain_x, self.gain_y, self.pad_x, self.pad_y = gain_x, gain_y, pad_x, pad_y
+        self.shape = shape  # original (height, width)
+
+    def to_original(self, xyxy: np.ndarray) -> np.ndarray:
+        """Map (N, 4) input-pixel boxes back to the original image, clipped to it."""
+        out = np.empty_like(xyxy, dtype=np.float32)
+        out[:, 0::2] = (xyxy[:, 0::2] - self.pad_x) / self.gain_x
+        out[:, 1::2] = (xyxy[:, 1::2] - self.pad_y) / self.gain_y
+        h, w = self.shape
+        np.clip(out[:, 0::2], 0, w, out=out[:, 0::2])
+        np.clip(out[:, 1::2], 0, h, out=out[:, 1::2])
+        return out
+
+
+def _resize_numpy(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize (half-pixel centres, as cv2.INTER_LINEAR) for hosts without OpenCV."""
+    h, w = image.shape[:2]
+    ys = np.clip((np.arange(height) + 0.5) * (h / height) - 0.5, 0, h - 1)
+    xs = np.clip((np.arange(width) + 0.5) * (w / width) - 0.5, 0, w - 1)
+    y0, x0 = np.floor(ys).astype(np.int64), np.floor(xs).astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    wy, wx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    img = image.astype(np.float32)
+    top = img[y0][:, x0] * (1 - wx) + img[y0][:, x1] * wx
+    bottom = img[y1][:, x0] * (1 - wx) + img[y1][:, x1] * wx
+    return np.clip(top * (1 - wy) + bottom * wy + 0.5, 0, 255).astype(np.uint8)
+
+
+class Preprocessor:
+    """Reusable preprocessing for one input spec; keeps its canvas and input buffers between calls."""
+
+    def __init__(self, spec: Preprocess, inp: InputSpec) -> None:
+        self.spec = spec
+        self.inp = inp
+        self.height, self.width = inp.height, inp.width
+        self._cv2 = try_cv2()
+        self._canvas = np.full((self.height, self.width, 3), spec.pad_value, dtype=np.uint8)
+        dtype = np.float16 if inp.dtype == "float16" else np.float32
+        if inp.dtype in ("uint8", "int8"):
+            dtype = np.dtype(inp.dtype)
+        shape = (1, 3, self.height, self.width) if inp.layout == "NCHW" else (1, self.height, self.width, 3)
+        self._input = np.empty(shape, dtype=dtype)
+
+    def _resize(self, image: np.ndarray, width: int, height: int) -> np.ndarray:
+        if image.shape[1] == width and image.shape[0] == height:
+            return image
+        if self._cv2 is not None:
+            interp = self._cv2.INTER_AREA if width < image.shape[1] / 2 else self._cv2.INTER_LINEAR
+            return self._cv2.resize(image, (width, height), interpolation=interp)
+        return _resize_numpy(image, width, height)
+
+    def __call__(self, image: np.ndarray, color: str = "BGR", out: Optional[np.ndarray] = None):
+        """HxWxC image (``color`` order of the given array) -> (input tensor, Geometry).
+
+        The returned tensor is an internal buffer, overwritten by the next call; pass ``out``
+        (one batch row) to write somewhere else.
+        """
+        image = to_bgr8(image, cv2_module=self._cv2)
+        h, w = image.shape[:2]
+        canvas = self._canvas
+        if self.spec.resize == "stretch":
+            canvas[:] = self._resize(image, self.width, self.height)
+            geometry = Geometry(self.width / w, self.height / h, 0.0, 0.0, (h, w))
+        else:
+            gain = min(self.height / h, self.width / w)
+            new_w, new_h = max(1, int(round(w * gain))), max(1, int(round(h * gain)))
+            dw, dh = (self.width - new_w) / 2, (self.height - new_h) / 2
+            top, left = int(round(dh - 0.1)), int(round(dw - 0.1))
+            canvas[:] = self.spec.pad_value
+            canvas[top : top + new_h, left : left + new_w] = self._resize(image, new_w, new_h)
+            geometry = Geometry(new_w / w, new_h / h, float(left), float(top), (h, w))
+        pixels = canvas[..., ::-1] if color.upper() != self.spec.color else canvas
+        target = self._input[0] if out is None else out
+        src = pixels.transpose(2, 0, 1) if self.inp.layout == "NCHW" else pixels
+        q = self.inp.quantization
+        if q is not None:  # integer input: quantize the scaled pixels
+            real = src.astype(np.float32) * self.spec.scale
+            info = np.iinfo(target.dtype)
+            np.copyto(
+                target, np.clip(np.round(real / q.scale) + q.zero_point, info.min, info.max), casting="unsafe"
+            )
+        elif self.spec.scale == 1.0:
+            np.copyto(target, src, casting="unsafe")
+        else:
+            np.multiply(src, np.float32(self.spec.scale), out=target, casting="unsafe")
+        return (self._input if out is None else out), geometry

@@ -1,0 +1,140 @@
+"""``Detector``: a bundle + a backend + the manifest's preprocessing and decoder, in one call."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Type, Union
+
+import numpy as np
+
+from edgekit._optional import available
+from edgekit.bundle import Bundle, read_bundle
+from edgekit.decoding import DecodeOptions, Detections, Preprocessor, load_image, make_decoder
+from edgekit.errors import BackendError, MissingDependencyError
+from edgekit.runtimes import open_runtime
+from edgekit.runtimes.base import RUNTIME_MODULES
+
+ImageLike = Union[str, Path, np.ndarray]
+BACKEND_IMPORTS = {
+    "onnxruntime": "onnxruntime",
+    "openvino": "openvino",
+    "tflite": "ai_edge_litert",
+    "tensorrt": "tensorrt",
+}
+
+
+class Detector:
+    """Run a bundle on images.
+
+    >>> det = Detector("yolo11n-cpu.edgekit", threads=2)
+    >>> result = det("street.jpg")            # or a HxWx3 BGR numpy array
+    >>> result.xyxy, result.confidence, result.names
+
+    ``backend`` picks one of the bundle's models (default: the first whose backend imports);
+    ``conf``, ``iou``, ``max_det``, ``classes`` (ids or names), ``agnostic`` override the
+    manifest's decoder defaults, also per call.
+    """
+
+    def __init__(
+        self,
+        bundle: Union[str, Path, Bundle],
+        backend: Optional[str] = None,
+        threads: Optional[int] = None,
+        conf: Optional[float] = None,
+        iou: Optional[float] = None,
+        max_det: Optional[int] = None,
+        classes: Optional[Iterable[Union[int, str]]] = None,
+        agnostic: Optional[bool] = None,
+        **runtime_options: Any,
+    ) -> None:
+        self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
+        m = self.bundle.manifest
+        self.manifest = m
+        artifact = m.artifact(backend) if backend else self._first_runnable()
+        self.backend = artifact.backend
+        self.runtime = open_runtime(
+            artifact.backend, self.bundle.root / artifact.path, m.input, m.outputs, threads, **runtime_options
+        )
+        self.preprocess = Preprocessor(m.preprocess, m.input)
+        self.decoder = make_decoder(m)
+        d = m.decoder
+        self.options = DecodeOptions(d.conf_threshold, d.iou_threshold, d.max_det, d.agnostic)
+        self.options = self._options(conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic)
+        self.timings: Dict[str, float] = {}
+
+    @property
+    def class_names(self) -> Sequence[str]:
+        return self.manifest.class_names
+
+    def _first_runnable(self) -> Any:
+        for art in self.manifest.artifacts:
+            if art.backend in RUNTIME_MODULES and available(BACKEND_IMPORTS.get(art.backend, art.backend)):
+                return art
+        first = self.manifest.artifacts[0]
+        extra = {"onnxruntime": "onnx"}.get(first.backend, first.backend)
+        raise MissingDependencyError(
+            BACKEND_IMPORTS.get(first.backend, first.backend), extra, "to run this bundle"
+        )
+
+    def _options(self, **overrides: Any) -> DecodeOptions:
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        if "classes" in changes:
+            names = list(self.class_names)
+            try:
+                changes["classes"] = tuple(
+                    names.index(c) if isinstance(c, str) else int(c) for c in changes["classes"]
+                )
+            except ValueError as exc:
+                raise BackendError(f"unknown class name: {exc}") from None
+        return replace(self.options, **changes) if changes else self.options
+
+    def __call__(self, image: ImageLike, color: str = "BGR", **overrides: Any) -> Detections:
+        """Detect objects in one image (a path or a HxWxC array in ``color`` order)."""
+        return self.batch([image], color=color, **overrides)[0]
+
+    def batch(self, images: Sequence[ImageLike], color: str = "BGR", **overrides: Any) -> List[Detections]:
+        """Detect objects in several images (batched when the model has a dynamic batch)."""
+        opts = self._options(**overrides)
+        results: List[Detections] = []
+        step = len(images) if self.runtime.dynamic_batch else (self.manifest.input.batch or 1)
+        for start in range(0, len(images), step):
+            chunk = [load_image(i) if isinstance(i, (str, Path)) else i for i in images[start : start + step]]
+            results.extend(self._run(chunk, color, opts))
+        return results
+
+    def _run(self, images: List[np.ndarray], color: str, opts: DecodeOptions) -> List[Detections]:
+        t0 = time.perf_counter()
+        if len(images) == 1:
+            x, geo = self.preprocess(images[0], color)
+            geometries = [geo]
+        else:
+            x = np.empty((len(images), *self.preprocess._input.shape[1:]), self.preprocess._input.dtype)
+            geometries = [self.preprocess(img, color, out=x[i])[1] for i, img in enumerate(images)]
+        t1 = time.perf_counter()
+        outputs = self.runtime.infer(x)
+        t2 = time.perf_counter()
+        results = self.decoder(outputs, geometries, opts)
+        t3 = time.perf_counter()
+        self.timings = {
+            "preprocess": (t1 - t0) * 1e3,
+            "inference": (t2 - t1) * 1e3,
+            "decode": (t3 - t2) * 1e3,
+        }
+        return results
+
+    def close(self) -> None:
+        self.runtime.close()
+
+    def __enter__(self) -> Detector:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()

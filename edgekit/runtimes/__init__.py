@@ -1,0 +1,31 @@
+"""Runtime wrappers, one per backend; each imports its backend lazily."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Optional, Sequence, Type
+
+from edgekit.bundle.manifest import InputSpec, OutputSpec
+from edgekit.runtimes.base import RUNTIME_MODULES, RUNTIMES, Runtime
+
+
+def runtime_class(backend: str) -> Type[Runtime]:
+    """The runtime class of ``backend``, importing its module on first use."""
+    if backend not in RUNTIMES and backend in RUNTIME_MODULES:
+        importlib.import_module(RUNTIME_MODULES[backend])
+    return RUNTIMES.get(backend)
+
+
+def open_runtime(
+    backend: str,
+    model_path: Path,
+    inp: InputSpec,
+    outputs: Sequence[OutputSpec],
+    threads: Optional[int] = None,
+    **options: Any,
+) -> Runtime:
+    return runtime_class(backend)(model_path, inp, outputs, threads=threads, **options)
+
+
+__all__ = ["RUNTIMES", "Runtime", "open_runtime", "runtime_class"]

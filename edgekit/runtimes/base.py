@@ -1,0 +1,93 @@
+"""The runtime contract: one wrapper per backend, validated once in ``infer``, backends in ``_infer_impl``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Dict, List, Optional, Sequence, Type
+
+import numpy as np
+
+from edgekit.bundle.manifest import InputSpec, OutputSpec
+from edgekit.errors import BackendError
+from edgekit.registry import Registry
+
+NP_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8}
+
+
+class Runtime:
+    """A loaded model of one backend. Use as a context manager or call ``close()``.
+
+    Subclasses implement ``_load(path)`` and ``_infer_impl(x) -> list of arrays`` in manifest
+    output order; ``infer`` checks shape and dtype against the manifest before calling it.
+    """
+
+    backend = ""
+
+    def __init__(
+        self,
+        model_path: Path,
+        inp: InputSpec,
+        outputs: Sequence[OutputSpec],
+        threads: Optional[int] = None,
+        **options: Any,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.inp = inp
+        self.outputs = list(outputs)
+        self.threads = threads
+        self.options = options
+        self._dtype = np.dtype(NP_DTYPES[inp.dtype])
+        self._load(self.model_path)
+
+    @property
+    def dynamic_batch(self) -> bool:
+        return self.inp.batch is None
+
+    def _expected_shape(self, batch: int) -> tuple:
+        if self.inp.layout == "NCHW":
+            return (batch, 3, self.inp.height, self.inp.width)
+        return (batch, self.inp.height, self.inp.width, 3)
+
+    def infer(self, x: np.ndarray) -> Dict[str, np.ndarray]:
+        """Run one batch; returns ``{output name: array}``."""
+        if not isinstance(x, np.ndarray):
+            raise BackendError(f"{self.backend}: input must be a numpy array, got {type(x).__name__}")
+        batch = x.shape[0] if x.ndim == 4 else -1
+        if self.inp.batch is not None and batch != self.inp.batch:
+            raise BackendError(f"{self.backend}: the model takes batch {self.inp.batch}, got shape {x.shape}")
+        if x.shape != self._expected_shape(batch):
+            raise BackendError(
+                f"{self.backend}: input shape {x.shape} != {self._expected_shape(max(batch, 1))}"
+            )
+        if x.dtype != self._dtype:
+            raise BackendError(f"{self.backend}: input dtype {x.dtype} != {self._dtype}")
+        arrays = self._infer_impl(np.ascontiguousarray(x))
+        return {spec.name: arr for spec, arr in zip(self.outputs, arrays)}
+
+    def _load(self, path: Path) -> None:
+        raise NotImplementedError
+
+    def _infer_impl(self, x: np.ndarray) -> List[np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the backend's resources (idempotent)."""
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+
+RUNTIMES: Registry[Type[Runtime]] = Registry("runtime")
+# backend name -> module that registers it (imported only when that backend is asked for)
+RUNTIME_MODULES = {
+    "onnxruntime": "edgekit.runtimes.onnxruntime",
+}

@@ -1,0 +1,53 @@
+"""onnxruntime backend (``pip install "edgekit[onnx]"``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import numpy as np
+
+from edgekit._optional import require
+from edgekit.errors import BackendError
+from edgekit.runtimes.base import RUNTIMES, Runtime
+
+
+@RUNTIMES.register("onnxruntime")
+class OnnxRuntime(Runtime):
+    """onnxruntime session; ``threads`` sets intra-op threads, ``providers`` the execution providers."""
+
+    backend = "onnxruntime"
+
+    def _load(self, path: Path) -> None:
+        ort = require("onnxruntime", "onnx")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads:
+            opts.intra_op_num_threads = int(self.threads)
+            opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        available = ort.get_available_providers()
+        providers = self.options.get("providers") or [
+            p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available
+        ]
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BackendError(f"{path}: onnxruntime cannot load the model ({message})") from None
+        self.input_name = self.session.get_inputs()[0].name
+        names = {o.name for o in self.session.get_outputs()}
+        missing = [o.name for o in self.outputs if o.name not in names]
+        if missing:
+            raise BackendError(f"{path}: the model has no output(s) {missing} named in the manifest")
+        self._names = [o.name for o in self.outputs]
+
+    @property
+    def providers(self) -> List[str]:
+        return list(self.session.get_providers())
+
+    def _infer_impl(self, x: np.ndarray) -> List[np.ndarray]:
+        return self.session.run(self._names, {self.input_name: x})
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]

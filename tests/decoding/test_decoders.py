@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edgekit.bundle.manifest import DecoderSpec, OutputSpec
+from edgekit.decoding import DecodeOptions, Detections, make_decoder
+from edgekit.decoding.preprocess import Geometry
+
+from .factory import manifest
+
+IDENTITY = Geometry(1.0, 1.0, 0.0, 0.0, (64, 64))
+
+
+def split_outputs(layout: str = "BCN"):
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [30, 30, 50, 60], [5, 5, 9, 9]], np.float32)
+    scores = np.array([[0.9, 0, 0], [0.8, 0, 0], [0, 0.7, 0.1], [0, 0, 0.2]], np.float32)  # (N, nc)
+    if layout == "BCN":
+        return {"boxes": boxes.T[None], "scores": scores.T[None]}
+    return {"boxes": boxes[None], "scores": scores[None]}
+
+
+@pytest.mark.parametrize("layout", ["BCN", "BNC"])
+def test_nms_decoder(layout: str) -> None:
+    m = manifest(
+        [
+            OutputSpec("boxes", "boxes", (1, 4, 4), layout=layout),
+            OutputSpec("scores", "scores", (1, 3, 4), layout=layout),
+        ],
+        DecoderSpec("nms"),
+    )
+    dec = make_decoder(m)
+    [det] = dec(split_outputs(layout), [IDENTITY], DecodeOptions(conf=0.25, iou=0.5))
+    assert isinstance(det, Detections)
+    assert det.class_id.tolist() == [0, 1] and det.names == ["a", "b"]
+    np.testing.assert_allclose(det.confidence, [0.9, 0.7])
+    np.testing.assert_allclose(det.xyxy, [[0, 0, 10, 10], [30, 30, 50, 60]])
+    [low] = dec(split_outputs(layout), [IDENTITY], DecodeOptions(conf=0.15, iou=0.5, classes=(2,)))
+    assert low.class_id.tolist() == [2] and float(low.confidence[0]) == pytest.approx(0.2)
+
+
+def test_boxes_map_back_through_letterbox() -> None:
+    m = manifest(
+        [
+            OutputSpec("boxes", "boxes", (1, 4, 4), layout="BCN"),
+            OutputSpec("scores", "scores", (1, 3, 4), layout="BCN"),
+        ],
+        DecoderSpec("nms"),
+    )
+    geo = Geometry(0.5, 0.5, 0.0, 4.0, (120, 128))
+    [det] = make_decoder(m)(split_outputs(), [geo], DecodeOptions())
+    np.testing.assert_allclose(det.xyxy[1], [60, 52, 100, 112])
+
+
+def reference_dfl(dist: np.ndarray, strides, height: int, width: int, bins: int, offset: float) -> np.ndarray:
+    """Independent full decode of every anchor (loops, no shared code with the decoder)."""
+    boxes = []
+    n = 0
+    for s in strides:
+        for i in range(math.ceil(height / s)):
+            for j in range(math.ceil(width / s)):
+                ltrb = []
+                for side in range(4):
+                    logit = dist[side * bins : (side + 1) * bins, n].astype(np.float64)
+                    if bins == 1:  # no DFL: the value is the distance itself
+                        ltrb.append(float(logit[0]))
+                        continue
+                    p = np.exp(logit - logit.max())
+                    ltrb.append(float((p / p.sum()) @ np.arange(bins)))
+                cx, cy = j + offset, i + offset
+                boxes.append([(cx - ltrb[0]) * s, (cy - ltrb[1]) * s, (cx + ltrb[2]) * s, (cy + ltrb[3]) * s])
+                n += 1
+    return np.asarray(boxes, np.float32)
+
+
+@pytest.mark.parametrize("bins, offset", [(16, 0.5), (17, 0.0), (1, 0.5)])
+def test_host_dfl_equals_full_decode_then_nms(bins: int, offset: float) -> None:
+    strides, h, w, nc = (8, 16, 32), 64, 96, 3
+    n = sum(math.ceil(h / s) * math.ceil(w / s) for s in strides)
+    rng = np.random.default_rng(bins)
+    dist = rng.normal(0, 2, (4 * bins, n)).astype(np.float32)
+    if bins == 1:
+        dist = np.abs(dist) * 2
+    logits = rng.normal(-3, 2, (nc, n)).astype(np.float32)
+    scores = 1 / (1 + np.exp(-logits))
+    host = manifest(
+        [
+            OutputSpec("d", "box_dist", (1, 4 * bins, n), layout="BCN"),
+            OutputSpec("s", "score_logits", (1, nc, n), layout="BCN"),
+        ],
+        DecoderSpec("host-dfl", strides=strides, bins=bins, anchor_offset=offset),
+        height=h,
+        width=w,
+    )
+    full = manifest(
+        [OutputSpec("b", "boxes", (1, n, 4)), OutputSpec("s", "scores", (1, n, nc))],
+        DecoderSpec("nms"),
+        height=h,
+        width=w,
+    )
+    geo = Geometry(1.0, 1.0, 0.0, 0.0, (h, w))
+    opts = DecodeOptions(conf=0.3, iou=0.5)
+    [a] = make_decoder(host)({"d": dist[None], "s": logits[None]}, [geo], opts)
+    ref_boxes = reference_dfl(dist, strides, h, w, bins, offset)
+    [b] = make_decoder(full)({"b": ref_boxes[None], "s": scores.T[None]}, [geo], opts)
+    assert len(a) >= 20, "the test must compare a real number of detections"
+    assert a.class_id.tolist() == b.class_id.tolist()
+    np.testing.assert_allclose(a.confidence, b.confidence, rtol=1e-5)
+    np.testing.assert_allclose(a.xyxy, np.clip(b.xyxy, 0, None), atol=1e-3)
+
+
+def test_nms_free_decoder() -> None:
+    det = np.zeros((1, 5, 6), np.float32)
+    det[0, :3] = [[1, 2, 3, 4, 0.9, 2], [5, 6, 7, 8, 0.5, 0], [0, 0, 1, 1, 0.1, 1]]
+    m = manifest([OutputSpec("det", "detections", (1, 5, 6))], DecoderSpec("nms-free"))
+    [out] = make_decoder(m)({"det": det}, [IDENTITY], DecodeOptions(conf=0.25))
+    assert out.class_id.tolist() == [2, 0] and out.names == ["c", "a"]
+    [one] = make_decoder(m)({"det": det}, [IDENTITY], DecodeOptions(conf=0.25, max_det=1))
+    assert len(one) == 1
+
+
+def test_graph_nms_decoders() -> None:
+    m = manifest(
+        [
+            OutputSpec("n", "num_dets", (1, 1), dtype="int32"),
+            OutputSpec("b", "det_boxes", (1, 3, 4)),
+            OutputSpec("s", "det_scores", (1, 3)),
+            OutputSpec("c", "det_classes", (1, 3), dtype="int32"),
+        ],
+        DecoderSpec("graph-nms"),
+    )
+    outs = {
+        "n": np.array([[2]], np.int32),
+        "b": np.array([[[1, 1, 5, 5], [2, 2, 9, 9], [0, 0, 0, 0]]], np.float32),
+        "s": np.array([[0.8, 0.6, 0.0]], np.float32),
+        "c": np.array([[1, 2, 0]], np.int32),
+    }
+    [out] = make_decoder(m)(outs, [IDENTITY], DecodeOptions())
+    assert out.class_id.tolist() == [1, 2] and len(out) == 2
+    onnx_nms = manifest(
+        [
+            OutputSpec("boxes", "boxes", (1, 4, 4), layout="BCN"),
+            OutputSpec("scores", "scores", (1, 3, 4), layout="BCN"),
+            OutputSpec("i", "nms_indices", (None, 3), dtype="int64"),
+        ],
+        DecoderSpec("graph-nms"),
+    )
+    outs = split_outputs()
+    outs["i"] = np.array([[0, 1, 2], [0, 0, 0]], np.int64)
+    [out] = make_decoder(onnx_nms)(outs, [IDENTITY], DecodeOptions())
+    assert out.class_id.tolist() == [0, 1]  # sorted by score: 0.9 then 0.7

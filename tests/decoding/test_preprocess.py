@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgekit.bundle.manifest import InputSpec, Preprocess, Quantization
+from edgekit.decoding import Preprocessor, images
+from edgekit.decoding.preprocess import _resize_numpy
+from edgekit.errors import ImageError
+
+
+def make(resize: str = "letterbox", h: int = 640, w: int = 640, **kw) -> Preprocessor:
+    return Preprocessor(Preprocess(resize=resize, **kw), InputSpec("images", h, w))
+
+
+def test_letterbox_geometry_matches_hand_computation() -> None:
+    pre = make()
+    img = np.zeros((720, 1280, 3), np.uint8)
+    x, geo = pre(img)
+    assert x.shape == (1, 3, 640, 640) and x.dtype == np.float32
+    assert geo.gain_x == pytest.approx(0.5) and geo.pad_x == 0 and geo.pad_y == 140
+    # the padded rows hold the pad value, scaled
+    assert x[0, :, :140].max() == pytest.approx(114 / 255) and x[0, :, 140:500].max() == 0
+    back = geo.to_original(np.array([[10, 150, 110, 250]], np.float32))
+    np.testing.assert_allclose(back, [[20, 20, 220, 220]])
+
+
+def test_rectangular_input_and_stretch() -> None:
+    pre = make("stretch", h=384, w=640, pad_value=0, scale=1.0)
+    img = np.full((100, 200, 3), 7, np.uint8)
+    x, geo = pre(img)
+    assert x.shape == (1, 3, 384, 640) and float(x.max()) == 7.0
+    np.testing.assert_allclose(geo.to_original(np.array([[0, 0, 640, 384]], np.float32)), [[0, 0, 200, 100]])
+
+
+def test_color_order_and_scale_follow_the_manifest() -> None:
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[..., 0] = 200  # blue in BGR
+    rgb = make(h=64, w=64)(img)[0].copy()
+    bgr = make(h=64, w=64, color="BGR")(img)[0].copy()
+    assert rgb[0, 2].mean() == pytest.approx(200 / 255) and rgb[0, 0].max() == 0
+    assert bgr[0, 0].mean() == pytest.approx(200 / 255)
+    raw = make(h=64, w=64, scale=1.0)(img)[0]
+    assert raw[0, 2].mean() == pytest.approx(200)
+
+
+def test_boxes_are_clipped_to_the_original_image() -> None:
+    _, geo = make()(np.zeros((100, 50, 3), np.uint8))
+    out = geo.to_original(np.array([[-50, -50, 700, 700]], np.float32))
+    np.testing.assert_allclose(out, [[0, 0, 50, 100]])
+
+
+def test_buffers_are_reused() -> None:
+    pre = make(h=32, w=32)
+    a, _ = pre(np.zeros((10, 20, 3), np.uint8))
+    b, _ = pre(np.full((10, 20, 3), 255, np.uint8))
+    assert a is b and float(b.min()) == pytest.approx(114 / 255)
+
+
+def test_int8_input_is_quantized() -> None:
+    pre = Preprocessor(
+        Preprocess(), InputSpec("images", 8, 8, dtype="int8", quantization=Quantization(1 / 255, -128))
+    )
+    x, _ = pre(np.full((8, 8, 3), 255, np.uint8))
+    assert x.dtype == np.int8 and int(x.max()) == 127
+
+
+@pytest.mark.parametrize(
+    "image, shape",
+    [
+        (np.zeros((20, 30), np.uint8), (20, 30, 3)),  # grayscale
+        (np.zeros((20, 30, 1), np.uint8), (20, 30, 3)),
+        (np.zeros((20, 30, 4), np.uint8), (20, 30, 3)),  # RGBA / BGRA
+        (np.full((20, 30, 3), 65535, np.uint16), (20, 30, 3)),  # 16-bit
+        (np.ones((20, 30, 3), np.float32), (20, 30, 3)),  # float 0..1
+        (np.zeros((1, 1, 3), np.uint8), (1, 1, 3)),
+    ],
+)
+def test_odd_images_are_normalised(image: np.ndarray, shape: tuple) -> None:
+    out = images.to_bgr8(image)
+    assert out.shape == shape and out.dtype == np.uint8
+    x, _ = make(h=64, w=64)(image)
+    assert np.isfinite(x).all()
+
+
+def test_sixteen_bit_keeps_its_brightness() -> None:
+    assert images.to_bgr8(np.full((2, 2, 3), 65535, np.uint16)).min() == 255
+
+
+@pytest.mark.parametrize(
+    "image", [np.zeros((0, 10, 3), np.uint8), np.zeros((5, 5, 2), np.uint8), np.zeros(5)]
+)
+def test_unusable_images_are_refused(image: np.ndarray) -> None:
+    with pytest.raises(ImageError):
+        make(h=32, w=32)(image)
+
+
+def test_numpy_resize_matches_opencv() -> None:
+    cv2 = pytest.importorskip("cv2", reason="reference needs OpenCV")
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    ours = _resize_numpy(img, 80, 61).astype(int)
+    ref = cv2.resize(img, (80, 61), interpolation=cv2.INTER_LINEAR).astype(int)
+    assert np.abs(ours - ref).max() <= 1

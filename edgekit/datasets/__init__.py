@@ -1,0 +1,11 @@
+"""Synthetic detection data: a seeded shapes dataset with YOLO and COCO labels.
+
+The generator draws with OpenCV (``pip install "edgekit[cv]"``); importing this package
+does not import OpenCV.
+"""
+
+from edgekit.datasets.draw import CLASS_NAMES
+from edgekit.datasets.scene import SceneConfig
+from edgekit.datasets.shapes import DatasetInfo, Sample, SplitStats, generate, render_sample
+
+__all__ = ["CLASS_NAMES", "DatasetInfo", "Sample", "SceneConfig", "SplitStats", "generate", "render_sample"]

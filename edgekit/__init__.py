@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "load_checkpoint": ("edgekit.models.loader", "load_checkpoint"),
+    "convert": ("edgekit.converters.engine", "convert"),
     "read_bundle": ("edgekit.bundle", "read_bundle"),
     "Manifest": ("edgekit.bundle", "Manifest"),
     "Detector": ("edgekit.detector", "Detector"),

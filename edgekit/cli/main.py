@@ -20,6 +20,12 @@ COMMANDS: Dict[str, Tuple[str, str, str]] = {
         "Report the host, its accelerators and the importable backends.",
     ),
     "devices": ("edgekit.cli.devices", "devices", "List target device profiles."),
+    "convert": (
+        "edgekit.cli.convert",
+        "convert_cmd",
+        "Convert a checkpoint into a verified bundle for a target.",
+    ),
+    "predict": ("edgekit.cli.predict", "predict", "Run a bundle on images: print, save annotated, or JSON."),
     "show": ("edgekit.cli.show", "show", "Validate a bundle and summarise its manifest."),
     "inspect": (
         "edgekit.cli.inspect",

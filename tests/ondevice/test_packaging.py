@@ -32,6 +32,7 @@ ONDEVICE = [
     "edgekit/cli/doctor.py",
     "edgekit/cli/show.py",
     "edgekit/cli/devices.py",
+    "edgekit/cli/predict.py",
 ]
 CONVERTER_SIDE = ("torch", "onnx", "onnxslim", "edgekit.models", "edgekit.reparam", "edgekit.converters")
 

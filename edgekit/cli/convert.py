@@ -1,0 +1,63 @@
+"""``edgekit convert``: checkpoint -> verified bundle for a target device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Tuple
+
+import click
+
+
+def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
+    """``640`` -> (640, 640); ``640x384`` (WIDTHxHEIGHT) -> (384, 640) as (height, width)."""
+    if value is None:
+        return None
+    try:
+        parts = [int(p) for p in value.lower().split("x")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected 640 or WIDTHxHEIGHT such as 640x384") from None
+    if len(parts) == 1:
+        return parts[0], parts[0]
+    if len(parts) == 2:
+        return parts[1], parts[0]
+    raise click.BadParameter(f"{value!r}: expected 640 or WIDTHxHEIGHT such as 640x384")
+
+
+@click.command("convert")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option(
+    "--target", "-t", default="cpu", show_default=True, help="Device profile or alias (edgekit devices)."
+)
+@click.option("--imgsz", help="Input size: 640 or WIDTHxHEIGHT (e.g. 640x384 for 16:9 cameras).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), help="Default: the target's.")
+@click.option("--backend", help="Build only this backend (onnxruntime, openvino, tensorrt, tflite).")
+@click.option("--opset", type=int, help="ONNX opset (default: the target's plan).")
+@click.option("--dynamic", is_flag=True, help="Dynamic batch axis.")
+@click.option("--nms", is_flag=True, help="Put NMS in the graph (ONNX NonMaxSuppression, fixed max_det).")
+@click.option("--dfl", type=click.Choice(["fused", "host"]), help="DFL in the graph or on the host decoder.")
+@click.option("--jetpack", help="JetPack release of a Jetson target.")
+@click.option("--dla-core", type=int, help="DLA core of a Jetson target.")
+@click.option("--arch", help="Architecture when the checkpoint does not carry it (e.g. damoyolo-t).")
+@click.option("--conf", type=float, default=0.25, show_default=True, help="Default confidence threshold.")
+@click.option("--iou", type=float, default=0.45, show_default=True, help="Default NMS IoU threshold.")
+@click.option("--max-det", type=int, default=300, show_default=True, help="Detections per image at most.")
+@click.option("--no-simplify", is_flag=True, help="Skip onnxslim.")
+@click.option("--no-verify", is_flag=True, help="Skip the self-check against PyTorch (not recommended).")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="Bundle folder (default: NAME-TARGET.edgekit)."
+)
+def convert_cmd(
+    checkpoint: Path, imgsz: Optional[str], no_simplify: bool, no_verify: bool, **options
+) -> None:
+    """Convert CHECKPOINT (.pt/.pth) into a bundle for --target."""
+    from edgekit.converters import convert
+
+    convert(
+        checkpoint,
+        log=click.echo,
+        imgsz=parse_imgsz(imgsz),
+        simplify=not no_simplify,
+        verify=not no_verify,
+        nms=True if options.pop("nms") else None,
+        **options,
+    )

@@ -1,0 +1,198 @@
+"""``edgekit.convert``: checkpoint -> plan -> reparameterize -> ONNX (+ backends) -> verified bundle."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+from edgekit import __version__
+from edgekit._optional import require, version_of
+from edgekit.bundle import BundleWriter, Manifest
+from edgekit.bundle.manifest import InputSpec, ModelSection, Preprocess, SourceInfo
+from edgekit.converters import graph
+from edgekit.converters.onnx_export import (
+    append_nms,
+    check_export,
+    export_onnx,
+    output_shapes,
+    set_metadata,
+    simplify_onnx,
+)
+from edgekit.converters.verify_bundle import verify_bundle
+from edgekit.devices import ConversionPlan, resolve_plan
+from edgekit.errors import ConversionError
+from edgekit.models.base import LoadedModel
+from edgekit.models.loader import load_checkpoint
+
+Log = Callable[[str], None]
+ONNX_NAME = "model.onnx"
+#: backends whose artifact this version writes; the others of a plan are reported as skipped
+IMPLEMENTED_BACKENDS = ("onnxruntime",)
+
+
+@dataclass
+class ConvertOptions:
+    target: str = "cpu"
+    imgsz: Union[int, Sequence[int], None] = None
+    precision: Optional[str] = None
+    backend: Optional[str] = None
+    opset: Optional[int] = None
+    dynamic: bool = False
+    nms: Union[bool, str, None] = None
+    dfl: Optional[str] = None
+    jetpack: Optional[str] = None
+    dla_core: Optional[int] = None
+    arch: Optional[str] = None
+    conf: float = 0.25
+    iou: float = 0.45
+    max_det: int = 300
+    simplify: bool = True
+    verify: bool = True
+    output: Optional[Path] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+def default_bundle_path(checkpoint: Path, plan: ConversionPlan) -> Path:
+    return Path.cwd() / f"{checkpoint.stem}-{plan.alias_used or plan.target}.edgekit"
+
+
+def convert(
+    checkpoint: Union[str, Path], target: str = "cpu", log: Optional[Log] = None, **options: Any
+) -> Path:
+    """Convert ``checkpoint`` for ``target``; returns the bundle path. Same engine as ``edgekit convert``."""
+    opts = ConvertOptions(target=target, **options)
+    say: Log = log or (lambda _msg: None)
+    checkpoint = Path(checkpoint)
+    plan = resolve_plan(
+        opts.target,
+        precision=opts.precision,
+        backend=opts.backend,
+        jetpack=opts.jetpack,
+        dla_core=opts.dla_core,
+        imgsz=opts.imgsz,
+        opset=opts.opset,
+        dfl=opts.dfl,
+        nms=opts.nms,
+        dynamic=opts.dynamic,
+    )
+    loaded = load_checkpoint(checkpoint, arch=opts.arch)
+    info = loaded.info
+    plan = plan.with_head(info.head.bins, info.head.end2end)
+    if plan.precision != "fp32":
+        raise ConversionError(f"precision {plan.precision} is not implemented yet: use --precision fp32")
+    backends = [b for b in plan.backends if b in IMPLEMENTED_BACKENDS] or (
+        ["onnxruntime"] if opts.backend is None else []
+    )
+    if not backends:
+        raise ConversionError(f"the {opts.backend} converter is not implemented yet; available: onnxruntime")
+    say(plan.describe())
+    say(f"model: {info.family} {info.variant}, {info.nc} classes, from {checkpoint.name}")
+    deploy, report = reparameterize_for(loaded, plan)
+    say(report.format_table())
+    dest = Path(opts.output) if opts.output else default_bundle_path(checkpoint, plan)
+    with BundleWriter(dest) as writer:
+        manifest = write_onnx_bundle(writer, deploy, loaded, plan, opts, backends, report.to_dict(), say)
+        writer.commit(manifest)
+    say(f"wrote {dest}")
+    return dest
+
+
+def reparameterize_for(loaded: LoadedModel, plan: ConversionPlan):
+    """Run the family's pipeline with the plan's head form; returns (deploy model, report)."""
+    from edgekit.reparam import PIPELINES, ReparamOptions, reparameterize, sample_inputs
+
+    info = loaded.info
+    options = ReparamOptions(output=graph.reparam_output_form(plan), dfl=plan.dfl, imgsz=tuple(plan.imgsz))
+    pipeline = PIPELINES.get(info.family)(info, options)
+    return reparameterize(loaded.model, pipeline, sample_inputs(tuple(plan.imgsz), info.preprocess))
+
+
+def write_onnx_bundle(
+    writer: BundleWriter,
+    deploy: Any,
+    loaded: LoadedModel,
+    plan: ConversionPlan,
+    opts: ConvertOptions,
+    backends: List[str],
+    reparam: List[Dict[str, Any]],
+    say: Log,
+) -> Manifest:
+    torch = require("torch")
+    info = loaded.info
+    h, w = plan.imgsz
+    roles = graph.output_roles(plan)
+    layout = graph.graph_layout(plan)
+    module = graph.ChannelsFirst(deploy) if layout == "BCN" else deploy
+    module.eval()
+    onnx_path = writer.dir / ONNX_NAME
+    sample = torch.zeros(1, 3, h, w)
+    started = time.perf_counter()
+    export_onnx(module, onnx_path, sample, [n for n, _ in roles], plan.opset, plan.dynamic_batch)
+    check_export(onnx_path)
+    from edgekit.reparam import sample_inputs
+
+    check = sample_inputs((h, w), info.preprocess, batch=1).numpy()
+    simplified = simplify_onnx(onnx_path, check) if opts.simplify else {"kept": False, "reason": "disabled"}
+    if plan.nms == "graph":
+        scores_layout = "BCN" if layout == "BCN" else "BNC"
+        roles.append(
+            (
+                append_nms(onnx_path, "boxes", "scores", opts.max_det, opts.iou, opts.conf, scores_layout),
+                "nms_indices",
+            )
+        )
+    say(
+        f"exported ONNX opset {plan.opset} in {time.perf_counter() - started:.1f}s"
+        f" ({simplified.get('nodes_after', '?')} nodes)"
+    )
+    outputs = graph.output_specs(roles, output_shapes(onnx_path), layout, plan.dynamic_batch)
+    pre = info.preprocess
+    manifest_preprocess = Preprocess(pre.resize, pre.pad_value, pre.color, pre.scale)
+    decoder = graph.decoder_spec(plan, info, opts.conf, opts.iou, opts.max_det)
+    set_metadata(
+        onnx_path,
+        {
+            "producer": f"edgekit {__version__}",
+            "family": info.family,
+            "variant": info.variant,
+            "names": list(info.names),
+            "imgsz": [h, w],
+            "preprocess": manifest_preprocess.__dict__,
+            "decoder": decoder.type,
+            "outputs": {name: role for name, role in roles},
+        },
+    )
+    artifacts = tuple(writer.artifact(ONNX_NAME, b, "fp32") for b in backends)
+    skipped = [b for b in plan.backends if b not in backends]
+    manifest = Manifest(
+        source=SourceInfo(info.source or "checkpoint", info.source_sha256 or "0" * 64),
+        model=ModelSection(info.family, info.variant, tuple(info.names)),
+        input=InputSpec("images", h, w, "NCHW", "float32", None if plan.dynamic_batch else 1),
+        preprocess=manifest_preprocess,
+        outputs=outputs,
+        decoder=decoder,
+        artifacts=artifacts,
+        edgekit_version=__version__,
+        created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        target=plan.to_dict(),
+        tools=tool_versions(),
+        verification={"onnx_simplify": simplified, "backends_not_built": skipped},
+        reparam=reparam,
+    )
+    if opts.verify:
+        figures = verify_bundle(writer.dir, manifest, loaded.model, deploy, module, say)
+        manifest = Manifest(**{**manifest.__dict__, "verification": {**manifest.verification, **figures}})
+    return manifest
+
+
+def tool_versions() -> Dict[str, str]:
+    tools = {"python": platform.python_version(), "edgekit": __version__}
+    for name in ("torch", "onnx", "onnxruntime", "onnxslim", "numpy"):
+        version = version_of(name)
+        if version:
+            tools[name] = version
+    return tools

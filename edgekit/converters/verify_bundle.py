@@ -1,0 +1,111 @@
+"""Conversion verifies itself: the written bundle against the PyTorch model, on sample images."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import numpy as np
+
+from edgekit._optional import require
+from edgekit.bundle import Bundle, Manifest
+from edgekit.bundle.manifest import DecoderSpec, OutputSpec
+from edgekit.converters.verification import match_detections, summarize_matches
+from edgekit.decoding import DecodeOptions, make_decoder
+from edgekit.detector import Detector
+from edgekit.errors import VerificationError
+from edgekit.models.base import HeadSpec
+from edgekit.models.decode import decode, topk_end2end
+from edgekit.verify import TOLERANCE, max_rel_error
+
+VERIFY_IMAGES = 4
+VERIFY_CONF = 0.05  # low, so that every image yields many detections to compare
+MIN_MATCH_RATE = 0.98
+
+
+def reference_detections(model: Any, x: np.ndarray, manifest: Manifest, head: HeadSpec, geometry: Any) -> Any:
+    """Detections of the ORIGINAL (train-form) model, decoded with the torch reference decode."""
+    torch = require("torch")
+    with torch.no_grad():
+        boxes, scores = decode(model(torch.from_numpy(x)), head)
+        if manifest.decoder.type == "nms-free":
+            det = topk_end2end(boxes, scores, manifest.decoder.max_det).numpy()
+            ref = replace(manifest, outputs=(OutputSpec("d", "detections", det.shape),))
+            outputs = {"d": det}
+        else:
+            ref = replace(
+                manifest,
+                outputs=(
+                    OutputSpec("b", "boxes", tuple(boxes.shape)),
+                    OutputSpec("s", "scores", tuple(scores.shape)),
+                ),
+                decoder=DecoderSpec("nms", manifest.decoder.conf_threshold, manifest.decoder.iou_threshold),
+            )
+            outputs = {"b": boxes.numpy(), "s": scores.numpy()}
+    d = ref.decoder
+    opts = DecodeOptions(VERIFY_CONF, d.iou_threshold, d.max_det)
+    return make_decoder(ref)(outputs, [geometry], opts)[0]
+
+
+def verify_bundle(
+    root: Path,
+    manifest: Manifest,
+    original: Any,
+    deploy: Any,
+    exported: Any,
+    say: Callable[[str], None],
+) -> Dict[str, Any]:
+    """Raw outputs (ONNX vs the exported torch module) and detections (bundle vs original model).
+
+    Raises ``VerificationError`` on a mismatch; returns the figures for the manifest.
+    """
+    torch = require("torch")
+    from edgekit.reparam.samples import synthetic_images
+
+    head = HeadSpec(
+        strides=manifest.decoder.strides,
+        bins=manifest.decoder.bins,
+        anchor_offset=manifest.decoder.anchor_offset,
+        max_det=manifest.decoder.max_det,
+        nc=len(manifest.class_names),
+    )
+    images = synthetic_images((manifest.input.height, manifest.input.width), VERIFY_IMAGES, seed=1)
+    raw_errors: Dict[str, float] = {}
+    matches: List[Dict[str, Any]] = []
+    with Detector(Bundle(root, manifest), backend="onnxruntime", conf=VERIFY_CONF, threads=1) as det:
+        names = [o.name for o in manifest.outputs if o.role != "nms_indices"]
+        for image in images:
+            x, geometry = det.preprocess(image, color="RGB")
+            x = x.copy()
+            got = det.runtime.infer(x)
+            with torch.no_grad():
+                expected = exported(torch.from_numpy(x))
+            expected = expected if isinstance(expected, (tuple, list)) else (expected,)
+            for name, ref in zip(names, expected):
+                err = max_rel_error(got[name], ref.numpy())
+                raw_errors[name] = max(raw_errors.get(name, 0.0), err)
+            actual = det.decoder(got, [geometry], det.options)[0]
+            reference = reference_detections(original, x, manifest, head, geometry)
+            matches.append(match_detections(reference, actual))
+    summary = summarize_matches(matches)
+    figures = {
+        "raw_max_rel_error": raw_errors,
+        "tolerance": TOLERANCE,
+        "detections": summary,
+        "conf": VERIFY_CONF,
+    }
+    bad = {k: v for k, v in raw_errors.items() if not v <= TOLERANCE}
+    if bad:
+        raise VerificationError(f"exported model differs from PyTorch: {bad} (tolerance {TOLERANCE:g})")
+    if summary["match_rate"] < MIN_MATCH_RATE:
+        raise VerificationError(
+            f"detections differ from PyTorch: match rate {summary['match_rate']:.3f} < {MIN_MATCH_RATE} "
+            f"({summary['matched']}/{summary['reference']} matched)"
+        )
+    worst = max(raw_errors.values(), default=0.0)
+    say(
+        f"verified on {len(images)} images: max rel error {worst:.2e}, "
+        f"{summary['matched']}/{summary['reference']} detections matched (max {summary['max_box_px']:.3f} px)"
+    )
+    return figures

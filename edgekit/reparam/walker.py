@@ -1,0 +1,91 @@
+"""Apply passes one by one and verify the outputs after each against the original model."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Dict, List, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from edgekit.errors import VerificationError
+from edgekit.reparam.protocol import Pass
+from edgekit.reparam.report import PassRecord, ReparamReport
+from edgekit.reparam.report import measure as measure_model
+from edgekit.verify import TOLERANCE
+
+SampleInputs = Union[torch.Tensor, Sequence[torch.Tensor]]
+
+
+def _batches(sample_inputs: SampleInputs) -> List[torch.Tensor]:
+    batches = [sample_inputs] if isinstance(sample_inputs, torch.Tensor) else list(sample_inputs)
+    if not batches:
+        raise ValueError("reparameterize needs at least one sample input")
+    for x in batches:
+        if x.dim() != 4 or not x.is_floating_point():
+            raise ValueError(
+                f"sample inputs must be float (B, C, H, W) tensors, got {x.dtype} {tuple(x.shape)}"
+            )
+        if not bool(x.abs().amax() > 0):
+            raise ValueError("sample inputs are all zero: use real-looking images (edgekit.reparam.samples)")
+    return [x.float() for x in batches]
+
+
+def _worst(errors: List[Dict[str, float]]) -> Dict[str, float]:
+    worst: Dict[str, float] = {}
+    for errs in errors:
+        for key, err in errs.items():
+            worst[key] = max(worst.get(key, 0.0), err)
+    return worst
+
+
+def reparameterize(
+    model: nn.Module,
+    passes: Union[Sequence[Pass], Any],
+    sample_inputs: SampleInputs,
+    *,
+    inplace: bool = False,
+    tol: float = TOLERANCE,
+    measure: bool = True,
+    latency_runs: int = 3,
+) -> Tuple[nn.Module, ReparamReport]:
+    """Apply each applicable pass and verify it; returns the inference model and a report.
+
+    Works on a deep copy unless ``inplace`` (the model is put in eval mode and FP32 either way).
+    After every pass the model runs on ``sample_inputs`` and each output tensor is compared
+    with the *original* model's output (mapped through the passes' ``reference_transform``):
+    ``max|a - b| <= tol * max|b|``. A pass that drifts raises ``VerificationError`` naming it,
+    so no drifted model is ever returned. ``passes`` is a sequence of passes or a ``Pipeline``.
+    """
+    pass_list: List[Pass] = list(getattr(passes, "passes", passes))
+    batches = _batches(sample_inputs)
+    work = model if inplace else copy.deepcopy(model)
+    work = work.float().eval()
+    single = batches[0][:1]
+    report = ReparamReport(tolerance=tol, input_shape=list(single.shape))
+    with torch.no_grad():
+        expected = [work(x) for x in batches]
+        if measure:
+            report.before = measure_model(work, single, latency_runs)
+            report.latency_runs, report.threads = latency_runs, torch.get_num_threads()
+        for p in pass_list:
+            if not p.applies(work):
+                report.passes.append(PassRecord(p.name, applied=False))
+                continue
+            start = time.perf_counter()
+            result = p.run(work)
+            if result.model is not None:
+                work = result.model
+            work = work.float().eval()
+            expected = [p.reference_transform(e) for e in expected]
+            errors = _worst([p.compare(work(x), e, tol) for x, e in zip(batches, expected)])
+            for key, err in errors.items():
+                if not err <= tol:
+                    raise VerificationError(f"pass '{p.name}' changed {key} by {err:.2g} (> {tol:g})")
+            record = PassRecord(p.name, True, result.changed, list(result.details), errors)
+            record.seconds = time.perf_counter() - start
+            if measure:
+                record.after = measure_model(work, single, latency_runs)
+            report.passes.append(record)
+    return work, report

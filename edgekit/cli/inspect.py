@@ -1,0 +1,113 @@
+"""``edgekit inspect``: what a checkpoint holds and what ``convert`` will do to it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import click
+
+
+def describe_model(path: Path, arch: Optional[str] = None, imgsz: Optional[int] = None) -> Dict[str, Any]:
+    """Load ``path`` safely and describe it as a JSON-ready dict."""
+    from edgekit.models.loader import load_checkpoint
+    from edgekit.models.summary import (
+        FLOPS_CONVENTION,
+        count_params,
+        gflops,
+        reparam_steps,
+        structure_rows,
+    )
+
+    loaded = load_checkpoint(path, arch=arch)
+    info, model = loaded.info, loaded.model
+    size = (imgsz, imgsz) if imgsz else tuple(info.imgsz)
+    pre, head, s = info.preprocess, info.head, info.structures
+    return {
+        "file": str(path),
+        "sha256": info.source_sha256,
+        "family": info.family,
+        "variant": info.variant,
+        "nc": info.nc,
+        "names": list(info.names),
+        "params": count_params(model),
+        "gflops": gflops(model, size),
+        "gflops_convention": FLOPS_CONVENTION,
+        "imgsz": list(size),
+        "trained_imgsz": list(info.imgsz),
+        "preprocess": asdict(pre),
+        "head": asdict(head),
+        "structures": asdict(s),
+        "structure_rows": structure_rows(info),
+        "reparam_steps": reparam_steps(s),
+    }
+
+
+def _preprocess_line(d: Dict[str, Any]) -> str:
+    pre = d["preprocess"]
+    h, w = d["imgsz"]
+    resize = f"letterbox (pad {pre['pad_value']})" if pre["resize"] == "letterbox" else pre["resize"]
+    if abs(pre["scale"] - 1 / 255) < 1e-9:
+        scale = "pixels x 1/255"
+    elif pre["scale"] == 1.0:
+        scale = "pixels 0-255 (not scaled)"
+    else:
+        scale = f"pixels x {pre['scale']:g}"
+    return f"{pre['color']}, {resize} to {h}x{w}, {scale}"
+
+
+def _head_line(d: Dict[str, Any]) -> str:
+    head = d["head"]
+    strides = "/".join(str(s) for s in head["strides"])
+    dfl = f"DFL {head['bins']} bins" if head["bins"] > 1 else "direct ltrb (no DFL)"
+    where = "cell centres" if head["anchor_offset"] else "cell corners"
+    post = f"NMS-free top-{head['max_det']}" if head["end2end"] else "needs NMS"
+    return f"strides {strides}, {dfl}, anchors at {where}, {post}"
+
+
+def _gflops_text(value: float) -> str:
+    return f"{value:.1f}" if value >= 10 else f"{value:.3g}"
+
+
+def render(d: Dict[str, Any]) -> str:
+    """The human-readable report."""
+    names = d["names"]
+    shown = ", ".join(names[:10]) + (f", ... (+{len(names) - 10})" if len(names) > 10 else "")
+    h, w = d["imgsz"]
+    rows: List[tuple] = [
+        ("file", f"{d['file']} (sha256 {str(d['sha256'])[:12]})"),
+        ("family", d["family"]),
+        ("variant", d["variant"]),
+        ("classes", f"{d['nc']}: {shown}"),
+        ("parameters", f"{d['params']:,}"),
+        ("GFLOPs", f"{_gflops_text(d['gflops'])} at {h}x{w} (2 x MACs)"),
+        ("input", _preprocess_line(d)),
+        ("head", _head_line(d)),
+    ]
+    lines = [f"{k:<12} {v}" for k, v in rows]
+    lines.append("train-time structures:")
+    lines += [f"  {k:<24} {v}" for k, v in d["structure_rows"]]
+    steps = d["reparam_steps"]
+    lines.append("convert will apply:" if steps else "convert will apply: nothing (already in deploy form)")
+    lines += [f"  {i}. {step}" for i, step in enumerate(steps, 1)]
+    return "\n".join(lines)
+
+
+@click.command("inspect")
+@click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=True))
+@click.option("--arch", default=None, help="Variant, where the file does not say (damoyolo-t, gelan-c, ...).")
+@click.option("--imgsz", type=click.IntRange(32, 8192), default=None, help="Input size for GFLOPs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def inspect_cmd(checkpoint: Path, arch: Optional[str], imgsz: Optional[int], as_json: bool) -> None:
+    """Describe CHECKPOINT: family, variant, classes, size, train-time structures.
+
+    The file is read safely: nothing in it is executed.
+    """
+    d = describe_model(checkpoint, arch=arch, imgsz=imgsz)
+    if as_json:
+        d = {k: v for k, v in d.items() if k != "structure_rows"}
+        click.echo(json.dumps(d, indent=2))
+    else:
+        click.echo(render(d))

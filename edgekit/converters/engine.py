@@ -60,14 +60,8 @@ def default_bundle_path(checkpoint: Path, plan: ConversionPlan) -> Path:
     return Path.cwd() / f"{checkpoint.stem}-{plan.alias_used or plan.target}.edgekit"
 
 
-def convert(
-    checkpoint: Union[str, Path], target: str = "cpu", log: Optional[Log] = None, **options: Any
-) -> Path:
-    """Convert ``checkpoint`` for ``target``; returns the bundle path. Same engine as ``edgekit convert``."""
-    opts = ConvertOptions(target=target, **options)
-    say: Log = log or (lambda _msg: None)
-    checkpoint = Path(checkpoint)
-    plan = resolve_plan(
+def make_plan(opts: ConvertOptions) -> ConversionPlan:
+    return resolve_plan(
         opts.target,
         precision=opts.precision,
         backend=opts.backend,
@@ -79,9 +73,31 @@ def convert(
         nms=opts.nms,
         dynamic=opts.dynamic,
     )
+
+
+def convert(
+    checkpoint: Union[str, Path], target: str = "cpu", log: Optional[Log] = None, **options: Any
+) -> Path:
+    """Convert ``checkpoint`` for ``target``; returns the bundle path. Same engine as ``edgekit convert``."""
+    opts = ConvertOptions(target=target, **options)
+    checkpoint = Path(checkpoint)
+    plan = make_plan(opts)  # flags are checked before the (slower) checkpoint read
     loaded = load_checkpoint(checkpoint, arch=opts.arch)
+    dest = Path(opts.output) if opts.output else default_bundle_path(checkpoint, plan)
+    return convert_loaded(loaded, dest, opts, plan, log)
+
+
+def convert_loaded(
+    loaded: LoadedModel,
+    dest: Path,
+    opts: ConvertOptions,
+    plan: Optional[ConversionPlan] = None,
+    log: Optional[Log] = None,
+) -> Path:
+    """Convert an already loaded model into the bundle ``dest`` (written atomically)."""
+    say: Log = log or (lambda _msg: None)
     info = loaded.info
-    plan = plan.with_head(info.head.bins, info.head.end2end)
+    plan = (plan or make_plan(opts)).with_head(info.head.bins, info.head.end2end)
     if plan.precision != "fp32":
         raise ConversionError(f"precision {plan.precision} is not implemented yet: use --precision fp32")
     backends = [b for b in plan.backends if b in IMPLEMENTED_BACKENDS] or (
@@ -90,10 +106,9 @@ def convert(
     if not backends:
         raise ConversionError(f"the {opts.backend} converter is not implemented yet; available: onnxruntime")
     say(plan.describe())
-    say(f"model: {info.family} {info.variant}, {info.nc} classes, from {checkpoint.name}")
+    say(f"model: {info.family} {info.variant}, {info.nc} classes, from {info.source or 'memory'}")
     deploy, report = reparameterize_for(loaded, plan)
     say(report.format_table())
-    dest = Path(opts.output) if opts.output else default_bundle_path(checkpoint, plan)
     with BundleWriter(dest) as writer:
         manifest = write_onnx_bundle(writer, deploy, loaded, plan, opts, backends, report.to_dict(), say)
         writer.commit(manifest)
@@ -103,11 +118,12 @@ def convert(
 
 def reparameterize_for(loaded: LoadedModel, plan: ConversionPlan):
     """Run the family's pipeline with the plan's head form; returns (deploy model, report)."""
-    from edgekit.reparam import PIPELINES, ReparamOptions, reparameterize, sample_inputs
+    from edgekit.reparam import PIPELINES, ReparamOptions, reparameterize, sample_inputs, standard_pipeline
 
     info = loaded.info
     options = ReparamOptions(output=graph.reparam_output_form(plan), dfl=plan.dfl, imgsz=tuple(plan.imgsz))
-    pipeline = PIPELINES.get(info.family)(info, options)
+    factory = PIPELINES.get(info.family) if info.family in PIPELINES else standard_pipeline
+    pipeline = factory(info, options)
     return reparameterize(loaded.model, pipeline, sample_inputs(tuple(plan.imgsz), info.preprocess))
 
 

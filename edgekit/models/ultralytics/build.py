@@ -1,0 +1,216 @@
+"""Build an Ultralytics detection model from its architecture dict (the model ``yaml``).
+
+Same semantics as Ultralytics' ``parse_model`` (``nn/tasks.py``): ``scales`` / ``scale``
+(depth, width, max_channels), ``depth_multiple`` / ``width_multiple``, repeats folded into
+CSP blocks, channel rounding to multiples of 8, C3k2's ``c3k`` forced on for m/l/x scales,
+A2C2f's residual on for l/x, the ``legacy`` class branch of the Detect head for yamls
+without C3k2/A2C2f/C2fCIB, and the activated SPPF ``cv1`` of legacy yaml rows. Each layer
+carries ``f`` (from), ``i`` (index) and ``type`` like Ultralytics' layers.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import math
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from edgekit.errors import UnsupportedModelError
+from edgekit.models.ultralytics import attention, blocks, conv, gelan
+from edgekit.models.ultralytics.head import Detect, RawLevels, v10Detect
+
+From = Union[int, List[int]]
+
+#: layers whose first arg is the output width (scaled) and whose input width is prepended
+BASE_MODULES: Dict[str, Callable[..., nn.Module]] = {
+    "Conv": conv.Conv,
+    "DWConv": conv.DWConv,
+    "Bottleneck": blocks.Bottleneck,
+    "SPPF": blocks.SPPF,
+    "C2f": blocks.C2f,
+    "C3": blocks.C3,
+    "C3k2": blocks.C3k2,
+    "C2PSA": attention.C2PSA,
+    "PSA": attention.PSA,
+    "SCDown": blocks.SCDown,
+    "C2fCIB": blocks.C2fCIB,
+    "A2C2f": attention.A2C2f,
+    "RepNCSPELAN4": gelan.RepNCSPELAN4,
+    "ELAN1": gelan.ELAN1,
+    "ADown": gelan.ADown,
+    "AConv": gelan.AConv,
+    "SPPELAN": gelan.SPPELAN,
+}
+#: base modules that take the (depth-scaled) repeat count as their third argument
+REPEAT_MODULES = frozenset({"C2f", "C3", "C3k2", "C2PSA", "C2fCIB", "A2C2f"})
+OTHER_MODULES: Dict[str, Callable[..., nn.Module]] = {
+    "Concat": conv.Concat,
+    "nn.Upsample": nn.Upsample,
+    "nn.Identity": nn.Identity,
+    "CBLinear": gelan.CBLinear,
+    "CBFuse": gelan.CBFuse,
+    "Detect": Detect,
+    "v10Detect": v10Detect,
+}
+SUPPORTED_MODULES = tuple(sorted([*BASE_MODULES, *OTHER_MODULES]))
+
+
+def scaled_width(c2: float, width: float, max_channels: float) -> int:
+    """Ultralytics' ``make_divisible(min(c2, max_channels) * width, 8)``."""
+    return math.ceil(min(c2, max_channels) * width / 8) * 8
+
+
+def _resolve(arg: Any, names: Dict[str, Any]) -> Any:
+    """A yaml string argument: a known name (``nc``) or a Python literal; else the string itself."""
+    if not isinstance(arg, str):
+        return arg
+    if arg in names:
+        return names[arg]
+    try:
+        return ast.literal_eval(arg)
+    except (ValueError, SyntaxError):
+        return arg
+
+
+def model_scale(d: Dict[str, Any]) -> Tuple[str, float, float, float]:
+    """(scale, depth, width, max_channels) of an architecture dict."""
+    scales = d.get("scales")
+    scale = d.get("scale") or ""
+    depth, width = float(d.get("depth_multiple", 1.0)), float(d.get("width_multiple", 1.0))
+    max_channels = float("inf")
+    if scales:
+        if not scale or scale not in scales:
+            if scale:
+                raise UnsupportedModelError(f"model scale '{scale}' is not one of {', '.join(scales)}")
+            scale = next(iter(scales))  # what Ultralytics does (with a warning)
+        depth, width, max_channels = (float(v) for v in scales[scale])
+    return scale, depth, width, max_channels
+
+
+def parse_model(d: Dict[str, Any], ch: int = 3) -> Tuple[nn.Sequential, List[int]]:
+    """Architecture dict -> (Sequential of layers with ``f``/``i``/``type``, sorted save list)."""
+    d = copy.deepcopy(d)
+    nc = int(d["nc"])
+    reg_max = int(d.get("reg_max", 16))
+    end2end = bool(d.get("end2end") or False)
+    scale, depth, width, max_channels = model_scale(d)
+    act = conv.parse_activation(d["activation"]) if d.get("activation") else None
+    names = {"nc": nc, "reg_max": reg_max, "end2end": end2end}
+    legacy = True
+    chs: List[int] = [ch]
+    layers: List[nn.Module] = []
+    save: List[int] = []
+    with conv.default_activation(act):
+        for i, (f, n, m, args) in enumerate(d["backbone"] + d["head"]):
+            if m not in BASE_MODULES and m not in OTHER_MODULES:
+                raise UnsupportedModelError(
+                    f"layer {i}: module '{m}' is not supported by edgekit's Ultralytics family "
+                    f"(supported: {', '.join(SUPPORTED_MODULES)})"
+                )
+            args = [_resolve(a, names) for a in args]
+            n = max(round(n * depth), 1) if n > 1 else n
+            if m in BASE_MODULES:
+                c1, c2 = chs[f], scaled_width(args[0], width, max_channels)
+                args = [c1, c2, *args[1:]]
+                if m in REPEAT_MODULES:
+                    args.insert(2, n)
+                    n = 1
+                if m == "C3k2":
+                    legacy = False
+                    if scale in ("m", "l", "x"):
+                        args[3:4] = [True]
+                elif m == "A2C2f":
+                    legacy = False
+                    if scale in ("l", "x"):
+                        args.extend((True, 1.2))
+                elif m == "C2fCIB":
+                    legacy = False
+            elif m == "Concat":
+                c2 = sum(chs[x] for x in f)
+            elif m == "Detect":
+                args = [*args[:1], reg_max, end2end, [chs[x] for x in f]]
+                c2 = 0
+            elif m == "v10Detect":
+                args = [*args[:1], [chs[x] for x in f]]
+                c2 = 0
+            elif m == "CBLinear":
+                c2 = args[0]
+                args = [chs[f], c2, *args[1:]]
+            elif m == "CBFuse":
+                c2 = chs[f[-1]]
+            else:
+                c2 = chs[f]
+            kwargs = {"legacy": legacy} if m == "Detect" else {}
+            factory = BASE_MODULES.get(m) or OTHER_MODULES[m]
+            mods = [factory(*args, **kwargs) for _ in range(n)]
+            if m == "SPPF" and len(args) <= 3:  # legacy yaml rows predate YOLO26's unactivated SPPF cv1
+                for block in mods:
+                    block.cv1.act = conv._act(True)
+            layer = nn.Sequential(*mods) if n > 1 else mods[0]
+            layer.i, layer.f, layer.type = i, f, m
+            save.extend(x % i for x in ([f] if isinstance(f, int) else f) if x != -1)
+            layers.append(layer)
+            if i == 0:
+                chs = []
+            chs.append(c2)
+    return nn.Sequential(*layers), sorted(save)
+
+
+class UltralyticsModel(nn.Module):
+    """An Ultralytics detection model rebuilt by edgekit; keys ``model.<i>.*`` as in the checkpoint.
+
+    ``forward`` returns the raw head output ``(box_levels, cls_levels)`` (see ``edgekit.models.base``).
+    """
+
+    def __init__(self, cfg: Dict[str, Any], ch: int = 3, stride: Optional[Sequence[float]] = None) -> None:
+        super().__init__()
+        self.yaml = copy.deepcopy(cfg)
+        self.model, self.save = parse_model(self.yaml, ch)
+        self.nc = int(self.yaml["nc"])
+        self.names: List[str] = [str(i) for i in range(self.nc)]
+        if stride is None:
+            stride = self._probe_strides(ch)
+        self.stride = torch.tensor([float(s) for s in stride], device="cpu")
+        self.head.stride = self.stride.clone()
+
+    @property
+    def head(self) -> Detect:
+        head = self.model[-1]
+        if not isinstance(head, Detect):
+            raise UnsupportedModelError(f"the last layer is {type(head).__name__}, not a Detect head")
+        return head
+
+    @property
+    def reg_max(self) -> int:
+        return self.head.reg_max
+
+    @property
+    def end2end(self) -> bool:
+        """True when the forward returns the NMS-free one-to-one branch."""
+        return self.head.end2end and self.head.has_one2one
+
+    @end2end.setter
+    def end2end(self, value: bool) -> None:
+        if value and not self.head.has_one2one:
+            raise ValueError("this model has no one-to-one (NMS-free) head")
+        self.head.end2end = bool(value)
+
+    def _probe_strides(self, ch: int, size: int = 64) -> List[float]:
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            boxes, _ = self(torch.zeros(1, ch, size, size))
+        self.train(was_training)
+        return [size / t.shape[-2] for t in boxes]
+
+    def forward(self, x: torch.Tensor) -> RawLevels:
+        outputs: List[Any] = []
+        for m in self.model:
+            if m.f != -1:
+                x = outputs[m.f] if isinstance(m.f, int) else [x if j == -1 else outputs[j] for j in m.f]
+            x = m(x)
+            outputs.append(x if m.i in self.save else None)
+        return x

@@ -1,0 +1,269 @@
+"""Ultralytics YOLO as an edgekit family: recognise, rebuild and load official checkpoints.
+
+An Ultralytics checkpoint pickles the whole ``ultralytics.nn.tasks.DetectionModel`` (FP16)
+under ``model`` (or ``ema`` in a trainer's ``last.pt``). Its ``yaml`` attribute is the
+architecture dict; edgekit rebuilds the network from it with its own modules
+(:mod:`edgekit.models.ultralytics.build`) and loads the weights with ``strict=True``.
+Activations and BatchNorm eps are then taken from the pickled modules themselves, so the
+checkpoint wins over any difference between Ultralytics versions.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
+
+import torch
+from torch import nn
+
+from edgekit.errors import InputFileError, UnsupportedModelError
+from edgekit.models.base import (
+    FAMILIES,
+    Family,
+    HeadSpec,
+    LoadedModel,
+    ModelInfo,
+    PreprocessSpec,
+    TrainStructures,
+)
+from edgekit.models.records import Record, iter_records, record_state_dict
+from edgekit.models.ultralytics.archs import VARIANTS, get_arch
+from edgekit.models.ultralytics.blocks import RepVGGDW
+from edgekit.models.ultralytics.build import UltralyticsModel, model_scale
+from edgekit.models.ultralytics.conv import ACTIVATIONS, Conv, RepConv
+
+if TYPE_CHECKING:
+    from edgekit.models.checkpoint import RawCheckpoint
+
+MODEL_CLASS_PREFIX = "ultralytics.nn.tasks."
+#: Ultralytics model classes edgekit recognises but does not convert, with their task
+OTHER_TASKS = {
+    "SegmentationModel": "segment",
+    "PoseModel": "pose",
+    "OBBModel": "obb",
+    "ClassificationModel": "classify",
+    "RTDETRDetectionModel": "rtdetr",
+    "WorldModel": "world (open-vocabulary detect)",
+    "YOLOEModel": "yoloe (open-vocabulary detect)",
+    "YOLOESegModel": "yoloe segment",
+    "SemanticModel": "semantic",
+    "DepthModel": "depth",
+}
+HEAD_TASKS = {"Segment": "segment", "Segment26": "segment", "Pose": "pose", "Pose26": "pose", "OBB": "obb"}
+HEAD_TASKS.update({"OBB26": "obb", "Classify": "classify", "RTDETRDecoder": "rtdetr"})
+_STATE_DICT_HEAD = re.compile(r"^model\.\d+\.cv3\.\d+\.\d+")
+
+
+def _short(cls: str) -> str:
+    return cls.rsplit(".", 1)[-1]
+
+
+def detect_task(rec: Record, cfg: Optional[Mapping[str, Any]], train_args: Mapping[str, Any]) -> str:
+    """'detect' or the name of the task the checkpoint was trained for."""
+    name = _short(rec.cls)
+    if name in OTHER_TASKS:
+        return OTHER_TASKS[name]
+    if cfg:
+        head = str(cfg.get("head", [[None, None, ""]])[-1][2])
+        if head in HEAD_TASKS or "detect" not in head.lower():
+            return HEAD_TASKS.get(head, head)
+    args = rec.attr("args", None)
+    task = (args.get("task") if isinstance(args, Mapping) else None) or train_args.get("task")
+    return str(task) if task and task != "detect" else "detect"
+
+
+def variant_name(cfg: Mapping[str, Any]) -> str:
+    """``yolo11n`` from the yaml file name (``yolo11n.yaml``), else ``ultralytics-custom``."""
+    stem = Path(str(cfg.get("yaml_file") or "")).stem
+    return stem or "ultralytics-custom"
+
+
+def _imgsz(train_args: Mapping[str, Any]) -> Tuple[int, int]:
+    size = train_args.get("imgsz", 640)
+    if isinstance(size, (list, tuple)):
+        return (int(size[0]), int(size[-1]))
+    return (int(size), int(size))
+
+
+def _names(value: Any, nc: int) -> List[str]:
+    names = [str(i) for i in range(nc)]
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if 0 <= int(k) < nc:
+                names[int(k)] = str(v)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value[:nc]):
+            names[i] = str(v)
+    return names
+
+
+def _activation(rec: Record, where: str) -> nn.Module:
+    name = _short(rec.cls)
+    if not rec.cls.startswith("torch.nn.") or name not in ACTIVATIONS:
+        raise UnsupportedModelError(f"{where}: activation {rec.cls} is not supported")
+    if name == "LeakyReLU":
+        return nn.LeakyReLU(float(rec.attr("negative_slope", 0.01)))
+    return ACTIVATIONS[name]()
+
+
+def sync_from_record(model: nn.Module, rec: Record, source: str = "checkpoint") -> None:
+    """Copy activations and BatchNorm eps from the pickled modules onto the rebuilt model."""
+    records: Dict[str, Record] = dict(iter_records(rec))
+    for name, module in model.named_modules():
+        node = records.get(name)
+        if node is None:
+            continue
+        if isinstance(module, nn.BatchNorm2d):
+            eps = node.attr("eps", None)
+            if isinstance(eps, float):
+                module.eps = eps
+        elif isinstance(getattr(module, "act", None), nn.Module):
+            act = node.children().get("act")
+            if act is not None and _short(act.cls) != type(module.act).__name__:
+                module.act = _activation(act, f"{source}: {name}")
+
+
+def train_structures(model: UltralyticsModel) -> TrainStructures:
+    reps = [m for m in model.modules() if isinstance(m, (RepConv, RepVGGDW))]
+    inside = {id(c) for r in reps for c in r.modules() if isinstance(c, Conv)}
+    convs = [m for m in model.modules() if isinstance(m, Conv) and id(m) not in inside]
+    return TrainStructures(
+        rep_branches=len(reps),
+        conv_bn=len(convs),
+        dfl=model.reg_max > 1,
+        one_to_many_head=model.head.has_one2one,
+    )
+
+
+def model_info(model: UltralyticsModel, variant: str, imgsz: Tuple[int, int] = (640, 640)) -> ModelInfo:
+    head = HeadSpec(
+        strides=tuple(int(round(float(s))) for s in model.stride),
+        bins=model.reg_max,
+        anchor_offset=0.5,
+        end2end=model.end2end,
+        max_det=300,
+        nc=model.nc,
+    )
+    scale = model_scale(model.yaml)[0]
+    return ModelInfo(
+        family="ultralytics",
+        variant=variant,
+        names=list(model.names),
+        head=head,
+        preprocess=PreprocessSpec(resize="letterbox", pad_value=114, color="RGB", scale=1.0 / 255.0),
+        imgsz=imgsz,
+        structures=train_structures(model),
+        extra={"yaml": copy.deepcopy(model.yaml), "scale": scale, "legacy_head": bool(model.head.legacy)},
+    )
+
+
+def _shapes(sd: Mapping[str, torch.Tensor]) -> Dict[str, Tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in sd.items()}
+
+
+def infer_scale(cfg: Dict[str, Any], sd: Mapping[str, torch.Tensor]) -> Optional[str]:
+    """The scale whose architecture has exactly the checkpoint's tensor shapes (yaml without ``scale``)."""
+    want = _shapes(sd)
+    for scale in cfg.get("scales") or {}:
+        trial = {**cfg, "scale": scale}
+        with torch.device("meta"):
+            built = UltralyticsModel(trial, ch=int(cfg.get("channels", 3)), stride=(8, 16, 32))
+        if _shapes(built.state_dict()) == want:
+            return scale
+    return None
+
+
+def _load_weights(model: nn.Module, sd: Mapping[str, torch.Tensor], source: str) -> None:
+    """``load_state_dict(strict=True)`` with a one-line error naming what does not fit."""
+    own = model.state_dict()
+    problems = {
+        "missing": [k for k in own if k not in sd],
+        "unexpected": [k for k in sd if k not in own],
+        "of another shape": [k for k, v in own.items() if k in sd and tuple(sd[k].shape) != tuple(v.shape)],
+    }
+    parts = [f"{len(keys)} {what} (e.g. {keys[0]})" for what, keys in problems.items() if keys]
+    if parts:
+        raise UnsupportedModelError(f"{source}: the weights do not fit the architecture: {'; '.join(parts)}")
+    model.load_state_dict(sd, strict=True)
+
+
+class UltralyticsFamily(Family):
+    """Ultralytics YOLOv8 / YOLOv9 (GELAN) / YOLOv10 / YOLO11 / YOLO12 / YOLO26 detection models."""
+
+    name = "ultralytics"
+    variants = VARIANTS
+
+    def score(self, ckpt: RawCheckpoint) -> float:
+        try:
+            picked = ckpt.pick_model()
+        except InputFileError:  # no model in it at all
+            return 0.0
+        if isinstance(picked, Record):
+            if not picked.cls.startswith("ultralytics."):
+                return 0.0
+            cfg = picked.attr("yaml", None)
+            has_arch = isinstance(cfg, Mapping) and "backbone" in cfg and "head" in cfg
+            return 1.0 if has_arch and picked.cls.startswith(MODEL_CLASS_PREFIX) else 0.5
+        if isinstance(picked, Mapping) and any(_STATE_DICT_HEAD.match(str(k)) for k in picked):
+            return 0.3  # an Ultralytics-style bare state dict: loadable with --arch
+        return 0.0
+
+    def load(self, ckpt: RawCheckpoint, arch: Optional[str] = None) -> LoadedModel:
+        source = Path(ckpt.path).name
+        train_args = ckpt.get("train_args") or {}
+        train_args = train_args if isinstance(train_args, Mapping) else {}
+        rec = ckpt.model_record()
+        if rec is None:
+            return self._load_state_dict(ckpt, arch, source, train_args)
+        cfg = rec.attr("yaml", None)
+        task = detect_task(rec, cfg if isinstance(cfg, Mapping) else None, train_args)
+        if task != "detect":
+            raise UnsupportedModelError(
+                f"{source}: an Ultralytics {task} model ({_short(rec.cls)}); "
+                "edgekit converts detection models only"
+            )
+        if not isinstance(cfg, Mapping) or "backbone" not in cfg or "head" not in cfg:
+            raise UnsupportedModelError(f"{source}: the Ultralytics model carries no architecture (yaml)")
+        cfg = copy.deepcopy(dict(cfg))
+        sd = record_state_dict(rec)
+        if cfg.get("scales") and cfg.get("scale") not in cfg["scales"]:
+            cfg["scale"] = infer_scale(cfg, sd) or next(iter(cfg["scales"]))
+        stride = rec.attr("stride", None)
+        strides = [float(s) for s in stride.tolist()] if isinstance(stride, torch.Tensor) else None
+        model = UltralyticsModel(cfg, ch=int(cfg.get("channels", 3)), stride=strides)
+        _load_weights(model, sd, source)
+        sync_from_record(model, rec, source)
+        model.names = _names(rec.attr("names", None), model.nc)
+        model.eval()
+        info = model_info(model, variant_name(cfg), _imgsz(train_args))
+        info.extra["ultralytics_version"] = ckpt.get("version")
+        info.extra["model_class"] = rec.cls
+        return LoadedModel(model=model, info=info)
+
+    def _load_state_dict(
+        self, ckpt: RawCheckpoint, arch: Optional[str], source: str, train_args: Mapping[str, Any]
+    ) -> LoadedModel:
+        """A bare state dict: the architecture must come from ``arch``; nc from the class convs."""
+        if not arch:
+            raise UnsupportedModelError(
+                f"{source}: a bare state dict without the architecture; pass --arch (e.g. yolo11n)"
+            )
+        sd = ckpt.state_dict()
+        cls_keys = sorted(k for k in sd if re.match(r"^model\.\d+\.cv3\.0\.2\.weight$", k))
+        nc = int(sd[cls_keys[0]].shape[0]) if cls_keys else 80
+        cfg = get_arch(arch, nc=nc)
+        model = UltralyticsModel(cfg)
+        _load_weights(model, sd, source)
+        model.eval()
+        return LoadedModel(model=model, info=model_info(model, variant_name(cfg), _imgsz(train_args)))
+
+    def build(self, arch: str, nc: int = 80) -> LoadedModel:
+        cfg = get_arch(arch, nc=nc)
+        model = UltralyticsModel(cfg).eval()
+        return LoadedModel(model=model, info=model_info(model, variant_name(cfg)))
+
+
+FAMILY = UltralyticsFamily()
+FAMILIES.register("ultralytics")(FAMILY)

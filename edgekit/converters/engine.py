@@ -52,6 +52,7 @@ class ConvertOptions:
     max_det: int = 300
     simplify: bool = True
     verify: bool = True
+    measure: bool = True  # params / GFLOPs / CPU latency per reparameterization pass
     output: Optional[Path] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 
@@ -107,7 +108,7 @@ def convert_loaded(
         raise ConversionError(f"the {opts.backend} converter is not implemented yet; available: onnxruntime")
     say(plan.describe())
     say(f"model: {info.family} {info.variant}, {info.nc} classes, from {info.source or 'memory'}")
-    deploy, report = reparameterize_for(loaded, plan)
+    deploy, report = reparameterize_for(loaded, plan, measure=opts.measure)
     say(report.format_table())
     with BundleWriter(dest) as writer:
         manifest = write_onnx_bundle(writer, deploy, loaded, plan, opts, backends, report.to_dict(), say)
@@ -116,7 +117,7 @@ def convert_loaded(
     return dest
 
 
-def reparameterize_for(loaded: LoadedModel, plan: ConversionPlan):
+def reparameterize_for(loaded: LoadedModel, plan: ConversionPlan, measure: bool = True):
     """Run the family's pipeline with the plan's head form; returns (deploy model, report)."""
     from edgekit.reparam import PIPELINES, ReparamOptions, reparameterize, sample_inputs, standard_pipeline
 
@@ -124,7 +125,8 @@ def reparameterize_for(loaded: LoadedModel, plan: ConversionPlan):
     options = ReparamOptions(output=graph.reparam_output_form(plan), dfl=plan.dfl, imgsz=tuple(plan.imgsz))
     factory = PIPELINES.get(info.family) if info.family in PIPELINES else standard_pipeline
     pipeline = factory(info, options)
-    return reparameterize(loaded.model, pipeline, sample_inputs(tuple(plan.imgsz), info.preprocess))
+    samples = sample_inputs(tuple(plan.imgsz), info.preprocess)
+    return reparameterize(loaded.model, pipeline, samples, measure=measure)
 
 
 def write_onnx_bundle(
@@ -154,10 +156,9 @@ def write_onnx_bundle(
     check = sample_inputs((h, w), info.preprocess, batch=1).numpy()
     simplified = simplify_onnx(onnx_path, check) if opts.simplify else {"kept": False, "reason": "disabled"}
     if plan.nms == "graph":
-        scores_layout = "BCN" if layout == "BCN" else "BNC"
         roles.append(
             (
-                append_nms(onnx_path, "boxes", "scores", opts.max_det, opts.iou, opts.conf, scores_layout),
+                append_nms(onnx_path, "boxes", "scores", opts.max_det, opts.iou, opts.conf, layout),
                 "nms_indices",
             )
         )

@@ -108,9 +108,9 @@ def append_nms(
     max_det: int,
     iou: float,
     conf: float,
-    scores_layout: str = "BNC",
+    layout: str = "BNC",
 ) -> str:
-    """Append ONNX ``NonMaxSuppression`` over (B, N, 4) xyxy boxes and the scores output.
+    """Append ONNX ``NonMaxSuppression`` over the xyxy boxes and scores outputs (``layout`` of both).
 
     Returns the name of the new ``selected_indices`` output ((M, 3) rows batch, class, box);
     boxes and scores stay outputs so the host gathers the kept rows.
@@ -120,10 +120,20 @@ def append_nms(
 
     model = onnx.load(str(path))
     g = model.graph
-    nms_scores = scores
-    if scores_layout == "BNC":
+    nms_boxes, nms_scores = boxes, scores  # NonMaxSuppression wants boxes (B, N, 4), scores (B, C, N)
+    if layout == "BNC":
         nms_scores = f"{scores}_bcn"
         g.node.append(helper.make_node("Transpose", [scores], [nms_scores], perm=[0, 2, 1]))
+    else:
+        nms_boxes = f"{boxes}_bnc"
+        g.node.append(helper.make_node("Transpose", [boxes], [nms_boxes], perm=[0, 2, 1]))
+    # best class per anchor only (as the host decoder): other classes' scores are zeroed
+    best = f"{nms_scores}_best"
+    g.node.append(helper.make_node("ReduceMax", [nms_scores], [f"{best}_max"], axes=[1], keepdims=1))
+    g.node.append(helper.make_node("Equal", [nms_scores, f"{best}_max"], [f"{best}_mask"]))
+    g.node.append(helper.make_node("Cast", [f"{best}_mask"], [f"{best}_maskf"], to=TensorProto.FLOAT))
+    g.node.append(helper.make_node("Mul", [nms_scores, f"{best}_maskf"], [best]))
+    nms_scores = best
     consts = {
         "nms_max_per_class": np.array([max_det], np.int64),
         "nms_iou": np.array([iou], np.float32),
@@ -134,7 +144,7 @@ def append_nms(
     g.node.append(
         helper.make_node(
             "NonMaxSuppression",
-            [boxes, nms_scores, *consts],
+            [nms_boxes, nms_scores, *consts],
             [out],
             center_point_box=0,
         )

@@ -9,8 +9,14 @@ import numpy as np
 from edgekit.decoding.detections import Detections
 
 
+def _ordered(boxes: np.ndarray) -> np.ndarray:
+    """Corners sorted per axis (untrained heads may emit x2 < x1; they still must match)."""
+    return np.concatenate([np.minimum(boxes[:, :2], boxes[:, 2:]), np.maximum(boxes[:, :2], boxes[:, 2:])], 1)
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, 4) x (M, 4) xyxy -> (N, M) IoU."""
+    a, b = _ordered(a), _ordered(b)
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(rb - lt, 0, None), axis=2)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import copy
 import re
-from typing import Any, Dict, List, Optional, Set, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import torch
 from torch import nn
@@ -46,7 +46,7 @@ _INPLACE_ACTIVATIONS = (nn.Hardswish, nn.LeakyReLU, nn.ReLU, nn.ReLU6, nn.SiLU)
 LayerFrom = Union[int, List[int]]
 
 
-def _official_type(cls: type) -> str:
+def official_type(cls: type) -> str:
     path = getattr(cls, "_official_path", None)
     return path or f"{cls.__module__}.{cls.__qualname__}"
 
@@ -80,19 +80,39 @@ class YoloV9Model(nn.Module):
         if nc is not None:
             self.yaml["nc"] = nc
         layers, save, strides = _parse(copy.deepcopy(self.yaml), self.yaml["ch"])
+        head = layers[-1]
+        head.stride = torch.tensor(
+            [float(strides[_abs_from(head.i, j)]) for j in _from_list(head.f)[: head.nl]], device="cpu"
+        )
+        self._assemble(layers, save)
+
+    def _assemble(self, layers: List[nn.Module], save: List[int]) -> None:
         self.model = nn.Sequential(*layers)
         self.save = save
         self.nc = int(self.yaml["nc"])
         self.names = [str(i) for i in range(self.nc)]
         self.inplace = self.yaml.get("inplace", True)
         head = self.head
-        head.stride = torch.tensor(
-            [float(strides[_abs_from(head.i, j)]) for j in _from_list(head.f)[: head.nl]], device="cpu"
-        )
         self.stride = head.stride
         self._ek_main_layers = self._needed(
             [_abs_from(head.i, _from_list(head.f)[p]) for p in head.main_positions()]
         )
+
+    @classmethod
+    def from_layers(cls, arch: Dict[str, Any], layers: Sequence[nn.Module]) -> YoloV9Model:
+        """A model around already-built layers that ``arch`` describes (no weights are created).
+
+        Each layer carries its ``i``, ``f``, ``type`` and ``np``; the head its ``stride``.
+        Used by the PGI strip, which re-uses the main-branch layers of a train-time model.
+        """
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)
+        model.yaml = copy.deepcopy(arch)
+        layers = list(layers)
+        if [layer.i for layer in layers] != list(range(len(layers))):
+            raise ValueError("layers must be numbered 0..n-1 in order")
+        model._assemble(layers, save_list([layer.f for layer in layers]))
+        return model
 
     @property
     def head(self) -> DDetect:
@@ -137,6 +157,11 @@ class YoloV9Model(nn.Module):
         return head.branches([y[_abs_from(head.i, f)] for f in _from_list(head.f)])
 
 
+def save_list(froms: Sequence[LayerFrom]) -> List[int]:
+    """The official ``save`` list: every layer read other than as ``-1`` (sorted, repeats kept)."""
+    return sorted(x % i for i, f in enumerate(froms) for x in _from_list(f) if x != -1)
+
+
 def _parse(d: Dict[str, Any], ch_in: int) -> Tuple[List[nn.Module], List[int], Dict[int, float]]:
     nc, gd, gw = d["nc"], d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0)
     anchors = d.get("anchors", 3)
@@ -144,7 +169,6 @@ def _parse(d: Dict[str, Any], ch_in: int) -> Tuple[List[nn.Module], List[int], D
     no = na * (nc + 5)
     act = _parse_activation(d["activation"]) if d.get("activation") else None
     layers: List[nn.Module] = []
-    save: List[int] = []
     ch: List[Any] = [ch_in]
     strides: Dict[int, float] = {-1: 1.0}
     rows = list(d["backbone"]) + list(d["head"])
@@ -181,9 +205,8 @@ def _parse(d: Dict[str, Any], ch_in: int) -> Tuple[List[nn.Module], List[int], D
         else:
             raise UnsupportedModelError(f"layer {i}: module '{name}' is not part of the YOLOv9 family")
         m = nn.Sequential(*(cls(*args) for _ in range(n))) if n > 1 else cls(*args)
-        m.i, m.f, m.type = i, f, _official_type(cls)
+        m.i, m.f, m.type = i, f, official_type(cls)
         m.np = sum(p.numel() for p in m.parameters())
-        save.extend(x % i for x in _from_list(f) if x != -1)
         layers.append(m)
         if i == 0:
             ch = []
@@ -199,7 +222,7 @@ def _parse(d: Dict[str, Any], ch_in: int) -> Tuple[List[nn.Module], List[int], D
         for module in layer.modules():
             if type(module) in _INPLACE_ACTIVATIONS:
                 module.inplace = True
-    return layers, sorted(save), strides
+    return layers, save_list([layer.f for layer in layers]), strides
 
 
 def _replace_activation(layers: List[nn.Module], act: nn.Module) -> None:

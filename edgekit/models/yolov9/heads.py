@@ -41,16 +41,19 @@ class DDetect(nn.Module):
 
     def __init__(self, nc: int = 80, ch: Sequence[int] = (), inplace: bool = True) -> None:
         super().__init__()
-        self.nc = nc
-        self.nl = len(ch) // self._ek_sets
-        self.reg_max = REG_MAX
-        self.no = nc + self.reg_max * 4
-        self.inplace = inplace
-        self.stride = torch.zeros(self.nl, device="cpu")  # a plain attribute, as official (not a buffer)
+        self._init_attributes(nc, len(ch) // self._ek_sets, inplace)
         c2, c3 = self._widths(ch[0])
         self.cv2 = nn.ModuleList(_box_branch(x, c2, self._ek_box_groups) for x in ch[: self.nl])
         self.cv3 = nn.ModuleList(_cls_branch(x, c3, nc) for x in ch[: self.nl])
         self.dfl = DFL(self.reg_max)
+
+    def _init_attributes(self, nc: int, nl: int, inplace: bool) -> None:
+        self.nc = nc
+        self.nl = nl
+        self.reg_max = REG_MAX
+        self.no = nc + self.reg_max * 4
+        self.inplace = inplace
+        self.stride = torch.zeros(self.nl, device="cpu")  # a plain attribute, as official (not a buffer)
 
     def _widths(self, c: int) -> Tuple[int, int]:
         c_box = max(c // 4, self.reg_max * 4, 16)
@@ -104,6 +107,20 @@ class DualDDetect(DDetect):
         nl = self.nl
         return {"aux": self.forward_aux(feats[:nl]), "main": self.forward_main(feats[nl : 2 * nl])}
 
+    def main_head(self) -> DDetect:
+        """The single head of the inference model: this head's ``cv4/cv5/dfl2`` as ``cv2/cv3/dfl``.
+
+        The modules are shared, not copied (``DDetect`` for ``DualDDetect``, ``Detect`` for
+        ``DualDetect``); the stride is copied.
+        """
+        single = MAIN_HEADS[type(self)]
+        head = single.__new__(single)  # no __init__: its branches would be replaced at once
+        nn.Module.__init__(head)
+        head._init_attributes(self.nc, self.nl, self.inplace)
+        head.cv2, head.cv3, head.dfl = self.cv4, self.cv5, self.dfl2
+        head.stride = self.stride.detach().clone()
+        return head
+
 
 class Detect(DDetect):
     """Single-branch DFL head without grouped box convs (``models.yolo.Detect``)."""
@@ -119,4 +136,5 @@ class DualDetect(DualDDetect):
     _ek_box_groups = 1
 
 
+MAIN_HEADS = {DualDDetect: DDetect, DualDetect: Detect}  # train-time (PGI) head -> inference head
 HEADS = {"DDetect": DDetect, "DualDDetect": DualDDetect, "Detect": Detect, "DualDetect": DualDetect}

@@ -3,7 +3,8 @@
 Attribute and child names follow the official ``models/common.py`` so that official
 state dicts load with ``strict=True`` and ``edgekit.models.yolov9.writer`` can pickle
 these modules under the official class names (``_official_path``). Attributes only
-edgekit needs are prefixed ``_ek_``; the writer drops them.
+edgekit needs are prefixed ``_ek_``; the writer drops them. Reparameterization hooks:
+``Conv.conv_bn_pairs`` and ``RepConvN.deploy_form`` (see ``edgekit.reparam``).
 
 BatchNorm layers use eps 1e-3 and momentum 0.03: the official ``DetectionModel``
 sets these on every ``BatchNorm2d`` at build time (``initialize_weights``).
@@ -69,6 +70,10 @@ class Conv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.bn(self.conv(x)))
 
+    def conv_bn_pairs(self) -> List[Tuple[str, str]]:
+        """``bn(conv(x))`` with nothing in between: foldable (``edgekit.reparam``)."""
+        return [("conv", "bn")]
+
 
 class AConv(nn.Module):
     """Average-pool (2, stride 1) then a stride-2 3x3 Conv."""
@@ -129,6 +134,15 @@ class RepConvN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.conv1(x) + self.conv2(x))
+
+    def deploy_form(self) -> nn.Module:
+        """One 3x3 conv (1x1 branch centre-padded, each BN folded with its own eps) + activation."""
+        from edgekit.reparam.fusion import FusedConv, fuse_branches
+        from edgekit.reparam.passes import as_conv_bn
+
+        if self.bn is not None:
+            raise ValueError("RepConvN with an identity BatchNorm branch is not part of YOLOv9")
+        return FusedConv(fuse_branches([as_conv_bn(self.conv1), as_conv_bn(self.conv2)]), self.act)
 
 
 class SP(nn.Module):

@@ -1,0 +1,48 @@
+"""Compare a bundle's detections with the PyTorch model's, image by image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+from edgekit.converters.verify_bundle import reference_detections
+from edgekit.decoding import Detections
+from edgekit.detector import Detector
+from edgekit.models.base import LoadedModel
+from edgekit.reparam.samples import synthetic_images
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
+
+
+def strict_matches(reference: Detections, actual: Detections, px: float = 0.5) -> int:
+    """Reference detections that have an actual one of the same class with every corner within ``px``."""
+    matched = 0
+    used = np.zeros(len(actual), dtype=bool)
+    for i in range(len(reference)):
+        same = np.flatnonzero((actual.class_id == reference.class_id[i]) & ~used)
+        if len(same) == 0:
+            continue
+        dev = np.abs(actual.xyxy[same] - reference.xyxy[i]).max(1)
+        j = same[np.argmin(dev)]
+        if dev.min() <= px:
+            used[j] = True
+            matched += 1
+    return matched
+
+
+def compare_with_torch(bundle: Path, loaded: LoadedModel, conf: float = 0.05, images: int = 3) -> List[Dict]:
+    """Per image: reference count, bundle count and strictly matched detections."""
+    det = Detector(bundle, conf=conf, max_det=3000, threads=1)
+    m = det.manifest
+    head = loaded.info.head
+    rows = []
+    for image in synthetic_images((m.input.height, m.input.width), images, seed=7):
+        x, geometry = det.preprocess(image, color="RGB")
+        x = x.copy()
+        actual = det.decoder(det.runtime.infer(x), [geometry], det.options)[0]
+        ref = reference_detections(loaded.model, x, m, head, geometry)
+        ref = ref[ref.confidence > conf]
+        rows.append({"reference": len(ref), "actual": len(actual), "matched": strict_matches(ref, actual)})
+    return rows

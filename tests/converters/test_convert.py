@@ -62,6 +62,27 @@ def test_bundle_detections_equal_pytorch(ckpt: Path, decoder: str, tmp_path: Pat
         assert row["matched"] >= 0.75 * row["reference"], rows
 
 
+@pytest.mark.slow
+def test_damoyolo_bundle_detections_equal_pytorch(tmp_path: Path) -> None:
+    """Full-size DAMO-YOLO-T (no narrow variant loads without its config), random BN statistics."""
+    from edgekit.models.damoyolo.writer import write_official_checkpoint
+    from edgekit.models.loader import build_model
+    from edgekit.reparam import randomize_batchnorm
+
+    model = build_model("damoyolo-t").model
+    randomize_batchnorm(model, seed=3)
+    ckpt = write_official_checkpoint(model, tmp_path / "damo_t.pth")
+    bundle = convert(ckpt, tmp_path / "damo.edgekit")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["preprocess"] == {"resize": "stretch", "pad_value": 0, "color": "RGB", "scale": 1.0}
+    assert manifest["decoder"]["anchor_offset"] == 0.0 and manifest["decoder"]["bins"] == 17
+    passes = {p["name"]: p for p in manifest["reparam"]["passes"]}
+    assert passes["deploy_form"]["changed"] == 25  # 24 RepConv + the head's 3 Scales folded
+    rows = compare_with_torch(bundle, load_checkpoint(ckpt))
+    for row in rows:
+        assert row["matched"] >= 20 and row["matched"] >= 0.75 * row["reference"], rows
+
+
 def test_cli_convert_and_predict(tmp_path: Path) -> None:
     cv2 = need("cv2")
     out = tmp_path / "y11.edgekit"

@@ -10,8 +10,14 @@ from typing import Any, Dict, List, Optional
 import click
 
 
-def describe_model(path: Path, arch: Optional[str] = None, imgsz: Optional[int] = None) -> Dict[str, Any]:
-    """Load ``path`` safely and describe it as a JSON-ready dict."""
+def describe_model(
+    path: Path, arch: Optional[str] = None, imgsz: Optional[int] = None, target: Optional[str] = None
+) -> Dict[str, Any]:
+    """Load ``path`` safely and describe it as a JSON-ready dict.
+
+    With ``target``, also resolve the conversion plan and run the reparameterization pipeline
+    (verified pass by pass): ``plan`` and ``reparam`` (params, GFLOPs, CPU latency per pass).
+    """
     from edgekit.models.loader import load_checkpoint
     from edgekit.models.summary import (
         FLOPS_CONVENTION,
@@ -25,7 +31,7 @@ def describe_model(path: Path, arch: Optional[str] = None, imgsz: Optional[int] 
     info, model = loaded.info, loaded.model
     size = (imgsz, imgsz) if imgsz else tuple(info.imgsz)
     pre, head, s = info.preprocess, info.head, info.structures
-    return {
+    d = {
         "file": str(path),
         "sha256": info.source_sha256,
         "family": info.family,
@@ -43,6 +49,16 @@ def describe_model(path: Path, arch: Optional[str] = None, imgsz: Optional[int] 
         "structure_rows": structure_rows(info),
         "reparam_steps": reparam_steps(s),
     }
+    if target is not None:
+        from edgekit.converters.engine import ConvertOptions, make_plan, reparameterize_for
+
+        plan = make_plan(ConvertOptions(target=target, imgsz=imgsz)).with_head(head.bins, head.end2end)
+        _, report = reparameterize_for(loaded, plan)
+        d["plan"] = plan.to_dict()
+        d["plan_text"] = plan.describe()
+        d["reparam"] = report.to_dict()
+        d["reparam_table"] = report.format_table()
+    return d
 
 
 def _preprocess_line(d: Dict[str, Any]) -> str:
@@ -92,6 +108,13 @@ def render(d: Dict[str, Any]) -> str:
     steps = d["reparam_steps"]
     lines.append("convert will apply:" if steps else "convert will apply: nothing (already in deploy form)")
     lines += [f"  {i}. {step}" for i, step in enumerate(steps, 1)]
+    if "plan_text" in d:
+        lines += [
+            "conversion plan:",
+            d["plan_text"],
+            "reparameterization (run and verified now):",
+            d["reparam_table"],
+        ]
     return "\n".join(lines)
 
 
@@ -99,15 +122,21 @@ def render(d: Dict[str, Any]) -> str:
 @click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=True))
 @click.option("--arch", default=None, help="Variant, where the file does not say (damoyolo-t, gelan-c, ...).")
 @click.option("--imgsz", type=click.IntRange(32, 8192), default=None, help="Input size for GFLOPs.")
+@click.option(
+    "--plan", "show_plan", is_flag=True, help="Also run the reparameterization for --target and report it."
+)
+@click.option("--target", default="cpu", show_default=True, help="Target of --plan (see edgekit devices).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def inspect_cmd(checkpoint: Path, arch: Optional[str], imgsz: Optional[int], as_json: bool) -> None:
+def inspect_cmd(
+    checkpoint: Path, arch: Optional[str], imgsz: Optional[int], show_plan: bool, target: str, as_json: bool
+) -> None:
     """Describe CHECKPOINT: family, variant, classes, size, train-time structures.
 
     The file is read safely: nothing in it is executed.
     """
-    d = describe_model(checkpoint, arch=arch, imgsz=imgsz)
+    d = describe_model(checkpoint, arch=arch, imgsz=imgsz, target=target if show_plan else None)
     if as_json:
-        d = {k: v for k, v in d.items() if k != "structure_rows"}
+        d = {k: v for k, v in d.items() if k not in ("structure_rows", "plan_text", "reparam_table")}
         click.echo(json.dumps(d, indent=2))
     else:
         click.echo(render(d))

@@ -107,3 +107,15 @@ def test_bad_files_via_cli(tmp_path: Path, kind: str) -> None:
     line = one_line_error(proc, str(path))
     assert line.startswith("error: ")
     assert proc.stdout == ""
+
+
+def test_inspect_plan_runs_and_verifies_the_pipeline() -> None:
+    """``--plan`` resolves the target and runs the verified reparameterization (real subprocess)."""
+    ckpt = Path(__file__).resolve().parents[1] / "data" / "golden" / "yolov9" / "tiny_v9t.pt"
+    proc = run_cli("inspect", str(ckpt), "--plan", "--target", "rpi5", "--imgsz", "64", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["plan"]["target"] == "rpi5" and d["plan"]["imgsz"] == [64, 64]
+    names = [p["name"] for p in d["reparam"]["passes"] if p["applied"]]
+    assert names[:3] == ["pgi_strip", "deploy_form", "conv_bn"]
+    assert d["reparam"]["passes"][-1]["after"]["params"] < d["reparam"]["before"]["params"]

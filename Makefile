@@ -12,7 +12,7 @@ DEVICE_VENV ?= .venv-device
 PIP = $(VENV)/bin/python -m pip
 PYTEST_ARGS ?=
 
-.PHONY: help venv device-venv demo test test-fast test-device lint clean
+.PHONY: help venv device-venv demo test test-fast test-device lint clean fixture-venv
 
 help:
 	@echo "make demo   - set up $(VENV) and run the most complete user path"
@@ -52,9 +52,25 @@ test-fast: venv
 test-device: device-venv
 	$(DEVICE_VENV)/bin/python -m pytest -m ondevice -p no:cacheprovider $(PYTEST_ARGS)
 
+# the bundled detector: converted for the CPU target, run on generated images, evaluated
+DEMO_CHECKPOINT ?= tests/data/golden/ultralytics/yolo11_tiny.pt
 demo: venv
 	$(VENV)/bin/edgekit doctor
-	$(VENV)/bin/edgekit devices
+	$(VENV)/bin/python tools/demo.py $(DEMO_CHECKPOINT) --target cpu --out runs/demo
 
 clean:
 	rm -rf $(VENV) $(DEVICE_VENV) build dist *.egg-info .pytest_cache .ruff_cache
+
+# Developer-only: the real ultralytics package (for trained fixtures and peer comparisons),
+# never a dependency of edgekit. Its NMS needs torchvision ops: ../shared/tools provides them on CPU torch.
+FIXTURE_VENV ?= .venv-fixtures
+$(FIXTURE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(FIXTURE_VENV)
+	$(FIXTURE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FIXTURE_VENV)/bin/python -m pip install -q $(TORCH_SPEC)
+	$(FIXTURE_VENV)/bin/python -m pip install -q --no-deps ultralytics==8.4.190 torchvision==0.28.0
+	$(FIXTURE_VENV)/bin/python -m pip install -q matplotlib pillow pyyaml requests psutil polars ultralytics-thop scipy
+	$(FIXTURE_VENV)/bin/python -m pip install -q -e ".[all]"
+	touch $@
+
+fixture-venv: $(FIXTURE_VENV)/.installed

@@ -1,0 +1,157 @@
+"""Train a trained-detector fixture with the real ``ultralytics`` package (developer tool).
+
+    make fixture-venv                       # .venv-fixtures: torch pinned, ultralytics, edgekit
+    .venv-fixtures/bin/python tools/train_fixture.py yolo11 --data /tmp/shapes
+    .venv-fixtures/bin/python tools/train_fixture.py yolo26 --data /tmp/shapes
+
+Steps: (1) generate the synthetic shapes dataset if ``--data`` has none (edgekit.datasets,
+seeded); (2) train the architecture from its Ultralytics yaml, from scratch, seeded, on the CPU;
+(3) copy the final checkpoint (Ultralytics' own stripped layout: the EMA weights in FP16) to
+``tests/data/fixtures/<name>.pt``; (4) convert it with edgekit (FP32, onnxruntime) and evaluate
+it on the held-out test split with ``edgekit.eval`` (the one evaluation module); (5) write the
+card ``tests/data/fixtures/<name>.json`` with the exact command, seed, wall time and metrics.
+
+The same weights load in Ultralytics (``YOLO(path)``) and in edgekit (``edgekit.load_checkpoint``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "data" / "fixtures"
+SHIM = ROOT.parent / "shared" / "tools"
+
+# architecture -> (ultralytics yaml, fixture name); scale n, 8 classes from data.yaml
+MODELS = {
+    "yolo11": ("yolo11n.yaml", "yolo11n-shapes"),
+    "yolo26": ("yolo26n.yaml", "yolo26n-shapes"),
+}
+
+
+def offline_ultralytics(workdir: Path):
+    """Import ultralytics offline, with torchvision ops served on the CPU torch."""
+    os.environ.update(YOLO_OFFLINE="True", YOLO_AUTOINSTALL="False", YOLO_CONFIG_DIR=str(workdir / "cfg"))
+    sys.path.insert(0, str(SHIM))
+    import torchvision_cpu_shim  # noqa: F401
+    import ultralytics
+
+    return ultralytics
+
+
+def ensure_dataset(data: Path, seed: int, sizes: dict) -> Path:
+    if (data / "data.yaml").is_file():
+        return data / "data.yaml"
+    from edgekit.datasets import generate
+
+    return generate(
+        data, sizes["train"], sizes["val"], sizes["test"], seed=seed, imgsz=320, workers=2
+    ).data_yaml
+
+
+def evaluate_fixture(checkpoint: Path, data: Path, imgsz: int) -> dict:
+    """FP32 metrics of the edgekit bundle on the held-out test split."""
+    from edgekit import convert
+    from edgekit.detector import Detector
+    from edgekit.eval import evaluate
+
+    gt = data / "annotations" / "test.json"
+    images = json.loads(gt.read_text())["images"]
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = convert(
+            checkpoint, target="x86-avx2", imgsz=imgsz, output=Path(tmp) / "b.edgekit", measure=False
+        )
+        det = Detector(bundle, conf=0.001, iou=0.6, max_det=300)  # COCO-style evaluation thresholds
+        preds = []
+        for img in images:
+            r = det(data / "images" / "test" / img["file_name"])
+            preds.append(
+                {"image_id": img["id"], "boxes": r.xyxy, "scores": r.confidence, "class_ids": r.class_id}
+            )
+        result = evaluate(gt, preds)
+    return result.to_dict()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("arch", choices=sorted(MODELS))
+    parser.add_argument("--data", type=Path, default=Path("/tmp/edgekit-shapes"))
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--train-images", type=int, default=4000)
+    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=FIXTURES)
+    args = parser.parse_args()
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    yaml_name, name = MODELS[args.arch]
+    data_yaml = ensure_dataset(args.data, 0, {"train": args.train_images, "val": 500, "test": 500})
+    work = Path(tempfile.mkdtemp(prefix="edgekit-train-"))
+    ultralytics = offline_ultralytics(work)
+    from ultralytics import YOLO
+
+    start = time.time()
+    model = YOLO(yaml_name)
+    model.train(
+        data=str(data_yaml),
+        epochs=args.epochs,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        workers=2,
+        device="cpu",
+        seed=args.seed,
+        deterministic=True,
+        amp=False,
+        plots=False,
+        project=str(work),
+        name="run",
+        exist_ok=True,
+        verbose=False,
+        close_mosaic=max(1, args.epochs // 4),
+    )
+    wall = time.time() - start
+    last = work / "run" / "weights" / "last.pt"
+    args.out.mkdir(parents=True, exist_ok=True)
+    dest = args.out / f"{name}.pt"
+    shutil.copyfile(last, dest)
+    metrics = evaluate_fixture(dest, args.data, args.imgsz)
+    card = {
+        "name": name,
+        "architecture": yaml_name,
+        "command": command,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "imgsz": args.imgsz,
+        "batch": args.batch,
+        "train_wall_time_s": round(wall, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "ultralytics": ultralytics.__version__,
+        "dataset": {
+            "generator": "edgekit.datasets.shapes",
+            "seed": 0,
+            "train": args.train_images,
+            "val": 500,
+            "test": 500,
+            "imgsz": 320,
+        },
+        "test_metrics_fp32": metrics,
+        "evaluated_with": "edgekit.eval.evaluate on the onnxruntime FP32 bundle, conf 0.001, iou 0.6",
+    }
+    (args.out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps({k: card[k] for k in ("name", "train_wall_time_s")}, indent=2))
+    print({k: metrics[k] for k in ("map50_95", "map50", "ap_small")})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

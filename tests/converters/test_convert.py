@@ -18,6 +18,10 @@ from ..conftest import need
 from .helpers import GOLDEN, compare_with_torch
 
 ULTRA = GOLDEN / "ultralytics"
+# Share of detections that must match strictly (same class, every corner within 0.5 px). The
+# fixtures are untrained: many class scores saturate at 1.0, and FP32 noise of 1e-7 may pick
+# another of two tied classes for a few anchors (DAMO-YOLO-T: ~2.5 %). Raw outputs are exact.
+MATCH_SHARE = 0.95
 V9 = GOLDEN / "yolov9"
 
 
@@ -55,11 +59,9 @@ def test_bundle_detections_equal_pytorch(ckpt: Path, decoder: str, tmp_path: Pat
     assert max(manifest["verification"]["raw_max_rel_error"].values()) <= 1e-4
     assert manifest["input"]["height"] == 256 and manifest["input"]["width"] == 320
     rows = compare_with_torch(bundle, load_checkpoint(ckpt))
-    for row in rows:
+    for row in rows:  # see compare_with_torch: untrained, saturated scores
         assert row["matched"] >= 20, rows
-        # untrained fixtures saturate scores, so NMS breaks some ties differently under FP32 noise;
-        # the raw outputs above are checked exactly
-        assert row["matched"] >= 0.75 * row["reference"], rows
+        assert row["matched"] >= MATCH_SHARE * max(row["reference"], row["actual"]), rows
 
 
 @pytest.mark.slow
@@ -80,7 +82,9 @@ def test_damoyolo_bundle_detections_equal_pytorch(tmp_path: Path) -> None:
     assert passes["deploy_form"]["changed"] == 25  # 24 RepConv + the head's 3 Scales folded
     rows = compare_with_torch(bundle, load_checkpoint(ckpt))
     for row in rows:
-        assert row["matched"] >= 20 and row["matched"] >= 0.75 * row["reference"], rows
+        assert row["matched"] >= 20 and row["matched"] >= MATCH_SHARE * max(
+            row["reference"], row["actual"]
+        ), rows
 
 
 def test_cli_convert_and_predict(tmp_path: Path) -> None:

@@ -147,6 +147,16 @@ class RepVGGDW(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.conv(x) + self.conv1(x))
 
+    def deploy_form(self) -> nn.Module:
+        """One 7x7 depth-wise conv with bias (3x3 centre-padded in, both BNs folded), then SiLU.
+
+        Ultralytics' ``RepVGGDW.fuse``.
+        """
+        from edgekit.reparam.fusion import FusedConv, fuse_branches
+        from edgekit.reparam.passes import as_conv_bn
+
+        return FusedConv(fuse_branches([as_conv_bn(self.conv), as_conv_bn(self.conv1)]), self.act)
+
 
 class CIB(nn.Module):
     """YOLOv10 compact inverted block."""

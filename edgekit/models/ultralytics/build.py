@@ -190,12 +190,14 @@ class UltralyticsModel(nn.Module):
     @property
     def end2end(self) -> bool:
         """True when the forward returns the NMS-free one-to-one branch."""
-        return self.head.end2end and self.head.has_one2one
+        return self.head.uses_one2one
 
     @end2end.setter
     def end2end(self, value: bool) -> None:
         if value and not self.head.has_one2one:
             raise ValueError("this model has no one-to-one (NMS-free) head")
+        if not value and not self.head.has_one2many:
+            raise ValueError("the one-to-many (NMS) head branch was removed by reparameterization")
         self.head.end2end = bool(value)
 
     def _probe_strides(self, ch: int, size: int = 64) -> List[float]:

@@ -3,6 +3,8 @@
 Module and attribute names follow the Ultralytics model tree (``nn/modules/conv.py``) so
 that a checkpoint's state dict loads with ``strict=True``. Everything stays in its training
 form: Conv + BN unfused, ``RepConv`` with its 3x3, 1x1 and optional identity-BN branches.
+The reparameterization hooks (``Conv.conv_bn_pairs``, ``RepConv.deploy_form``; see
+``edgekit.reparam``) give the inference forms of Ultralytics' ``BaseModel.fuse()``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import ast
 import contextlib
 import math
 import re
-from typing import Callable, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -107,6 +109,10 @@ class Conv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.bn(self.conv(x)))
 
+    def conv_bn_pairs(self) -> List[Tuple[str, str]]:
+        """``bn(conv(x))``: folded by ``ConvBnFoldPass`` (BN eps read from ``self.bn``)."""
+        return [("conv", "bn")]
+
 
 class DWConv(Conv):
     """Depth-wise Conv: groups = gcd(c1, c2)."""
@@ -148,6 +154,19 @@ class RepConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = 0 if self.bn is None else self.bn(x)
         return self.act(self.conv1(x) + self.conv2(x) + identity)
+
+    def deploy_form(self) -> nn.Module:
+        """One 3x3 conv with bias (1x1 and identity branches centre-padded in, each BN folded), then act.
+
+        Ultralytics' ``RepConv.fuse_convs``; ``conv1``/``conv2`` may already be folded.
+        """
+        from edgekit.reparam.fusion import FusedConv, fuse_branches
+        from edgekit.reparam.passes import as_conv_bn
+
+        branches = [as_conv_bn(self.conv1), as_conv_bn(self.conv2)]
+        if self.bn is not None:
+            branches.append((None, self.bn))
+        return FusedConv(fuse_branches(branches), self.act)
 
 
 class Concat(nn.Module):

@@ -133,7 +133,7 @@ def train_structures(model: UltralyticsModel) -> TrainStructures:
         rep_branches=len(reps),
         conv_bn=len(convs),
         dfl=model.reg_max > 1,
-        one_to_many_head=model.head.has_one2one,
+        one_to_many_head=model.head.has_one2one and model.head.has_one2many,
     )
 
 

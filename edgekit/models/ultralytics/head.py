@@ -4,7 +4,9 @@ The head returns edgekit's raw convention (see ``edgekit.models.base``): per lev
 logits ``(B, 4 * reg_max, H, W)`` and the class logits ``(B, nc, H, W)`` before the sigmoid.
 DFL, anchors and the sigmoid are applied by ``edgekit.models.decode``. An end-to-end head
 (``one2one_cv2/cv3`` present) returns its one-to-one branch when ``end2end`` is True; the
-one-to-many branch stays in the module (and in the state dict) until reparameterization.
+one-to-many branch stays in the module (and in the state dict) until reparameterization,
+which drops the branch the forward does not use (:meth:`Detect.unused_branches`), as
+Ultralytics' ``Detect.fuse`` does.
 """
 
 from __future__ import annotations
@@ -86,18 +88,36 @@ class Detect(nn.Module):
     def has_one2one(self) -> bool:
         return isinstance(getattr(self, "one2one_cv2", None), nn.ModuleList)
 
+    @property
+    def has_one2many(self) -> bool:
+        """False once reparameterization dropped the one-to-many branch (``cv2``/``cv3`` are None)."""
+        return isinstance(self.cv2, nn.ModuleList)
+
+    @property
+    def uses_one2one(self) -> bool:
+        """Whether ``forward`` returns the one-to-one branch (asked for, or the only one left)."""
+        return self.has_one2one and (self.end2end or not self.has_one2many)
+
+    def unused_branches(self) -> List[str]:
+        """Attribute names of the head branch ``forward`` does not use (what ``Detect.fuse`` removes)."""
+        if not (self.has_one2one and self.has_one2many):
+            return []
+        return ["cv2", "cv3"] if self.uses_one2one else ["one2one_cv2", "one2one_cv3"]
+
     def branches(self, one2one: bool) -> Tuple[nn.ModuleList, nn.ModuleList]:
         """The (box, class) module lists of the one-to-one or the one-to-many branch."""
-        if one2one:
-            return self.one2one_cv2, self.one2one_cv3
-        return self.cv2, self.cv3
+        box_head, cls_head = (self.one2one_cv2, self.one2one_cv3) if one2one else (self.cv2, self.cv3)
+        if box_head is None or cls_head is None:
+            which = "one-to-one" if one2one else "one-to-many"
+            raise ValueError(f"the {which} head branch was removed by reparameterization")
+        return box_head, cls_head
 
     def forward_branch(self, x: List[torch.Tensor], one2one: bool) -> RawLevels:
         box_head, cls_head = self.branches(one2one)
         return [box_head[i](x[i]) for i in range(self.nl)], [cls_head[i](x[i]) for i in range(self.nl)]
 
     def forward(self, x: List[torch.Tensor]) -> RawLevels:
-        return self.forward_branch(x, self.end2end and self.has_one2one)
+        return self.forward_branch(x, self.uses_one2one)
 
 
 class v10Detect(Detect):

@@ -112,9 +112,7 @@ def main() -> int:
         f"\n{len(gt['images'])} generated images (seed {DEMO_SEED}), {metrics.n_gt} objects; "
         f"recall at IoU 0.5 and conf {det.options.conf:g}: {recall:.3f} (target >= 0.9)"
     )
-    print(
-        f"bundle verified against PyTorch at conversion: max rel error {verified:.1e} (tol {TOLERANCE:g})"
-    )
+    print(f"bundle verified against PyTorch at conversion: max rel error {verified:.1e} (tol {TOLERANCE:g})")
     print(f"annotated image: {first}")
     return 0
 

@@ -52,30 +52,41 @@ def _overlaps(coords: np.ndarray, area: np.ndarray, first: np.ndarray, second: n
     return inter > union * np.float32(iou)
 
 
-def cluster_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, iou: float) -> np.ndarray:
-    """Exact greedy NMS, vectorized (Cluster-NMS): returns kept indices best first, or None when
-    the same-group pair count exceeds ``MAX_PAIRS``.
+def cluster_nms(
+    boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, iou: float
+) -> Optional[np.ndarray]:
+    """Exact greedy NMS, vectorized (Cluster-NMS): kept indices best first, or None when the
+    candidate pair count exceeds ``MAX_PAIRS`` (the caller falls back to a compiled loop).
 
-    Boxes are sorted by (group, score); every box is compared only with the higher-scored boxes
-    of its group. Iterating ``kept = not suppressed by any kept box`` converges to exactly the
-    greedy result (each round fixes at least one more box of the longest suppression chain).
+    Only pairs that can overlap are formed: boxes are sorted by (group, x1), and box ``j`` is
+    paired with ``i`` while ``x1_j < x2_i``. Each pair is oriented from the higher-ranked box
+    (score, then index, as a stable greedy sort) to the lower. Iterating ``kept = not
+    suppressed by any kept box`` converges to exactly the greedy result (each round fixes at
+    least one more box of the longest suppression chain).
     """
-    order = np.lexsort((-scores, groups))
-    g = groups[order]
-    n = len(order)
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    ends = np.r_[starts[1:], n]
-    block_end = np.repeat(ends, ends - starts)
-    counts = block_end - np.arange(n) - 1  # later (lower-scored) boxes of the same group
+    n = len(boxes)
+    coords = np.ascontiguousarray(boxes.T, dtype=np.float32)
+    x1 = np.minimum(coords[0], coords[2])
+    span = float(np.abs(coords).max()) * 4 + 1  # separates groups on one sorted key axis
+    key = groups.astype(np.float64) * span + x1
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    right = groups[order].astype(np.float64) * span + np.maximum(coords[0], coords[2])[order]
+    upper = np.searchsorted(sorted_key, right, side="left")  # first box starting right of x2
+    counts = np.maximum(upper - np.arange(n) - 1, 0)
     total = int(counts.sum())
     if total > MAX_PAIRS:
         return None
-    first = np.repeat(np.arange(n), counts)
-    second = first + 1 + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
-    coords = np.ascontiguousarray(boxes[order].T, dtype=np.float32)
+    a = np.repeat(np.arange(n), counts)
+    b = a + 1 + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
+    a, b = order[a], order[b]
     area = (coords[2] - coords[0]) * (coords[3] - coords[1])
-    hit = _overlaps(coords, area, first, second, iou)
-    src, dst = first[hit], second[hit]
+    hit = _overlaps(coords, area, a, b, iou)
+    a, b = a[hit], b[hit]
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(-scores, kind="stable")] = np.arange(n)  # 0 = best
+    a_first = rank[a] < rank[b]
+    src, dst = np.where(a_first, a, b), np.where(a_first, b, a)
     keep = np.ones(n, dtype=bool)
     for _ in range(n):
         suppressed = np.zeros(n, dtype=bool)
@@ -84,8 +95,8 @@ def cluster_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, iou: 
         if np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    kept = order[keep]
-    return kept[np.argsort(-scores[kept], kind="stable")]
+    kept = np.flatnonzero(keep)
+    return kept[np.argsort(rank[kept], kind="stable")]
 
 
 def batched_nms(

@@ -1,6 +1,6 @@
 """Reparameterization benchmark: params, GFLOPs and PyTorch CPU latency before/after, per variant.
 
-    python benchmarks/reparam.py                        # the first variant of every family
+    python benchmarks/reparam.py                        # yolov9-c, DAMO-YOLO-T/S, YOLO11n at 640
     python benchmarks/reparam.py --arch yolo11n gelan-c --imgsz 320 --details
 
 Models are built un-trained (``Family.build``) with randomized BatchNorm statistics, reduced
@@ -26,6 +26,8 @@ from edgekit.reparam import (
     sample_inputs,
     standard_pipeline,
 )
+
+DEFAULT_ARCHS = ("yolov9-c", "damoyolo-t", "damoyolo-s", "yolo11n")
 
 
 def run_one(arch: str, imgsz: int, output: str, runs: int) -> ReparamReport:
@@ -54,6 +56,7 @@ def summary_row(arch: str, report: ReparamReport) -> List[str]:
         f"{before.params / 1e6:.2f} -> {after.params / 1e6:.2f}",
         f"{before.gflops:.2f} -> {after.gflops:.2f}",
         f"{before.latency_ms:.1f} -> {after.latency_ms:.1f}",
+        f"{before.latency_ms / after.latency_ms:.2f}x",
         ",".join(p.name for p in report.passes if p.applied),
         f"{worst:.1e}",
     ]
@@ -62,14 +65,14 @@ def summary_row(arch: str, report: ReparamReport) -> List[str]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", nargs="*", help="variants (default: the first variant of each family)")
-    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--output", default="split", choices=["raw", "split", "concat", "end2end"])
-    parser.add_argument("--runs", type=int, default=3, help="timed CPU runs per measurement")
+    parser.add_argument("--runs", type=int, default=5, help="timed CPU runs per measurement")
     parser.add_argument("--details", action="store_true", help="print each model's per-pass table")
     args = parser.parse_args(argv)
     import_families()
-    archs = args.arch or [FAMILIES.get(f).variants[0] for f in FAMILIES.names() if FAMILIES.get(f).variants]
-    header = ["arch", "params M", "GFLOPs", "CPU ms", "passes", "max rel err"]
+    archs = args.arch or list(DEFAULT_ARCHS)
+    header = ["arch", "params M", "GFLOPs", "CPU ms", "speed-up", "passes", "max rel err"]
     rows = []
     for arch in archs:
         report = run_one(arch, args.imgsz, args.output, args.runs)

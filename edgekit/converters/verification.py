@@ -44,9 +44,10 @@ def match_detections(reference: Detections, actual: Detections, iou: float = 0.5
         candidates = np.where(~used & (ious[i] >= iou))[0]
         if len(candidates) == 0:
             continue
-        j = candidates[np.argmax(ious[i, candidates])]
+        deviation = np.abs(actual.xyxy[candidates] - reference.xyxy[i]).max(1)
+        j = candidates[np.argmin(deviation)]  # the closest box: duplicates must not inflate the figure
         used[j] = True
-        deviations.append(float(np.abs(reference.xyxy[i] - actual.xyxy[j]).max()))
+        deviations.append(float(deviation.min()))
     matched = len(deviations)
     return {
         "reference": n_ref,

@@ -21,7 +21,7 @@ ULTRA = GOLDEN / "ultralytics"
 # Share of detections that must match strictly (same class, every corner within 0.5 px). The
 # fixtures are untrained: many class scores saturate at 1.0, and FP32 noise of 1e-7 may pick
 # another of two tied classes for a few anchors (DAMO-YOLO-T: ~2.5 %). Raw outputs are exact.
-MATCH_SHARE = 0.95
+MATCH_SHARE = 0.98
 V9 = GOLDEN / "yolov9"
 
 
@@ -66,13 +66,18 @@ def test_bundle_detections_equal_pytorch(ckpt: Path, decoder: str, tmp_path: Pat
 
 @pytest.mark.slow
 def test_damoyolo_bundle_detections_equal_pytorch(tmp_path: Path) -> None:
-    """Full-size DAMO-YOLO-T (no narrow variant loads without its config), random BN statistics."""
+    """Full-size DAMO-YOLO-T (no narrow variant loads without its config).
+
+    PyTorch's default initialisation, not randomized BatchNorm: DAMO-YOLO takes 0-255 inputs, and
+    random BN statistics then push class logits past 17, where sigmoid is exactly 1.0 in FP32 and
+    classes tie (raw outputs with random BN are compared exactly in tests/models/damoyolo).
+    """
     from edgekit.models.damoyolo.writer import write_official_checkpoint
     from edgekit.models.loader import build_model
-    from edgekit.reparam import randomize_batchnorm
 
+    torch = need("torch")
+    torch.manual_seed(0)
     model = build_model("damoyolo-t").model
-    randomize_batchnorm(model, seed=3)
     ckpt = write_official_checkpoint(model, tmp_path / "damo_t.pth")
     bundle = convert(ckpt, tmp_path / "damo.edgekit")
     manifest = json.loads((bundle / "manifest.json").read_text())

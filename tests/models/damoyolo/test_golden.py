@@ -21,6 +21,7 @@ from edgekit.models.damoyolo import FAMILY, build_model, write_official_checkpoi
 from edgekit.models.decode import decode
 from edgekit.verify import TOLERANCE, assert_equivalent, max_rel_error
 
+from ..golden import fixture_entry, official_repo, read_provenance
 from .helpers import TINY
 
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden" / "damoyolo"
@@ -30,16 +31,10 @@ REQUIRED = ("repo", "commit", "torch_version", "date", "what_was_run", "sha256")
 def provenance(name: str) -> Dict[str, Any]:
     """The provenance record of a fixture; fails (never skips) when it is missing or incomplete."""
     path = GOLDEN / "provenance.json"
-    if not path.is_file():
-        pytest.fail(f"golden fixture without provenance: {path} is missing")
-    prov = json.loads(path.read_text())
-    missing = [k for k in REQUIRED if not prov.get(k)]
-    if missing:
-        pytest.fail(f"{path}: provenance lacks {', '.join(missing)}")
-    if prov["repo"] != "tinyvision/DAMO-YOLO" or len(prov["commit"]) != 40:
-        pytest.fail(f"{path}: provenance must name tinyvision/DAMO-YOLO and a full commit hash")
-    if name not in prov.get("fixtures", {}):
-        pytest.fail(f"{path}: no provenance entry for fixture '{name}'")
+    prov = read_provenance(
+        path, REQUIRED, official_repo("tinyvision/DAMO-YOLO"), "tinyvision/DAMO-YOLO at a commit"
+    )
+    fixture_entry(prov, path, name)
     return prov
 
 

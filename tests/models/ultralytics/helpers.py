@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import numpy as np
-import pytest
 import torch
 
 from edgekit.models.base import LoadedModel
 from edgekit.models.loader import load_checkpoint
+
+from ..golden import fixture_entry, read_provenance
 
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden" / "ultralytics"
 REQUIRED = ("source", "ultralytics_version", "torch_version", "date", "command", "fixtures")
@@ -26,18 +26,8 @@ END2END = ("yolo26_tiny", "yolov10_tiny")
 def provenance(name: str, golden: Path = GOLDEN) -> Dict[str, Any]:
     """The provenance entry of a fixture; fails (never skips) when missing or incomplete."""
     path = golden / "provenance.json"
-    if not path.is_file():
-        pytest.fail(f"golden fixture without provenance: {path} is missing")
-    prov = json.loads(path.read_text())
-    missing = [k for k in REQUIRED if not prov.get(k)]
-    if missing:
-        pytest.fail(f"{path}: provenance lacks {', '.join(missing)}")
-    if "ultralytics" not in prov["source"]:
-        pytest.fail(f"{path}: provenance must name the ultralytics package")
-    entry = prov["fixtures"].get(name)
-    if entry is None:
-        pytest.fail(f"{path}: no provenance entry for fixture '{name}'")
-    return entry
+    prov = read_provenance(path, REQUIRED, lambda p: "ultralytics" in p["source"], "the ultralytics package")
+    return fixture_entry(prov, path, name)
 
 
 def checkpoint_path(name: str, golden: Path = GOLDEN) -> Path:

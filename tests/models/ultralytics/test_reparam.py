@@ -37,6 +37,7 @@ from edgekit.reparam import (
 )
 from edgekit.verify import assert_equivalent
 
+from ..golden import fixture_entry, read_provenance
 from .helpers import END2END, FIXTURES, GOLDEN, load_golden, provenance, to_ultralytics_layout
 from .test_structure import OFFICIAL, signature
 
@@ -65,22 +66,14 @@ REP_MODULES = (RepConv, RepVGGDW)
 
 def fused_provenance(golden: Path = GOLDEN) -> Dict[str, Any]:
     """``fused_provenance.json``; fails (never skips) when missing or incomplete."""
-    path = golden / "fused_provenance.json"
-    if not path.is_file():
-        pytest.fail(f"official fused references without provenance: {path} is missing")
-    prov = json.loads(path.read_text())
     required = ("source", "ultralytics_version", "date", "command", "what", "fixtures", "full_size")
-    missing = [k for k in required if not prov.get(k)]
-    if missing or "ultralytics" not in prov["source"]:
-        pytest.fail(f"{path}: provenance lacks {', '.join(missing) or 'the ultralytics source'}")
-    return prov
+    path = golden / "fused_provenance.json"
+    return read_provenance(path, required, lambda p: "ultralytics" in p["source"], "the ultralytics package")
 
 
 def fused_reference(name: str) -> Dict[str, Any]:
     """The official fused outputs of a fixture, checked against the golden checkpoint and input."""
-    entry = fused_provenance()["fixtures"].get(name)
-    if entry is None:
-        pytest.fail(f"fused_provenance.json: no entry for fixture '{name}'")
+    entry = fixture_entry(fused_provenance(), GOLDEN / "fused_provenance.json", name)
     golden = provenance(name)
     assert entry["checkpoint_sha256"] == golden["checkpoint_sha256"], f"{name}: computed from another .pt"
     ref = dict(np.load(GOLDEN / entry["reference"]))

@@ -23,6 +23,8 @@ from edgekit.models.decode import RawHeadOutput, decode
 from edgekit.models.yolov9 import FAMILY
 from edgekit.verify import TOLERANCE, assert_equivalent, max_rel_error
 
+from ..golden import fixture_entry, official_repo, read_provenance
+
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden" / "yolov9"
 REQUIRED = ("repo", "commit", "torch_version", "date", "what_was_run", "sha256", "fixtures")
 FIXTURES = ("tiny_v9t", "tiny_v9c", "tiny_gelan", "official_written_tiny_gelan")
@@ -31,16 +33,10 @@ FIXTURES = ("tiny_v9t", "tiny_v9c", "tiny_gelan", "official_written_tiny_gelan")
 def provenance(name: str, folder: Path = GOLDEN) -> Dict[str, Any]:
     """The provenance entry of a fixture; fails (never skips) when missing or incomplete."""
     path = folder / "provenance.json"
-    if not path.is_file():
-        pytest.fail(f"golden fixture without provenance: {path} is missing")
-    prov = json.loads(path.read_text())
-    missing = [k for k in REQUIRED if not prov.get(k)]
-    if missing:
-        pytest.fail(f"{path}: provenance lacks {', '.join(missing)}")
-    if prov["repo"] != "WongKinYiu/yolov9" or len(prov["commit"]) != 40:
-        pytest.fail(f"{path}: provenance must name WongKinYiu/yolov9 and a full commit hash")
-    if name not in prov["fixtures"]:
-        pytest.fail(f"{path}: no provenance entry for fixture '{name}'")
+    prov = read_provenance(
+        path, REQUIRED, official_repo("WongKinYiu/yolov9"), "WongKinYiu/yolov9 at a commit"
+    )
+    fixture_entry(prov, path, name)
     return prov
 
 

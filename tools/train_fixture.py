@@ -90,6 +90,7 @@ def main() -> int:
     parser.add_argument("--train-images", type=int, default=4000)
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--fraction", type=float, default=1.0, help="share of the train split to use")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=FIXTURES)
     args = parser.parse_args()
@@ -118,6 +119,7 @@ def main() -> int:
         exist_ok=True,
         verbose=False,
         close_mosaic=max(1, args.epochs // 4),
+        fraction=args.fraction,
     )
     wall = time.time() - start
     last = work / "run" / "weights" / "last.pt"
@@ -133,6 +135,7 @@ def main() -> int:
         "epochs": args.epochs,
         "imgsz": args.imgsz,
         "batch": args.batch,
+        "fraction": args.fraction,
         "train_wall_time_s": round(wall, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "ultralytics": ultralytics.__version__,

@@ -5,6 +5,8 @@ import pytest
 
 from edgekit.decoding import nms
 
+from ..conftest import need
+
 
 def random_boxes(n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
@@ -37,10 +39,13 @@ def test_every_path_equals_greedy_nms(agnostic: bool, seed: int, monkeypatch: py
     boxes, scores, classes = random_boxes(400, seed)
     expected = greedy_reference(boxes, scores, classes, 0.45, agnostic)
     assert len(expected) > 20
+    default = nms.batched_nms(boxes, scores, classes, 0.45, agnostic)  # onnxruntime's kernel, if here
+    assert sorted(default.tolist()) == expected
+    assert np.all(np.diff(scores[default]) <= 0), "kept boxes come best first"
+    monkeypatch.setattr(nms, "USE_ORT", False)
     cluster = nms.batched_nms(boxes, scores, classes, 0.45, agnostic)
     assert sorted(cluster.tolist()) == expected
-    assert np.all(np.diff(scores[cluster]) <= 0), "kept boxes come best first"
-    monkeypatch.setattr(nms, "MAX_PAIRS", 10)  # force the compiled / numpy fallbacks
+    monkeypatch.setattr(nms, "MAX_PAIRS", 10)  # force the OpenCV / numpy fallbacks
     if nms._CV2 is not None:
         assert sorted(nms.batched_nms(boxes, scores, classes, 0.45, agnostic).tolist()) == expected
     monkeypatch.setattr(nms, "_CV2", None)
@@ -59,3 +64,35 @@ def test_max_det_and_empty() -> None:
     boxes, scores, classes = random_boxes(100, seed=1)
     assert len(nms.batched_nms(boxes, scores, classes, 0.9, max_det=7)) == 7
     assert nms.batched_nms(boxes[:0], scores[:0], classes[:0], 0.5).shape == (0,)
+
+
+def test_onnxruntime_kernel_is_used_and_its_model_is_what_it_says() -> None:
+    need("onnxruntime")
+    onnx = need("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgekit.decoding import ort_nms
+
+    assert ort_nms.ort_nms() is not None
+    graph = helper.make_graph(
+        [
+            helper.make_node(
+                "NonMaxSuppression", ["boxes", "scores", "max_per_class", "iou", "min_score"], ["selected"]
+            )
+        ],
+        "edgekit_nms",
+        [
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, "n", 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 1, "n"]),
+            helper.make_tensor_value_info("iou", TensorProto.FLOAT, [1]),
+        ],
+        [helper.make_tensor_value_info("selected", TensorProto.INT64, ["k", 3])],
+        [
+            numpy_helper.from_array(np.array([2**31 - 1], np.int64), "max_per_class"),
+            numpy_helper.from_array(np.array([-1.0], np.float32), "min_score"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="edgekit")
+    model.ir_version = 6
+    assert model.SerializeToString() == ort_nms.MODEL
+    onnx.checker.check_model(model)

@@ -132,12 +132,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             pass
     overhead = med["preprocess"] + decode_ms
     print(f"\nYOLO11n-size, 640x640, 1280x720 frame, {args.threads} threads, {n_det} detections kept")
-    print(f"{'stage':<14}{'edgekit ms':>12}" + (f"{'ultralytics ms':>16}{'ratio':>8}" if peer else ""))
+    print(f"{'stage':<14}{'edgekit ms':>12}" + (f"{'ultralytics ms':>16}{'peer/ours':>11}" if peer else ""))
     rows = [("preprocess", med["preprocess"]), ("inference", med["inference"]), ("decode", decode_ms)]
     for name, value in rows:
         line = f"{name:<14}{value:>12.3f}"
         if peer and name in peer:
-            line += f"{peer[name]:>16.3f}{peer[name] / value:>7.1f}x"
+            line += f"{peer[name]:>16.3f}{peer[name] / value:>10.1f}x"
         print(line)
     print(f"\n(preprocess + decode) / inference = {overhead / med['inference'] * 100:.2f} % (target <= 3 %)")
     print(f"decode median = {decode_ms:.3f} ms (target <= 0.5 ms)")

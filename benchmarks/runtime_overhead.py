@@ -67,6 +67,7 @@ def median_ms(fn: Callable[[], object], runs: int) -> float:
 
 
 def build_bundle(workdir: Path, candidates: int, frame: np.ndarray) -> Path:
+    torch.manual_seed(0)  # the same network every run
     loaded = build_model("yolo11n", nc=80)
     model = randomize_batchnorm(loaded.model, seed=0).eval()  # varied, image-dependent outputs
     from edgekit.bundle.manifest import InputSpec, Preprocess

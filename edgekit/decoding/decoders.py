@@ -102,7 +102,7 @@ class NmsDecoder(Decoder):
         results = []
         for b, geo in enumerate(geometries):
             idx, conf, cls = select_candidates(scores[b], opts.conf, opts.classes)
-            xyxy = boxes[b][:, idx].T
+            xyxy = np.ascontiguousarray(boxes[b][:, idx].T)
             keep = batched_nms(xyxy, conf, cls, opts.iou, opts.agnostic, opts.max_det)
             results.append(self.finish(xyxy[keep], conf[keep], cls[keep], geo))
         return results

@@ -14,7 +14,8 @@ from edgekit.runtimes.base import RUNTIMES, Runtime
 
 @RUNTIMES.register("onnxruntime")
 class OnnxRuntime(Runtime):
-    """onnxruntime session; ``threads`` sets intra-op threads, ``providers`` the execution providers."""
+    """onnxruntime session; ``threads`` sets intra-op threads, ``providers`` the execution providers,
+    ``spinning`` lets idle worker threads busy-wait (off by default)."""
 
     backend = "onnxruntime"
 
@@ -26,6 +27,11 @@ class OnnxRuntime(Runtime):
             opts.intra_op_num_threads = int(self.threads)
             opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        if not self.options.get("spinning", False):
+            # idle worker threads would spin after each run and steal the cores that pre- and
+            # post-processing need next (2-4 core boards); opt back in with spinning=True
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         available = ort.get_available_providers()
         providers = self.options.get("providers") or [
             p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available

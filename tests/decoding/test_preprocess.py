@@ -102,3 +102,17 @@ def test_numpy_resize_matches_opencv() -> None:
     ours = _resize_numpy(img, 80, 61).astype(int)
     ref = cv2.resize(img, (80, 61), interpolation=cv2.INTER_LINEAR).astype(int)
     assert np.abs(ours - ref).max() <= 1
+
+
+@pytest.mark.parametrize("color", ["RGB", "BGR"])
+def test_opencv_and_numpy_conversions_agree(color: str) -> None:
+    pytest.importorskip("cv2", reason="compares the OpenCV path with the numpy one")
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)  # letterboxed into 64x80: bands, no resize
+    with_cv2 = make(h=64, w=80, color=color)
+    without = make(h=64, w=80, color=color)
+    without._cv2 = None
+    a, geo_a = with_cv2(image)
+    b, geo_b = without(image)
+    np.testing.assert_array_equal(a, b)
+    assert (geo_a.pad_y, geo_b.pad_y) == (8.0, 8.0)

@@ -125,6 +125,16 @@ class Detector:
         }
         return results
 
+    def stream(self, source: Any, **options: Any) -> Any:
+        """Run on a video, camera, stream URL, GStreamer string or images: ``for r in det.stream(src)``.
+
+        Returns an ``edgekit.pipeline.Stream`` (options: ``sinks``, ``stats_every``, ``max_frames``,
+        ``reconnect``, ``max_retries``, ... and decoder overrides such as ``conf``).
+        """
+        from edgekit.pipeline import run_pipeline
+
+        return run_pipeline(self, source, **options)
+
     def close(self) -> None:
         self.runtime.close()
 

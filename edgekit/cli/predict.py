@@ -1,34 +1,36 @@
-"""``edgekit predict``: run a bundle on an image, a folder or a glob."""
+"""``edgekit predict``: run a bundle on images, a video, a camera, a stream URL or a GStreamer pipeline."""
 
 from __future__ import annotations
 
-import glob
 import json
+import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import click
 
-from edgekit.decoding.images import IMAGE_SUFFIXES
 from edgekit.errors import InputFileError
 
 
 def expand_source(source: str) -> List[Path]:
     """An image file, a folder (recursive) or a glob -> sorted image paths."""
-    path = Path(source)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    elif path.is_file():
-        files = [path]
-    else:
-        files = sorted(
-            Path(p) for p in glob.glob(source, recursive=True) if Path(p).suffix.lower() in IMAGE_SUFFIXES
-        )
-        if not files and not any(c in source for c in "*?["):
-            raise InputFileError(source, "no such image, folder or glob")
+    from edgekit.pipeline.sources import image_paths
+
+    files = image_paths(source)
+    if not files and not Path(source).exists() and not any(c in source for c in "*?["):
+        raise InputFileError(source, "no such image, folder or glob")
     if not files:
         raise InputFileError(source, "no images found")
     return files
+
+
+def summary(result: Any) -> str:
+    counts: Dict[str, int] = {}
+    for name in result.detections.names:
+        counts[name] = counts.get(name, 0) + 1
+    found = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing"
+    t = result.timings
+    return f"{found} ({t['preprocess']:.1f}+{t['inference']:.1f}+{t['decode']:.1f} ms pre+infer+decode)"
 
 
 @click.command("predict")
@@ -41,7 +43,18 @@ def expand_source(source: str) -> List[Path]:
 @click.option("--backend", help="Which of the bundle's models to run.")
 @click.option("--threads", type=int, help="Inference threads.")
 @click.option("--save", type=click.Path(path_type=Path), help="Write annotated images into this folder.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON line per image.")
+@click.option("--save-video", type=click.Path(path_type=Path), help="Write an annotated video (.mp4/.avi).")
+@click.option("--jsonl", type=click.Path(), help="Write one JSON line per frame to this file ('-': stdout).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line per image or frame.")
+@click.option("--show", is_flag=True, help="Show annotated frames in a window (needs a display).")
+@click.option("--max-frames", type=int, help="Stop after this many frames.")
+@click.option(
+    "--stats-every",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds between stats lines (0: never).",
+)
 def predict(
     bundle: str,
     source: str,
@@ -52,35 +65,60 @@ def predict(
     backend: Optional[str],
     threads: Optional[int],
     save: Optional[Path],
+    save_video: Optional[Path],
+    jsonl: Optional[str],
     as_json: bool,
+    show: bool,
+    max_frames: Optional[int],
+    stats_every: float,
 ) -> None:
-    """Detect objects with BUNDLE in SOURCE (image, folder or glob)."""
-    from edgekit.decoding.annotate import annotate
-    from edgekit.decoding.images import load_image
+    """Detect objects with BUNDLE in SOURCE.
+
+    SOURCE: an image, folder or glob; a video file; a camera index (0); a stream URL
+    (rtsp://, http://); a GStreamer pipeline ending in appsink; or picamera2[:N].
+    Live sources reconnect when lost; Ctrl-C stops cleanly and completes the output files.
+    """
     from edgekit.detector import Detector
+    from edgekit.pipeline import ImageFolderSink, ImagesSource, JsonLinesSink, VideoSink, WindowSink
+    from edgekit.pipeline.sources import open_source
 
     wanted = None
     if classes:
         wanted = [int(c) if c.strip().isdigit() else c.strip() for c in classes.split(",")]
-    files = expand_source(source)
+    src = open_source(source)
+    still = isinstance(src, ImagesSource)
+    sinks: List[Any] = []
+    if show:
+        sinks.append(WindowSink(f"edgekit: {source}"))
     det = Detector(
         bundle, backend=backend, threads=threads, conf=conf, iou=iou, max_det=max_det, classes=wanted
     )
     if save:
-        save.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        image = load_image(path)
-        result = det(image)
-        t = det.timings
-        if as_json:
-            click.echo(json.dumps({"image": str(path), "detections": result.to_dict(), "ms": t}))
-        else:
-            counts = {}
-            for name in result.names:
-                counts[name] = counts.get(name, 0) + 1
-            summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing"
-            ms = f"{t['preprocess']:.1f}+{t['inference']:.1f}+{t['decode']:.1f} ms"
-            click.echo(f"{path}: {summary} ({ms} pre+infer+decode)")
-        if save:
-            annotate(image, result, save / (path.stem + ".jpg"))
-    det.close()
+        sinks.append(ImageFolderSink(save))
+    if save_video:
+        sinks.append(VideoSink(save_video))
+    if jsonl:
+        sinks.append(JsonLinesSink(jsonl, source))
+    echo = (lambda line: click.echo(line, err=True)) if as_json or jsonl == "-" else click.echo
+    stream = det.stream(
+        src,
+        sinks=sinks,
+        max_frames=max_frames,
+        stats_every=None if still else (stats_every or None),
+        echo=echo,
+    )
+    try:
+        with stream:
+            for result in stream:
+                label = str(src.paths[result.index]) if still else f"frame {result.index}"
+                if as_json:
+                    record = {"image" if still else "frame": label if still else result.index}
+                    record.update({"detections": result.detections.to_dict(), "ms": result.timings})
+                    click.echo(json.dumps(record))
+                elif still:
+                    click.echo(f"{label}: {summary(result)}")
+    except KeyboardInterrupt:
+        click.echo(f"stopped (Ctrl-C): {stream.stats.line()}", err=True)
+        sys.exit(130)
+    finally:
+        det.close()

@@ -27,6 +27,7 @@ ONDEVICE = [
     "edgekit/devices",
     "edgekit/decoding",
     "edgekit/runtimes",
+    "edgekit/pipeline",
     "edgekit/cli/__init__.py",
     "edgekit/cli/main.py",
     "edgekit/cli/doctor.py",

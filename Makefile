@@ -31,7 +31,7 @@ venv: $(VENV)/.installed
 $(DEVICE_VENV)/.installed: pyproject.toml
 	$(DEVICE_PYTHON) -m venv $(DEVICE_VENV)
 	$(DEVICE_VENV)/bin/python -m pip install -q --upgrade pip
-	$(DEVICE_VENV)/bin/python -m pip install -q "numpy<2" "opencv-python-headless<5" onnx pytest vermin
+	$(DEVICE_VENV)/bin/python -m pip install -q "numpy<2" "opencv-python-headless<5" onnx pytest vermin norfair
 	$(DEVICE_VENV)/bin/python -m pip install -q -e ".[onnx,openvino]"
 	touch $@
 

@@ -31,6 +31,7 @@ EXTRAS: Dict[str, str] = {
     "faster_coco_eval": "eval",
     "yaml": "convert",
     "rich": "convert",
+    "norfair": "track",
 }
 
 

@@ -30,6 +30,7 @@ class StreamResult(NamedTuple):
     detections: Detections
     timings: Dict[str, float]
     name: str
+    track_ids: Optional[np.ndarray] = None  # with a tracker: one id per detection (-1: none yet)
 
 
 class Stream:
@@ -38,7 +39,8 @@ class Stream:
     ``sinks`` get every result; ``stats_every`` seconds (None: never) ``echo`` prints a stats
     line, and once more at the end when ``stats_every`` is set. ``max_frames`` bounds the run;
     ``reconnect``/``max_retries``/``backoff`` apply to live sources; ``latest`` overrides the
-    latest-frame-wins choice; ``overrides`` (conf, iou, ...) go to the detector.
+    latest-frame-wins choice; ``tracker`` ("norfair" or an object with ``update(detections)``)
+    adds ``track_ids`` to each result; ``overrides`` (conf, iou, ...) go to the detector.
     """
 
     def __init__(
@@ -55,9 +57,15 @@ class Stream:
         latest: Optional[bool] = None,
         queue_size: int = 4,
         source_options: Optional[Dict[str, Any]] = None,
+        tracker: Any = None,
         **overrides: Any,
     ) -> None:
         self.detector = detector
+        self.tracker = None
+        if tracker is not None:
+            from edgekit.pipeline.tracking import make_tracker
+
+            self.tracker = make_tracker(tracker)
         self.source: Source = open_source(source, **(source_options or {}))
         self.sinks: List[Sink] = list(sinks)
         self.stats = StreamStats()
@@ -99,7 +107,8 @@ class Stream:
                 timings = {"capture": frame.capture_ms}
                 timings.update(det.timings)
                 t1 = time.perf_counter()
-                result = StreamResult(frame.index, frame.image, detections, timings, frame.name)
+                track_ids = self.tracker.update(detections) if self.tracker is not None else None
+                result = StreamResult(frame.index, frame.image, detections, timings, frame.name, track_ids)
                 try:
                     for sink in self.sinks:
                         sink.write(result)

@@ -26,6 +26,7 @@ COMMANDS: Dict[str, Tuple[str, str, str]] = {
         "Convert a checkpoint into a verified bundle for a target.",
     ),
     "predict": ("edgekit.cli.predict", "predict", "Run a bundle on images: print, save annotated, or JSON."),
+    "val": ("edgekit.cli.val", "val", "Evaluate a bundle on a labelled set (YOLO data.yaml or COCO json)."),
     "show": ("edgekit.cli.show", "show", "Validate a bundle and summarise its manifest."),
     "inspect": (
         "edgekit.cli.inspect",

@@ -143,6 +143,12 @@ def labels_dir_for(images_dir: PathLike) -> Path:
 
 def coco_from_data_yaml(data_yaml: PathLike, split: str = "val") -> Dict[str, Any]:
     """COCO ground truth for one split of an Ultralytics-style ``data.yaml`` (split given as a folder)."""
+    images, names = split_images(data_yaml, split)
+    return yolo_to_coco(images, labels_dir_for(images), names)
+
+
+def split_images(data_yaml: PathLike, split: str = "val") -> Tuple[Path, List[str]]:
+    """The image folder of one split of a ``data.yaml`` and the class names."""
     yaml = require("yaml", reason="reading data.yaml")
     data_yaml = Path(data_yaml)
     try:
@@ -164,4 +170,4 @@ def coco_from_data_yaml(data_yaml: PathLike, split: str = "val") -> Dict[str, An
     names = data["names"]
     if isinstance(names, dict):
         names = [names[k] for k in sorted(names, key=int)]
-    return yolo_to_coco(images, labels_dir_for(images), [str(n) for n in names])
+    return images, [str(n) for n in names]

@@ -1,0 +1,42 @@
+"""``edgekit val``: a bundle's mAP on a labelled set (YOLO data.yaml or COCO json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import click
+
+
+@click.command("val")
+@click.argument("bundle", type=click.Path())
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="YOLO data.yaml or COCO json.")
+@click.option("--split", default="val", show_default=True, help="Split of a data.yaml (val, test, ...).")
+@click.option("--images", type=click.Path(path_type=Path), help="Image folder of a COCO json.")
+@click.option("--backend", help="Which of the bundle's models to run.")
+@click.option("--threads", type=int, help="Inference threads.")
+@click.option("--save-json", type=click.Path(path_type=Path), help="Write the COCO results list here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def val(
+    bundle: str,
+    data: Path,
+    split: str,
+    images: Optional[Path],
+    backend: Optional[str],
+    threads: Optional[int],
+    save_json: Optional[Path],
+    as_json: bool,
+) -> None:
+    """Evaluate BUNDLE on --data: mAP50-95, mAP50, AP small/medium/large, per-class AP."""
+    from edgekit.eval.validate import validate
+
+    result, facts = validate(bundle, data, split, images, backend, threads, save_json)
+    if as_json:
+        click.echo(json.dumps({**facts, **result.to_dict()}, indent=2))
+        return
+    click.echo(result.format_table())
+    click.echo(
+        f"\n{facts['images']} images, {facts['backend']}, {facts['ms_per_image']:.1f} ms/image "
+        f"(conf {facts['conf']}, iou {facts['iou']})"
+    )

@@ -1,0 +1,65 @@
+"""``edgekit val``: the tiny real ONNX detector on a labelled set whose truth it can (or cannot) hit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit.eval.validate import validate
+
+from ..cli.helpers import run_cli
+from ..conftest import need
+from ..runtimes.tiny import BOXES, write_tiny_bundle
+
+
+def labelled_set(root: Path, boxes: np.ndarray, classes: list, n: int = 3) -> Path:
+    """n red 64x128 images with YOLO labels ``boxes`` (pixels) and a data.yaml."""
+    cv2 = need("cv2")
+    (root / "images" / "val").mkdir(parents=True)
+    (root / "labels" / "val").mkdir(parents=True)
+    for i in range(n):
+        cv2.imwrite(
+            str(root / "images" / "val" / f"{i + 1}.png"),
+            np.tile(np.array([0, 0, 255], np.uint8), (64, 128, 1)),
+        )
+        rows = []
+        for (x1, y1, x2, y2), c in zip(boxes, classes):
+            rows.append(f"{c} {(x1 + x2) / 256} {(y1 + y2) / 128} {(x2 - x1) / 128} {(y2 - y1) / 64}")
+        (root / "labels" / "val" / f"{i + 1}.txt").write_text("\n".join(rows) + "\n")
+    (root / "data.yaml").write_text(f"path: {root}\nval: images/val\nnames: [red, green, blue]\n")
+    return root / "data.yaml"
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    need("onnxruntime")
+    need("faster_coco_eval")
+    return write_tiny_bundle(tmp_path / "tiny.edgekit")
+
+
+def test_perfect_truth_scores_one(bundle: Path, tmp_path: Path) -> None:
+    data = labelled_set(tmp_path / "ok", BOXES[[0, 2]], [0, 0])
+    result, facts = validate(bundle, data, save_json=tmp_path / "results.json")
+    assert result.map50_95 == pytest.approx(1.0) and facts["images"] == 3
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert {r["category_id"] for r in rows} >= {1}
+
+
+def test_wrong_class_and_missed_objects_lower_the_score(bundle: Path, tmp_path: Path) -> None:
+    wrong = labelled_set(tmp_path / "wrong", BOXES[[0, 2]], [1, 1])
+    assert validate(bundle, wrong)[0].map50_95 == pytest.approx(0.0)
+    extra = labelled_set(tmp_path / "extra", np.concatenate([BOXES[[0, 2]], [[90, 40, 126, 62]]]), [0, 0, 0])
+    partial = validate(bundle, extra)[0]
+    assert 0.3 < partial.map50_95 < 0.9  # two of three objects found
+
+
+def test_cli_val(bundle: Path, tmp_path: Path) -> None:
+    data = labelled_set(tmp_path / "ok", BOXES[[0, 2]], [0, 0])
+    proc = run_cli("val", str(bundle), "--data", str(data), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["map50_95"] == pytest.approx(1.0)
+    proc = run_cli("val", str(bundle), "--data", str(tmp_path / "missing.yaml"))
+    assert proc.returncode != 0 and "missing.yaml" in proc.stderr

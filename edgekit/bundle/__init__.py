@@ -4,6 +4,7 @@ from edgekit.bundle.io import Bundle, BundleWriter, read_bundle, sha256_file
 from edgekit.bundle.manifest import (
     SCHEMA_VERSION,
     Artifact,
+    ArtifactFile,
     DecoderSpec,
     InputSpec,
     Manifest,
@@ -17,6 +18,7 @@ from edgekit.bundle.manifest import (
 __all__ = [
     "SCHEMA_VERSION",
     "Artifact",
+    "ArtifactFile",
     "Bundle",
     "BundleWriter",
     "DecoderSpec",

@@ -9,10 +9,10 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Optional, Type, Union
+from typing import Optional, Sequence, Type, Union
 
 from edgekit.bundle._fields import FieldError
-from edgekit.bundle.manifest import Artifact, Manifest
+from edgekit.bundle.manifest import Artifact, ArtifactFile, Manifest
 from edgekit.errors import InputFileError, ManifestError
 
 MANIFEST_NAME = "manifest.json"
@@ -73,17 +73,29 @@ def read_bundle(path: PathLike, verify_hashes: bool = False) -> Bundle:
 
 
 def _check_artifact(root: Path, real_root: Path, manifest_file: Path, art: Artifact, verify: bool) -> None:
-    target = (root / art.path).resolve()
+    for entry in (art, *art.files):  # the main file, then the further ones (OpenVINO weights)
+        _check_file(root, real_root, manifest_file, art.backend, entry, verify)
+
+
+def _check_file(
+    root: Path,
+    real_root: Path,
+    manifest_file: Path,
+    backend: str,
+    entry: Union[Artifact, ArtifactFile],
+    verify: bool,
+) -> None:
+    target = (root / entry.path).resolve()
     if real_root != target and real_root not in target.parents:
-        raise ManifestError(manifest_file, f"artifact path {art.path!r} leaves the bundle")
+        raise ManifestError(manifest_file, f"artifact path {entry.path!r} leaves the bundle")
     if not target.is_file():
-        raise ManifestError(manifest_file, f"the {art.backend} model file {art.path!r} is missing")
-    if target.stat().st_size != art.size:
+        raise ManifestError(manifest_file, f"the {backend} model file {entry.path!r} is missing")
+    if target.stat().st_size != entry.size:
         raise ManifestError(
-            manifest_file, f"{art.path!r} has {target.stat().st_size} bytes, manifest says {art.size}"
+            manifest_file, f"{entry.path!r} has {target.stat().st_size} bytes, manifest says {entry.size}"
         )
-    if verify and sha256_file(target) != art.sha256:
-        raise ManifestError(manifest_file, f"{art.path!r} does not match its sha256 (corrupt copy?)")
+    if verify and sha256_file(target) != entry.sha256:
+        raise ManifestError(manifest_file, f"{entry.path!r} does not match its sha256 (corrupt copy?)")
 
 
 class BundleWriter:
@@ -107,10 +119,14 @@ class BundleWriter:
         self.dir = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.", suffix=".tmp", dir=self.dest.parent))
         self._committed = False
 
-    def artifact(self, rel: str, backend: str, precision: str) -> Artifact:
-        """Describe a model file already written at ``self.dir / rel``."""
+    def artifact(self, rel: str, backend: str, precision: str, extra: Sequence[str] = ()) -> Artifact:
+        """Describe a model file already written at ``self.dir / rel`` (plus its ``extra`` files)."""
         path = self.dir / rel
-        return Artifact(backend, rel, precision, sha256_file(path), path.stat().st_size)
+        files = tuple(
+            ArtifactFile(name, sha256_file(self.dir / name), (self.dir / name).stat().st_size)
+            for name in extra
+        )
+        return Artifact(backend, rel, precision, sha256_file(path), path.stat().st_size, files)
 
     def commit(self, manifest: Manifest) -> Path:
         """Validate ``manifest`` against the written files, then move the bundle into place."""

@@ -191,23 +191,44 @@ class DecoderSpec:
 
 
 @dataclass(frozen=True)
+class ArtifactFile:
+    """A further file an artifact needs beside its main one (OpenVINO's weights ``.bin``)."""
+
+    path: str  # relative to the bundle directory, POSIX separators
+    sha256: str
+    size: int
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], path: str) -> ArtifactFile:
+        rel = F.string(d, "path", path)
+        check_relative(rel, path + "path")
+        return cls(rel, F.string(d, "sha256", path), F.integer(d, "size", path, minimum=0))
+
+
+@dataclass(frozen=True)
 class Artifact:
     backend: str
-    path: str  # relative to the bundle directory, POSIX separators
+    path: str  # relative to the bundle directory, POSIX separators (the main file, e.g. model.xml)
     precision: str
     sha256: str
     size: int
+    files: Tuple[ArtifactFile, ...] = ()  # further files of the same model; optional (absent: none)
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> Artifact:
         rel = F.string(d, "path", path)
         check_relative(rel, path + "path")
+        files = tuple(
+            ArtifactFile.from_dict(f, f"{path}files[{i}].")
+            for i, f in enumerate(F.obj_list(d, "files", path) if d.get("files", []) != [] else [])
+        )
         return cls(
             F.string(d, "backend", path, choices=BACKENDS),
             rel,
             F.string(d, "precision", path, choices=PRECISIONS),
             F.string(d, "sha256", path),
             F.integer(d, "size", path, minimum=0),
+            files,
         )
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from edgekit import __version__
 from edgekit._optional import require, version_of
 from edgekit.bundle import BundleWriter, Manifest
-from edgekit.bundle.manifest import InputSpec, ModelSection, Preprocess, SourceInfo
+from edgekit.bundle.manifest import Artifact, InputSpec, ModelSection, Preprocess, SourceInfo
 from edgekit.converters import graph
 from edgekit.converters.onnx_export import (
     append_nms,
@@ -31,7 +31,9 @@ from edgekit.models.loader import load_checkpoint
 Log = Callable[[str], None]
 ONNX_NAME = "model.onnx"
 #: backends whose artifact this version writes; the others of a plan are reported as skipped
-IMPLEMENTED_BACKENDS = ("onnxruntime",)
+IMPLEMENTED_BACKENDS = ("onnxruntime", "openvino")
+#: backend -> plan precisions its artifact implements (onnxruntime runs the FP32 ONNX whatever the plan)
+ARTIFACT_PRECISIONS = {"onnxruntime": ("fp32",), "openvino": ("fp32", "fp16")}
 
 
 @dataclass
@@ -99,13 +101,19 @@ def convert_loaded(
     say: Log = log or (lambda _msg: None)
     info = loaded.info
     plan = (plan or make_plan(opts)).with_head(info.head.bins, info.head.end2end)
-    if plan.precision != "fp32":
-        raise ConversionError(f"precision {plan.precision} is not implemented yet: use --precision fp32")
     backends = [b for b in plan.backends if b in IMPLEMENTED_BACKENDS] or (
         ["onnxruntime"] if opts.backend is None else []
     )
     if not backends:
-        raise ConversionError(f"the {opts.backend} converter is not implemented yet; available: onnxruntime")
+        raise ConversionError(
+            f"the {opts.backend} converter is not implemented yet; "
+            f"available: {', '.join(IMPLEMENTED_BACKENDS)}"
+        )
+    if not any(plan.precision in ARTIFACT_PRECISIONS[b] for b in backends):
+        raise ConversionError(
+            f"precision {plan.precision} is not implemented yet for {', '.join(backends)}: "
+            "use --precision fp32"
+        )
     say(plan.describe())
     say(f"model: {info.family} {info.variant}, {info.nc} classes, from {info.source or 'memory'}")
     deploy, report = reparameterize_for(loaded, plan, measure=opts.measure)
@@ -183,7 +191,7 @@ def write_onnx_bundle(
             "outputs": {name: role for name, role in roles},
         },
     )
-    artifacts = tuple(writer.artifact(ONNX_NAME, b, "fp32") for b in backends)
+    artifacts = tuple(write_artifact(writer, onnx_path, b, plan.precision, say) for b in backends)
     skipped = [b for b in plan.backends if b not in backends]
     manifest = Manifest(
         source=SourceInfo(info.source or "checkpoint", info.source_sha256 or "0" * 64),
@@ -206,9 +214,33 @@ def write_onnx_bundle(
     return manifest
 
 
+def artifact_precision(backend: str, plan_precision: str) -> str:
+    """What ``backend``'s artifact really holds for the plan (onnxruntime: always the FP32 ONNX)."""
+    return plan_precision if plan_precision in ARTIFACT_PRECISIONS[backend] else "fp32"
+
+
+def write_artifact(
+    writer: BundleWriter, onnx_path: Path, backend: str, plan_precision: str, say: Log
+) -> Artifact:
+    """Write (or reuse) ``backend``'s model file(s) beside the ONNX and describe them for the manifest."""
+    precision = artifact_precision(backend, plan_precision)
+    if backend == "openvino":
+        from edgekit.converters.openvino import write_ir
+
+        started = time.perf_counter()
+        xml, weights = write_ir(onnx_path, writer.dir, precision)
+        size = (writer.dir / weights).stat().st_size
+        say(
+            f"wrote OpenVINO {precision} IR in {time.perf_counter() - started:.1f}s "
+            f"({size / 1e6:.2f} MB weights)"
+        )
+        return writer.artifact(xml, backend, precision, extra=[weights])
+    return writer.artifact(onnx_path.name, backend, precision)
+
+
 def tool_versions() -> Dict[str, str]:
     tools = {"python": platform.python_version(), "edgekit": __version__}
-    for name in ("torch", "onnx", "onnxruntime", "onnxslim", "numpy"):
+    for name in ("torch", "onnx", "onnxruntime", "onnxslim", "openvino", "numpy"):
         version = version_of(name)
         if version:
             tools[name] = version

@@ -60,6 +60,18 @@ def reference_detections(model: Any, x: np.ndarray, manifest: Manifest, head: He
     return make_decoder(ref)(outputs, [geometry], opts)[0]
 
 
+# FP16 IR (weights rounded to FP16, computed in f32): a looser, explicitly named tolerance.
+FP16_MIN_COSINE = 0.999  # cosine similarity of every raw output with the exported module's
+FP16_MIN_MATCH_RATE = 0.9  # detections matched by class and IoU >= 0.5 (FP32: MIN_MATCH_RATE)
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two tensors, flattened, in float64 (1.0 for two zero tensors)."""
+    x, y = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    norm = float(np.linalg.norm(x) * np.linalg.norm(y))
+    return float(x @ y) / norm if norm > 0 else float(np.array_equal(x, y))
+
+
 def verify_bundle(
     root: Path,
     manifest: Manifest,
@@ -68,10 +80,32 @@ def verify_bundle(
     exported: Any,
     say: Callable[[str], None],
 ) -> Dict[str, Any]:
-    """Raw outputs (ONNX vs the exported torch module) and detections (bundle vs original model).
+    """Every artifact: raw outputs (vs the exported torch module) and detections (vs the original model).
 
-    Raises ``VerificationError`` on a mismatch; returns the figures for the manifest.
+    FP32 artifacts must be equivalent (``TOLERANCE``); FP16 ones meet ``FP16_MIN_COSINE`` and
+    ``FP16_MIN_MATCH_RATE``. Raises ``VerificationError`` on a mismatch; returns the figures for the
+    manifest: those of the first FP32 artifact at the top level, and every artifact's under ``backends``.
     """
+    per_backend = {
+        art.backend: verify_artifact(root, manifest, art.backend, art.precision, original, exported, say)
+        for art in manifest.artifacts
+    }
+    fp32 = [a.backend for a in manifest.artifacts if a.precision == "fp32"]
+    top = dict(per_backend[fp32[0] if fp32 else manifest.artifacts[0].backend])
+    top.pop("precision", None)
+    return {**top, "backends": per_backend}
+
+
+def verify_artifact(
+    root: Path,
+    manifest: Manifest,
+    backend: str,
+    precision: str,
+    original: Any,
+    exported: Any,
+    say: Callable[[str], None],
+) -> Dict[str, Any]:
+    """Verify the ``backend`` artifact of the bundle; returns its figures."""
     torch = require("torch")
     from edgekit.reparam.head_passes import compare_topk
     from edgekit.reparam.samples import synthetic_images
@@ -83,12 +117,14 @@ def verify_bundle(
         max_det=manifest.decoder.max_det,
         nc=len(manifest.class_names),
     )
+    loose = precision != "fp32"
     images = synthetic_images((manifest.input.height, manifest.input.width), VERIFY_IMAGES, seed=1)
     raw_errors: Dict[str, float] = {}
+    cosines: Dict[str, float] = {}
     matches: List[Dict[str, Any]] = []
     bundle = Bundle(root, manifest)
     options = {"conf": VERIFY_CONF, "iou": verify_iou(manifest), "max_det": VERIFY_MAX_DET}
-    with Detector(bundle, backend="onnxruntime", threads=1, **options) as det:
+    with Detector(bundle, backend=backend, threads=1, **options) as det:
         names = [o.name for o in manifest.outputs if o.role != "nms_indices"]
         for image in images:
             x, geometry = det.preprocess(image, color="RGB")
@@ -103,27 +139,43 @@ def verify_bundle(
                 else:
                     err = max_rel_error(got[name], ref.numpy())
                 raw_errors[name] = max(raw_errors.get(name, 0.0), err)
+                cos = cosine_similarity(got[name], ref.numpy())
+                cosines[name] = min(cosines.get(name, 1.0), cos)
             actual = det.decoder(got, [geometry], det.options)[0]
             reference = reference_detections(original, x, manifest, head, geometry)
             matches.append(match_detections(reference, actual))
     summary = summarize_matches(matches)
-    figures = {
+    figures: Dict[str, Any] = {
+        "precision": precision,
         "raw_max_rel_error": raw_errors,
-        "tolerance": TOLERANCE,
+        "raw_min_cosine": cosines,
         "detections": summary,
         "conf": VERIFY_CONF,
     }
-    bad = {k: v for k, v in raw_errors.items() if not v <= TOLERANCE}
-    if bad:
-        raise VerificationError(f"exported model differs from PyTorch: {bad} (tolerance {TOLERANCE:g})")
-    if summary["match_rate"] < MIN_MATCH_RATE:
+    if loose:
+        figures.update(min_cosine=FP16_MIN_COSINE, min_match_rate=FP16_MIN_MATCH_RATE)
+        bad = {k: v for k, v in cosines.items() if not v >= FP16_MIN_COSINE}
+        if bad:
+            raise VerificationError(
+                f"{backend} {precision} outputs differ from PyTorch: cosine {bad} < {FP16_MIN_COSINE}"
+            )
+    else:
+        figures.update(tolerance=TOLERANCE, min_match_rate=MIN_MATCH_RATE)
+        bad = {k: v for k, v in raw_errors.items() if not v <= TOLERANCE}
+        if bad:
+            raise VerificationError(
+                f"{backend}: exported model differs from PyTorch: {bad} (tolerance {TOLERANCE:g})"
+            )
+    min_rate = figures["min_match_rate"]
+    if summary["match_rate"] < min_rate:
         raise VerificationError(
-            f"detections differ from PyTorch: match rate {summary['match_rate']:.3f} < {MIN_MATCH_RATE} "
-            f"({summary['matched']}/{summary['reference']} matched)"
+            f"{backend} {precision}: detections differ from PyTorch: match rate {summary['match_rate']:.3f}"
+            f" < {min_rate} ({summary['matched']}/{summary['reference']} matched)"
         )
     worst = max(raw_errors.values(), default=0.0)
     say(
-        f"verified on {len(images)} images: max rel error {worst:.2e}, "
+        f"verified on {len(images)} images ({backend} {precision}): max rel error {worst:.2e}, "
+        f"min cosine {min(cosines.values(), default=1.0):.6f}, "
         f"{summary['matched']}/{summary['reference']} detections matched (max {summary['max_box_px']:.3f} px)"
     )
     return figures

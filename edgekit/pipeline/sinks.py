@@ -93,8 +93,7 @@ class ImageFolderSink(Sink):
         self.suffix = suffix
 
     def write(self, result: Any) -> None:
-        name = result.name if not result.name.isdigit() else f"{int(result.name):06d}"
-        path = self.folder / f"{name}{self.suffix}"
+        path = self.folder / f"{result.name}{self.suffix}"
         tmp = path.with_name(f".{path.stem}.tmp{self.suffix}")
         if not self.cv2.imwrite(str(tmp), draw(result.image, result.detections)):
             raise InputFileError(path, "cannot write the annotated image")

@@ -107,7 +107,7 @@ class _CvCapture(Source):
         ok, frame = self.cap.read()
         if not ok or frame is None:
             return None
-        self.name = str(self.frames)
+        self.name = f"{self.frames:06d}"
         self.frames += 1
         return frame if frame.ndim == 3 and frame.shape[2] == 3 else to_bgr8(frame, self.describe())
 
@@ -216,7 +216,7 @@ class Picamera2Source(Source):
             frame = self.cam.capture_array("main")
         except Exception:  # noqa: BLE001 - a lost camera raises libcamera-specific errors
             return None
-        self.name = str(self.frames)
+        self.name = f"{self.frames:06d}"
         self.frames += 1
         return to_bgr8(frame, self.describe())
 

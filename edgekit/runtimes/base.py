@@ -51,6 +51,12 @@ class Runtime:
 
     def infer(self, x: np.ndarray) -> Dict[str, np.ndarray]:
         """Run one batch; returns ``{output name: array}``."""
+        self.check_input(x)
+        arrays = self._infer_impl(np.ascontiguousarray(x))
+        return {spec.name: arr for spec, arr in zip(self.outputs, arrays)}
+
+    def check_input(self, x: np.ndarray) -> None:
+        """Raise ``BackendError`` unless ``x`` has the manifest's shape and dtype."""
         if not isinstance(x, np.ndarray):
             raise BackendError(f"{self.backend}: input must be a numpy array, got {type(x).__name__}")
         batch = x.shape[0] if x.ndim == 4 else -1
@@ -62,8 +68,6 @@ class Runtime:
             )
         if x.dtype != self._dtype:
             raise BackendError(f"{self.backend}: input dtype {x.dtype} != {self._dtype}")
-        arrays = self._infer_impl(np.ascontiguousarray(x))
-        return {spec.name: arr for spec, arr in zip(self.outputs, arrays)}
 
     def _load(self, path: Path) -> None:
         raise NotImplementedError
@@ -90,4 +94,5 @@ RUNTIMES: Registry[Type[Runtime]] = Registry("runtime")
 # backend name -> module that registers it (imported only when that backend is asked for)
 RUNTIME_MODULES = {
     "onnxruntime": "edgekit.runtimes.onnxruntime",
+    "openvino": "edgekit.runtimes.openvino",
 }

@@ -42,9 +42,10 @@ def test_video_sink_writes_a_temp_file_then_renames(tmp_path: Path, suffix: str)
 def test_image_folder_sink_names(tmp_path: Path) -> None:
     need("cv2")
     sink = ImageFolderSink(tmp_path / "imgs")
-    sink.write(result(3))
-    sink.write(result(4, "street"))
-    assert sorted(p.name for p in (tmp_path / "imgs").iterdir()) == ["000003.jpg", "street.jpg"]
+    sink.write(result(3, "000003"))  # a video frame: sources name them by zero-padded index
+    sink.write(result(4, "street"))  # an image file keeps its name
+    sink.write(result(5, "0"))  # also a numeric one
+    assert sorted(p.name for p in (tmp_path / "imgs").iterdir()) == ["0.jpg", "000003.jpg", "street.jpg"]
 
 
 def test_json_lines_are_flushed_per_frame(tmp_path: Path) -> None:

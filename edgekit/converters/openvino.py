@@ -1,0 +1,40 @@
+"""ONNX -> OpenVINO IR (``model.xml`` + ``model.bin``): FP32, or FP16 with compressed weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Tuple
+
+from edgekit._optional import require
+from edgekit.errors import ConversionError
+
+IR_XML = "model.xml"
+IR_BIN = "model.bin"
+#: plan precision -> IR precision; int8 (NNCF) comes with the quantizers
+IR_PRECISIONS = ("fp32", "fp16")
+
+
+def ir_precision(plan_precision: str) -> str:
+    """The IR precision written for a plan precision (refuses what is not implemented yet)."""
+    if plan_precision not in IR_PRECISIONS:
+        raise ConversionError(
+            f"OpenVINO {plan_precision} IR is not implemented yet; available: {', '.join(IR_PRECISIONS)}"
+        )
+    return plan_precision
+
+
+def write_ir(onnx_path: Path, out_dir: Path, precision: str = "fp32") -> Tuple[str, str]:
+    """Convert ``onnx_path`` to IR in ``out_dir``; returns the (xml, bin) file names.
+
+    ``fp16`` stores the weights as FP16 (``compress_to_fp16``); the CPU plugin decompresses them
+    and computes at the precision hint the runtime sets.
+    """
+    ov = require("openvino", "openvino")
+    precision = ir_precision(precision)
+    try:
+        model = ov.convert_model(str(onnx_path))
+        ov.save_model(model, str(Path(out_dir) / IR_XML), compress_to_fp16=precision == "fp16")
+    except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own exception types
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"OpenVINO cannot convert {onnx_path.name}: {message}") from None
+    return IR_XML, IR_BIN

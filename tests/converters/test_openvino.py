@@ -1,0 +1,144 @@
+"""OpenVINO IR artifacts: FP32 equal to onnxruntime and PyTorch, FP16 smaller and close."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pytest
+
+from edgekit.bundle import read_bundle
+from edgekit.converters.engine import ConvertOptions, convert_loaded
+from edgekit.converters.verify_bundle import FP16_MIN_COSINE, cosine_similarity, reference_detections
+from edgekit.detector import Detector
+from edgekit.errors import ManifestError
+from edgekit.models.loader import load_checkpoint
+from edgekit.reparam.samples import synthetic_images
+
+from ..conftest import need
+from .helpers import GOLDEN, strict_matches
+
+YOLO11 = GOLDEN / "ultralytics" / "yolo11_tiny.pt"
+V9 = GOLDEN / "yolov9" / "tiny_v9t.pt"
+IMGSZ = (96, 128)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def backends() -> None:
+    need("onnxruntime")
+    need("onnxslim")
+    need("openvino")
+
+
+def convert(ckpt: Path, dest: Path, target: str = "x86-avx2", **options) -> Path:
+    opts = ConvertOptions(target=target, imgsz=IMGSZ, measure=False, **options)
+    return convert_loaded(load_checkpoint(ckpt), dest, opts)
+
+
+@pytest.fixture(scope="module")
+def yolo11_fp32(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return convert(YOLO11, tmp_path_factory.mktemp("ov") / "y11.edgekit")
+
+
+def backend_rows(bundle: Path, ckpt: Path, backend: str, conf: float = 0.05) -> List[Dict[str, int]]:
+    """Per image: strict matches of ``backend``'s detections with the PyTorch reference (NMS IoU 0.99)."""
+    loaded = load_checkpoint(ckpt)
+    rows = []
+    with Detector(bundle, backend=backend, conf=conf, iou=0.99, max_det=3000, threads=1) as det:
+        m = det.manifest
+        m = type(m)(
+            **{**m.__dict__, "decoder": type(m.decoder)(**{**m.decoder.__dict__, "iou_threshold": 0.99})}
+        )
+        for image in synthetic_images(IMGSZ, 3, seed=7):
+            x, geometry = det.preprocess(image, color="RGB")
+            x = x.copy()
+            actual = det.decoder(det.runtime.infer(x), [geometry], det.options)[0]
+            ref = reference_detections(loaded.model, x, m, loaded.info.head, geometry)
+            ref = ref[ref.confidence > conf]
+            rows.append(
+                {"reference": len(ref), "actual": len(actual), "matched": strict_matches(ref, actual)}
+            )
+    return rows
+
+
+def detections(bundle: Path, backend: str, **options) -> List:
+    with Detector(bundle, backend=backend, conf=0.05, iou=0.99, max_det=3000, threads=1, **options) as det:
+        return [det(image, color="RGB") for image in synthetic_images(IMGSZ, 3, seed=3)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ckpt", [YOLO11, V9], ids=lambda p: p.stem)
+def test_openvino_fp32_detections_equal_pytorch_and_onnxruntime(
+    ckpt: Path, yolo11_fp32: Path, tmp_path: Path
+) -> None:
+    bundle = yolo11_fp32 if ckpt == YOLO11 else convert(ckpt, tmp_path / "b.edgekit")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    arts = {a["backend"]: a for a in manifest["artifacts"]}
+    assert set(arts) == {"openvino", "onnxruntime"}
+    assert arts["openvino"]["path"] == "model.xml" and arts["openvino"]["precision"] == "fp32"
+    assert [f["path"] for f in arts["openvino"]["files"]] == ["model.bin"]
+    figures = manifest["verification"]["backends"]["openvino"]
+    assert figures["precision"] == "fp32" and max(figures["raw_max_rel_error"].values()) <= 1e-4
+    assert figures["detections"]["match_rate"] >= 0.95
+    for backend in ("openvino", "onnxruntime"):
+        for row in backend_rows(bundle, ckpt, backend):
+            assert row["matched"] >= 20, (backend, row)
+            assert row["matched"] >= 0.98 * max(row["reference"], row["actual"]), (backend, row)
+    for ov_det, ort_det in zip(detections(bundle, "openvino"), detections(bundle, "onnxruntime")):
+        assert len(ov_det) >= 20
+        assert strict_matches(ort_det, ov_det) >= 0.98 * max(len(ov_det), len(ort_det))
+
+
+def test_fp32_artifact_compiles_with_f32_hint(yolo11_fp32: Path) -> None:
+    with Detector(yolo11_fp32, backend="openvino", threads=1) as det:
+        assert det.runtime.get_property("INFERENCE_PRECISION_HINT") is not None
+        assert det.runtime.precision_hint == "f32"
+        assert str(det.runtime.get_property("PERFORMANCE_HINT")).upper().endswith("LATENCY")
+        assert int(det.runtime.get_property("INFERENCE_NUM_THREADS")) == 1
+    with Detector(yolo11_fp32, backend="openvino", precision="bf16") as det:  # an explicit opt-in only
+        assert det.runtime.precision_hint == "bf16"
+
+
+def test_bin_is_covered_by_the_manifest(yolo11_fp32: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy.edgekit"
+    shutil.copytree(yolo11_fp32, copy)
+    read_bundle(copy, verify_hashes=True)
+    data = bytearray((copy / "model.bin").read_bytes())
+    data[100] ^= 0xFF  # same size, different bytes
+    (copy / "model.bin").write_bytes(bytes(data))
+    with pytest.raises(ManifestError, match=r"model\.bin"):
+        read_bundle(copy, verify_hashes=True)
+    (copy / "model.bin").write_bytes(bytes(data[:-4]))
+    with pytest.raises(ManifestError, match=r"model\.bin"):
+        read_bundle(copy)
+
+
+@pytest.mark.slow
+def test_fp16_ir_is_smaller_and_close(yolo11_fp32: Path, tmp_path: Path) -> None:
+    bundle = convert(YOLO11, tmp_path / "fp16.edgekit", target="rpi5", precision="fp16")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    (art,) = manifest["artifacts"]  # rpi5 fp16: onnxruntime has no fp16 there, tflite is not built yet
+    assert art["backend"] == "openvino" and art["precision"] == "fp16"
+    fp16_bin = (bundle / "model.bin").stat().st_size
+    fp32_bin = (yolo11_fp32 / "model.bin").stat().st_size
+    assert fp16_bin < 0.6 * fp32_bin
+    figures = manifest["verification"]["backends"]["openvino"]
+    assert figures["min_cosine"] == FP16_MIN_COSINE
+    assert min(figures["raw_min_cosine"].values()) >= FP16_MIN_COSINE
+    with Detector(bundle, backend="openvino", threads=1) as det16, Detector(
+        yolo11_fp32, backend="openvino", threads=1
+    ) as det32:
+        assert det16.runtime.precision_hint == "f32"  # FP16 weights, FP32 arithmetic unless asked
+        for image in synthetic_images(IMGSZ, 2, seed=5):
+            x, _ = det32.preprocess(image, color="RGB")
+            a, b = det16.runtime.infer(x.copy()), det32.runtime.infer(x.copy())
+            for name in a:
+                assert cosine_similarity(a[name], b[name]) >= FP16_MIN_COSINE
+                assert np.abs(a[name] - b[name]).max() > 0  # really different weights
+    d16, d32 = detections(bundle, "openvino"), detections(yolo11_fp32, "openvino")
+    for a, b in zip(d16, d32):
+        assert strict_matches(b, a, px=2.0) >= 0.9 * max(len(a), len(b))

@@ -15,6 +15,7 @@ import numpy as np
 from edgekit.bundle.manifest import Manifest, OutputSpec
 from edgekit.decoding.detections import Detections
 from edgekit.decoding.nms import batched_nms
+from edgekit.decoding.ort_nms import ort_nms
 from edgekit.decoding.preprocess import Geometry
 from edgekit.registry import Registry
 
@@ -93,6 +94,9 @@ def select_candidates(
 class NmsDecoder(Decoder):
     """Boxes + scores (split or concatenated) -> best class per anchor -> class-aware NMS."""
 
+    def __init__(self, manifest: Manifest) -> None:
+        super().__init__(manifest)
+        ort_nms()  # build the compiled NMS now, not inside the first frame
     def __call__(self, outputs, geometries, opts):  # type: ignore[no-untyped-def]
         if "boxes_scores" in self.roles:
             both = self.get(outputs, "boxes_scores")
@@ -109,11 +113,11 @@ class NmsDecoder(Decoder):
 
 
 @DECODERS.register("host-dfl")
-class HostDflDecoder(Decoder):
+class HostDflDecoder(NmsDecoder):
     """Raw DFL logits out of the graph; the expectation is computed here for candidates only."""
 
     def __init__(self, manifest: Manifest) -> None:
-        super().__init__(manifest)
+        super().__init__(manifest)  # (warms the compiled NMS)
         d = manifest.decoder
         self.bins = d.bins
         points, strides = [], []

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Type, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
+from edgekit._closing import Closing
 from edgekit._optional import available
 from edgekit.bundle import Bundle, read_bundle
 from edgekit.decoding import DecodeOptions, Detections, Preprocessor, load_image, make_decoder
@@ -26,7 +26,7 @@ BACKEND_IMPORTS = {
 }
 
 
-class Detector:
+class Detector(Closing):
     """Run a bundle on images.
 
     >>> det = Detector("yolo11n-cpu.edgekit", threads=2)
@@ -137,14 +137,3 @@ class Detector:
 
     def close(self) -> None:
         self.runtime.close()
-
-    def __enter__(self) -> Detector:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.close()

@@ -97,6 +97,7 @@ class NmsDecoder(Decoder):
     def __init__(self, manifest: Manifest) -> None:
         super().__init__(manifest)
         ort_nms()  # build the compiled NMS now, not inside the first frame
+
     def __call__(self, outputs, geometries, opts):  # type: ignore[no-untyped-def]
         if "boxes_scores" in self.roles:
             both = self.get(outputs, "boxes_scores")

@@ -10,11 +10,11 @@ Ctrl-C (or leaving the loop) stops capture and closes every sink: output files a
 from __future__ import annotations
 
 import time
-from types import TracebackType
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edgekit._closing import Closing
 from edgekit.decoding.detections import Detections
 from edgekit.pipeline.capture import Capture
 from edgekit.pipeline.sinks import Sink, StopStream
@@ -33,7 +33,7 @@ class StreamResult(NamedTuple):
     track_ids: Optional[np.ndarray] = None  # with a tracker: one id per detection (-1: none yet)
 
 
-class Stream:
+class Stream(Closing):
     """An iterable run of ``detector`` over ``source``; also a context manager.
 
     ``sinks`` get every result; ``stats_every`` seconds (None: never) ``echo`` prints a stats
@@ -141,17 +141,6 @@ class Stream:
                 self.echo(f"done: {self.stats.line()}")
             if errors:
                 raise errors[0]
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.close()
 
 
 def run_pipeline(detector: Any, source: SourceSpec, sinks: Sequence[Sink] = (), **options: Any) -> Stream:

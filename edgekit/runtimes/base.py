@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Dict, List, Optional, Sequence, Type
 
 import numpy as np
 
+from edgekit._closing import Closing
 from edgekit.bundle.manifest import InputSpec, OutputSpec
 from edgekit.errors import BackendError
 from edgekit.registry import Registry
@@ -15,7 +15,7 @@ from edgekit.registry import Registry
 NP_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8}
 
 
-class Runtime:
+class Runtime(Closing):
     """A loaded model of one backend. Use as a context manager or call ``close()``.
 
     Subclasses implement ``_load(path)`` and ``_infer_impl(x) -> list of arrays`` in manifest
@@ -77,17 +77,6 @@ class Runtime:
 
     def close(self) -> None:
         """Release the backend's resources (idempotent)."""
-
-    def __enter__(self) -> Runtime:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.close()
 
 
 RUNTIMES: Registry[Type[Runtime]] = Registry("runtime")

@@ -20,6 +20,7 @@ ONDEVICE = [
     "edgekit/__main__.py",
     "edgekit/errors.py",
     "edgekit/_optional.py",
+    "edgekit/_closing.py",
     "edgekit/registry.py",
     "edgekit/verify.py",
     "edgekit/detector.py",

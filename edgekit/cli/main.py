@@ -27,6 +27,11 @@ COMMANDS: Dict[str, Tuple[str, str, str]] = {
     ),
     "predict": ("edgekit.cli.predict", "predict", "Run a bundle on images: print, save annotated, or JSON."),
     "val": ("edgekit.cli.val", "val", "Evaluate a bundle on a labelled set (YOLO data.yaml or COCO json)."),
+    "benchmark": (
+        "edgekit.cli.benchmark",
+        "benchmark_cmd",
+        "Benchmark latency, throughput, memory, size and mAP per backend x precision.",
+    ),
     "show": ("edgekit.cli.show", "show", "Validate a bundle and summarise its manifest."),
     "inspect": (
         "edgekit.cli.inspect",

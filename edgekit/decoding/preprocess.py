@@ -65,9 +65,8 @@ class Preprocessor:
     def _resize(self, image: np.ndarray, width: int, height: int) -> np.ndarray:
         if image.shape[1] == width and image.shape[0] == height:
             return image
-        if self._cv2 is not None:
-            interp = self._cv2.INTER_AREA if width < image.shape[1] / 2 else self._cv2.INTER_LINEAR
-            return self._cv2.resize(image, (width, height), interpolation=interp)
+        if self._cv2 is not None:  # bilinear, as the families' own letterbox/resize (and the numpy path)
+            return self._cv2.resize(image, (width, height), interpolation=self._cv2.INTER_LINEAR)
         return _resize_numpy(image, width, height)
 
     def _convert(self, pixels: np.ndarray, dst: np.ndarray, flip: bool = False) -> None:

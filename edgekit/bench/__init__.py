@@ -1,0 +1,119 @@
+"""``edgekit benchmark``: latency per stage, throughput, peak memory, size and mAP per backend x precision.
+
+Importable without torch when it only benchmarks bundles; converting a checkpoint imports the
+converter lazily.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from edgekit.bench.configs import DEFAULT_BACKENDS, DEFAULT_PRECISIONS, Config, prepare
+from edgekit.bench.measure import Result, benchmark
+from edgekit.bench.report import format_table, machine_info, to_csv, to_json
+
+FRAME_SHAPE = (720, 1280)  # a camera frame: preprocessing resizes it, as in deployment
+
+
+def benchmark_frame(shape: Tuple[int, int] = FRAME_SHAPE, seed: int = 0) -> np.ndarray:
+    """A seeded BGR frame: smooth colour bands plus noise (the network sees varied input)."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    ramp = np.linspace(0, 255, w, dtype=np.float32)[None, :, None]
+    base = np.broadcast_to(ramp, (h, w, 3)) * np.array([1.0, 0.6, 0.3], np.float32)
+    return np.clip(base + rng.normal(0, 30, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+class BenchmarkRun:
+    """The results of one ``run_benchmark`` call, with its machine, settings and notes."""
+
+    def __init__(
+        self, results: List[Result], machine: Dict[str, Any], settings: Dict[str, Any], notes: List[str]
+    ) -> None:
+        self.results = results
+        self.machine = machine
+        self.settings = settings
+        self.notes = notes
+
+    def table(self) -> str:
+        text = format_table(self.results, self.machine, self.settings)
+        return text + "".join(f"\nnote: {n}" for n in self.notes)
+
+    def json(self) -> str:
+        return to_json(self.results, self.machine, self.settings, self.notes)
+
+    def csv(self) -> str:
+        return to_csv(self.results)
+
+    def plot(self, path: Union[str, Path]) -> Path:
+        from edgekit.bench.plot import write_plot
+
+        return write_plot(self.results, Path(path))
+
+
+def run_benchmark(
+    source: Union[str, Path],
+    target: str = "cpu",
+    backends: Sequence[str] = DEFAULT_BACKENDS,
+    precisions: Sequence[str] = DEFAULT_PRECISIONS,
+    imgsz: Optional[Tuple[int, int]] = None,
+    workdir: Optional[Union[str, Path]] = None,
+    runs: int = 50,
+    warmup: int = 5,
+    threads: Optional[int] = None,
+    data: Optional[Union[str, Path]] = None,
+    memory: bool = True,
+    throughput_images: int = 32,
+    log: Any = None,
+) -> BenchmarkRun:
+    """Benchmark a bundle folder, or a checkpoint converted per backend/precision into ``workdir``."""
+    from edgekit.errors import InputFileError
+
+    if data is not None and not Path(data).exists():
+        raise InputFileError(data, "no such dataset file")
+    machine = machine_info(threads)
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
+        folder = Path(workdir) if workdir else Path(tmp)
+        configs, notes = prepare(
+            source, folder, target, backends, precisions, imgsz, machine["cpu_flags"], log
+        )
+        if not configs:
+            raise InputFileError(source, "nothing to benchmark: " + "; ".join(notes))
+        frame = benchmark_frame()
+        results = benchmark(
+            configs,
+            frame,
+            runs,
+            warmup,
+            threads,
+            Path(data) if data else None,
+            memory,
+            throughput_images,
+        )
+        inp = _input_size(configs[0])
+    settings = {
+        "source": str(source),
+        "target": target,
+        "imgsz": inp,
+        "frame": list(frame.shape[:2]),
+        "runs": runs,
+        "warmup": warmup,
+        "data": str(data) if data else None,
+    }
+    if data is None:
+        notes.append("mAP not measured (pass --data)")
+    return BenchmarkRun(results, machine, settings, notes)
+
+
+def _input_size(config: Config) -> List[int]:
+    from edgekit.bundle import read_bundle
+
+    inp = read_bundle(config.bundle).manifest.input
+    return [inp.height, inp.width]
+
+
+__all__ = ["BenchmarkRun", "Config", "Result", "benchmark", "benchmark_frame", "run_benchmark"]

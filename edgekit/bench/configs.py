@@ -1,0 +1,152 @@
+"""Benchmark configurations: backend x precision, each bound to a bundle artifact (converting when needed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from edgekit.bundle import Bundle, read_bundle
+from edgekit.errors import EdgekitError, InputFileError
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+DEFAULT_BACKENDS = ("onnxruntime", "openvino")
+DEFAULT_PRECISIONS = ("fp32", "bf16")
+#: CPU flags that give OpenVINO's CPU plugin native bf16 (AVX512_BF16 or AMX)
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@dataclass
+class Config:
+    """One measured configuration: a bundle's ``backend`` artifact run at ``precision``."""
+
+    backend: str
+    precision: str  # what was asked: fp32 / bf16 / fp16
+    bundle: Path
+    runtime_options: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend} {self.precision}"
+
+
+def host_supports_bf16(flags: Sequence[str]) -> bool:
+    return any(f in flags for f in BF16_FLAGS)
+
+
+def is_checkpoint(source: Path) -> bool:
+    return source.is_file() and source.suffix.lower() in CHECKPOINT_SUFFIXES
+
+
+def _artifact_precisions(bundle: Bundle) -> List[Tuple[str, str]]:
+    return [(a.backend, a.precision) for a in bundle.manifest.artifacts]
+
+
+def configs_for_bundle(
+    path: Path, backends: Sequence[str], precisions: Sequence[str], cpu_flags: Sequence[str]
+) -> Tuple[List[Config], List[str]]:
+    """Configurations that ``path`` (a bundle folder) can run, and notes on those skipped."""
+    bundle = read_bundle(path)
+    have = _artifact_precisions(bundle)
+    configs: List[Config] = []
+    notes: List[str] = []
+    for backend in backends:
+        arts = [p for b, p in have if b == backend]
+        if not arts:
+            notes.append(f"{backend}: {path.name} has no {backend} model")
+            continue
+        for precision in precisions:
+            if backend == "onnxruntime" and precision != "fp32":
+                notes.append(f"onnxruntime {precision}: skipped (this bundle's ONNX runs in fp32)")
+            elif backend == "openvino" and precision == "bf16":
+                if "fp32" not in arts:
+                    notes.append("openvino bf16: skipped (needs the FP32 IR)")
+                elif not host_supports_bf16(cpu_flags):
+                    notes.append("openvino bf16: skipped (this CPU has no avx512_bf16 / amx_bf16)")
+                else:
+                    configs.append(Config(backend, precision, path, {"precision": "bf16"}))
+            elif precision in arts:
+                # an FP16 IR on a CPU still computes in f32: the hint says so, the column shows it
+                options = {"precision": "fp32"} if backend == "openvino" else {}
+                configs.append(Config(backend, precision, path, options))
+            else:
+                notes.append(f"{backend} {precision}: skipped ({path.name} has {backend} {', '.join(arts)})")
+    return configs, notes
+
+
+def prepare(
+    source: Union[str, Path],
+    workdir: Path,
+    target: str = "cpu",
+    backends: Sequence[str] = DEFAULT_BACKENDS,
+    precisions: Sequence[str] = DEFAULT_PRECISIONS,
+    imgsz: Optional[Tuple[int, int]] = None,
+    cpu_flags: Sequence[str] = (),
+    log: Any = None,
+) -> Tuple[List[Config], List[str]]:
+    """Bundles for ``source``: a bundle folder is used as is; a checkpoint is converted into ``workdir``.
+
+    One FP32 conversion serves fp32 (both backends) and bf16 (OpenVINO's runtime hint on the FP32
+    IR); fp16 needs an FP16 IR, converted separately where the target's plan allows it.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise InputFileError(source, "no such file or bundle folder")
+    if source.is_dir():
+        return configs_for_bundle(source, backends, precisions, cpu_flags)
+    if not is_checkpoint(source):
+        raise InputFileError(source, "expected a bundle folder or a .pt/.pth checkpoint")
+    workdir.mkdir(parents=True, exist_ok=True)
+    configs: List[Config] = []
+    notes: List[str] = []
+    wanted = list(backends)
+    base = [p for p in precisions if p != "fp16"]
+    jobs = []  # (precision of the artifact, backend to build or None for the plan's, configs' precisions)
+    if base:
+        jobs.append(("fp32", wanted[0] if len(wanted) == 1 else None, wanted, base))
+    if "fp16" in precisions and "openvino" in wanted:
+        jobs.append(("fp16", "openvino", ["openvino"], ["fp16"]))
+    for artifact_precision, backend, job_backends, job_precisions in jobs:
+        size = f"-{imgsz[1]}x{imgsz[0]}" if imgsz else ""
+        dest = workdir / f"{source.stem}-{target}{size}-{artifact_precision}.edgekit"
+        try:
+            bundle = _convert(source, dest, target, imgsz, artifact_precision, backend, notes, log)
+        except EdgekitError as exc:
+            if artifact_precision == "fp32":
+                raise
+            notes.append(f"openvino fp16: skipped ({exc})")
+            continue
+        found, skipped = configs_for_bundle(bundle, job_backends, job_precisions, cpu_flags)
+        configs += found
+        notes += skipped
+    if "fp16" in precisions and "onnxruntime" in wanted:
+        notes.append("onnxruntime fp16: skipped (the ONNX artifact is always FP32)")
+    return configs, notes
+
+
+def _convert(
+    source: Path,
+    dest: Path,
+    target: str,
+    imgsz: Optional[Tuple[int, int]],
+    precision: str,
+    backend: Optional[str],
+    notes: List[str],
+    log: Any,
+) -> Path:
+    """Convert ``source`` into ``dest`` with ``edgekit.convert``, or reuse a bundle already there."""
+    if (dest / "manifest.json").is_file():
+        notes.append(f"reused {dest} (delete it to convert again)")
+        return dest
+    from edgekit.converters.engine import convert
+
+    return convert(
+        source,
+        target=target,
+        imgsz=imgsz,
+        precision=precision,
+        backend=backend,
+        output=dest,
+        log=log,
+        measure=False,
+    )

@@ -1,0 +1,172 @@
+"""Measure configurations: interleaved latency per stage, throughput, peak memory, size, mAP."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from edgekit.bench.configs import Config
+from edgekit.bench.memory import measure_in_subprocess
+
+STAGES = ("preprocess", "inference", "decode", "total")
+THROUGHPUT_BATCH = 8
+
+
+@dataclass
+class Result:
+    """Everything measured for one configuration (milliseconds, MB, images per second)."""
+
+    backend: str
+    precision: str
+    in_effect: str  # the precision the backend reports it computes in
+    bundle: str
+    size_mb: float
+    median_ms: Dict[str, float] = field(default_factory=dict)
+    p90_ms: Dict[str, float] = field(default_factory=dict)
+    throughput: Optional[float] = None
+    throughput_mode: str = ""
+    peak_mb: Optional[float] = None
+    model_mb: Optional[float] = None
+    map50_95: Optional[float] = None
+    map50: Optional[float] = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend} {self.precision}"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, np.float64), q))
+
+
+def artifact_bytes(det: Any) -> int:
+    """Bytes of the detector's model file(s) in its bundle."""
+    art = det.manifest.artifact(det.backend)
+    return int(art.size + sum(f.size for f in art.files))
+
+
+def in_effect(det: Any) -> str:
+    """What the backend computes in, read back from it (not what was asked)."""
+    runtime = det.runtime
+    if hasattr(runtime, "precision_hint"):
+        return f"{runtime.precision_hint} (hint read back)"
+    if hasattr(runtime, "providers"):
+        return f"fp32 ({runtime.providers[0]})"
+    return det.manifest.artifact(det.backend).precision
+
+
+def open_detector(config: Config, threads: Optional[int], **extra: Any) -> Any:
+    from edgekit.detector import Detector
+
+    return Detector(
+        config.bundle, backend=config.backend, threads=threads, **{**config.runtime_options, **extra}
+    )
+
+
+def time_once(det: Any, frame: np.ndarray) -> Dict[str, float]:
+    start = time.perf_counter()
+    det(frame)
+    total = (time.perf_counter() - start) * 1e3
+    return {**det.timings, "total": total}
+
+
+def interleaved_latency(
+    detectors: Sequence[Any], frame: np.ndarray, runs: int, warmup: int
+) -> List[Dict[str, List[float]]]:
+    """Per detector, per stage, ``runs`` timings; each round runs every detector once, in turn."""
+    for det in detectors:
+        for _ in range(warmup):
+            det(frame)
+    samples: List[Dict[str, List[float]]] = [{s: [] for s in STAGES} for _ in detectors]
+    for i in range(runs):
+        order = range(len(detectors)) if i % 2 == 0 else reversed(range(len(detectors)))
+        for k in order:  # alternate the order so no configuration always runs after the same one
+            for stage, value in time_once(detectors[k], frame).items():
+                samples[k][stage].append(value)
+    return samples
+
+
+def throughput(config: Config, threads: Optional[int], frame: np.ndarray, images: int) -> tuple:
+    """Images per second end to end; OpenVINO: throughput mode + async queue, ORT: batch or sequential."""
+    if config.backend == "openvino":
+        det = open_detector(config, threads, mode="throughput")
+        try:
+            runtime = det.runtime
+            mode = f"async x{runtime.optimal_requests}"
+            list(_openvino_pipeline(det, frame, min(images, 4)))  # warm-up
+            start = time.perf_counter()
+            list(_openvino_pipeline(det, frame, images))
+            return images / (time.perf_counter() - start), mode
+        finally:
+            det.close()
+    det = open_detector(config, threads)
+    try:
+        batch = THROUGHPUT_BATCH if det.runtime.dynamic_batch else 1
+        mode = f"batch {batch}" if batch > 1 else "sequential"
+        frames = [frame] * batch
+        det.batch(frames)
+        rounds = max(1, images // batch)
+        start = time.perf_counter()
+        for _ in range(rounds):
+            det.batch(frames)
+        return rounds * batch / (time.perf_counter() - start), mode
+    finally:
+        det.close()
+
+
+def _openvino_pipeline(det: Any, frame: np.ndarray, images: int) -> Any:
+    """Preprocess, infer through the async queue, decode: what a throughput user runs."""
+    prepared = [det.preprocess(frame) for _ in range(images)]
+    outputs = det.runtime.infer_many(x for x, _ in prepared)
+    for out, (_, geo) in zip(outputs, prepared):
+        yield det.decoder(out, [geo], det.options)
+
+
+def benchmark(
+    configs: Sequence[Config],
+    frame: np.ndarray,
+    runs: int = 50,
+    warmup: int = 5,
+    threads: Optional[int] = None,
+    data: Optional[Path] = None,
+    memory: bool = True,
+    throughput_images: int = 32,
+) -> List[Result]:
+    """Measure every configuration; latency rounds are interleaved across all of them."""
+    detectors = [open_detector(c, threads) for c in configs]
+    try:
+        samples = interleaved_latency(detectors, frame, runs, warmup)
+        results = []
+        for config, det, times in zip(configs, detectors, samples):
+            results.append(
+                Result(
+                    config.backend,
+                    config.precision,
+                    in_effect(det),
+                    str(config.bundle),
+                    artifact_bytes(det) / 1e6,
+                    {s: percentile(v, 50) for s, v in times.items()},
+                    {s: percentile(v, 90) for s, v in times.items()},
+                )
+            )
+        if data is not None:
+            from edgekit.eval.validate import validate
+
+            for det, result in zip(detectors, results):
+                metrics, _ = validate(det, data)
+                result.map50_95, result.map50 = metrics.map50_95, metrics.map50
+    finally:
+        for det in detectors:
+            det.close()
+    for config, result in zip(configs, results):
+        if throughput_images > 0:
+            result.throughput, result.throughput_mode = throughput(config, threads, frame, throughput_images)
+        if memory:
+            mem = measure_in_subprocess(config.bundle, config.backend, config.runtime_options, threads)
+            if mem:
+                result.peak_mb, result.model_mb = mem["peak_mb"], mem["model_mb"]
+    return results

@@ -1,0 +1,77 @@
+"""``edgekit benchmark``: latency, throughput, memory, size and mAP per backend x precision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+
+def _split(value: str) -> list:
+    return [v.strip().lower() for v in value.split(",") if v.strip()]
+
+
+@click.command("benchmark")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--target", "-t", default="cpu", show_default=True, help="Target when converting a checkpoint.")
+@click.option("--backends", default="onnxruntime,openvino", show_default=True, help="Comma-separated.")
+@click.option("--precisions", default="fp32,bf16", show_default=True, help="Comma-separated: fp32,bf16,fp16.")
+@click.option("--imgsz", help="Input size when converting: 640 or WIDTHxHEIGHT.")
+@click.option("--workdir", type=click.Path(path_type=Path), help="Keep converted bundles here.")
+@click.option(
+    "--runs", type=int, default=50, show_default=True, help="Interleaved timed runs per configuration."
+)
+@click.option("--warmup", type=int, default=5, show_default=True, help="Untimed runs first.")
+@click.option("--threads", type=int, help="Inference threads (default: the backend's).")
+@click.option("--data", type=click.Path(path_type=Path), help="YOLO data.yaml or COCO json: adds mAP.")
+@click.option("--throughput-images", type=int, default=32, show_default=True, help="0 skips throughput.")
+@click.option("--no-memory", is_flag=True, help="Skip the per-configuration memory subprocesses.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Also write a CSV here.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Also write latency vs mAP (PNG).")
+def benchmark_cmd(
+    source: Path,
+    target: str,
+    backends: str,
+    precisions: str,
+    imgsz: Optional[str],
+    workdir: Optional[Path],
+    runs: int,
+    warmup: int,
+    threads: Optional[int],
+    data: Optional[Path],
+    throughput_images: int,
+    no_memory: bool,
+    as_json: bool,
+    csv_path: Optional[Path],
+    plot_path: Optional[Path],
+) -> None:
+    """Benchmark SOURCE: a bundle folder as is, or a .pt/.pth checkpoint converted per backend/precision."""
+    from edgekit.bench import run_benchmark
+    from edgekit.cli.convert import parse_imgsz
+
+    if runs < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--runs")
+    run = run_benchmark(
+        source,
+        target=target,
+        backends=_split(backends),
+        precisions=_split(precisions),
+        imgsz=parse_imgsz(imgsz),
+        workdir=workdir,
+        runs=runs,
+        warmup=warmup,
+        threads=threads,
+        data=data,
+        memory=not no_memory,
+        throughput_images=throughput_images,
+        log=None if as_json else click.echo,
+    )
+    click.echo(run.json() if as_json else run.table())
+    if csv_path:
+        csv_path.write_text(run.csv())
+    if plot_path:
+        written = run.plot(plot_path)
+        if not as_json:
+            click.echo(f"plot: {written}")

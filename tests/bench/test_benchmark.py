@@ -1,0 +1,139 @@
+"""``edgekit benchmark`` on real bundles: the converted Ultralytics golden checkpoint, the tiny detector."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from edgekit.bench import run_benchmark
+from edgekit.bench.configs import configs_for_bundle
+from edgekit.bench.measure import STAGES
+
+from ..cli.helpers import one_line_error, run_cli
+from ..conftest import ROOT, need
+from ..eval.test_validate import labelled_set
+from ..runtimes.tiny import BOXES, write_tiny_bundle
+
+GOLDEN = ROOT / "tests" / "data" / "golden" / "ultralytics" / "yolo11_tiny.pt"
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """yolo11_tiny (Ultralytics' own checkpoint) at 96x64 with an onnxruntime and an OpenVINO artifact."""
+    need("torch")
+    need("onnxruntime")
+    need("openvino")
+    from edgekit.converters.engine import ConvertOptions, convert_loaded
+    from edgekit.models.loader import load_checkpoint
+
+    dest = tmp_path_factory.mktemp("bench") / "yolo11_tiny.edgekit"
+    options = ConvertOptions(target="cpu", imgsz=(64, 96), measure=False, verify=False)
+    return convert_loaded(load_checkpoint(GOLDEN), dest, options)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    need("onnxruntime")
+    return write_tiny_bundle(tmp_path / "tiny.edgekit")
+
+
+def test_benchmark_reports_every_configuration(converted: Path, tmp_path: Path) -> None:
+    need("cv2")
+    run = run_benchmark(converted, runs=5, warmup=1, throughput_images=4)
+    names = [r.name for r in run.results]
+    bf16 = run.machine["bf16"]
+    assert names == ["onnxruntime fp32", "openvino fp32"] + (["openvino bf16"] if bf16 else [])
+    for r in run.results:
+        for stage in STAGES:
+            assert 0 < r.median_ms[stage] <= r.p90_ms[stage]
+        assert r.median_ms["total"] >= r.median_ms["inference"]
+        assert r.throughput and r.throughput > 0 and r.size_mb > 0
+        assert r.peak_mb and r.peak_mb >= r.model_mb > 0  # from a child process per configuration
+    by_name = {r.name: r for r in run.results}
+    assert by_name["openvino fp32"].in_effect.startswith("f32")
+    assert by_name["openvino fp32"].throughput_mode.startswith("async")
+    if bf16:
+        assert by_name["openvino bf16"].in_effect.startswith("bf16")
+    table = run.table()
+    first = table.splitlines()[0]
+    assert first.startswith("machine:") and run.machine["cpu"] in first and "threads" in first
+    assert all(name.split()[0] in table for name in names)
+
+
+def test_json_csv_and_plot_agree(converted: Path, tmp_path: Path) -> None:
+    cv2 = need("cv2")
+    run = run_benchmark(
+        converted,
+        backends=["openvino"],
+        precisions=["fp32"],
+        runs=3,
+        warmup=1,
+        throughput_images=0,
+        memory=False,
+    )
+    doc = json.loads(run.json())
+    rows = list(csv.DictReader(io.StringIO(run.csv())))
+    assert len(rows) == len(doc["results"]) == 1
+    for row, entry in zip(rows, doc["results"]):
+        assert row["backend"] == entry["backend"] and row["in_effect"] == entry["in_effect"]
+        for stage in STAGES:
+            assert float(row[f"{stage}_median_ms"]) == pytest.approx(entry["median_ms"][stage])
+    assert doc["machine"]["cpu"] and doc["settings"]["imgsz"] == [64, 96]
+    png = run.plot(tmp_path / "plot.png")
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[0] > 200 and image.shape[1] > 200
+    assert (image < 128).any()  # something was drawn
+
+
+def test_data_adds_map(tiny: Path, tmp_path: Path) -> None:
+    need("faster_coco_eval")
+    data = labelled_set(tmp_path / "set", BOXES[[0, 2]], [0, 0])
+    run = run_benchmark(tiny, runs=3, warmup=1, data=data, memory=False, throughput_images=0)
+    assert [r.name for r in run.results] == ["onnxruntime fp32"]
+    assert run.results[0].map50_95 == pytest.approx(1.0)
+    assert not any("mAP not measured" in n for n in run.notes)
+    wrong = labelled_set(tmp_path / "wrong", BOXES[[0, 2]], [1, 1])
+    assert run_benchmark(tiny, runs=1, warmup=0, data=wrong, memory=False, throughput_images=0).results[
+        0
+    ].map50_95 == pytest.approx(0.0)
+
+
+def test_skips_are_explained(tiny: Path, converted: Path) -> None:
+    configs, notes = configs_for_bundle(converted, ["onnxruntime", "openvino"], ["fp32", "bf16", "fp16"], ())
+    assert [c.name for c in configs] == ["onnxruntime fp32", "openvino fp32"]  # no bf16 flags given
+    assert any("no avx512_bf16" in n for n in notes) and any("openvino fp16" in n for n in notes)
+    configs, notes = configs_for_bundle(tiny, ["openvino"], ["fp32"], ())
+    assert not configs and "no openvino model" in notes[0]
+
+
+def test_cli_json_and_errors(tiny: Path, tmp_path: Path) -> None:
+    proc = run_cli("benchmark", str(tiny), "--runs", "5", "--json", "--csv", str(tmp_path / "b.csv"))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["results"][0]["backend"] == "onnxruntime" and doc["results"][0]["peak_mb"] > 0
+    assert (tmp_path / "b.csv").read_text().startswith("backend,")
+    one_line_error(run_cli("benchmark", str(tmp_path / "missing.pt")), "missing.pt")
+    one_line_error(run_cli("benchmark", str(tiny), "--backends", "openvino"), "nothing to benchmark")
+
+
+@pytest.mark.slow
+def test_checkpoint_is_converted_per_precision(tmp_path: Path) -> None:
+    need("torch")
+    run = run_benchmark(
+        GOLDEN,
+        backends=["onnxruntime"],
+        precisions=["fp32", "fp16"],
+        imgsz=(64, 96),
+        workdir=tmp_path,
+        runs=2,
+        warmup=0,
+        memory=False,
+        throughput_images=0,
+    )
+    assert [r.name for r in run.results] == ["onnxruntime fp32"]
+    assert (tmp_path / "yolo11_tiny-cpu-96x64-fp32.edgekit" / "manifest.json").is_file()
+    assert any(n.startswith("onnxruntime fp16: skipped") for n in run.notes)

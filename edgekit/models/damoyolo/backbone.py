@@ -16,7 +16,7 @@ from torch import nn
 
 from edgekit.models.damoyolo.archs import DamoArch, Stage
 from edgekit.models.damoyolo.nano import TinyNASMob
-from edgekit.models.damoyolo.ops import ConvKXBNAct, Focus, ResConvBlock, SPPBottleneck
+from edgekit.models.damoyolo.ops import BlockStage, ConvKXBNAct, Focus, ResConvBlock, SPPBottleneck
 
 
 def _stem(arch: DamoArch) -> nn.Module:
@@ -25,23 +25,14 @@ def _stem(arch: DamoArch) -> nn.Module:
     return ConvKXBNAct(3, arch.stem_out, arch.stem_k, 1, act=arch.backbone_act)
 
 
-class ResStage(nn.Module):
+class ResStage(BlockStage):
     """Official ``SuperResStem``: the blocks of one stage (+ SPP after the first block if asked)."""
 
     def __init__(self, stage: Stage, act: str, with_spp: bool) -> None:
-        super().__init__()
-        self.block_list = nn.ModuleList()
-        for i in range(stage.blocks):
-            cin = stage.cin if i == 0 else stage.cout
-            stride = stage.stride if i == 0 else 1
-            self.block_list.append(ResConvBlock(cin, stage.cout, stage.btn, stage.k, stride, act, stage.kind))
-            if i == 0 and with_spp:
-                self.block_list.append(SPPBottleneck(stage.cout, stage.cout))
+        def block(cin: int, stride: int) -> nn.Module:
+            return ResConvBlock(cin, stage.cout, stage.btn, stage.k, stride, act, stage.kind)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.block_list:
-            x = block(x)
-        return x
+        super().__init__(stage, with_spp, block)
 
 
 class TinyNASRes(nn.Module):

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from edgekit.models.damoyolo.archs import DamoArch, Stage
-from edgekit.models.damoyolo.ops import ConvKXBNAct, Focus, SPPBottleneck, activation
+from edgekit.models.damoyolo.ops import BlockStage, ConvKXBNAct, Focus, activation
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
@@ -81,24 +81,16 @@ class DepthwiseBlock(nn.Module):
         return self.conv(x)
 
 
-class MobStage(nn.Module):
+class MobStage(BlockStage):
     """Official ``SuperResStem`` of ``TinyNAS_mob`` (expand 3.5 + 0.5 * (position - 1))."""
 
     def __init__(self, stage: Stage, position: int, act: str, with_spp: bool) -> None:
-        super().__init__()
         expand = 3.5 + (position - 1) * 0.5
-        self.block_list = nn.ModuleList()
-        for i in range(stage.blocks):
-            cin = stage.cin if i == 0 else stage.cout
-            stride = stage.stride if i == 0 else 1
-            self.block_list.append(MobileV3Block(cin, stage.cout, stride, expand, act, with_se_slot=True))
-            if i == 0 and with_spp:
-                self.block_list.append(SPPBottleneck(stage.cout, stage.cout))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.block_list:
-            x = block(x)
-        return x
+        def block(cin: int, stride: int) -> nn.Module:
+            return MobileV3Block(cin, stage.cout, stride, expand, act, with_se_slot=True)
+
+        super().__init__(stage, with_spp, block)
 
 
 class TinyNASMob(nn.Module):

@@ -9,7 +9,7 @@ hooks declared here (``conv_bn_pairs``, ``deploy_form``; see ``edgekit.reparam``
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import Any, Callable, List, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -174,3 +174,23 @@ class ResConvBlock(nn.Module):
 def modules_of(model: nn.Module, kinds: Sequence[type]) -> List[nn.Module]:
     """All sub-modules of the given types (used for the train-structure counts)."""
     return [m for m in model.modules() if isinstance(m, tuple(kinds))]
+
+
+class BlockStage(nn.Module):
+    """A backbone stage: ``stage.blocks`` blocks in ``block_list`` (the first may stride), with the
+    SPP bottleneck after the first block when ``with_spp``; ``make_block(cin, stride)`` builds one."""
+
+    def __init__(self, stage: Any, with_spp: bool, make_block: Callable[[int, int], nn.Module]) -> None:
+        super().__init__()
+        self.block_list = nn.ModuleList()
+        for i in range(stage.blocks):
+            self.block_list.append(
+                make_block(stage.cin if i == 0 else stage.cout, stage.stride if i == 0 else 1)
+            )
+            if i == 0 and with_spp:
+                self.block_list.append(SPPBottleneck(stage.cout, stage.cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.block_list:
+            x = block(x)
+        return x

@@ -25,7 +25,7 @@ EXTRAS: Dict[str, str] = {
     "onnx": "convert",
     "onnxslim": "convert",
     "onnxscript": "convert",
-    "nncf": "openvino-convert",
+    "nncf": "int8",
     "litert_torch": "tflite-convert",
     "cv2": "cv",
     "faster_coco_eval": "eval",

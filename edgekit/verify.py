@@ -2,6 +2,7 @@
 
 Per output tensor, before decoding, FP32: ``max|a - b| <= 1e-4 * max|b|`` where ``b`` is the
 reference. Works on numpy arrays and torch tensors alike (converted with ``numpy.asarray``).
+Reduced precisions (FP16, INT8) are measured by cosine similarity and SNR, also defined here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from edgekit.errors import VerificationError
 
 TOLERANCE = 1e-4
+SNR_CAP_DB = 120.0  # identical tensors: a finite, large SNR
 
 
 def _as_array(x: Any) -> np.ndarray:
@@ -57,3 +59,22 @@ def compare_outputs(
     if len(actual) != len(reference):
         raise VerificationError(f"{len(actual)} outputs != {len(reference)} reference outputs")
     return {n: assert_equivalent(a, b, n, tol) for a, b, n in zip(actual, reference, names)}
+
+
+def cosine_similarity(a: Any, b: Any) -> float:
+    """Cosine similarity of two tensors, flattened, in float64 (1.0 for two zero tensors)."""
+    x, y = _as_array(a).ravel(), _as_array(b).ravel()
+    norm = float(np.linalg.norm(x) * np.linalg.norm(y))
+    return float(x @ y) / norm if norm > 0 else float(np.array_equal(x, y))
+
+
+def snr_db(reference: Any, actual: Any) -> float:
+    """Signal-to-noise ratio of ``actual`` against ``reference`` in dB (capped at ``SNR_CAP_DB``)."""
+    ref = _as_array(reference)
+    noise = float(np.sum((ref - _as_array(actual)) ** 2))
+    signal = float(np.sum(ref**2))
+    if noise == 0.0:
+        return SNR_CAP_DB
+    if signal == 0.0:
+        return -SNR_CAP_DB
+    return float(min(SNR_CAP_DB, 10.0 * np.log10(signal / noise)))

@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "data" / "fixtures"
 SHIM = ROOT.parent / "shared" / "tools"
 
-# architecture -> (ultralytics yaml, fixture name); scale n, 8 classes from data.yaml
+# architecture -> (official ultralytics yaml, fixture name); the scale is set by --depth/--width
 MODELS = {
-    "yolo11": ("yolo11n.yaml", "yolo11n-shapes"),
-    "yolo26": ("yolo26n.yaml", "yolo26n-shapes"),
+    "yolo11": ("yolo11n.yaml", "yolo11-shapes"),
+    "yolo26": ("yolo26n.yaml", "yolo26-shapes"),
 }
 
 
@@ -45,6 +45,20 @@ def offline_ultralytics(workdir: Path):
     import ultralytics
 
     return ultralytics
+
+
+def write_arch_yaml(workdir: Path, yaml_name: str, name: str, depth: float, width: float) -> Path:
+    """The official architecture yaml with one custom scale (depth, width, max channels 1024)."""
+    import yaml
+    from ultralytics.nn.tasks import yaml_model_load
+
+    d = yaml_model_load(yaml_name)
+    d.pop("yaml_file", None)
+    d["scales"] = {"n": [depth, width, 1024]}
+    d["scale"] = "n"
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(d, sort_keys=False))
+    return path
 
 
 def ensure_dataset(data: Path, seed: int, sizes: dict) -> Path:
@@ -91,6 +105,11 @@ def main() -> int:
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--fraction", type=float, default=1.0, help="share of the train split to use")
+    parser.add_argument("--depth", type=float, default=0.33, help="depth multiple of the custom scale")
+    parser.add_argument("--width", type=float, default=0.125, help="width multiple of the custom scale")
+    parser.add_argument("--optimizer", default="AdamW")
+    parser.add_argument("--lr0", type=float, default=0.002)
+    parser.add_argument("--warmup-epochs", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=FIXTURES)
     args = parser.parse_args()
@@ -102,7 +121,7 @@ def main() -> int:
     from ultralytics import YOLO
 
     start = time.time()
-    model = YOLO(yaml_name)
+    model = YOLO(str(write_arch_yaml(work, yaml_name, name, args.depth, args.width)))
     model.train(
         data=str(data_yaml),
         epochs=args.epochs,
@@ -120,6 +139,12 @@ def main() -> int:
         verbose=False,
         close_mosaic=max(1, args.epochs // 4),
         fraction=args.fraction,
+        optimizer=args.optimizer,
+        lr0=args.lr0,
+        warmup_epochs=args.warmup_epochs,
+        cos_lr=True,
+        nbs=args.batch,  # one optimizer step per batch: CPU budgets allow few images, not few steps
+        cache="ram",
     )
     wall = time.time() - start
     last = work / "run" / "weights" / "last.pt"
@@ -130,6 +155,8 @@ def main() -> int:
     card = {
         "name": name,
         "architecture": yaml_name,
+        "scale": {"depth": args.depth, "width": args.width, "max_channels": 1024},
+        "optimizer": {"name": args.optimizer, "lr0": args.lr0, "warmup_epochs": args.warmup_epochs},
         "command": command,
         "seed": args.seed,
         "epochs": args.epochs,

@@ -64,5 +64,5 @@ def _register() -> None:
 
 def nncf_dataset(data: Any) -> Any:
     """``nncf.Dataset`` over the input tensors (``pip install nncf``; imported only here)."""
-    nncf = require("nncf", "openvino")
+    nncf = require("nncf", "int8")
     return nncf.Dataset(data)

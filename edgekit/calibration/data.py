@@ -30,7 +30,8 @@ class CalibrationData:
 
     ``source``: an image folder (recursive; jpg/png/bmp/webp), a video file (frames sampled),
     a YOLO dataset yaml (``split``: train, else val) or a COCO json (images under ``image_root``).
-    ``count`` samples are drawn with ``seed`` (same seed, same order); unreadable files are skipped,
+    ``count`` samples are drawn with ``seed`` (same seed, same order), from position ``start`` of
+    that order (``start=N`` gives images disjoint from a ``count=N`` set); unreadable files are skipped,
     counted in ``skipped`` and replaced by further candidates. Iterating yields ready input tensors
     ``(1, 3, H, W)`` made by the runtime's own ``Preprocessor``.
     """
@@ -45,6 +46,7 @@ class CalibrationData:
         image_root: Optional[Union[str, Path]] = None,
         progress: bool = False,
         min_recommended: int = MIN_RECOMMENDED,
+        start: int = 0,
     ) -> None:
         if count < 1:
             raise CalibrationError(f"the number of calibration images must be >= 1, got {count}")
@@ -60,13 +62,15 @@ class CalibrationData:
         rng = np.random.default_rng(self.seed)
         if found.video is not None:
             frames = video_frame_count(found.video)
-            picked = rng.choice(frames, size=min(self.count, frames), replace=False) if frames else []
+            picked = rng.permutation(frames)[max(0, int(start)) :][: self.count]
             self._order: List[Any] = sorted(int(i) for i in picked)  # sequential decoding
             self.candidates = frames
         else:
-            self._order = [found.images[i] for i in rng.permutation(len(found.images))]
+            self._order = [found.images[i] for i in rng.permutation(len(found.images))][max(0, int(start)) :]
             self.candidates = len(found.images)
         if not self._order:
+            if start:
+                raise CalibrationError(f"{self.source}: no images left after the first {start}")
             raise CalibrationError(f"{self.source}: no calibration images found ({self.kind} source)")
         self.warnings: List[str] = []
         planned = min(self.count, len(self._order))

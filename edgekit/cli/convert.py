@@ -41,17 +41,53 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
 @click.option("--conf", type=float, default=0.25, show_default=True, help="Default confidence threshold.")
 @click.option("--iou", type=float, default=0.45, show_default=True, help="Default NMS IoU threshold.")
 @click.option("--max-det", type=int, default=300, show_default=True, help="Detections per image at most.")
+@click.option("--int8", is_flag=True, help="Same as --precision int8 (needs --calib).")
+@click.option(
+    "--calib",
+    type=click.Path(path_type=Path),
+    help="INT8 calibration images: a folder, a video, a data.yaml or a COCO json.",
+)
+@click.option("--calib-images", type=int, default=300, show_default=True, help="Calibration images to use.")
+@click.option(
+    "--calib-method",
+    type=click.Choice(["minmax", "entropy", "percentile"]),
+    default="minmax",
+    show_default=True,
+    help="onnxruntime calibration method (NNCF chooses its own ranges).",
+)
+@click.option("--keep-float", multiple=True, help="ONNX node to keep in float (repeatable).")
+@click.option(
+    "--val",
+    type=click.Path(path_type=Path),
+    help="Labelled set (data.yaml or COCO json): INT8 vs FP32 mAP at conversion, >= 500 images advised.",
+)
+@click.option("--val-split", default="val", show_default=True, help="Split of --val's data.yaml.")
+@click.option(
+    "--quantize-head", is_flag=True, help="Quantize the decode tail too (naive; for comparisons only)."
+)
+@click.option(
+    "--max-map-drop", type=float, default=0.5, show_default=True, help="INT8 bound with --val (mAP points)."
+)
+@click.option(
+    "--allow-accuracy-loss",
+    is_flag=True,
+    help="Write the INT8 bundle even when it misses the accuracy bounds (reported in the manifest).",
+)
 @click.option("--no-simplify", is_flag=True, help="Skip onnxslim.")
 @click.option("--no-verify", is_flag=True, help="Skip the self-check against PyTorch (not recommended).")
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Bundle folder (default: NAME-TARGET.edgekit)."
 )
 def convert_cmd(
-    checkpoint: Path, imgsz: Optional[str], no_simplify: bool, no_verify: bool, **options
+    checkpoint: Path, imgsz: Optional[str], no_simplify: bool, no_verify: bool, int8: bool, **options
 ) -> None:
     """Convert CHECKPOINT (.pt/.pth) into a bundle for --target."""
     from edgekit.converters import convert
 
+    if int8:
+        if options["precision"] not in (None, "int8"):
+            raise click.BadParameter(f"--int8 contradicts --precision {options['precision']}")
+        options["precision"] = "int8"
     convert(
         checkpoint,
         log=click.echo,

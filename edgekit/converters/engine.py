@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from edgekit import __version__
 from edgekit._optional import require, version_of
@@ -33,7 +33,7 @@ ONNX_NAME = "model.onnx"
 #: backends whose artifact this version writes; the others of a plan are reported as skipped
 IMPLEMENTED_BACKENDS = ("onnxruntime", "openvino")
 #: backend -> plan precisions its artifact implements (onnxruntime runs the FP32 ONNX whatever the plan)
-ARTIFACT_PRECISIONS = {"onnxruntime": ("fp32",), "openvino": ("fp32", "fp16")}
+ARTIFACT_PRECISIONS = {"onnxruntime": ("fp32", "int8"), "openvino": ("fp32", "fp16", "int8")}
 
 
 @dataclass
@@ -56,7 +56,37 @@ class ConvertOptions:
     verify: bool = True
     measure: bool = True  # params / GFLOPs / CPU latency per reparameterization pass
     output: Optional[Path] = None
+    # INT8 (see edgekit.converters.int8)
+    calib: Optional[Path] = None
+    calib_images: int = 300
+    calib_method: str = "minmax"
+    keep_float: Sequence[str] = ()
+    quantize_head: bool = False
+    val: Optional[Path] = None
+    val_split: str = "val"
+    max_map_drop: float = 0.5
+    allow_accuracy_loss: bool = False
     extra: Dict[str, Any] = field(default_factory=dict)
+
+    def int8_options(self) -> Any:
+        from edgekit.converters.int8 import Int8Options
+
+        if self.calib is None:
+            raise ConversionError(
+                "INT8 needs calibration images: pass --calib (an image folder, a video, a data.yaml "
+                "or a COCO json; 300 images by default)"
+            )
+        return Int8Options(
+            Path(self.calib),
+            images=self.calib_images,
+            method=self.calib_method,
+            keep_float=tuple(self.keep_float),
+            quantize_head=self.quantize_head,
+            val=Path(self.val) if self.val else None,
+            val_split=self.val_split,
+            max_map_drop=self.max_map_drop,
+            allow_loss=self.allow_accuracy_loss,
+        )
 
 
 def default_bundle_path(checkpoint: Path, plan: ConversionPlan) -> Path:
@@ -85,6 +115,8 @@ def convert(
     opts = ConvertOptions(target=target, **options)
     checkpoint = Path(checkpoint)
     plan = make_plan(opts)  # flags are checked before the (slower) checkpoint read
+    if plan.precision == "int8":
+        opts.int8_options()
     loaded = load_checkpoint(checkpoint, arch=opts.arch)
     dest = Path(opts.output) if opts.output else default_bundle_path(checkpoint, plan)
     return convert_loaded(loaded, dest, opts, plan, log)
@@ -191,7 +223,11 @@ def write_onnx_bundle(
             "outputs": {name: role for name, role in roles},
         },
     )
-    artifacts = tuple(write_artifact(writer, onnx_path, b, plan.precision, say) for b in backends)
+    int8 = plan.precision == "int8"
+    if int8:  # the verified FP32 ONNX is the quantizers' source
+        artifacts: Tuple[Artifact, ...] = (write_artifact(writer, onnx_path, "onnxruntime", "fp32", say),)
+    else:
+        artifacts = tuple(write_artifact(writer, onnx_path, b, plan.precision, say) for b in backends)
     skipped = [b for b in plan.backends if b not in backends]
     manifest = Manifest(
         source=SourceInfo(info.source or "checkpoint", info.source_sha256 or "0" * 64),
@@ -211,6 +247,17 @@ def write_onnx_bundle(
     if opts.verify:
         figures = verify_bundle(writer.dir, manifest, loaded.model, deploy, module, say)
         manifest = Manifest(**{**manifest.__dict__, "verification": {**manifest.verification, **figures}})
+    if int8:
+        from edgekit.converters.int8 import build_int8
+
+        quantized, report = build_int8(writer, manifest, plan, backends, opts.int8_options(), say)
+        manifest = Manifest(
+            **{
+                **manifest.__dict__,
+                "artifacts": quantized,
+                "verification": {**manifest.verification, "int8": report},
+            }
+        )
     return manifest
 
 
@@ -240,7 +287,7 @@ def write_artifact(
 
 def tool_versions() -> Dict[str, str]:
     tools = {"python": platform.python_version(), "edgekit": __version__}
-    for name in ("torch", "onnx", "onnxruntime", "onnxslim", "openvino", "numpy"):
+    for name in ("torch", "onnx", "onnxruntime", "onnxslim", "openvino", "nncf", "numpy"):
         version = version_of(name)
         if version:
             tools[name] = version

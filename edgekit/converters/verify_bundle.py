@@ -17,7 +17,7 @@ from edgekit.detector import Detector
 from edgekit.errors import VerificationError
 from edgekit.models.base import HeadSpec
 from edgekit.models.decode import decode, topk_end2end
-from edgekit.verify import TOLERANCE, max_rel_error
+from edgekit.verify import TOLERANCE, cosine_similarity, max_rel_error
 
 VERIFY_IMAGES = 4
 VERIFY_CONF = 0.05  # low, so that every image yields many detections to compare
@@ -63,13 +63,6 @@ def reference_detections(model: Any, x: np.ndarray, manifest: Manifest, head: He
 # FP16 IR (weights rounded to FP16, computed in f32): a looser, explicitly named tolerance.
 FP16_MIN_COSINE = 0.999  # cosine similarity of every raw output with the exported module's
 FP16_MIN_MATCH_RATE = 0.9  # detections matched by class and IoU >= 0.5 (FP32: MIN_MATCH_RATE)
-
-
-def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity of two tensors, flattened, in float64 (1.0 for two zero tensors)."""
-    x, y = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    norm = float(np.linalg.norm(x) * np.linalg.norm(y))
-    return float(x @ y) / norm if norm > 0 else float(np.array_equal(x, y))
 
 
 def verify_bundle(

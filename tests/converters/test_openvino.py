@@ -11,11 +11,12 @@ import pytest
 
 from edgekit.bundle import read_bundle
 from edgekit.converters.engine import ConvertOptions, convert_loaded
-from edgekit.converters.verify_bundle import FP16_MIN_COSINE, cosine_similarity, reference_detections
+from edgekit.converters.verify_bundle import FP16_MIN_COSINE, reference_detections
 from edgekit.detector import Detector
 from edgekit.errors import ManifestError
 from edgekit.models.loader import load_checkpoint
 from edgekit.reparam.samples import synthetic_images
+from edgekit.verify import cosine_similarity
 
 from ..conftest import need
 from .helpers import GOLDEN, strict_matches

@@ -1,0 +1,208 @@
+"""INT8 that keeps accuracy and pays off: mAP of FP32 vs INT8 bundles, and INT8 speed-ups.
+
+    python benchmarks/int8.py [--data /tmp/edgekit-shapes] [--fixtures tests/data/fixtures]
+                              [--calib-images 300] [--runs 30] [--skip-accuracy] [--skip-speed]
+
+Accuracy: every trained fixture (``tests/data/fixtures/*.pt``) is converted for ``cpu`` three
+times (FP32; INT8 with the decode tail kept float, edgekit's default; INT8 with the head
+quantized, the naive baseline), calibrated on train-split images, checked with ``--val`` on the
+val split, and scored on the held-out test split (>= 500 images) by ``edgekit.eval`` for the
+onnxruntime and the OpenVINO model of each bundle. Target: drop <= 0.5 mAP50-95 points.
+
+Speed: a YOLO11n-size model (edgekit's own build, 80 classes, 640x640; untrained, so its INT8
+accuracy is not checked here) timed in one interleaved run: OpenVINO FP32 (true f32), bf16 and
+INT8; onnxruntime FP32 and Q/DQ INT8. Targets: OV INT8 >= 1.8x OV FP32 and >= 1.2x OV bf16;
+ORT INT8 >= 1.3x ORT FP32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = ("onnxruntime", "openvino")
+
+
+def ensure_data(data: Path) -> Path:
+    if not (data / "data.yaml").is_file():
+        from edgekit.datasets import generate
+
+        print(f"generating the shapes dataset in {data} ...")
+        generate(data, 4000, 500, 500, seed=0, imgsz=320, workers=os.cpu_count() or 1)
+    return data / "data.yaml"
+
+
+def convert_variant(checkpoint: Path, out: Path, data_yaml: Path, variant: str, calib_images: int) -> Path:
+    from edgekit import convert
+
+    options: Dict[str, Any] = {"imgsz": card_imgsz(checkpoint), "output": out, "measure": False}
+    if variant != "fp32":
+        options.update(
+            precision="int8",
+            calib=data_yaml,
+            calib_images=calib_images,
+            val=data_yaml,
+            val_split="val",
+        )
+    if variant == "int8-naive":  # the head quantized too, and no fallback: what a careless export does
+        options.update(quantize_head=True, allow_accuracy_loss=True, val=None)
+    return convert(checkpoint, target="cpu", log=lambda line: print("   ", line), **options)
+
+
+def card_imgsz(checkpoint: Path) -> int:
+    card = checkpoint.with_suffix(".json")
+    return int(json.loads(card.read_text()).get("imgsz", 320)) if card.is_file() else 320
+
+
+def accuracy(fixtures: Path, data_yaml: Path, calib_images: int, work: Path) -> List[Dict[str, Any]]:
+    from edgekit.eval.validate import validate
+
+    rows = []
+    for checkpoint in sorted(fixtures.glob("*.pt")):
+        scores: Dict[str, Dict[str, Any]] = {}
+        for variant in ("fp32", "int8", "int8-naive"):
+            print(f"{checkpoint.name}: converting {variant}")
+            bundle = convert_variant(
+                checkpoint, work / f"{checkpoint.stem}-{variant}", data_yaml, variant, calib_images
+            )
+            for backend in BACKENDS:
+                result, _ = validate(bundle, data_yaml, split="test", backend=backend)
+                scores.setdefault(backend, {})[variant] = result
+        for backend, by in scores.items():
+            fp32 = by["fp32"].map50_95
+            rows.append(
+                {
+                    "fixture": checkpoint.stem,
+                    "backend": backend,
+                    "fp32": fp32,
+                    "int8": by["int8"].map50_95,
+                    "drop": 100 * (fp32 - by["int8"].map50_95),
+                    "naive": by["int8-naive"].map50_95,
+                    "naive_drop": 100 * (fp32 - by["int8-naive"].map50_95),
+                    "ap_small_fp32": by["fp32"].ap_small,
+                    "ap_small_int8": by["int8"].ap_small,
+                }
+            )
+    return rows
+
+
+def print_accuracy(rows: List[Dict[str, Any]]) -> None:
+    print("\nmAP50-95 on the held-out test split (edgekit.eval), drop in points (target <= 0.5)")
+    head = f"{'fixture':22} {'backend':12} {'FP32':>7} {'INT8':>7} {'drop':>6} {'naive':>7} {'drop':>6}"
+    print(head + f" {'APs fp32':>9} {'APs int8':>9}")
+    for r in rows:
+        print(
+            f"{r['fixture']:22} {r['backend']:12} {r['fp32']:7.4f} {r['int8']:7.4f} {r['drop']:6.2f} "
+            f"{r['naive']:7.4f} {r['naive_drop']:6.2f} {r['ap_small_fp32']:9.4f} {r['ap_small_int8']:9.4f}"
+        )
+
+
+def speed_bundles(work: Path, calib: Path, calib_images: int) -> Dict[str, Path]:
+    import torch
+
+    from edgekit.converters.engine import ConvertOptions, convert_loaded
+    from edgekit.models.loader import build_model
+    from edgekit.reparam.samples import randomize_batchnorm
+
+    torch.manual_seed(0)
+    loaded = build_model("yolo11n", nc=80)
+    randomize_batchnorm(loaded.model, seed=0).eval()
+    bundles = {}
+    for precision in ("fp32", "int8"):
+        opts = ConvertOptions(
+            target="cpu",
+            imgsz=640,
+            precision=precision,
+            verify=False,
+            measure=False,
+            calib=calib if precision == "int8" else None,
+            calib_images=calib_images,
+            allow_accuracy_loss=True,  # untrained weights: speed only
+        )
+        bundles[precision] = convert_loaded(loaded, work / f"yolo11n-{precision}.edgekit", opts)
+    return bundles
+
+
+def timed_ms(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e3
+
+
+def speed(bundles: Dict[str, Path], runs: int, threads: Optional[int]) -> Dict[str, float]:
+    from edgekit.bundle import read_bundle
+    from edgekit.runtimes import open_runtime
+
+    configs = {
+        "openvino fp32 (f32)": ("fp32", "openvino", {"precision": "fp32"}),
+        "openvino bf16": ("fp32", "openvino", {"precision": "bf16"}),
+        "openvino int8": ("int8", "openvino", {"precision": "fp32"}),
+        "onnxruntime fp32": ("fp32", "onnxruntime", {}),
+        "onnxruntime int8": ("int8", "onnxruntime", {}),
+    }
+    runtimes = {}
+    for label, (precision, backend, options) in configs.items():
+        b = read_bundle(bundles[precision])
+        art = b.manifest.artifact(backend)
+        runtimes[label] = open_runtime(
+            backend, b.root / art.path, b.manifest.input, b.manifest.outputs, threads, **options
+        )
+    x = np.random.default_rng(0).random((1, 3, 640, 640), dtype=np.float32)
+    times: Dict[str, List[float]] = {k: [] for k in runtimes}
+    for rt in runtimes.values():
+        for _ in range(3):
+            rt.infer(x)
+    for _ in range(runs):  # interleaved: drift in clock or load hits every configuration alike
+        for label, rt in runtimes.items():
+            times[label].append(timed_ms(lambda rt=rt: rt.infer(x)))
+    hints = {k: getattr(rt, "precision_hint", "") for k, rt in runtimes.items()}
+    for rt in runtimes.values():
+        rt.close()
+    print(f"\nYOLO11n-size, 640x640, batch 1, {threads or 'all'} threads, median of {runs} interleaved runs")
+    print(f"{'configuration':22} {'ms':>8}  plugin precision")
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    for label, ms in medians.items():
+        print(f"{label:22} {ms:8.2f}  {hints[label]}")
+    ratios = [
+        ("OV INT8 vs OV FP32", medians["openvino fp32 (f32)"] / medians["openvino int8"], 1.8),
+        ("OV INT8 vs OV bf16", medians["openvino bf16"] / medians["openvino int8"], 1.2),
+        ("ORT INT8 vs ORT FP32", medians["onnxruntime fp32"] / medians["onnxruntime int8"], 1.3),
+    ]
+    for name, ratio, target in ratios:
+        print(f"{name:22} {ratio:6.2f}x  (target >= {target}x: {'met' if ratio >= target else 'NOT met'})")
+    return medians
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("/tmp/edgekit-shapes"))
+    parser.add_argument("--fixtures", type=Path, default=ROOT / "tests" / "data" / "fixtures")
+    parser.add_argument("--calib-images", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args(argv)
+    data_yaml = ensure_data(args.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_accuracy:
+            rows = accuracy(args.fixtures, data_yaml, args.calib_images, Path(tmp))
+            print_accuracy(rows)
+        if not args.skip_speed:
+            calib = args.data / "images" / "train"
+            speed(speed_bundles(Path(tmp), calib, min(args.calib_images, 100)), args.runs, args.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

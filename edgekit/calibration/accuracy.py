@@ -1,0 +1,75 @@
+"""How far an INT8 model is from its FP32 source: per-output agreement and per-layer sensitivity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Sequence, Tuple
+
+import numpy as np
+
+from edgekit._optional import require
+from edgekit.verify import SNR_CAP_DB, cosine_similarity, snr_db
+
+Infer = Callable[[np.ndarray], Mapping[str, np.ndarray]]
+
+
+def output_agreement(
+    reference: Infer, candidate: Infer, inputs: Sequence[np.ndarray], names: Sequence[str]
+) -> Dict[str, Dict[str, float]]:
+    """Per output: the worst cosine similarity and the mean SNR over ``inputs``."""
+    cos: Dict[str, List[float]] = {n: [] for n in names}
+    snr: Dict[str, List[float]] = {n: [] for n in names}
+    for x in inputs:
+        ref, got = reference(x), candidate(x)
+        for name in names:
+            cos[name].append(cosine_similarity(ref[name], got[name]))
+            snr[name].append(snr_db(ref[name], got[name]))
+    return {
+        n: {"min_cosine": round(min(cos[n]), 6), "mean_snr_db": round(float(np.mean(snr[n])), 2)}
+        for n in names
+        if cos[n]
+    }
+
+
+def _with_outputs(path: Path, tensors: Sequence[str]) -> bytes:
+    """The ONNX model at ``path`` with ``tensors`` added as graph outputs (serialized)."""
+    onnx = require("onnx", "convert")
+    model = onnx.load(str(path))
+    have = {o.name for o in model.graph.output}
+    for name in tensors:
+        if name not in have:
+            model.graph.output.append(onnx.ValueInfoProto(name=name))
+    return model.SerializeToString()
+
+
+def layer_sensitivity(
+    fp32_onnx: Path, qdq_onnx: Path, inputs: Sequence[np.ndarray], nodes: Sequence[str]
+) -> List[Tuple[str, float]]:
+    """Rank weighted ``nodes`` by the SNR each loses itself (input SNR - output SNR), worst first.
+
+    Both models keep the float tensor names of the source graph (Q/DQ pairs are inserted between
+    them), so the same tensor is read from each; the error a layer adds, not the error it inherits,
+    decides which layers to keep float.
+    """
+    onnx = require("onnx", "convert")
+    ort = require("onnxruntime", "onnx")
+    graph = onnx.load(str(fp32_onnx), load_external_data=False).graph
+    wanted = set(nodes)
+    initializers = {i.name for i in graph.initializer}
+    picked = [(n.name, n.input[0], n.output[0]) for n in graph.node if n.name in wanted]
+    tensors = sorted({t for _, i, o in picked for t in (i, o) if t not in initializers})
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
+    sessions = [
+        ort.InferenceSession(_with_outputs(p, tensors), options, providers=["CPUExecutionProvider"])
+        for p in (fp32_onnx, qdq_onnx)
+    ]
+    input_name = sessions[0].get_inputs()[0].name
+    snrs: Dict[str, List[float]] = {t: [] for t in tensors}
+    for x in inputs:
+        ref, got = (dict(zip(tensors, s.run(tensors, {input_name: x}))) for s in sessions)
+        for t in tensors:
+            snrs[t].append(snr_db(ref[t], got[t]))
+    mean = {t: float(np.mean(v)) for t, v in snrs.items()}
+    losses = [(name, mean.get(i, SNR_CAP_DB) - mean[o]) for name, i, o in picked]
+    return sorted(losses, key=lambda item: -item[1])

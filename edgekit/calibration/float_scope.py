@@ -1,0 +1,94 @@
+"""Which ONNX nodes INT8 must leave in float: the head's decode tail, found from the graph.
+
+Walking back from the graph outputs, every node up to the last convolution of each head branch is
+decode arithmetic (Sigmoid, Softmax + the DFL convolution, dist2bbox Sub/Add/Mul, Concat,
+Reshape, Transpose, TopK/GatherElements of end-to-end heads, NMS). Quantizing them crushes small
+scores and box coordinates; keeping them float costs almost nothing. Works for every family
+because it reads only the exported graph. OpenVINO keeps ONNX node names, so the same names serve
+NNCF's ignored scope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
+
+import numpy as np
+
+#: op types that carry the weights of the network (the walk stops at them)
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
+@dataclass(frozen=True)
+class FloatScope:
+    """``tail``: decode nodes kept float; ``head_convs``: the last weighted node of each branch."""
+
+    tail: Tuple[str, ...]
+    head_convs: Tuple[str, ...]
+    extra: Tuple[str, ...] = field(default=())
+
+    def nodes(self, keep_last_conv: bool = False) -> List[str]:
+        """Node names to exclude from quantization (tail, + head convs if asked, + extra)."""
+        names = list(self.tail) + (list(self.head_convs) if keep_last_conv else []) + list(self.extra)
+        return list(dict.fromkeys(names))
+
+    def to_dict(self, keep_last_conv: bool = False) -> Dict[str, Any]:
+        return {
+            "tail_nodes": len(self.tail),
+            "head_convs": list(self.head_convs),
+            "keep_last_conv": keep_last_conv,
+            "extra": list(self.extra),
+        }
+
+
+def is_dfl_conv(node: Any, initializers: Dict[str, Any]) -> bool:
+    """The DFL expectation: a 1x1 Conv with one output channel whose weights are 0, 1, ..., n-1."""
+    if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in initializers:
+        return False
+    from onnx import numpy_helper
+
+    w = numpy_helper.to_array(initializers[node.input[1]])
+    return w.shape[0] == 1 and w.size > 1 and np.allclose(w.ravel(), np.arange(w.size))
+
+
+def head_float_scope(model: Any, extra: Sequence[str] = ()) -> FloatScope:
+    """The decode tail and head convolutions of the ONNX ``model`` (an ``onnx.ModelProto``).
+
+    ``extra`` names more nodes to keep float (``--keep-float``); an unknown name is an error.
+    """
+    from edgekit.errors import ConversionError
+
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    initializers = {init.name: init for init in graph.initializer}
+    names = {node.name for node in graph.node}
+    unknown = [n for n in extra if n not in names]
+    if unknown:
+        raise ConversionError(f"--keep-float: no node named {', '.join(unknown)} in the exported graph")
+    tail: List[str] = []
+    convs: List[str] = []
+    seen = set()
+    stack = [out.name for out in graph.output]
+    while stack:
+        node = producer.get(stack.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        if node.op_type in WEIGHTED_OPS and not is_dfl_conv(node, initializers):
+            convs.append(node.name)
+            continue
+        tail.append(node.name)
+        stack.extend(i for i in node.input if i and i not in initializers)
+    if not convs:
+        raise ConversionError("no convolution found before the graph outputs: not a detector graph")
+    order = {node.name: i for i, node in enumerate(graph.node)}
+    return FloatScope(tuple(sorted(tail, key=order.get)), tuple(sorted(convs, key=order.get)), tuple(extra))
+
+
+def conv_nodes(model: Any) -> List[str]:
+    """Names of the weighted nodes in graph order (the candidates of mixed-precision fallback)."""
+    return [node.name for node in model.graph.node if node.op_type in WEIGHTED_OPS]
+
+
+def unique(names: Iterable[str]) -> List[str]:
+    return list(dict.fromkeys(names))

@@ -1,0 +1,61 @@
+"""OpenVINO INT8 IR with NNCF post-training quantization (``pip install "edgekit[int8]"``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Dict, Mapping, Sequence, Tuple
+
+from edgekit._optional import require
+from edgekit.errors import ConversionError
+
+
+def quantize_openvino(
+    onnx_path: Path,
+    out_dir: Path,
+    data: Any,
+    spec: Mapping[str, Any],
+    exclude: Sequence[str],
+    stem: str = "model.int8",
+) -> Tuple[str, str, Dict[str, Any]]:
+    """Quantize the FP32 ONNX with NNCF for the OpenVINO CPU plugin; returns (xml, bin, recipe).
+
+    ``data`` is a ``CalibrationData``; ``spec`` the plan's openvino int8 entry (overflow fix for
+    CPUs without VNNI); ``exclude`` ONNX node names kept float (OpenVINO keeps ONNX node names).
+    """
+    ov = require("openvino", "openvino")
+    nncf = require("nncf", "int8")
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+
+    logging.getLogger("nncf").setLevel(logging.ERROR)  # its progress bars and INFO lines
+    overflow = {"enable": OverflowFix.ENABLE, "disable": OverflowFix.DISABLE}.get(
+        str(spec.get("overflow_fix") or "disable"), OverflowFix.DISABLE
+    )
+    started = time.perf_counter()
+    xml, weights = f"{stem}.xml", f"{stem}.bin"
+    try:
+        model = ov.convert_model(str(onnx_path))
+        quantized = nncf.quantize(
+            model,
+            nncf.Dataset(data),
+            preset=nncf.QuantizationPreset.PERFORMANCE,  # symmetric activations: the fast CPU kernels
+            target_device=nncf.TargetDevice.CPU,
+            subset_size=len(data),
+            ignored_scope=nncf.IgnoredScope(names=list(exclude), validate=False),
+            advanced_parameters=AdvancedQuantizationParameters(overflow_fix=overflow),
+        )
+        ov.save_model(quantized, str(Path(out_dir) / xml), compress_to_fp16=False)
+    except Exception as exc:  # noqa: BLE001 - NNCF and OpenVINO raise their own types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"NNCF cannot quantize {onnx_path.name} for OpenVINO: {first}") from None
+    recipe = {
+        "quantizer": "nncf.quantize",
+        "nncf": getattr(nncf, "__version__", "?"),
+        "preset": "performance",
+        "target_device": "CPU",
+        "overflow_fix": overflow.value,
+        "float_nodes": len(exclude),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return xml, weights, recipe

@@ -1,0 +1,108 @@
+"""onnxruntime static Q/DQ quantization (MinMax, Entropy or Percentile), scheme from the device plan."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, Mapping, Sequence
+
+from edgekit._optional import require
+from edgekit.errors import ConversionError
+
+#: calibration methods edgekit offers (onnxruntime's CalibrationMethod names, lower case)
+METHODS = ("minmax", "entropy", "percentile")
+PERCENTILE = 99.999  # onnxruntime's default; kept explicit so that the manifest records it
+
+
+class _DropAdvice(logging.Filter):
+    """onnxruntime logs a pre-processing hint on the root logger at every call; edgekit's graph is
+    already simplified and shape-inferred by onnxslim."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+@contextmanager
+def _quiet_root() -> Iterator[None]:
+    root, drop = logging.getLogger(), _DropAdvice()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
+def quant_types(spec: Mapping[str, Any]) -> Dict[str, Any]:
+    """QuantType of activations and weights for a plan's int8 spec (``activation_type``, ``weight_type``)."""
+    q = require("onnxruntime.quantization", "onnx")
+    table = {"int8": q.QuantType.QInt8, "uint8": q.QuantType.QUInt8}
+    return {
+        "activation_type": table[spec.get("activation_type", "int8")],
+        "weight_type": table[spec.get("weight_type", "int8")],
+    }
+
+
+def quantize_onnx(
+    source: Path,
+    dest: Path,
+    reader: Any,
+    spec: Mapping[str, Any],
+    exclude: Sequence[str],
+    method: str = "minmax",
+) -> Dict[str, Any]:
+    """Write the Q/DQ model of ``source`` to ``dest``, calibrated on ``reader``; returns the recipe.
+
+    ``spec`` is the plan's onnxruntime int8 entry (types, per-channel, reduce range, symmetric
+    activations for TensorRT); ``exclude`` the nodes kept float.
+    """
+    q = require("onnxruntime.quantization", "onnx")
+    if method not in METHODS:
+        raise ConversionError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
+    calibrate = {
+        "minmax": q.CalibrationMethod.MinMax,
+        "entropy": q.CalibrationMethod.Entropy,
+        "percentile": q.CalibrationMethod.Percentile,
+    }[method]
+    extra = {
+        "ActivationSymmetric": bool(spec.get("activation_symmetric", False)),
+        "WeightSymmetric": True,
+        "CalibMaxIntermediateOutputs": 32,  # merge ranges every 32 images: bounded memory
+    }
+    if method == "percentile":
+        extra["CalibPercentile"] = PERCENTILE
+    per_channel = bool(spec.get("per_channel", True))
+    reduce_range = bool(spec.get("reduce_range", False))
+    started = time.perf_counter()
+    reader.rewind()
+    with _quiet_root():
+        try:
+            q.quantize_static(
+                str(source),
+                str(dest),
+                reader,
+                quant_format=q.QuantFormat.QDQ,
+                per_channel=per_channel,
+                reduce_range=reduce_range,
+                nodes_to_exclude=list(exclude),
+                calibrate_method=calibrate,
+                extra_options=extra,
+                **quant_types(spec),
+            )
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises plain Exceptions here
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConversionError(f"onnxruntime cannot quantize {source.name}: {first}") from None
+    return {
+        "quantizer": "onnxruntime.quantization.quantize_static",
+        "format": "QDQ",
+        "method": method,
+        "percentile": PERCENTILE if method == "percentile" else None,
+        "activation_type": spec.get("activation_type", "int8"),
+        "weight_type": spec.get("weight_type", "int8"),
+        "activation_symmetric": extra["ActivationSymmetric"],
+        "per_channel": per_channel,
+        "reduce_range": reduce_range,
+        "float_nodes": len(exclude),
+        "seconds": round(time.perf_counter() - started, 1),
+    }

@@ -1,0 +1,305 @@
+"""INT8 artifacts of a bundle: calibrate, quantize per backend, check accuracy, fall back to float.
+
+The FP32 ONNX written by the engine is the source. Each backend's INT8 model is checked against
+it on calibration-disjoint images (per-output cosine / SNR, detections matched by IoU) and, with
+``--val``, by mAP on a labelled set with the one evaluation module. When a bound is missed, the
+layers that lose the most SNR themselves are kept float and the model is quantized again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from edgekit.bundle import Bundle
+from edgekit.bundle.manifest import Artifact, Manifest
+from edgekit.errors import ConversionError
+
+Log = Callable[[str], None]
+INT8_ONNX = "model.int8.onnx"
+CHECK_IMAGES = 32  # calibration-disjoint images of the always-on agreement check
+MIN_COSINE = 0.99  # per raw output (boxes / scores / logits), worst image
+# FP32 detections at the manifest's conf found by INT8 at half that conf (and vice versa), by class
+# and IoU >= 0.5: the smaller of the two rates
+MIN_MATCH_RATE = 0.9
+MAX_MAP_DROP = 0.5  # mAP50-95 points, with --val
+FALLBACK_STEPS = (2, 4, 8, 16)  # layers kept float per fallback round (cumulative, most sensitive first)
+QUANTIZED_BACKENDS = ("onnxruntime", "openvino")
+
+
+@dataclasses.dataclass
+class Int8Options:
+    calib: Path
+    images: int = 300
+    method: str = "minmax"
+    keep_float: Sequence[str] = ()
+    quantize_head: bool = False  # the naive baseline: decode tail quantized too (benchmarks only)
+    val: Optional[Path] = None
+    val_split: str = "val"
+    max_map_drop: float = MAX_MAP_DROP
+    fallback: bool = True
+    allow_loss: bool = False  # write the bundle even when the bounds are missed (reported in the manifest)
+
+
+def single(manifest: Manifest, artifact: Artifact) -> Manifest:
+    return dataclasses.replace(manifest, artifacts=(artifact,))
+
+
+class Int8Builder:
+    """Builds and checks the INT8 artifacts of one bundle directory."""
+
+    def __init__(self, root: Path, manifest: Manifest, plan: Any, opts: Int8Options, say: Log) -> None:
+        from edgekit.calibration import CalibrationData
+
+        self.root, self.manifest, self.plan, self.opts, self.say = root, manifest, plan, opts, say
+        self.fp32 = manifest.artifact("onnxruntime")
+        self.data = CalibrationData(opts.calib, manifest, count=opts.images, progress=True)
+        self.check = self._check_images()
+        self.specs = {c["backend"]: c for c in plan.to_dict().get("int8", [])}
+        self.scope = self._scope()
+        self._fp32_val: Optional[Dict[str, Any]] = None
+
+    def _check_images(self) -> Tuple[List[np.ndarray], str]:
+        from edgekit.calibration import CalibrationData
+        from edgekit.errors import CalibrationError
+
+        try:
+            extra = CalibrationData(
+                self.opts.calib, self.manifest, count=CHECK_IMAGES, start=len(self.data), min_recommended=0
+            )
+            return list(extra), "calibration-disjoint"
+        except CalibrationError:  # every image went into calibration: check on those (said so)
+            return list(self.data)[:CHECK_IMAGES], "calibration images (no disjoint images left)"
+
+    def _scope(self) -> Any:
+        import onnx
+
+        from edgekit.calibration.float_scope import head_float_scope
+
+        return head_float_scope(onnx.load(str(self.root / self.fp32.path)), extra=self.opts.keep_float)
+
+    def excluded(self, more: Sequence[str] = ()) -> List[str]:
+        base = list(self.opts.keep_float) if self.opts.quantize_head else self.scope.nodes()
+        return list(dict.fromkeys([*base, *more]))
+
+    # ---- quantizers ------------------------------------------------------------------
+
+    def quantize(self, backend: str, exclude: Sequence[str], writer: Any) -> Tuple[Artifact, Dict[str, Any]]:
+        source = self.root / self.fp32.path
+        spec = self.specs.get(backend, {})
+        if backend == "onnxruntime":
+            from edgekit.calibration.quantize_ort import quantize_onnx
+
+            recipe = quantize_onnx(
+                source, self.root / INT8_ONNX, self.data.onnxruntime_reader(), spec, exclude, self.opts.method
+            )
+            self.data.progress = False  # one progress bar per conversion is enough
+            return writer.artifact(INT8_ONNX, backend, "int8"), recipe
+        from edgekit.calibration.quantize_nncf import quantize_openvino
+
+        xml, weights, recipe = quantize_openvino(source, self.root, self.data, spec, exclude)
+        self.data.progress = False
+        return writer.artifact(xml, backend, "int8", extra=[weights]), recipe
+
+    # ---- checks ----------------------------------------------------------------------
+
+    def agreement(self, artifact: Artifact) -> Dict[str, Any]:
+        """Raw outputs (cosine, SNR) and detections of ``artifact`` against the FP32 ONNX."""
+        from edgekit.calibration.accuracy import output_agreement
+        from edgekit.converters.verification import match_detections, summarize_matches
+        from edgekit.detector import Detector
+
+        images, kind = self.check
+        roles = {o.name: o.role for o in self.manifest.outputs}
+        raw = [n for n, r in roles.items() if r not in ("detections", "nms_indices")]
+        ref = Detector(Bundle(self.root, single(self.manifest, self.fp32)), backend="onnxruntime")
+        got = Detector(Bundle(self.root, single(self.manifest, artifact)), backend=artifact.backend)
+        shape = (self.manifest.input.height, self.manifest.input.width)
+        geometry = _identity_geometry(shape)  # boxes stay in network-input pixels
+        strict, loose = ref.options, dataclasses.replace(ref.options, conf=ref.options.conf / 2)
+        with ref, got:
+            outputs = output_agreement(ref.runtime.infer, got.runtime.infer, images, raw)
+            found, kept = [], []
+            for x in images:
+                a, b = ref.runtime.infer(x), got.runtime.infer(x)
+                # hysteresis: a detection near the threshold may fall just below it in the other model
+                found.append(
+                    match_detections(
+                        ref.decoder(a, [geometry], strict)[0], got.decoder(b, [geometry], loose)[0]
+                    )
+                )
+                kept.append(
+                    match_detections(
+                        got.decoder(b, [geometry], strict)[0], ref.decoder(a, [geometry], loose)[0]
+                    )
+                )
+        recall, precision = summarize_matches(found), summarize_matches(kept)
+        rate = min(
+            recall["matched"] / max(recall["reference"], 1),
+            precision["matched"] / max(precision["reference"], 1),
+        )
+        return {
+            "images": len(images),
+            "images_are": kind,
+            "outputs": outputs,
+            "reference": recall["reference"],
+            "matched": recall["matched"],
+            "match_rate": round(rate, 4),
+            "max_box_px": recall["max_box_px"],
+        }
+
+    def val_map(self, artifact: Artifact) -> Dict[str, Any]:
+        from edgekit.eval.validate import validate
+
+        bundle = Bundle(self.root, single(self.manifest, artifact))
+        result, facts = validate(bundle, self.opts.val, split=self.opts.val_split, threads=None)
+        return {"map50_95": result.map50_95, "map50": result.map50, "images": facts["images"]}
+
+    def fp32_val(self) -> Dict[str, Any]:
+        if self._fp32_val is None:
+            self._fp32_val = self.val_map(self.fp32)
+        return self._fp32_val
+
+    def misses(self, figures: Dict[str, Any]) -> List[str]:
+        """The bounds ``figures`` misses (empty: accepted)."""
+        problems = [
+            f"{name} cosine {o['min_cosine']:.4f} < {MIN_COSINE}"
+            for name, o in figures["agreement"]["outputs"].items()
+            if not o["min_cosine"] >= MIN_COSINE
+        ]
+        if figures["agreement"]["match_rate"] < MIN_MATCH_RATE:
+            problems.append(
+                f"detection match rate {figures['agreement']['match_rate']:.3f} < {MIN_MATCH_RATE}"
+            )
+        drop = figures.get("map_drop_points")
+        if drop is not None and drop > self.opts.max_map_drop:
+            problems.append(f"mAP50-95 drop {drop:.2f} points > {self.opts.max_map_drop}")
+        return problems
+
+    def measure(self, artifact: Artifact) -> Dict[str, Any]:
+        figures: Dict[str, Any] = {"agreement": self.agreement(artifact)}
+        if self.opts.val is not None:
+            fp32, int8 = self.fp32_val(), self.val_map(artifact)
+            figures.update(
+                map50_95_fp32=fp32["map50_95"],
+                map50_95_int8=int8["map50_95"],
+                map_drop_points=round(100 * (fp32["map50_95"] - int8["map50_95"]), 2),
+                val_images=int8["images"],
+            )
+        return figures
+
+    # ---- the loop --------------------------------------------------------------------
+
+    def build(self, backend: str, writer: Any) -> Tuple[Artifact, Dict[str, Any]]:
+        """Quantize for ``backend``; on a missed bound keep the most sensitive layers float and retry."""
+        exclude = self.excluded()
+        artifact, recipe = self.quantize(backend, exclude, writer)
+        figures = self.measure(artifact)
+        problems = self.misses(figures)
+        rounds: List[Dict[str, Any]] = []
+        if problems and self.opts.fallback:
+            ranking = self.sensitivity(backend, exclude, writer)
+            for k in FALLBACK_STEPS:
+                kept = [name for name, _ in ranking[:k]]
+                self.say(f"{backend} int8: {'; '.join(problems)}: keeping {len(kept)} layers float")
+                artifact, recipe = self.quantize(backend, self.excluded(kept), writer)
+                figures = self.measure(artifact)
+                problems = self.misses(figures)
+                rounds.append({"float_layers": kept, "misses": problems})
+                if not problems or k >= len(ranking):
+                    break
+        report = {**recipe, **figures, "fallback": rounds, "accepted": not problems, "misses": problems}
+        self.say(summary_line(backend, report))
+        return artifact, report
+
+    def sensitivity(self, backend: str, exclude: Sequence[str], writer: Any) -> List[Tuple[str, float]]:
+        """Weighted layers ranked by the SNR they lose (measured on the onnxruntime Q/DQ model)."""
+        from edgekit.calibration.accuracy import layer_sensitivity
+        from edgekit.calibration.float_scope import conv_nodes
+
+        if backend != "onnxruntime":  # rank with a Q/DQ model of the same scope
+            self.quantize("onnxruntime", exclude, writer)
+        import onnx
+
+        source = self.root / self.fp32.path
+        candidates = [n for n in conv_nodes(onnx.load(str(source))) if n not in exclude]
+        ranking = layer_sensitivity(source, self.root / INT8_ONNX, self.check[0][:8], candidates)
+        if backend != "onnxruntime":
+            (self.root / INT8_ONNX).unlink(missing_ok=True)
+        return ranking
+
+
+def _identity_geometry(shape: Tuple[int, int]) -> Any:
+    """Boxes stay in network-input pixels (the check compares tensors, not original images)."""
+    from edgekit.decoding.preprocess import Geometry
+
+    return Geometry(1.0, 1.0, 0.0, 0.0, shape)
+
+
+def summary_line(backend: str, report: Dict[str, Any]) -> str:
+    agreement = report["agreement"]
+    cos = min((o["min_cosine"] for o in agreement["outputs"].values()), default=1.0)
+    text = (
+        f"{backend} int8 ({report.get('method', report.get('preset', ''))}): min cosine {cos:.4f}, "
+        f"{agreement['matched']}/{agreement['reference']} detections match FP32 on {agreement['images']} "
+        f"{agreement['images_are']}"
+    )
+    if "map_drop_points" in report:
+        text += (
+            f"; mAP50-95 {report['map50_95_fp32']:.4f} -> {report['map50_95_int8']:.4f} "
+            f"({report['map_drop_points']:+.2f} points drop)"
+        )
+    if report["fallback"]:
+        text += f"; {len(report['fallback'][-1]['float_layers'])} layers kept float"
+    return text
+
+
+def build_int8(
+    writer: Any, manifest: Manifest, plan: Any, backends: Sequence[str], opts: Int8Options, say: Log
+) -> Tuple[Tuple[Artifact, ...], Dict[str, Any]]:
+    """INT8 artifacts for ``backends`` in ``writer.dir`` (the FP32 ONNX artifact is the source)."""
+    unsupported = [b for b in backends if b not in QUANTIZED_BACKENDS]
+    if unsupported:
+        raise ConversionError(f"INT8 for {', '.join(unsupported)} is not implemented yet")
+    builder = Int8Builder(writer.dir, manifest, plan, opts, say)
+    say(
+        f"calibrating on {len(builder.data)} images from {opts.calib} "
+        f"({builder.data.skipped} skipped); head kept float: {len(builder.scope.tail)} decode nodes"
+    )
+    artifacts: List[Artifact] = []
+    reports: Dict[str, Any] = {}
+    for backend in backends:
+        artifact, reports[backend] = builder.build(backend, writer)
+        artifacts.append(artifact)
+    failed = {b: r["misses"] for b, r in reports.items() if not r["accepted"]}
+    report = {
+        "calibration": builder.data.report(),
+        "float_scope": builder.scope.to_dict(),
+        "head_quantized": opts.quantize_head,
+        "bounds": {
+            "min_cosine": MIN_COSINE,
+            "min_match_rate": MIN_MATCH_RATE,
+            "max_map_drop": opts.max_map_drop,
+        },
+        "backends": reports,
+    }
+    if failed and not opts.allow_loss:
+        detail = "; ".join(f"{b}: {', '.join(m)}" for b, m in failed.items())
+        raise ConversionError(
+            f"INT8 misses its accuracy bounds after fallback ({detail}); try more --calib images, "
+            "--calib-method percentile, --keep-float NODE, or --precision fp16 (--allow-accuracy-loss "
+            "writes it anyway)"
+        )
+    remove_source(writer.dir, manifest, artifacts)
+    return tuple(artifacts), report
+
+
+def remove_source(root: Path, manifest: Manifest, artifacts: Sequence[Artifact]) -> None:
+    """Delete the FP32 ONNX once the INT8 artifacts exist (an INT8 bundle carries INT8 models)."""
+    keep = {a.path for a in artifacts} | {f.path for a in artifacts for f in a.files}
+    source = manifest.artifact("onnxruntime").path
+    if source not in keep:
+        (root / source).unlink(missing_ok=True)

@@ -1,0 +1,213 @@
+"""INT8 quantizers: the float scope found from the graph, onnxruntime Q/DQ, NNCF, layer sensitivity."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+import pytest
+
+from edgekit.bundle import read_bundle
+from edgekit.calibration import CalibrationData, CalibrationWarning
+from edgekit.errors import ConversionError
+
+from ..conftest import need
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "ultralytics"
+IMGSZ = 96
+U8S8 = {"activation_type": "uint8", "weight_type": "int8", "per_channel": True, "activation_symmetric": False}
+TRT = {"activation_type": "int8", "weight_type": "int8", "per_channel": True, "activation_symmetric": True}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def backends() -> None:
+    need("onnxruntime")
+    need("onnx")
+    need("torch")
+
+
+def fp32_bundle(tmp: Path, name: str, verify: bool = True) -> Path:
+    from edgekit import convert
+
+    return convert(
+        GOLDEN / f"{name}.pt",
+        target="x86-vnni",
+        backend="onnxruntime",
+        imgsz=IMGSZ,
+        output=tmp / f"{name}.edgekit",
+        measure=False,
+        verify=verify,
+    )
+
+
+@pytest.fixture(scope="module")
+def yolo11(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fp32_bundle(tmp_path_factory.mktemp("q"), "yolo11_tiny")
+
+
+@pytest.fixture(scope="module")
+def calib_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from edgekit.datasets import generate
+
+    root = tmp_path_factory.mktemp("shapes")
+    generate(root, 12, 1, 1, seed=3, imgsz=128)
+    return root / "images" / "train"
+
+
+def data_for(bundle: Path, folder: Path, count: int = 12) -> CalibrationData:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        return CalibrationData(folder, read_bundle(bundle).manifest, count=count)
+
+
+def graph(path: Path) -> Any:
+    import onnx
+
+    return onnx.load(str(path)).graph
+
+
+def test_float_scope_holds_the_decode_tail_and_stops_at_the_head_convs(yolo11: Path) -> None:
+    import onnx
+
+    from edgekit.calibration.float_scope import head_float_scope
+
+    model = onnx.load(str(yolo11 / "model.onnx"))
+    scope = head_float_scope(model)
+    ops = {n.name: n.op_type for n in model.graph.node}
+    tail_ops = {ops[n] for n in scope.tail}
+    assert {"Sigmoid", "Softmax", "Conv", "Concat"} <= tail_ops  # Conv: only the DFL expectation
+    assert len([n for n in scope.tail if ops[n] == "Conv"]) == 1  # the DFL expectation, nothing else
+    assert len(scope.head_convs) == 6  # 3 levels x (box branch, class branch)
+    assert all(ops[n] == "Conv" for n in scope.head_convs)
+    body = [n for n, op in ops.items() if op == "Conv" and n not in scope.tail and n not in scope.head_convs]
+    assert body, "the body convolutions stay quantizable"
+    assert set(scope.nodes(keep_last_conv=True)) == set(scope.tail) | set(scope.head_convs)
+
+
+def test_float_scope_of_an_end_to_end_head(tmp_path: Path) -> None:
+    import onnx
+
+    from edgekit.calibration.float_scope import head_float_scope
+
+    bundle = fp32_bundle(tmp_path, "yolo26_tiny", verify=False)  # the graph's structure is the subject
+    model = onnx.load(str(bundle / "model.onnx"))
+    scope = head_float_scope(model)
+    ops = {n.name: n.op_type for n in model.graph.node}
+    assert "TopK" in {ops[n] for n in scope.tail}
+    assert scope.head_convs and all(ops[n] == "Conv" for n in scope.head_convs)
+
+
+def test_keep_float_names_must_exist(yolo11: Path) -> None:
+    import onnx
+
+    from edgekit.calibration.float_scope import head_float_scope
+
+    with pytest.raises(ConversionError, match="no node named /no/such"):
+        head_float_scope(onnx.load(str(yolo11 / "model.onnx")), extra=["/no/such"])
+
+
+def quantized(yolo11: Path, calib_dir: Path, tmp_path: Path, spec: Dict[str, Any], method: str = "minmax"):
+    import onnx
+
+    from edgekit.calibration.float_scope import head_float_scope
+    from edgekit.calibration.quantize_ort import quantize_onnx
+
+    scope = head_float_scope(onnx.load(str(yolo11 / "model.onnx")))
+    dest = tmp_path / "int8.onnx"
+    recipe = quantize_onnx(
+        yolo11 / "model.onnx",
+        dest,
+        data_for(yolo11, calib_dir).onnxruntime_reader(),
+        spec,
+        scope.nodes(),
+        method,
+    )
+    return dest, scope, recipe
+
+
+def run(path: Path, x: np.ndarray) -> Dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in session.get_outputs()], session.run(None, {"images": x})))
+
+
+@pytest.mark.parametrize("method", ["minmax", "percentile"])
+def test_onnxruntime_qdq_keeps_the_tail_float_and_stays_close(
+    yolo11: Path, calib_dir: Path, tmp_path: Path, method: str
+) -> None:
+    from edgekit.verify import cosine_similarity
+
+    dest, scope, recipe = quantized(yolo11, calib_dir, tmp_path, U8S8, method)
+    g = graph(dest)
+    assert recipe["method"] == method and recipe["activation_type"] == "uint8"
+    quant_inputs = {i for n in g.node if n.op_type == "QuantizeLinear" for i in n.input[:1]}
+    assert sum(n.op_type == "QuantizeLinear" for n in g.node) > 10
+    tail_outputs = {o for n in g.node if n.name in set(scope.tail) for o in n.output}
+    assert not (quant_inputs & tail_outputs), "a decode node's output was quantized"
+    assert {n.name for n in g.node} >= set(scope.tail)  # the tail is still there, in float
+    x = next(iter(data_for(yolo11, calib_dir, 1)))
+    a, b = run(yolo11 / "model.onnx", x), run(dest, x)
+    assert cosine_similarity(a["boxes"], b["boxes"]) > 0.99
+
+
+def test_tensorrt_scheme_has_symmetric_activations(yolo11: Path, calib_dir: Path, tmp_path: Path) -> None:
+    from onnx import numpy_helper
+
+    dest, _, recipe = quantized(yolo11, calib_dir, tmp_path, TRT)
+    g = graph(dest)
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    zero_points = [inits[n.input[2]] for n in g.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
+    assert recipe["activation_symmetric"] is True and zero_points
+    assert all(zp.dtype == np.int8 and not zp.any() for zp in zero_points)
+
+
+def test_unknown_method_is_refused(yolo11: Path, calib_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConversionError, match="unknown calibration method"):
+        quantized(yolo11, calib_dir, tmp_path, U8S8, "median")
+
+
+def test_nncf_writes_an_int8_ir_that_runs(yolo11: Path, calib_dir: Path, tmp_path: Path) -> None:
+    ov = need("openvino")
+    need("nncf")
+    import onnx
+
+    from edgekit.calibration.float_scope import head_float_scope
+    from edgekit.calibration.quantize_nncf import quantize_openvino
+
+    scope = head_float_scope(onnx.load(str(yolo11 / "model.onnx")))
+    spec = {"overflow_fix": "disable"}
+    xml, weights, recipe = quantize_openvino(
+        yolo11 / "model.onnx", tmp_path, data_for(yolo11, calib_dir), spec, scope.nodes()
+    )
+    model = ov.Core().read_model(str(tmp_path / xml))
+    types = [op.get_type_name() for op in model.get_ordered_ops()]
+    assert types.count("FakeQuantize") > 10 and (tmp_path / weights).is_file()
+    assert recipe["float_nodes"] == len(scope.nodes())
+    # no FakeQuantize right after a kept-float decode node
+    tail = set(scope.tail)
+    for op in model.get_ordered_ops():
+        if op.get_type_name() == "FakeQuantize":
+            producer = op.input_value(0).get_node()
+            assert producer.get_friendly_name() not in tail
+    compiled = ov.Core().compile_model(model, "CPU")
+    x = next(iter(data_for(yolo11, calib_dir, 1)))
+    assert np.isfinite(compiled(x)[compiled.output("boxes")]).all()
+
+
+def test_layer_sensitivity_ranks_every_candidate(yolo11: Path, calib_dir: Path, tmp_path: Path) -> None:
+    import onnx
+
+    from edgekit.calibration.accuracy import layer_sensitivity
+    from edgekit.calibration.float_scope import conv_nodes
+
+    dest, scope, _ = quantized(yolo11, calib_dir, tmp_path, U8S8)
+    candidates = [n for n in conv_nodes(onnx.load(str(yolo11 / "model.onnx"))) if n not in scope.tail]
+    inputs = list(data_for(yolo11, calib_dir, 3))
+    ranking = layer_sensitivity(yolo11 / "model.onnx", dest, inputs, candidates)
+    assert sorted(n for n, _ in ranking) == sorted(candidates)
+    losses = [loss for _, loss in ranking]
+    assert losses == sorted(losses, reverse=True) and all(np.isfinite(losses))
+    assert losses[0] > 0  # quantizing a layer loses signal

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Union
@@ -18,7 +17,6 @@ from edgekit.errors import CalibrationError, EdgekitError
 DEFAULT_IMAGES = 300
 #: fewer calibration images than this give poor INT8 scales (see docs: 300-1000 recommended)
 MIN_RECOMMENDED = 100
-log = logging.getLogger(__name__)
 
 
 class CalibrationWarning(UserWarning):
@@ -81,7 +79,6 @@ class CalibrationData:
             )
             self.warnings.append(message)
             warnings.warn(message, CalibrationWarning, stacklevel=2)
-            log.warning(message)
         self._pre = Preprocessor(self.manifest.preprocess, self.manifest.input)
 
     def __len__(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
 import click
@@ -68,10 +69,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _one_line_warning(message: Any, category: Any, *_args: Any, **_kwargs: Any) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
 def main(argv: Optional[List[str]] = None) -> Any:
     """Entry point: user errors become one line on stderr and a non-zero exit."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("EDGEKIT_DEBUG", "") not in ("", "0")
+    if not debug:
+        warnings.showwarning = _one_line_warning  # "warning: ..." as users read errors; no source lines
     try:
         return cli.main(args=args, prog_name="edgekit", standalone_mode=False)
     except click.exceptions.Abort:

@@ -1,0 +1,91 @@
+"""``edgekit convert --int8``: calibration errors, the written INT8 bundle, its report (real CLI)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ..cli.helpers import one_line_error, run_cli
+from ..conftest import need
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "ultralytics"
+TINY = GOLDEN / "yolo11_tiny.pt"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def backends() -> None:
+    need("torch")
+    need("onnxruntime")
+    need("openvino")
+    need("nncf")
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from edgekit.datasets import generate
+
+    root = tmp_path_factory.mktemp("shapes")
+    return generate(root, 16, 8, 1, seed=5, imgsz=128).data_yaml
+
+
+def test_int8_without_calibration_images_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "b.edgekit"
+    one_line_error(run_cli("convert", str(TINY), "--int8", "-o", str(out)), "--calib")
+    assert not out.exists()
+
+
+def test_int8_with_an_empty_calibration_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "b.edgekit"
+    proc = run_cli("convert", str(TINY), "--int8", "--calib", str(tmp_path / "empty"), "-o", str(out))
+    one_line_error(proc, "empty", "no calibration images")
+    assert not out.exists() and not list(tmp_path.glob(".*edgekit*"))
+
+
+def test_int8_contradicting_precision_is_refused(tmp_path: Path) -> None:
+    proc = run_cli("convert", str(TINY), "--int8", "--precision", "fp16", "-o", str(tmp_path / "b"))
+    assert proc.returncode != 0 and "--int8 contradicts --precision fp16" in proc.stderr
+
+
+def test_int8_bundle_carries_both_int8_models_and_the_report(tmp_path: Path, shapes: Path) -> None:
+    out = tmp_path / "int8.edgekit"
+    proc = run_cli(
+        "convert",
+        str(TINY),
+        "--target",
+        "x86-vnni",
+        "--imgsz",
+        "96",
+        "--int8",
+        "--calib",
+        str(shapes),
+        "--calib-images",
+        "12",  # of 16: four calibration-disjoint images remain for the agreement check
+        "--allow-accuracy-loss",  # untrained weights: near-tied scores; the report still says how far
+        "-o",
+        str(out),
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: " in proc.stderr and "only 12 calibration images" in proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    arts = {a["backend"]: a for a in manifest["artifacts"]}
+    assert set(arts) == {"openvino", "onnxruntime"}
+    assert all(a["precision"] == "int8" for a in arts.values())
+    assert arts["onnxruntime"]["path"] == "model.int8.onnx" and not (out / "model.onnx").exists()
+    report = manifest["verification"]["int8"]
+    assert report["calibration"]["planned"] == 12 and report["float_scope"]["tail_nodes"] > 10
+    for backend in ("openvino", "onnxruntime"):
+        figures = report["backends"][backend]
+        assert figures["agreement"]["images_are"] == "calibration-disjoint"
+        assert set(figures["agreement"]["outputs"]) == {"boxes", "scores"}
+        assert isinstance(figures["accepted"], bool)
+    assert report["backends"]["onnxruntime"]["activation_type"] == "uint8"  # x86 VNNI: U8S8
+    # the FP32 source was verified against PyTorch before quantization
+    assert manifest["verification"]["raw_max_rel_error"]
+    image = Path(shapes).parent / "images" / "val"
+    for backend in ("openvino", "onnxruntime"):
+        pred = run_cli("predict", str(out), str(image), "--backend", backend, "--json", timeout=300)
+        assert pred.returncode == 0, pred.stderr

@@ -27,6 +27,7 @@ EXTRAS: Dict[str, str] = {
     "onnxscript": "convert",
     "nncf": "int8",
     "litert_torch": "tflite-convert",
+    "ai_edge_quantizer": "tflite-convert",
     "cv2": "cv",
     "faster_coco_eval": "eval",
     "yaml": "convert",

@@ -31,9 +31,13 @@ from edgekit.models.loader import load_checkpoint
 Log = Callable[[str], None]
 ONNX_NAME = "model.onnx"
 #: backends whose artifact this version writes; the others of a plan are reported as skipped
-IMPLEMENTED_BACKENDS = ("onnxruntime", "openvino")
+IMPLEMENTED_BACKENDS = ("onnxruntime", "openvino", "tflite")
 #: backend -> plan precisions its artifact implements (onnxruntime runs the FP32 ONNX whatever the plan)
-ARTIFACT_PRECISIONS = {"onnxruntime": ("fp32", "int8"), "openvino": ("fp32", "fp16", "int8")}
+ARTIFACT_PRECISIONS = {
+    "onnxruntime": ("fp32", "int8"),
+    "openvino": ("fp32", "fp16", "int8"),
+    "tflite": ("fp32", "fp16"),
+}
 
 
 @dataclass
@@ -227,7 +231,9 @@ def write_onnx_bundle(
     if int8:  # the verified FP32 ONNX is the quantizers' source
         artifacts: Tuple[Artifact, ...] = (write_artifact(writer, onnx_path, "onnxruntime", "fp32", say),)
     else:
-        artifacts = tuple(write_artifact(writer, onnx_path, b, plan.precision, say) for b in backends)
+        artifacts = tuple(
+            write_artifact(writer, onnx_path, b, plan.precision, say, module, sample) for b in backends
+        )
     skipped = [b for b in plan.backends if b not in backends]
     manifest = Manifest(
         source=SourceInfo(info.source or "checkpoint", info.source_sha256 or "0" * 64),
@@ -267,10 +273,27 @@ def artifact_precision(backend: str, plan_precision: str) -> str:
 
 
 def write_artifact(
-    writer: BundleWriter, onnx_path: Path, backend: str, plan_precision: str, say: Log
+    writer: BundleWriter,
+    onnx_path: Path,
+    backend: str,
+    plan_precision: str,
+    say: Log,
+    module: Any = None,
+    sample: Any = None,
 ) -> Artifact:
-    """Write (or reuse) ``backend``'s model file(s) beside the ONNX and describe them for the manifest."""
+    """Write (or reuse) ``backend``'s model file(s) beside the ONNX and describe them for the manifest.
+
+    TFLite is lowered from the exported torch ``module`` (input ``sample``), not from the ONNX.
+    """
     precision = artifact_precision(backend, plan_precision)
+    if backend == "tflite":
+        from edgekit.converters.tflite import write_tflite
+
+        started = time.perf_counter()
+        name = write_tflite(module, sample, writer.dir, precision)
+        size = (writer.dir / name).stat().st_size
+        say(f"wrote TFLite {precision} in {time.perf_counter() - started:.1f}s ({size / 1e6:.2f} MB)")
+        return writer.artifact(name, backend, precision)
     if backend == "openvino":
         from edgekit.converters.openvino import write_ir
 

@@ -84,4 +84,5 @@ RUNTIMES: Registry[Type[Runtime]] = Registry("runtime")
 RUNTIME_MODULES = {
     "onnxruntime": "edgekit.runtimes.onnxruntime",
     "openvino": "edgekit.runtimes.openvino",
+    "tflite": "edgekit.runtimes.litert",
 }

@@ -1,0 +1,173 @@
+"""PyTorch -> TFLite (LiteRT) with litert-torch, no TensorFlow: FP32, FP16 weights, INT8 (ai-edge-quantizer).
+
+``pip install "edgekit[tflite-convert]"``. The reparameterized module is lowered directly (not
+via ONNX), so the .tflite has the same outputs, in the same order, as the ONNX export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, Optional, Sequence
+
+from edgekit._optional import require
+from edgekit.errors import ConversionError
+
+TFLITE_NAME = "model.tflite"
+TFLITE_PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """litert-torch prints a progress line per conversion stage to stdout, and torch's pytree
+    deprecation warnings; keep the log readable."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
+def unsupported_op(module: Any, sample: Any) -> Optional[str]:
+    """The first op of ``module`` LiteRT cannot lower, as ``"op (layer)"``, or None when all can.
+
+    Replays litert-torch's own decompositions and looks every op up in its lowering registry
+    (private modules: any change in their layout returns None and the converter's error stands).
+    """
+    torch = require("torch")
+    try:
+        from litert_torch import fx_infra
+        from litert_torch.backend import lowerings
+
+        exported = torch.export.export(module.eval(), (sample,))
+        exported = fx_infra.safe_run_decompositions(exported, fx_infra.decomp.pre_convert_decomp())
+        exported = fx_infra.safe_run_decompositions(exported, fx_infra.decomp.pre_lower_decomp())
+    except Exception:  # noqa: BLE001 - the private API moved, or export itself fails
+        return None
+    for node in exported.graph.nodes:
+        if node.op != "call_function" or "getitem" in str(node.target):
+            continue
+        if lowerings.lookup(node.target) is None:
+            stack = node.meta.get("nn_module_stack") or {}
+            layer = list(stack.values())[-1][0] if stack else ""
+            return f"{node.target} (layer {layer or 'top level'!s}, node {node.name})"
+    return None
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def convert_float(module: Any, sample: Any, dest: Path) -> Dict[str, Any]:
+    """Lower ``module`` (eval mode) for input ``sample`` and write the FP32 .tflite to ``dest``."""
+    litert_torch = require("litert_torch", "tflite-convert")
+    started = time.perf_counter()
+    try:
+        with _quiet():
+            edge = litert_torch.convert(module.eval(), (sample,))
+            edge.export(str(dest))
+    except Exception as exc:  # noqa: BLE001 - lowering errors come in many types
+        where = unsupported_op(module, sample)
+        if where:
+            raise ConversionError(f"LiteRT cannot express {where}: {first_line(exc)}") from None
+        raise ConversionError(f"litert-torch cannot convert the model: {first_line(exc)}") from None
+    return {"converter": "litert_torch.convert", "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _recipe_fp16() -> Any:
+    from ai_edge_quantizer import recipe_manager
+    from ai_edge_quantizer.recipe import AlgorithmName, TFLOperationName
+
+    manager = recipe_manager.RecipeManager()
+    manager.add_weight_only_config(
+        regex=".*",
+        operation_name=TFLOperationName.ALL_SUPPORTED,
+        num_bits=16,
+        algorithm_key=AlgorithmName.FLOAT_CASTING,
+    )
+    return manager.get_quantization_recipe()
+
+
+def _recipe_int8(float_ops: Sequence[str]) -> Any:
+    """Static int8 (per-channel weights, int8 activations), the decode tail left float by regex."""
+    from ai_edge_quantizer import recipe_manager
+    from ai_edge_quantizer.recipe import AlgorithmName, TFLOperationName
+
+    manager = recipe_manager.RecipeManager()
+    manager.add_static_config(
+        regex=".*",
+        operation_name=TFLOperationName.ALL_SUPPORTED,
+        activation_num_bits=8,
+        weight_num_bits=8,
+        algorithm_key=AlgorithmName.MIN_MAX_UNIFORM_QUANT,
+    )
+    for pattern in float_ops:
+        manager.add_weight_only_config(
+            regex=pattern,
+            operation_name=TFLOperationName.ALL_SUPPORTED,
+            num_bits=8,
+            algorithm_key=AlgorithmName.NO_QUANTIZE,
+        )
+    return manager.get_quantization_recipe()
+
+
+def quantize_tflite(
+    source: Path,
+    dest: Path,
+    precision: str,
+    calibration: Optional[Iterable[Any]] = None,
+    float_ops: Sequence[str] = (),
+) -> Dict[str, Any]:
+    """FP16 weights or static INT8 of the FP32 .tflite ``source`` with ai-edge-quantizer."""
+    require("ai_edge_quantizer", "tflite-convert")
+    from ai_edge_quantizer import quantizer
+
+    started = time.perf_counter()
+    recipe = _recipe_fp16() if precision == "fp16" else _recipe_int8(float_ops)
+    try:
+        with _quiet():
+            q = quantizer.Quantizer(str(source), recipe)
+            result = None
+            if precision == "int8":
+                if calibration is None:
+                    raise ConversionError("TFLite INT8 needs calibration data")
+                signature = _signature_input(source)
+                samples = [{signature: x} for x in calibration]
+                result = q.calibrate({"serving_default": samples}, num_threads=1)
+            q.quantize(result, serialize_to_path=str(dest), enable_progress_report=False)
+    except ConversionError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        message = f"ai-edge-quantizer cannot make a {precision} model: {first_line(exc)}"
+        raise ConversionError(message) from None
+    return {
+        "quantizer": "ai_edge_quantizer",
+        "recipe": "float_casting fp16 weights" if precision == "fp16" else "static wi8/ai8, min-max",
+        "float_patterns": list(float_ops),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _signature_input(path: Path) -> str:
+    interpreter_cls = require("ai_edge_litert.interpreter", "tflite").Interpreter
+    signatures = interpreter_cls(model_path=str(path)).get_signature_list()
+    return signatures["serving_default"]["inputs"][0]
+
+
+def write_tflite(module: Any, sample: Any, out_dir: Path, precision: str = "fp32") -> str:
+    """Write ``model.tflite`` (FP32, or FP16 weights) for ``module`` into ``out_dir``; returns its name."""
+    if precision not in ("fp32", "fp16"):
+        raise ConversionError(f"TFLite {precision} is written by the INT8 path, not here")
+    dest = Path(out_dir) / TFLITE_NAME
+    if precision == "fp32":
+        convert_float(module, sample, dest)
+        return TFLITE_NAME
+    source = Path(out_dir) / "model.fp32.tflite"
+    convert_float(module, sample, source)
+    try:
+        quantize_tflite(source, dest, "fp16")
+    finally:
+        source.unlink(missing_ok=True)
+    return TFLITE_NAME

@@ -1,0 +1,99 @@
+"""LiteRT (TFLite) backend: ``ai-edge-litert``, else ``tflite_runtime``, else ``tensorflow.lite``.
+
+``pip install "edgekit[tflite]"``. XNNPACK (LiteRT's default CPU delegate) runs the model with
+``threads`` threads. Outputs are matched to the manifest by signature order (``output_0``, ...);
+int8 inputs and outputs are (de)quantized with the scale and zero point stored in the model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, List, Tuple
+
+import numpy as np
+
+from edgekit.errors import BackendError, MissingDependencyError
+from edgekit.runtimes.base import RUNTIMES, Runtime
+
+#: interpreter modules, in order of preference
+INTERPRETERS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
+
+
+def interpreter_class() -> Any:
+    """The ``Interpreter`` class of the first LiteRT flavour that imports."""
+    for name in INTERPRETERS:
+        try:
+            return importlib.import_module(name).Interpreter
+        except ImportError:
+            continue
+    raise MissingDependencyError("ai_edge_litert", "tflite", "to run .tflite models")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@RUNTIMES.register("tflite")
+class LiteRtRuntime(Runtime):
+    """A .tflite model on the CPU (XNNPACK). Options: ``delegates`` (loaded LiteRT delegates)."""
+
+    backend = "tflite"
+
+    def _load(self, path: Path) -> None:
+        interpreter = interpreter_class()
+        try:
+            self.interpreter = interpreter(
+                model_path=str(path),
+                num_threads=int(self.threads) if self.threads else None,
+                experimental_delegates=self.options.get("delegates"),
+            )
+            self.interpreter.allocate_tensors()
+        except Exception as exc:  # noqa: BLE001 - LiteRT raises ValueError/RuntimeError
+            raise BackendError(f"{path}: LiteRT cannot load the model ({_first_line(exc)})") from None
+        signature = self._signature()
+        inputs = self.interpreter.get_input_details()
+        if len(inputs) != 1:
+            raise BackendError(f"{path}: expected one input, the model has {len(inputs)}")
+        self._input = inputs[0]
+        by_index = {d["index"]: d for d in self.interpreter.get_output_details()}
+        ordered = [by_index[i] for i in signature] if signature else list(by_index.values())
+        if len(ordered) != len(self.outputs):
+            raise BackendError(
+                f"{path}: the model has {len(ordered)} outputs, the manifest names {len(self.outputs)}"
+            )
+        self._outputs = ordered
+        self._in_quant = self._quant(self._input)
+        self._out_quant = [self._quant(d) for d in ordered]
+
+    def _signature(self) -> List[int]:
+        """Output tensor indices in signature order (output_0, output_1, ...), or [] without one."""
+        runner_list = getattr(self.interpreter, "_get_full_signature_list", None)
+        full = runner_list() if runner_list else {}
+        if not full:
+            return []
+        outputs = next(iter(full.values()))["outputs"]
+        keys = sorted(outputs, key=lambda k: (len(k), k))
+        return [outputs[k] for k in keys]
+
+    @staticmethod
+    def _quant(detail: dict) -> Tuple[float, int]:
+        scale, zero = detail.get("quantization", (0.0, 0))
+        return (float(scale), int(zero)) if detail["dtype"] in (np.int8, np.uint8) and scale else (0.0, 0)
+
+    def _infer_impl(self, x: np.ndarray) -> List[np.ndarray]:
+        scale, zero = self._in_quant
+        if scale:
+            info = np.iinfo(self._input["dtype"])
+            x = np.clip(np.round(x / scale) + zero, info.min, info.max).astype(self._input["dtype"])
+        self.interpreter.set_tensor(self._input["index"], x)
+        self.interpreter.invoke()
+        results = []
+        for detail, (s, z) in zip(self._outputs, self._out_quant):
+            out = self.interpreter.get_tensor(detail["index"])
+            results.append((out.astype(np.float32) - z) * s if s else out)
+        return results
+
+    def close(self) -> None:
+        self.interpreter = None  # type: ignore[assignment]

@@ -1,0 +1,144 @@
+"""TFLite (LiteRT) bundles: FP32 equal to the ONNX bundle, FP16 close, unsupported ops named,
+and a fresh torch-free venv with ``edgekit[tflite]`` runs a bundle made here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import venv
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pytest
+
+from edgekit.errors import ConversionError
+
+from ..conftest import need
+from .helpers import strict_matches
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "data" / "golden"
+FIXTURES = {
+    "yolo11": GOLDEN / "ultralytics" / "yolo11_tiny.pt",
+    "yolo26": GOLDEN / "ultralytics" / "yolo26_tiny.pt",
+    "gelan": GOLDEN / "ultralytics" / "gelan_tiny.pt",
+}
+IMGSZ = 96
+# untrained end-to-end heads tie scores at small sizes (see test_convert): the size other tests use
+IMGSZ_OF = {"yolo26": (256, 320)}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def backends() -> None:
+    need("torch")
+    need("onnxruntime")
+    need("ai_edge_litert")
+    need("litert_torch")
+
+
+def convert(ckpt: Path, dest: Path, imgsz=IMGSZ, **options) -> Path:
+    from edgekit import convert as run
+
+    return run(ckpt, target="rpi5", imgsz=imgsz, output=dest, measure=False, **options)
+
+
+def images() -> List[np.ndarray]:
+    from edgekit.reparam.samples import synthetic_images
+
+    return [img[..., ::-1].copy() for img in synthetic_images((120, 160), 3, seed=7)]
+
+
+def detect(bundle: Path, backend: str) -> List:
+    from edgekit.detector import Detector
+
+    with Detector(bundle, backend=backend, conf=0.05, iou=0.99, max_det=3000) as det:
+        return [det(img) for img in images()]
+
+
+@pytest.mark.parametrize("family", sorted(FIXTURES))
+def test_tflite_fp32_detections_equal_the_onnx_bundle(family: str, tmp_path: Path) -> None:
+    bundle = convert(FIXTURES[family], tmp_path / "b.edgekit", IMGSZ_OF.get(family, IMGSZ), backend=None)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    arts = {a["backend"]: a for a in manifest["artifacts"]}
+    assert {"tflite", "onnxruntime", "openvino"} <= set(arts) and arts["tflite"]["path"] == "model.tflite"
+    assert manifest["verification"]["backends"]["tflite"]["raw_max_rel_error"]
+    onnx_dets, tflite_dets = detect(bundle, "onnxruntime"), detect(bundle, "tflite")
+    for a, b in zip(onnx_dets, tflite_dets):
+        assert len(a) == len(b)
+        assert strict_matches(a, b) >= min(20, len(a)) and len(a) >= 20
+
+
+def test_tflite_fp16_is_smaller_and_close(tmp_path: Path) -> None:
+    fp32 = convert(FIXTURES["yolo11"], tmp_path / "fp32.edgekit", backend="tflite")
+    fp16 = convert(FIXTURES["yolo11"], tmp_path / "fp16.edgekit", backend="tflite", precision="fp16")
+    assert (fp16 / "model.tflite").stat().st_size < 0.75 * (fp32 / "model.tflite").stat().st_size
+    figures = json.loads((fp16 / "manifest.json").read_text())["verification"]["backends"]["tflite"]
+    assert figures["precision"] == "fp16" and min(figures["raw_min_cosine"].values()) >= 0.999
+
+
+def test_unsupported_op_is_named_with_its_layer(tmp_path: Path) -> None:
+    import torch
+
+    from edgekit.converters.tflite import convert_float
+
+    class Head(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.linalg.inv(x[:, :, :2, :2])
+
+    class Model(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+            self.head = Head()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.conv(x))
+
+    with pytest.raises(ConversionError) as info:
+        convert_float(Model(), torch.rand(1, 3, 8, 8), tmp_path / "m.tflite")
+    message = str(info.value)
+    assert "LiteRT cannot express aten.linalg_inv" in message and "layer head" in message
+    assert "\n" not in message and not (tmp_path / "m.tflite").exists()
+
+
+@pytest.mark.slow
+def test_fresh_venv_with_the_tflite_extra_runs_a_bundle(tmp_path: Path) -> None:
+    bundle = convert(FIXTURES["yolo11"], tmp_path / "b.edgekit", backend="tflite")
+    expected: Dict[str, list] = {}
+    for i, det in enumerate(detect(bundle, "tflite")):
+        expected[str(i)] = np.round(det.xyxy, 3).tolist()
+    for i, img in enumerate(images()):
+        np.save(tmp_path / f"img{i}.npy", img)
+    env_dir = tmp_path / "env"
+    venv.create(env_dir, with_pip=True)
+    py = str(env_dir / "bin" / "python")
+    src = tmp_path / "src"
+    shutil.copytree(
+        ROOT, src, ignore=shutil.ignore_patterns(".venv*", ".git", "tests", "*.egg-info", "build")
+    )
+    install = subprocess.run(
+        [py, "-m", "pip", "install", "-q", f"{src}[tflite]"], capture_output=True, text=True, timeout=900
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    code = (
+        "import importlib.util, json, sys, numpy as np\n"
+        "assert importlib.util.find_spec('torch') is None\n"
+        "from edgekit import Detector\n"
+        f"det = Detector({str(bundle)!r}, conf=0.05, iou=0.99, max_det=3000)\n"
+        "assert det.backend == 'tflite', det.backend\n"
+        "out = {}\n"
+        "for i in range(3):\n"
+        f"    r = det(np.load({str(tmp_path)!r} + f'/img{{i}}.npy'))\n"
+        "    out[str(i)] = np.round(r.xyxy, 3).tolist()\n"
+        "print(json.dumps(out))\n"
+    )
+    proc = subprocess.run([py, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert sorted(got) == sorted(expected)
+    for key, boxes in expected.items():  # the venv resizes without OpenCV: within half a pixel
+        a, b = np.array(sorted(boxes)), np.array(sorted(got[key]))
+        assert a.shape == b.shape and len(a) >= 20
+        assert np.abs(a - b).max() <= 0.5

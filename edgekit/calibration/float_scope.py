@@ -11,7 +11,7 @@ NNCF's ignored scope.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -51,6 +51,35 @@ def is_dfl_conv(node: Any, initializers: Dict[str, Any]) -> bool:
     return w.shape[0] == 1 and w.size > 1 and np.allclose(w.ravel(), np.arange(w.size))
 
 
+def walk_tail(
+    outputs: Iterable[str],
+    producer: Callable[[str], Optional[str]],
+    inputs: Callable[[str], Sequence[str]],
+    stops: Callable[[str], bool],
+) -> Tuple[List[str], List[str]]:
+    """Walk back from graph ``outputs`` (tensors) to the weighted ops that ``stops`` names.
+
+    ``producer(tensor)`` is the op writing a tensor (None for graph inputs and constants),
+    ``inputs(op)`` its input tensors. Returns (tail ops, stop ops) in visiting order. The same
+    walk serves ONNX and TFLite graphs.
+    """
+    tail: List[str] = []
+    stopped: List[str] = []
+    seen = set()
+    stack = list(outputs)
+    while stack:
+        op = producer(stack.pop())
+        if op is None or op in seen:
+            continue
+        seen.add(op)
+        if stops(op):
+            stopped.append(op)
+            continue
+        tail.append(op)
+        stack.extend(inputs(op))
+    return tail, stopped
+
+
 def head_float_scope(model: Any, extra: Sequence[str] = ()) -> FloatScope:
     """The decode tail and head convolutions of the ONNX ``model`` (an ``onnx.ModelProto``).
 
@@ -59,26 +88,18 @@ def head_float_scope(model: Any, extra: Sequence[str] = ()) -> FloatScope:
     from edgekit.errors import ConversionError
 
     graph = model.graph
-    producer = {out: node for node in graph.node for out in node.output}
+    nodes = {node.name: node for node in graph.node}
+    producer = {out: node.name for node in graph.node for out in node.output}
     initializers = {init.name: init for init in graph.initializer}
-    names = {node.name for node in graph.node}
-    unknown = [n for n in extra if n not in names]
+    unknown = [n for n in extra if n not in nodes]
     if unknown:
         raise ConversionError(f"--keep-float: no node named {', '.join(unknown)} in the exported graph")
-    tail: List[str] = []
-    convs: List[str] = []
-    seen = set()
-    stack = [out.name for out in graph.output]
-    while stack:
-        node = producer.get(stack.pop())
-        if node is None or node.name in seen:
-            continue
-        seen.add(node.name)
-        if node.op_type in WEIGHTED_OPS and not is_dfl_conv(node, initializers):
-            convs.append(node.name)
-            continue
-        tail.append(node.name)
-        stack.extend(i for i in node.input if i and i not in initializers)
+    tail, convs = walk_tail(
+        [out.name for out in graph.output],
+        producer.get,
+        lambda op: [i for i in nodes[op].input if i and i not in initializers],
+        lambda op: nodes[op].op_type in WEIGHTED_OPS and not is_dfl_conv(nodes[op], initializers),
+    )
     if not convs:
         raise ConversionError("no convolution found before the graph outputs: not a detector graph")
     order = {node.name: i for i, node in enumerate(graph.node)}
@@ -88,7 +109,3 @@ def head_float_scope(model: Any, extra: Sequence[str] = ()) -> FloatScope:
 def conv_nodes(model: Any) -> List[str]:
     """Names of the weighted nodes in graph order (the candidates of mixed-precision fallback)."""
     return [node.name for node in model.graph.node if node.op_type in WEIGHTED_OPS]
-
-
-def unique(names: Iterable[str]) -> List[str]:
-    return list(dict.fromkeys(names))

@@ -11,7 +11,7 @@ import io
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from edgekit._optional import require
 from edgekit.errors import ConversionError
@@ -171,3 +171,43 @@ def write_tflite(module: Any, sample: Any, out_dir: Path, precision: str = "fp32
     finally:
         source.unlink(missing_ok=True)
     return TFLITE_NAME
+
+
+def tflite_float_scope(path: Path) -> Tuple[List[str], List[str]]:
+    """Output tensor names of the decode tail and of the head convolutions of a FP32 .tflite.
+
+    The same walk as the ONNX float scope (``edgekit.calibration.float_scope.walk_tail``): back
+    from the outputs to the last CONV_2D of each branch; the DFL expectation (a 1-output-channel
+    conv with weights 0..n-1) belongs to the tail.
+    """
+    import numpy as np
+
+    from edgekit.calibration.float_scope import walk_tail
+
+    lite = require("ai_edge_litert.interpreter", "tflite")
+    interpreter = lite.Interpreter(  # no XNNPACK: the op list must show the ops, not one DELEGATE node
+        model_path=str(path),
+        experimental_op_resolver_type=lite.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    interpreter.allocate_tensors()
+    ops = {i: op for i, op in enumerate(interpreter._get_ops_details())}
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    producer = {t: i for i, op in ops.items() for t in op["outputs"]}
+
+    def is_dfl(op: dict) -> bool:
+        try:
+            w = interpreter.get_tensor(int(op["inputs"][1]))
+        except ValueError:
+            return False
+        return w.shape[0] == 1 and w.size > 1 and np.allclose(w.ravel(), np.arange(w.size))
+
+    def stops(i: int) -> bool:
+        return ops[i]["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and not is_dfl(ops[i])
+
+    tail, convs = walk_tail(
+        [d["index"] for d in interpreter.get_output_details()],
+        producer.get,
+        lambda i: [int(t) for t in ops[i]["inputs"] if t >= 0],
+        stops,
+    )
+    return [names[ops[i]["outputs"][0]] for i in tail], [names[ops[i]["outputs"][0]] for i in convs]

@@ -31,12 +31,13 @@ from edgekit.models.loader import load_checkpoint
 Log = Callable[[str], None]
 ONNX_NAME = "model.onnx"
 #: backends whose artifact this version writes; the others of a plan are reported as skipped
-IMPLEMENTED_BACKENDS = ("onnxruntime", "openvino", "tflite")
+IMPLEMENTED_BACKENDS = ("onnxruntime", "openvino", "tflite", "tensorrt")
 #: backend -> plan precisions its artifact implements (onnxruntime runs the FP32 ONNX whatever the plan)
 ARTIFACT_PRECISIONS = {
     "onnxruntime": ("fp32", "int8"),
     "openvino": ("fp32", "fp16", "int8"),
     "tflite": ("fp32", "fp16"),
+    "tensorrt": ("fp32", "fp16", "int8"),  # the engine precision; the ONNX is built on the device
 }
 
 
@@ -227,6 +228,18 @@ def write_onnx_bundle(
             "outputs": {name: role for name, role in roles},
         },
     )
+    target = plan.to_dict()
+    if "tensorrt" in backends:
+        import onnx
+
+        from edgekit.converters.tensorrt import build_section, check_onnx_for_tensorrt
+
+        checked = check_onnx_for_tensorrt(onnx.load(str(onnx_path)), target["tensorrt"], onnx_path.name)
+        target["build"] = build_section(plan, onnx_path.name)
+        say(
+            f"ONNX parses in TensorRT {target['tensorrt']}: {checked['ops_checked']} nodes, "
+            f"opset {checked['opset']}; build on the device: {target['build']['trtexec']}"
+        )
     int8 = plan.precision == "int8"
     if int8:  # the verified FP32 ONNX is the quantizers' source
         artifacts: Tuple[Artifact, ...] = (write_artifact(writer, onnx_path, "onnxruntime", "fp32", say),)
@@ -245,7 +258,7 @@ def write_onnx_bundle(
         artifacts=artifacts,
         edgekit_version=__version__,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        target=plan.to_dict(),
+        target=target,
         tools=tool_versions(),
         verification={"onnx_simplify": simplified, "backends_not_built": skipped},
         reparam=reparam,
@@ -257,10 +270,16 @@ def write_onnx_bundle(
         from edgekit.converters.int8 import build_int8
 
         quantized, report = build_int8(writer, manifest, plan, backends, opts.int8_options(), say)
+        if "build" in target:  # the device builds from the Q/DQ model
+            from edgekit.converters.tensorrt import build_section
+
+            trt = next(a for a in quantized if a.backend == "tensorrt")
+            target = {**target, "build": build_section(plan, trt.path)}
         manifest = Manifest(
             **{
                 **manifest.__dict__,
                 "artifacts": quantized,
+                "target": target,
                 "verification": {**manifest.verification, "int8": report},
             }
         )
@@ -305,7 +324,7 @@ def write_artifact(
             f"({size / 1e6:.2f} MB weights)"
         )
         return writer.artifact(xml, backend, precision, extra=[weights])
-    return writer.artifact(onnx_path.name, backend, precision)
+    return writer.artifact(onnx_path.name, backend, precision)  # onnxruntime, tensorrt (built on device)
 
 
 def tool_versions() -> Dict[str, str]:

@@ -27,7 +27,9 @@ MIN_COSINE = 0.99  # per raw output (boxes / scores / logits), worst image
 MIN_MATCH_RATE = 0.9
 MAX_MAP_DROP = 0.5  # mAP50-95 points, with --val
 FALLBACK_STEPS = (2, 4, 8, 16)  # layers kept float per fallback round (cumulative, most sensitive first)
-QUANTIZED_BACKENDS = ("onnxruntime", "openvino")
+QUANTIZED_BACKENDS = ("onnxruntime", "openvino", "tensorrt")
+#: Q/DQ ONNX models: written by onnxruntime's quantizer, checked in onnxruntime (TensorRT builds on device)
+QDQ_BACKENDS = ("onnxruntime", "tensorrt")
 
 
 @dataclasses.dataclass
@@ -44,8 +46,15 @@ class Int8Options:
     allow_loss: bool = False  # write the bundle even when the bounds are missed (reported in the manifest)
 
 
+def runnable(artifact: Artifact) -> Artifact:
+    """The artifact as this machine runs it: a TensorRT Q/DQ ONNX runs in onnxruntime."""
+    return (
+        dataclasses.replace(artifact, backend="onnxruntime") if artifact.backend == "tensorrt" else artifact
+    )
+
+
 def single(manifest: Manifest, artifact: Artifact) -> Manifest:
-    return dataclasses.replace(manifest, artifacts=(artifact,))
+    return dataclasses.replace(manifest, artifacts=(runnable(artifact),))
 
 
 class Int8Builder:
@@ -90,7 +99,7 @@ class Int8Builder:
     def quantize(self, backend: str, exclude: Sequence[str], writer: Any) -> Tuple[Artifact, Dict[str, Any]]:
         source = self.root / self.fp32.path
         spec = self.specs.get(backend, {})
-        if backend == "onnxruntime":
+        if backend in QDQ_BACKENDS:
             from edgekit.calibration.quantize_ort import quantize_onnx
 
             recipe = quantize_onnx(
@@ -116,7 +125,7 @@ class Int8Builder:
         roles = {o.name: o.role for o in self.manifest.outputs}
         raw = [n for n, r in roles.items() if r not in ("detections", "nms_indices")]
         ref = Detector(Bundle(self.root, single(self.manifest, self.fp32)), backend="onnxruntime")
-        got = Detector(Bundle(self.root, single(self.manifest, artifact)), backend=artifact.backend)
+        got = Detector(Bundle(self.root, single(self.manifest, artifact)), backend=runnable(artifact).backend)
         shape = (self.manifest.input.height, self.manifest.input.width)
         geometry = _identity_geometry(shape)  # boxes stay in network-input pixels
         strict, loose = ref.options, dataclasses.replace(ref.options, conf=ref.options.conf / 2)
@@ -220,14 +229,14 @@ class Int8Builder:
         from edgekit.calibration.accuracy import layer_sensitivity
         from edgekit.calibration.float_scope import conv_nodes
 
-        if backend != "onnxruntime":  # rank with a Q/DQ model of the same scope
+        if backend not in QDQ_BACKENDS:  # rank with a Q/DQ model of the same scope
             self.quantize("onnxruntime", exclude, writer)
         import onnx
 
         source = self.root / self.fp32.path
         candidates = [n for n in conv_nodes(onnx.load(str(source))) if n not in exclude]
         ranking = layer_sensitivity(source, self.root / INT8_ONNX, self.check[0][:8], candidates)
-        if backend != "onnxruntime":
+        if backend not in QDQ_BACKENDS:
             (self.root / INT8_ONNX).unlink(missing_ok=True)
         return ranking
 

@@ -79,10 +79,16 @@ def verify_bundle(
     ``FP16_MIN_MATCH_RATE``. Raises ``VerificationError`` on a mismatch; returns the figures for the
     manifest: those of the first FP32 artifact at the top level, and every artifact's under ``backends``.
     """
-    per_backend = {
-        art.backend: verify_artifact(root, manifest, art.backend, art.precision, original, exported, say)
-        for art in manifest.artifacts
-    }
+    from edgekit.converters.int8 import single
+
+    per_backend = {}
+    for art in manifest.artifacts:  # a TensorRT artifact is its ONNX, run in onnxruntime here
+        runnable = single(manifest, art)
+        backend = runnable.artifacts[0].backend
+        precision = "fp32" if art.backend == "tensorrt" else art.precision  # the ONNX holds FP32 weights
+        per_backend[art.backend] = verify_artifact(
+            root, runnable, backend, precision, original, exported, say
+        )
     fp32 = [a.backend for a in manifest.artifacts if a.precision == "fp32"]
     top = dict(per_backend[fp32[0] if fp32 else manifest.artifacts[0].backend])
     top.pop("precision", None)

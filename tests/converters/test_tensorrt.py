@@ -1,0 +1,164 @@
+"""Jetson bundles made without TensorRT: parser op/opset table, build plan, trtexec line, engine keys,
+symmetric Q/DQ INT8 checked in onnxruntime. (Building and running engines needs a Jetson.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit.converters.tensorrt import (
+    check_onnx_for_tensorrt,
+    engine_key,
+    ops_table,
+    table_for,
+    trtexec_command,
+    unsupported_nodes,
+)
+from edgekit.devices import resolve_plan
+from edgekit.errors import ConversionError, UnsupportedTargetError
+
+from ..cli.helpers import one_line_error, run_cli
+from ..conftest import need
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "ultralytics"
+TINY = GOLDEN / "yolo11_tiny.pt"
+
+
+@pytest.fixture(scope="module")
+def onnx():
+    return need("onnx")
+
+
+def tiny_model(onnx, op: str = "Relu", opset: int = 17):
+    from onnx import TensorProto, helper
+
+    node = helper.make_node(op, ["x"], ["y"], name=f"/model/{op.lower()}_0")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_table_covers_the_jetpack_releases() -> None:
+    versions = ops_table()["versions"]
+    for release in ("8.5", "10.1"):
+        assert release in versions, sorted(versions)
+        entry = versions[release]
+        assert {"Conv", "Sigmoid", "Concat", "QuantizeLinear", "DequantizeLinear"} <= set(entry["supported"])
+        assert entry["max_opset"] >= 17 and entry["url"].startswith("https://github.com/onnx/onnx-tensorrt")
+    # no stored doc at 10.3's parser commit: JetPack 6 is checked against 10.1's (older, stricter) table
+    assert table_for("10.3.0")[0] == "10.1"
+    assert table_for("10.13")[0] == "10.8" and table_for("8.5.2")[0] == "8.5"
+
+
+def test_an_unsupported_op_is_refused_naming_the_node(onnx) -> None:
+    supported = set(table_for("10.3")[1]["supported"])
+    op = next(
+        o for o in ("StringNormalizer", "TfIdfVectorizer", "Unique", "Multinomial") if o not in supported
+    )
+    with pytest.raises(ConversionError, match=f"node /model/{op.lower()}_0 uses {op}"):
+        check_onnx_for_tensorrt(tiny_model(onnx, op), "10.3")
+    assert unsupported_nodes(tiny_model(onnx, op), "10.3") == [f"/model/{op.lower()}_0 ({op})"]
+    assert check_onnx_for_tensorrt(tiny_model(onnx), "10.3")["ops_checked"] == 1
+
+
+def test_an_opset_newer_than_the_parser_is_refused(onnx) -> None:
+    top = int(table_for("8.5")[1]["max_opset"])
+    with pytest.raises(ConversionError, match=f"pass --opset {top}"):
+        check_onnx_for_tensorrt(tiny_model(onnx, opset=top + 1), "8.5")
+
+
+def test_trtexec_line_follows_the_plan() -> None:
+    plan = resolve_plan("jetson-orin-nano", precision="int8", jetpack="6.2")
+    line = trtexec_command(plan, "model.int8.onnx")
+    assert line.startswith("trtexec --onnx=model.int8.onnx --saveEngine=model.engine --int8 --fp16")
+    assert "--memPoolSize=workspace:" in line and "--timingCacheFile=" in line
+    dla = trtexec_command(resolve_plan("jetson-agx-orin", precision="fp16", dla_core=0), "model.onnx")
+    assert "--useDLACore=0 --allowGPUFallback" in dla
+
+
+def test_engine_key_changes_with_everything_an_engine_is_tied_to() -> None:
+    base = dict(
+        tensorrt="10.3",
+        gpu="Orin (nvgpu)",
+        compute_capability=(8, 7),
+        dla_core=None,
+        precision="fp16",
+        onnx_sha256="ab" * 32,
+    )
+    key = engine_key(**base)
+    assert key == "trt10.3-sm87-orin--nvgpu-gpu-fp16-abababababab"
+    changes = dict(
+        tensorrt="8.5",
+        gpu="Xavier",
+        compute_capability=(7, 2),
+        dla_core=1,
+        precision="int8",
+        onnx_sha256="cd" * 32,
+    )
+    for field, value in changes.items():
+        assert engine_key(**{**base, field: value}) != key, field
+
+
+def test_jetson_nano_int8_is_refused() -> None:
+    with pytest.raises(UnsupportedTargetError, match="int8"):
+        resolve_plan("jetson-nano", precision="int8")
+    proc = run_cli("convert", str(TINY), "--target", "jetson-nano", "--int8", "--calib", "x")
+    one_line_error(proc, "jetson-nano")
+
+
+def test_jetson_fp16_bundle_carries_the_onnx_and_the_build_plan(tmp_path: Path) -> None:
+    need("torch")
+    need("onnxruntime")
+    from edgekit import convert
+
+    bundle = convert(TINY, target="jetson", imgsz=96, output=tmp_path / "j.edgekit", measure=False)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    (art,) = manifest["artifacts"]
+    assert art["backend"] == "tensorrt" and art["precision"] == "fp16" and art["path"] == "model.onnx"
+    build = manifest["target"]["build"]
+    assert build["onnx"] == "model.onnx" and build["trtexec"].startswith("trtexec --onnx=model.onnx")
+    assert build["tensorrt"] == manifest["target"]["tensorrt"]
+    # the ONNX TensorRT will parse was run here in onnxruntime and matched PyTorch
+    figures = manifest["verification"]["backends"]["tensorrt"]
+    assert max(figures["raw_max_rel_error"].values()) <= 1e-4
+
+
+def test_jetson_int8_is_symmetric_qdq_checked_in_onnxruntime(tmp_path: Path) -> None:
+    need("torch")
+    need("onnxruntime")
+    onnx = need("onnx")
+    from onnx import numpy_helper
+
+    from edgekit import convert
+    from edgekit.datasets import generate
+
+    data = generate(tmp_path / "shapes", 16, 0, 0, seed=4, imgsz=128)
+    bundle = convert(
+        TINY,
+        target="jetson",
+        imgsz=96,
+        precision="int8",
+        calib=data.root / "images" / "train",
+        calib_images=12,
+        allow_accuracy_loss=True,  # untrained weights
+        output=tmp_path / "j8.edgekit",
+        measure=False,
+    )
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    (art,) = manifest["artifacts"]
+    assert art["backend"] == "tensorrt" and art["precision"] == "int8" and art["path"] == "model.int8.onnx"
+    assert manifest["target"]["build"]["onnx"] == "model.int8.onnx"
+    g = onnx.load(str(bundle / art["path"])).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    zps = [inits[n.input[2]] for n in g.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
+    assert zps and all(z.dtype == np.int8 and not z.any() for z in zps)  # TensorRT: zero point 0
+    report = manifest["verification"]["int8"]["backends"]["tensorrt"]
+    assert report["activation_symmetric"] is True and report["agreement"]["outputs"]
+    check_onnx_for_tensorrt(onnx.load(str(bundle / art["path"])), manifest["target"]["tensorrt"])

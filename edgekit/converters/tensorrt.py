@@ -13,12 +13,12 @@ import json
 import shlex
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Tuple
 
 from edgekit.errors import ConversionError
 
 OPS_TABLE = Path(__file__).resolve().parents[1] / "devices" / "data" / "tensorrt_onnx_ops.json"
-ENGINE_NAME = "model.engine"
+ENGINE_NAME = "model.engine"  # the trtexec line's output (edgekit build keys its engines by device)
 
 
 @lru_cache(maxsize=1)
@@ -78,21 +78,6 @@ def trtexec_command(plan: Any, onnx_name: str, engine_name: str = ENGINE_NAME) -
     args = ["trtexec", f"--onnx={onnx_name}", f"--saveEngine={engine_name}", *plan.trtexec_flags]
     args.append("--timingCacheFile=timing.cache")
     return " ".join(shlex.quote(a) for a in args)
-
-
-def engine_key(
-    tensorrt: str,
-    gpu: str,
-    compute_capability: Sequence[int],
-    dla_core: Optional[int],
-    precision: str,
-    onnx_sha256: str,
-) -> str:
-    """What an engine is tied to, as a file-name-safe key: a change of any part means a rebuild."""
-    cc = "".join(str(int(c)) for c in compute_capability)
-    gpu_id = "".join(ch if ch.isalnum() else "-" for ch in gpu.lower()).strip("-")
-    dla = f"dla{dla_core}" if dla_core is not None else "gpu"
-    return f"trt{tensorrt}-sm{cc}-{gpu_id}-{dla}-{precision}-{onnx_sha256[:12]}"
 
 
 def build_section(plan: Any, onnx_name: str) -> Dict[str, Any]:

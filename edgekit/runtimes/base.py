@@ -85,4 +85,5 @@ RUNTIME_MODULES = {
     "onnxruntime": "edgekit.runtimes.onnxruntime",
     "openvino": "edgekit.runtimes.openvino",
     "tflite": "edgekit.runtimes.litert",
+    "tensorrt": "edgekit.runtimes.tensorrt",
 }

@@ -3,6 +3,7 @@ symmetric Q/DQ INT8 checked in onnxruntime. (Building and running engines needs 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -11,7 +12,6 @@ import pytest
 
 from edgekit.converters.tensorrt import (
     check_onnx_for_tensorrt,
-    engine_key,
     ops_table,
     table_for,
     trtexec_command,
@@ -19,6 +19,7 @@ from edgekit.converters.tensorrt import (
 )
 from edgekit.devices import resolve_plan
 from edgekit.errors import ConversionError, UnsupportedTargetError
+from edgekit.runtimes.trt_engine import engine_key
 
 from ..cli.helpers import one_line_error, run_cli
 from ..conftest import need
@@ -162,3 +163,26 @@ def test_jetson_int8_is_symmetric_qdq_checked_in_onnxruntime(tmp_path: Path) -> 
     report = manifest["verification"]["int8"]["backends"]["tensorrt"]
     assert report["activation_symmetric"] is True and report["agreement"]["outputs"]
     check_onnx_for_tensorrt(onnx.load(str(bundle / art["path"])), manifest["target"]["tensorrt"])
+
+
+def test_build_and_predict_without_tensorrt_name_what_to_install(tmp_path: Path) -> None:
+    need("torch")
+    need("onnxruntime")
+    from edgekit import convert
+
+    bundle = convert(TINY, target="jetson", imgsz=96, output=tmp_path / "j.edgekit", measure=False)
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed: this checks the message of machines without it")
+    one_line_error(run_cli("build", str(bundle)), "tensorrt", 'pip install "edgekit[tensorrt]"', "JetPack")
+    cv2 = need("cv2")
+    cv2.imwrite(str(tmp_path / "frame.png"), np.zeros((48, 64, 3), np.uint8))
+    proc = run_cli("predict", str(bundle), str(tmp_path / "frame.png"))
+    one_line_error(proc, 'pip install "edgekit[tensorrt]"')
+
+
+def test_build_refuses_a_bundle_without_a_tensorrt_model(tmp_path: Path) -> None:
+    from ..runtimes.tiny import write_tiny_bundle
+
+    need("onnx")
+    bundle = write_tiny_bundle(tmp_path / "t.edgekit")
+    one_line_error(run_cli("build", str(bundle)), "no TensorRT model")

@@ -105,13 +105,19 @@ class Stream:
         call(cudart().cudaStreamSynchronize(self.handle), "cudaStreamSynchronize")
 
     def capture(self, work: Any) -> None:
-        """Record ``work()`` (queued on this stream) as a CUDA graph, replayed by ``replay``."""
+        """Record ``work()`` (queued on this stream) as a CUDA graph, replayed by ``replay``.
+
+        ``cudaGraphInstantiateWithFlags``: the one signature shared by cuda-python 11.x to 13.x
+        (``cudaGraphInstantiate`` lost its log-buffer arguments in 12.0).
+        """
         rt = cudart()
         mode = rt.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
         call(rt.cudaStreamBeginCapture(self.handle, mode), "cudaStreamBeginCapture")
         work()
         self.graph = call(rt.cudaStreamEndCapture(self.handle), "cudaStreamEndCapture")
-        self.graph_exec = call(rt.cudaGraphInstantiate(self.graph, 0), "cudaGraphInstantiate")
+        self.graph_exec = call(
+            rt.cudaGraphInstantiateWithFlags(self.graph, 0), "cudaGraphInstantiateWithFlags"
+        )
 
     def replay(self) -> None:
         call(cudart().cudaGraphLaunch(self.graph_exec, self.handle), "cudaGraphLaunch")

@@ -27,6 +27,11 @@ COMMANDS: Dict[str, Tuple[str, str, str]] = {
         "Convert a checkpoint into a verified bundle for a target.",
     ),
     "build": ("edgekit.cli.build", "build", "Build a Jetson bundle's TensorRT engine on this device."),
+    "triton": (
+        "edgekit.cli.triton",
+        "triton",
+        "Export a bundle as a Triton Inference Server model repository.",
+    ),
     "predict": ("edgekit.cli.predict", "predict", "Run a bundle on images: print, save annotated, or JSON."),
     "val": ("edgekit.cli.val", "val", "Evaluate a bundle on a labelled set (YOLO data.yaml or COCO json)."),
     "benchmark": (

@@ -89,3 +89,13 @@ def test_int8_bundle_carries_both_int8_models_and_the_report(tmp_path: Path, sha
     for backend in ("openvino", "onnxruntime"):
         pred = run_cli("predict", str(out), str(image), "--backend", backend, "--json", timeout=300)
         assert pred.returncode == 0, pred.stderr
+
+
+def test_int8_for_a_backend_without_a_quantizer_is_refused(tmp_path: Path, shapes: Path) -> None:
+    out = tmp_path / "pi.edgekit"
+    proc = run_cli(
+        "convert", str(TINY), "--target", "rpi5", "--int8", "--backend", "tflite", "--calib", str(shapes),
+        "--imgsz", "96", "-o", str(out),
+    )  # fmt: skip
+    one_line_error(proc, "int8 is not implemented yet for tflite")
+    assert not out.exists()

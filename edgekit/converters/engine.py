@@ -36,7 +36,7 @@ IMPLEMENTED_BACKENDS = ("onnxruntime", "openvino", "tflite", "tensorrt")
 ARTIFACT_PRECISIONS = {
     "onnxruntime": ("fp32", "int8"),
     "openvino": ("fp32", "fp16", "int8"),
-    "tflite": ("fp32", "fp16"),
+    "tflite": ("fp32", "fp16", "int8"),
     "tensorrt": ("fp32", "fp16", "int8"),  # the engine precision; the ONNX is built on the device
 }
 
@@ -274,8 +274,12 @@ def write_onnx_bundle(
         figures = verify_bundle(writer.dir, manifest, loaded.model, deploy, module, say)
         manifest = Manifest(**{**manifest.__dict__, "verification": {**manifest.verification, **figures}})
     if int8:
-        from edgekit.converters.int8 import build_int8
+        from edgekit.converters.int8 import TFLITE_FP32, build_int8
 
+        if "tflite" in backends:  # the TFLite quantizer starts from a FP32 .tflite of the same module
+            from edgekit.converters.tflite import convert_float
+
+            convert_float(module, sample, writer.dir / TFLITE_FP32)
         quantized, report = build_int8(writer, manifest, plan, backends, opts.int8_options(), say)
         if "build" in target:  # the device builds from the Q/DQ model
             from edgekit.converters.tensorrt import build_section

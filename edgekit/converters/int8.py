@@ -27,7 +27,8 @@ MIN_COSINE = 0.99  # per raw output (boxes / scores / logits), worst image
 MIN_MATCH_RATE = 0.9
 MAX_MAP_DROP = 0.5  # mAP50-95 points, with --val
 FALLBACK_STEPS = (2, 4, 8, 16)  # layers kept float per fallback round (cumulative, most sensitive first)
-QUANTIZED_BACKENDS = ("onnxruntime", "openvino", "tensorrt")
+QUANTIZED_BACKENDS = ("onnxruntime", "openvino", "tensorrt", "tflite")
+TFLITE_FP32 = "model.fp32.tflite"  # the engine writes it for the TFLite quantizer; removed afterwards
 #: Q/DQ ONNX models: written by onnxruntime's quantizer, checked in onnxruntime (TensorRT builds on device)
 QDQ_BACKENDS = ("onnxruntime", "tensorrt")
 
@@ -109,9 +110,28 @@ class Int8Builder:
             return writer.artifact(INT8_ONNX, backend, "int8"), recipe
         from edgekit.calibration.quantize_nncf import quantize_openvino
 
+        if backend == "tflite":
+            return self.quantize_tflite(exclude, writer)
         xml, weights, recipe = quantize_openvino(source, self.root, self.data, spec, exclude)
         self.data.progress = False
         return writer.artifact(xml, backend, "int8", extra=[weights]), recipe
+
+    def quantize_tflite(self, exclude: Sequence[str], writer: Any) -> Tuple[Artifact, Dict[str, Any]]:
+        """Full-integer TFLite body with float I/O; the decode tail (and fallback convs) stay float.
+
+        TFLite tensors carry module paths, not ONNX node names: the tail is found by the same walk
+        on the .tflite graph; fallback keeps its head convolutions float (``exclude`` lists
+        ``tflite:<tensor>`` entries for them).
+        """
+        from edgekit.converters.tflite import TFLITE_NAME, quantize_tflite, tflite_float_scope
+
+        source = self.root / TFLITE_FP32
+        tail, _ = tflite_float_scope(source)
+        extra = [e[len("tflite:") :] for e in exclude if e.startswith("tflite:")]
+        floats = [] if self.opts.quantize_head else tail
+        recipe = quantize_tflite(source, self.root / TFLITE_NAME, "int8", self.data, [*floats, *extra])
+        self.data.progress = False
+        return writer.artifact(TFLITE_NAME, "tflite", "int8"), recipe
 
     # ---- checks ----------------------------------------------------------------------
 
@@ -210,7 +230,9 @@ class Int8Builder:
         problems = self.misses(figures)
         rounds: List[Dict[str, Any]] = []
         if problems and self.opts.fallback:
-            ranking = self.sensitivity(backend, exclude, writer)
+            ranking = (
+                self.tflite_ranking() if backend == "tflite" else self.sensitivity(backend, exclude, writer)
+            )
             for k in FALLBACK_STEPS:
                 kept = [name for name, _ in ranking[:k]]
                 self.say(f"{backend} int8: {'; '.join(problems)}: keeping {len(kept)} layers float")
@@ -223,6 +245,13 @@ class Int8Builder:
         report = {**recipe, **figures, "fallback": rounds, "accepted": not problems, "misses": problems}
         self.say(summary_line(backend, report))
         return artifact, report
+
+    def tflite_ranking(self) -> List[Tuple[str, float]]:
+        """TFLite fallback candidates: the head convolutions (names prefixed ``tflite:``)."""
+        from edgekit.converters.tflite import tflite_float_scope
+
+        _, convs = tflite_float_scope(self.root / TFLITE_FP32)
+        return [(f"tflite:{name}", 0.0) for name in convs]
 
     def sensitivity(self, backend: str, exclude: Sequence[str], writer: Any) -> List[Tuple[str, float]]:
         """Weighted layers ranked by the SNR they lose (measured on the onnxruntime Q/DQ model)."""
@@ -251,10 +280,11 @@ def _identity_geometry(shape: Tuple[int, int]) -> Any:
 def summary_line(backend: str, report: Dict[str, Any]) -> str:
     agreement = report["agreement"]
     cos = min((o["min_cosine"] for o in agreement["outputs"].values()), default=1.0)
+    how = report.get("method") or report.get("preset") or report.get("recipe", "")
     text = (
-        f"{backend} int8 ({report.get('method', report.get('preset', ''))}): min cosine {cos:.4f}, "
-        f"{agreement['matched']}/{agreement['reference']} detections match FP32 on {agreement['images']} "
-        f"{agreement['images_are']}"
+        f"{backend} int8 ({how}): min cosine {cos:.4f}, detections match FP32 at rate "
+        f"{agreement['match_rate']:.3f} ({agreement['matched']}/{agreement['reference']} found) on "
+        f"{agreement['images']} {agreement['images_are']} images"
     )
     if "map_drop_points" in report:
         text += (
@@ -312,3 +342,4 @@ def remove_source(root: Path, manifest: Manifest, artifacts: Sequence[Artifact])
     source = manifest.artifact("onnxruntime").path
     if source not in keep:
         (root / source).unlink(missing_ok=True)
+    (root / TFLITE_FP32).unlink(missing_ok=True)

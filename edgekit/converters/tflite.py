@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import time
 import warnings
 from pathlib import Path
@@ -24,7 +25,8 @@ TFLITE_PRECISIONS = ("fp32", "fp16", "int8")
 def _quiet() -> Iterator[None]:
     """litert-torch prints a progress line per conversion stage to stdout, and torch's pytree
     deprecation warnings; keep the log readable."""
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         yield
 
@@ -90,8 +92,14 @@ def _recipe_fp16() -> Any:
     return manager.get_quantization_recipe()
 
 
-def _recipe_int8(float_ops: Sequence[str]) -> Any:
-    """Static int8 (per-channel weights, int8 activations), the decode tail left float by regex."""
+def scope_pattern(tensor_name: str) -> str:
+    """ai-edge-quantizer's regex for one op: its scope is its output tensor names, each + ``;``."""
+    return "(^|;)" + re.escape(tensor_name) + ";"
+
+
+def _recipe_int8(float_tensors: Sequence[str]) -> Any:
+    """Static int8 (per-channel int8 weights, int8 activations); ops writing ``float_tensors`` stay
+    float (the latest matching rule wins in ai-edge-quantizer's recipe manager)."""
     from ai_edge_quantizer import recipe_manager
     from ai_edge_quantizer.recipe import AlgorithmName, TFLOperationName
 
@@ -103,11 +111,12 @@ def _recipe_int8(float_ops: Sequence[str]) -> Any:
         weight_num_bits=8,
         algorithm_key=AlgorithmName.MIN_MAX_UNIFORM_QUANT,
     )
-    for pattern in float_ops:
-        manager.add_weight_only_config(
-            regex=pattern,
+    for name in float_tensors:
+        manager.add_static_config(
+            regex=scope_pattern(name),
             operation_name=TFLOperationName.ALL_SUPPORTED,
-            num_bits=8,
+            activation_num_bits=8,
+            weight_num_bits=8,
             algorithm_key=AlgorithmName.NO_QUANTIZE,
         )
     return manager.get_quantization_recipe()
@@ -118,14 +127,22 @@ def quantize_tflite(
     dest: Path,
     precision: str,
     calibration: Optional[Iterable[Any]] = None,
-    float_ops: Sequence[str] = (),
+    float_tensors: Sequence[str] = (),
 ) -> Dict[str, Any]:
-    """FP16 weights or static INT8 of the FP32 .tflite ``source`` with ai-edge-quantizer."""
+    """FP16 weights, or static INT8 with float input/output, of the FP32 .tflite ``source``.
+
+    INT8: ``float_tensors`` (output tensor names, e.g. the decode tail) stay float, and so does
+    the graph input (a QUANTIZE op follows it): the runtime feeds and reads float32.
+    """
     require("ai_edge_quantizer", "tflite-convert")
     from ai_edge_quantizer import quantizer
 
     started = time.perf_counter()
-    recipe = _recipe_fp16() if precision == "fp16" else _recipe_int8(float_ops)
+    keep: List[str] = []
+    if precision == "int8":
+        signature, inputs = _signature_input(source)
+        keep = [*inputs, *float_tensors]
+    recipe = _recipe_fp16() if precision == "fp16" else _recipe_int8(keep)
     try:
         with _quiet():
             q = quantizer.Quantizer(str(source), recipe)
@@ -133,7 +150,6 @@ def quantize_tflite(
             if precision == "int8":
                 if calibration is None:
                     raise ConversionError("TFLite INT8 needs calibration data")
-                signature = _signature_input(source)
                 samples = [{signature: x} for x in calibration]
                 result = q.calibrate({"serving_default": samples}, num_threads=1)
             q.quantize(result, serialize_to_path=str(dest), enable_progress_report=False)
@@ -144,16 +160,19 @@ def quantize_tflite(
         raise ConversionError(message) from None
     return {
         "quantizer": "ai_edge_quantizer",
-        "recipe": "float_casting fp16 weights" if precision == "fp16" else "static wi8/ai8, min-max",
-        "float_patterns": list(float_ops),
+        "recipe": "float_casting fp16 weights"
+        if precision == "fp16"
+        else "static wi8/ai8 min-max, float I/O",
+        "float_tensors": len(float_tensors),
         "seconds": round(time.perf_counter() - started, 1),
     }
 
 
-def _signature_input(path: Path) -> str:
-    interpreter_cls = require("ai_edge_litert.interpreter", "tflite").Interpreter
-    signatures = interpreter_cls(model_path=str(path)).get_signature_list()
-    return signatures["serving_default"]["inputs"][0]
+def _signature_input(path: Path) -> Tuple[str, List[str]]:
+    """The serving signature's input key and the graph's input tensor names."""
+    interpreter = require("ai_edge_litert.interpreter", "tflite").Interpreter(model_path=str(path))
+    key = interpreter.get_signature_list()["serving_default"]["inputs"][0]
+    return key, [d["name"] for d in interpreter.get_input_details()]
 
 
 def write_tflite(module: Any, sample: Any, out_dir: Path, precision: str = "fp32") -> str:

@@ -142,3 +142,41 @@ def test_fresh_venv_with_the_tflite_extra_runs_a_bundle(tmp_path: Path) -> None:
         a, b = np.array(sorted(boxes)), np.array(sorted(got[key]))
         assert a.shape == b.shape and len(a) >= 20
         assert np.abs(a - b).max() <= 0.5
+
+
+def test_tflite_int8_has_float_io_a_float_tail_and_runs(tmp_path: Path) -> None:
+    need("ai_edge_quantizer")
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from edgekit.converters.tflite import tflite_float_scope
+    from edgekit.datasets import generate
+
+    data = generate(tmp_path / "shapes", 20, 0, 0, seed=6, imgsz=128)
+    bundle = convert(
+        FIXTURES["yolo11"],
+        tmp_path / "int8.edgekit",
+        backend="tflite",
+        precision="int8",
+        calib=data.root / "images" / "train",
+        calib_images=16,
+        allow_accuracy_loss=True,  # untrained weights: near-tied scores
+    )
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    (art,) = manifest["artifacts"]
+    assert art == {**art, "backend": "tflite", "precision": "int8", "path": "model.tflite"}
+    assert sorted(p.name for p in bundle.iterdir()) == ["manifest.json", "model.tflite"]
+    report = manifest["verification"]["int8"]["backends"]["tflite"]
+    assert report["agreement"]["images_are"] == "calibration-disjoint"
+    interp = Interpreter(
+        model_path=str(bundle / "model.tflite"),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    interp.allocate_tensors()
+    assert interp.get_input_details()[0]["dtype"] == np.float32
+    assert all(d["dtype"] == np.float32 for d in interp.get_output_details())
+    dtypes = {t["name"]: t["dtype"] for t in interp.get_tensor_details()}
+    assert sum(d == np.int8 for d in dtypes.values()) > 50  # the body is integer
+    # every decode-tail op of the float model writes float in the quantized one
+    tail, _ = tflite_float_scope(bundle / "model.tflite")
+    assert tail and all(dtypes[name] == np.float32 for name in tail)
+    assert sum(len(d) for d in detect(bundle, "tflite")) > 0

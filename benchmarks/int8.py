@@ -7,7 +7,8 @@ Accuracy: every trained fixture (``tests/data/fixtures/*.pt``) is converted for 
 times (FP32; INT8 with the decode tail kept float, edgekit's default; INT8 with the head
 quantized, the naive baseline), calibrated on train-split images, checked with ``--val`` on the
 val split, and scored on the held-out test split (>= 500 images) by ``edgekit.eval`` for the
-onnxruntime and the OpenVINO model of each bundle. Target: drop <= 0.5 mAP50-95 points.
+onnxruntime and the OpenVINO model of each bundle, and of a TFLite bundle (``--backend tflite``).
+Targets: drop <= 0.5 mAP50-95 points (onnxruntime, OpenVINO), <= 1.0 (TFLite).
 
 Speed: a YOLO11n-size model (edgekit's own build, 80 classes, 640x640; untrained, so its INT8
 accuracy is not checked here) timed in one interleaved run: OpenVINO FP32 (true f32), bf16 and
@@ -30,7 +31,8 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ("onnxruntime", "openvino")
+# bundle flavour -> (convert options, backends scored): the cpu bundle carries OpenVINO + onnxruntime
+FLAVOURS = {"cpu": ({}, ("onnxruntime", "openvino")), "tflite": ({"backend": "tflite"}, ("tflite",))}
 
 
 def ensure_data(data: Path) -> Path:
@@ -42,10 +44,12 @@ def ensure_data(data: Path) -> Path:
     return data / "data.yaml"
 
 
-def convert_variant(checkpoint: Path, out: Path, data_yaml: Path, variant: str, calib_images: int) -> Path:
+def convert_variant(
+    checkpoint: Path, out: Path, data_yaml: Path, variant: str, calib_images: int, extra: Dict[str, Any]
+) -> Path:
     from edgekit import convert
 
-    options: Dict[str, Any] = {"imgsz": card_imgsz(checkpoint), "output": out, "measure": False}
+    options: Dict[str, Any] = {"imgsz": card_imgsz(checkpoint), "output": out, "measure": False, **extra}
     if variant != "fp32":
         options.update(
             precision="int8",
@@ -70,14 +74,14 @@ def accuracy(fixtures: Path, data_yaml: Path, calib_images: int, work: Path) -> 
     rows = []
     for checkpoint in sorted(fixtures.glob("*.pt")):
         scores: Dict[str, Dict[str, Any]] = {}
-        for variant in ("fp32", "int8", "int8-naive"):
-            print(f"{checkpoint.name}: converting {variant}")
-            bundle = convert_variant(
-                checkpoint, work / f"{checkpoint.stem}-{variant}", data_yaml, variant, calib_images
-            )
-            for backend in BACKENDS:
-                result, _ = validate(bundle, data_yaml, split="test", backend=backend)
-                scores.setdefault(backend, {})[variant] = result
+        for flavour, (extra, backends) in FLAVOURS.items():
+            for variant in ("fp32", "int8", "int8-naive"):
+                print(f"{checkpoint.name}: converting {flavour} {variant}")
+                out = work / f"{checkpoint.stem}-{flavour}-{variant}"
+                bundle = convert_variant(checkpoint, out, data_yaml, variant, calib_images, extra)
+                for backend in backends:
+                    result, _ = validate(bundle, data_yaml, split="test", backend=backend)
+                    scores.setdefault(backend, {})[variant] = result
         for backend, by in scores.items():
             fp32 = by["fp32"].map50_95
             rows.append(

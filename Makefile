@@ -53,7 +53,7 @@ test-device: device-venv
 	$(DEVICE_VENV)/bin/python -m pytest -m ondevice -p no:cacheprovider $(PYTEST_ARGS)
 
 # the bundled detector: converted for the CPU target, run on generated images, evaluated
-DEMO_CHECKPOINT ?= tests/data/golden/ultralytics/yolo11_tiny.pt
+DEMO_CHECKPOINT ?= tests/data/fixtures/yolo11-shapes.pt
 demo: venv
 	$(VENV)/bin/edgekit doctor
 	$(VENV)/bin/python tools/demo.py $(DEMO_CHECKPOINT) --target cpu --out runs/demo

@@ -247,13 +247,6 @@ def write_onnx_bundle(
         artifacts = tuple(
             write_artifact(writer, onnx_path, b, plan.precision, say, module, sample) for b in backends
         )
-    if int8:  # backends without an INT8 quantizer yet are reported, not silently given FP32
-        from edgekit.converters.int8 import QUANTIZED_BACKENDS
-
-        unquantized = [b for b in backends if b not in QUANTIZED_BACKENDS]
-        if unquantized:
-            say(f"INT8 is not implemented for {', '.join(unquantized)} yet: not built")
-        backends = [b for b in backends if b in QUANTIZED_BACKENDS]  # not empty: checked in convert_loaded
     skipped = [b for b in plan.backends if b not in backends]
     manifest = Manifest(
         source=SourceInfo(info.source or "checkpoint", info.source_sha256 or "0" * 64),

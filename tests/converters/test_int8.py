@@ -91,11 +91,29 @@ def test_int8_bundle_carries_both_int8_models_and_the_report(tmp_path: Path, sha
         assert pred.returncode == 0, pred.stderr
 
 
-def test_int8_for_a_backend_without_a_quantizer_is_refused(tmp_path: Path, shapes: Path) -> None:
-    out = tmp_path / "pi.edgekit"
-    proc = run_cli(
-        "convert", str(TINY), "--target", "rpi5", "--int8", "--backend", "tflite", "--calib", str(shapes),
-        "--imgsz", "96", "-o", str(out),
-    )  # fmt: skip
-    one_line_error(proc, "int8 is not implemented yet for tflite")
-    assert not out.exists()
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "yolo11-shapes.pt"
+
+
+@pytest.mark.slow
+def test_trained_fixture_int8_is_accepted_without_a_fallback(tmp_path: Path) -> None:
+    """Trained weights: both INT8 models agree with FP32 on calibration-disjoint images, first try."""
+    from edgekit import convert
+    from edgekit.datasets import generate
+
+    data = generate(tmp_path / "shapes", 140, 0, 0, seed=11, imgsz=320)
+    bundle = convert(
+        FIXTURE,
+        target="x86-vnni",
+        imgsz=320,
+        precision="int8",
+        calib=data.root / "images" / "train",
+        calib_images=100,
+        output=tmp_path / "int8.edgekit",
+        measure=False,
+    )
+    report = json.loads((bundle / "manifest.json").read_text())["verification"]["int8"]
+    for backend in ("openvino", "onnxruntime"):
+        figures = report["backends"][backend]
+        assert figures["accepted"] and len(figures["rounds"]) == 1, figures["rounds"]
+        assert figures["agreement"]["match_rate"] >= 0.9 and figures["agreement"]["reference"] >= 100
+        assert figures["agreement"]["outputs"]["boxes"]["min_cosine"] >= 0.99

@@ -100,8 +100,9 @@ def main() -> int:
     parser.add_argument("--no-int8", action="store_true", help="FP32 only")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    # calibration images + 32 more for the calibration-disjoint INT8 check
     data = generate(
-        args.out / "images", args.calib_images, 0, args.images, seed=DEMO_SEED, imgsz=320, overwrite=True
+        args.out / "images", args.calib_images + 32, 0, args.images, seed=DEMO_SEED, imgsz=320, overwrite=True
     )
     bundles = [
         convert(

@@ -85,7 +85,7 @@ class Int8Builder:
             )
             return list(extra), "calibration-disjoint"
         except CalibrationError:  # every image went into calibration: check on those (said so)
-            return list(self.data)[:CHECK_IMAGES], "calibration images (no disjoint images left)"
+            return list(self.data)[:CHECK_IMAGES], "calibration images: none left disjoint"
 
     def _scope(self) -> Any:
         import onnx
@@ -296,7 +296,7 @@ def summary_line(backend: str, report: Dict[str, Any]) -> str:
     text = (
         f"{backend} int8 ({how}): min cosine {cos:.4f}, detections match FP32 at rate "
         f"{agreement['match_rate']:.3f} ({agreement['matched']}/{agreement['reference']} found) on "
-        f"{agreement['images']} {agreement['images_are']} images"
+        f"{agreement['images']} images ({agreement['images_are']})"
     )
     if "map_drop_points" in report:
         text += (

@@ -159,7 +159,20 @@ def convert_loaded(
         manifest = write_onnx_bundle(writer, deploy, loaded, plan, opts, backends, report.to_dict(), say)
         writer.commit(manifest)
     say(f"wrote {dest}")
+    build_engine_here(dest, manifest, say)
     return dest
+
+
+def build_engine_here(dest: Path, manifest: Manifest, say: Log) -> None:
+    """On a Jetson (TensorRT importable), build the bundle's engine right away, as ``edgekit build``."""
+    from edgekit._optional import available
+
+    trt = [a for a in manifest.artifacts if a.backend == "tensorrt"]
+    if not trt or not available("tensorrt"):
+        return
+    from edgekit.runtimes.trt_engine import ensure_engine
+
+    ensure_engine(dest, manifest, trt[0].path, trt[0].sha256, say=say)
 
 
 def reparameterize_for(loaded: LoadedModel, plan: ConversionPlan, measure: bool = True):

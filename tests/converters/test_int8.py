@@ -95,15 +95,20 @@ FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "yolo11-sh
 
 
 @pytest.mark.slow
-def test_trained_fixture_int8_is_accepted_without_a_fallback(tmp_path: Path) -> None:
-    """Trained weights: both INT8 models agree with FP32 on calibration-disjoint images, first try."""
+@pytest.mark.parametrize(
+    "target, backends",
+    [("x86-vnni", ("openvino", "onnxruntime")), ("jetson", ("tensorrt",))],  # U8S8 / NNCF; symmetric S8S8
+)
+def test_trained_fixture_int8_is_accepted_without_a_fallback(tmp_path: Path, target: str, backends) -> None:
+    """Trained weights: the INT8 models agree with FP32 on calibration-disjoint images, first try
+    (the TensorRT Q/DQ model is checked in onnxruntime)."""
     from edgekit import convert
     from edgekit.datasets import generate
 
     data = generate(tmp_path / "shapes", 140, 0, 0, seed=11, imgsz=320)
     bundle = convert(
         FIXTURE,
-        target="x86-vnni",
+        target=target,
         imgsz=320,
         precision="int8",
         calib=data.root / "images" / "train",
@@ -112,7 +117,7 @@ def test_trained_fixture_int8_is_accepted_without_a_fallback(tmp_path: Path) -> 
         measure=False,
     )
     report = json.loads((bundle / "manifest.json").read_text())["verification"]["int8"]
-    for backend in ("openvino", "onnxruntime"):
+    for backend in backends:
         figures = report["backends"][backend]
         assert figures["accepted"] and len(figures["rounds"]) == 1, figures["rounds"]
         assert figures["agreement"]["match_rate"] >= 0.9 and figures["agreement"]["reference"] >= 100

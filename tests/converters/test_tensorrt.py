@@ -186,3 +186,51 @@ def test_build_refuses_a_bundle_without_a_tensorrt_model(tmp_path: Path) -> None
     need("onnx")
     bundle = write_tiny_bundle(tmp_path / "t.edgekit")
     one_line_error(run_cli("build", str(bundle)), "no TensorRT model")
+
+
+def test_an_engine_for_another_device_is_rebuilt_not_run(tmp_path: Path, monkeypatch) -> None:
+    """Control flow only (a stand-in ``tensorrt`` module; no evidence that TensorRT works)."""
+    import sys
+    import types
+
+    from edgekit.bundle import read_bundle
+    from edgekit.errors import BackendError
+    from edgekit.runtimes import trt_engine
+
+    need("torch")
+    need("onnxruntime")
+    from edgekit import convert
+
+    bundle = convert(TINY, target="jetson", imgsz=96, output=tmp_path / "j.edgekit", measure=False)
+    b = read_bundle(bundle)
+    art = b.manifest.artifacts[0]
+    fake = types.ModuleType("tensorrt")
+    fake.__version__ = "10.3.0"
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    device = {"gpu": "Orin (nvgpu)", "cc": (8, 7)}
+    monkeypatch.setattr(
+        trt_engine,
+        "device_key",
+        lambda trt, build, sha: trt_engine.engine_key(
+            trt.__version__, device["gpu"], device["cc"], None, "fp16", sha
+        ),
+    )
+    built = []
+
+    def fake_build(onnx_path, build, dest, say=print, workspace_mib=None):
+        built.append(Path(dest).name)
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        Path(dest).write_bytes(b"engine")
+        return Path(dest)
+
+    monkeypatch.setattr(trt_engine, "build_engine", fake_build)
+    first = trt_engine.ensure_engine(b.root, b.manifest, art.path, art.sha256, say=lambda _m: None)
+    again = trt_engine.ensure_engine(b.root, b.manifest, art.path, art.sha256, say=lambda _m: None)
+    assert first == again and len(built) == 1  # the stored engine is reused
+    fake.__version__ = "10.7.0"  # TensorRT upgraded on the board
+    third = trt_engine.ensure_engine(b.root, b.manifest, art.path, art.sha256, say=lambda _m: None)
+    assert third != first and len(built) == 2 and third.name.startswith("trt10.7.0-sm87")
+    device["cc"] = (7, 2)  # the bundle copied to a Xavier
+    with pytest.raises(BackendError, match=f"edgekit build {b.root}"):
+        trt_engine.ensure_engine(b.root, b.manifest, art.path, art.sha256, allow_build=False)
+    assert len(built) == 2

@@ -106,6 +106,7 @@ _TRT_NO_INT8 = (BackendSupport("tensorrt", ("fp32", "fp16")),)
 _X86 = (
     BackendSupport("openvino", ("fp32", "int8")),
     BackendSupport("onnxruntime", ("fp32", "int8")),
+    BackendSupport("tflite", ("fp32", "int8"), explicit=True),  # --backend tflite only
 )
 _RPI5 = (
     BackendSupport("openvino", ("fp32", "fp16")),

@@ -114,9 +114,13 @@ class BackendSupport:
 
     name: str
     precisions: Tuple[str, ...]
+    explicit: bool = False  # built only when named with --backend (e.g. TFLite on x86)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"name": self.name, "precisions": list(self.precisions)}
+        d: Dict[str, Any] = {"name": self.name, "precisions": list(self.precisions)}
+        if self.explicit:
+            d["explicit"] = True
+        return d
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,8 @@ class DeviceProfile:
 
     @property
     def backend_names(self) -> Tuple[str, ...]:
-        return tuple(b.name for b in self.backends)
+        """The backends a plan uses by default (explicit-only ones are left out)."""
+        return tuple(b.name for b in self.backends if not b.explicit)
 
     def backend(self, name: str) -> Optional[BackendSupport]:
         for support in self.backends:
@@ -166,8 +171,8 @@ class DeviceProfile:
         return None
 
     def backends_for(self, precision: str) -> Tuple[str, ...]:
-        """Backends (in preference order) that run ``precision`` on this device."""
-        return tuple(b.name for b in self.backends if precision in b.precisions)
+        """Backends (in preference order) that run ``precision`` on this device by default."""
+        return tuple(b.name for b in self.backends if precision in b.precisions and not b.explicit)
 
     @property
     def precisions(self) -> Tuple[str, ...]:

@@ -69,9 +69,11 @@ def test_jetson_facts() -> None:
 def test_int8_schemes_follow_the_isa() -> None:
     avx2 = PROFILES.get("x86-avx2").int8_for("onnxruntime")
     assert avx2 is not None and avx2.activation_type == "uint8" and avx2.reduce_range
-    for name in ("x86-vnni", "x86-amx"):
+    for name in ("x86-vnni", "x86-amx"):  # U8S8: onnxruntime's fast x86 kernels (S8S8 ran slower than FP32)
         ort = PROFILES.get(name).int8_for("onnxruntime")
-        assert ort is not None and ort.activation_type == "int8" and not ort.reduce_range
+        assert ort is not None and ort.activation_type == "uint8" and not ort.reduce_range
+    arm = PROFILES.get("rpi5").int8_for("onnxruntime")
+    assert arm is not None and arm.activation_type == "int8"
     trt = PROFILES.get("jetson-orin-nano").int8_for("tensorrt")
     assert trt is not None and trt.activation_symmetric
 

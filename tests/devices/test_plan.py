@@ -171,3 +171,10 @@ def test_describe_is_a_readable_summary() -> None:
     cpu = resolve_plan("x86-vnni").describe()
     assert "trtexec" not in cpu and "INFERENCE_PRECISION_HINT=f32" in cpu
     assert resolve_plan("x86-vnni").trtexec_command() is None
+
+
+@pytest.mark.parametrize("target", ["x86-avx2", "x86-vnni", "x86-amx"])
+def test_tflite_is_built_on_x86_only_when_asked_for(target: str) -> None:
+    assert "tflite" not in resolve_plan(target).backends
+    for precision in ("fp32", "int8"):  # x86 has no FP16 arithmetic: refused as for every backend
+        assert resolve_plan(target, backend="tflite", precision=precision).backends == ("tflite",)

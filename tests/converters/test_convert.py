@@ -152,7 +152,7 @@ def test_dynamic_batch(tmp_path: Path) -> None:
         (["missing.pt"], ["missing.pt"]),
         ([str(ULTRA / "yolo11_tiny.pt"), "--target", "jetsn"], ["unknown target", "jetson"]),
         ([str(ULTRA / "yolo11_tiny.pt"), "--imgsz", "100"], ["multiple of 32"]),
-        ([str(ULTRA / "yolo11_tiny.pt"), "--precision", "int8"], ["int8", "not implemented"]),
+        ([str(ULTRA / "yolo11_tiny.pt"), "--precision", "int8"], ["INT8 needs calibration", "--calib"]),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(args, fragments, tmp_path: Path) -> None:

@@ -234,3 +234,36 @@ def test_an_engine_for_another_device_is_rebuilt_not_run(tmp_path: Path, monkeyp
     with pytest.raises(BackendError, match=f"edgekit build {b.root}"):
         trt_engine.ensure_engine(b.root, b.manifest, art.path, art.sha256, allow_build=False)
     assert len(built) == 2
+
+
+@pytest.mark.tensorrt
+@pytest.mark.gpu
+@pytest.mark.parametrize("cuda_graph", [False, True])
+def test_engine_built_on_the_device_matches_onnxruntime(tmp_path: Path, cuda_graph: bool) -> None:
+    """On a Jetson / GPU machine with TensorRT: build, reuse, run; FP16 detections match the ONNX's."""
+    need("torch")
+    need("onnxruntime")
+    from edgekit import convert
+    from edgekit.bundle import Bundle, read_bundle
+    from edgekit.converters.int8 import single
+    from edgekit.detector import Detector
+    from edgekit.reparam.samples import synthetic_images
+
+    from .helpers import strict_matches
+
+    bundle = convert(TINY, target="jetson", imgsz=96, output=tmp_path / "j.edgekit", measure=False)
+    proc = run_cli("build", str(bundle), timeout=1800)
+    assert proc.returncode == 0 and "engine:" in proc.stdout, proc.stderr
+    engines = list((bundle / "engines").glob("*.engine"))
+    assert len(engines) == 1
+    again = run_cli("build", str(bundle))
+    assert again.returncode == 0 and "building" not in again.stdout  # the key matched: no rebuild
+    b = read_bundle(bundle)
+    reference = Bundle(b.root, single(b.manifest, b.manifest.artifacts[0]))
+    with Detector(bundle, conf=0.05, build=False, cuda_graph=cuda_graph) as trt, Detector(
+        reference, backend="onnxruntime", conf=0.05
+    ) as ort:
+        assert trt.backend == "tensorrt"
+        for image in synthetic_images((120, 160), 3, seed=2):
+            a, b2 = ort(image), trt(image)
+            assert strict_matches(a, b2, px=2.0) >= 0.9 * len(a)  # FP16 engine

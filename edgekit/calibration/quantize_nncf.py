@@ -18,11 +18,14 @@ def quantize_openvino(
     spec: Mapping[str, Any],
     exclude: Sequence[str],
     stem: str = "model.int8",
+    preset: str = "performance",
 ) -> Tuple[str, str, Dict[str, Any]]:
     """Quantize the FP32 ONNX with NNCF for the OpenVINO CPU plugin; returns (xml, bin, recipe).
 
     ``data`` is a ``CalibrationData``; ``spec`` the plan's openvino int8 entry (overflow fix for
     CPUs without VNNI); ``exclude`` ONNX node names kept float (OpenVINO keeps ONNX node names).
+    ``preset``: ``performance`` (symmetric activations, the fastest kernels) or ``mixed``
+    (asymmetric activations: SiLU outputs are one-sided; the accuracy fallback's first step).
     """
     ov = require("openvino", "openvino")
     nncf = require("nncf", "int8")
@@ -39,7 +42,7 @@ def quantize_openvino(
         quantized = nncf.quantize(
             model,
             nncf.Dataset(data),
-            preset=nncf.QuantizationPreset.PERFORMANCE,  # symmetric activations: the fast CPU kernels
+            preset=nncf.QuantizationPreset(preset),
             target_device=nncf.TargetDevice.CPU,
             subset_size=len(data),
             ignored_scope=nncf.IgnoredScope(names=list(exclude), validate=False),
@@ -52,7 +55,7 @@ def quantize_openvino(
     recipe = {
         "quantizer": "nncf.quantize",
         "nncf": getattr(nncf, "__version__", "?"),
-        "preset": "performance",
+        "preset": preset,
         "target_device": "CPU",
         "overflow_fix": overflow.value,
         "float_nodes": len(exclude),

@@ -137,6 +137,12 @@ def benchmark(
     throughput_images: int = 32,
 ) -> List[Result]:
     """Measure every configuration; latency rounds are interleaved across all of them."""
+    # Peak memory first, each configuration in a child interpreter: spawning children while this
+    # process tears down OpenVINO's throughput-mode streams aborted it now and then (CI, 2 cores).
+    memories = [
+        measure_in_subprocess(c.bundle, c.backend, c.runtime_options, threads) if memory else None
+        for c in configs
+    ]
     detectors = [open_detector(c, threads) for c in configs]
     try:
         samples = interleaved_latency(detectors, frame, runs, warmup)
@@ -162,11 +168,9 @@ def benchmark(
     finally:
         for det in detectors:
             det.close()
-    for config, result in zip(configs, results):
+    for config, result, mem in zip(configs, results, memories):
         if throughput_images > 0:
             result.throughput, result.throughput_mode = throughput(config, threads, frame, throughput_images)
-        if memory:
-            mem = measure_in_subprocess(config.bundle, config.backend, config.runtime_options, threads)
-            if mem:
-                result.peak_mb, result.model_mb = mem["peak_mb"], mem["model_mb"]
+        if mem:
+            result.peak_mb, result.model_mb = mem["peak_mb"], mem["model_mb"]
     return results

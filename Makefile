@@ -12,7 +12,7 @@ DEVICE_VENV ?= .venv-device
 PIP = $(VENV)/bin/python -m pip
 PYTEST_ARGS ?=
 
-.PHONY: help venv device-venv demo test test-fast test-device lint clean fixture-venv
+.PHONY: help venv device-venv demo test test-fast test-bench test-device lint clean fixture-venv
 
 help:
 	@echo "make demo   - set up $(VENV) and run the most complete user path"
@@ -42,8 +42,17 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 test: venv device-venv lint
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest --ignore=tests/bench $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-bench
 	$(MAKE) --no-print-directory test-device
+
+# tests/bench in a process of its own: under CPU load a native thread aborted it now and then
+# (SIGABRT while OpenVINO/onnxruntime models were being opened and closed; root cause not found
+# yet). An abort (exit 134) is retried once and says so; any other failure fails at once.
+test-bench: venv
+	$(VENV)/bin/python -m pytest tests/bench $(PYTEST_ARGS) || { rc=$$?; \
+	  if [ $$rc -eq 134 ]; then echo "tests/bench aborted (SIGABRT): retrying once"; \
+	  $(VENV)/bin/python -m pytest tests/bench $(PYTEST_ARGS); else exit $$rc; fi; }
 
 test-fast: venv
 	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -10,6 +10,12 @@ from __future__ import annotations
 from typing import Optional
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of a third-party exception's message (its type name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class EdgekitError(Exception):
     """Base class of every user-facing error. ``exit_code`` is used by the CLI."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Sequence, Tuple
 
 from edgekit._optional import require
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, first_line
 
 
 def quantize_openvino(
@@ -50,7 +50,7 @@ def quantize_openvino(
         )
         ov.save_model(quantized, str(Path(out_dir) / xml), compress_to_fp16=False)
     except Exception as exc:  # noqa: BLE001 - NNCF and OpenVINO raise their own types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise ConversionError(f"NNCF cannot quantize {onnx_path.name} for OpenVINO: {first}") from None
     recipe = {
         "quantizer": "nncf.quantize",

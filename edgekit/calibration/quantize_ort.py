@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, Mapping, Sequence
 
 from edgekit._optional import require
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, first_line
 
 #: calibration methods edgekit offers (onnxruntime's CalibrationMethod names, lower case)
 METHODS = ("minmax", "entropy", "percentile")
@@ -91,7 +91,7 @@ def quantize_onnx(
                 **quant_types(spec),
             )
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises plain Exceptions here
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise ConversionError(f"onnxruntime cannot quantize {source.name}: {first}") from None
     return {
         "quantizer": "onnxruntime.quantization.quantize_static",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from edgekit import __version__
-from edgekit._optional import require, version_of
+from edgekit._optional import available, require, version_of
 from edgekit.bundle import BundleWriter, Manifest
 from edgekit.bundle.manifest import Artifact, InputSpec, ModelSection, Preprocess, SourceInfo
 from edgekit.converters import graph
@@ -165,8 +165,6 @@ def convert_loaded(
 
 def build_engine_here(dest: Path, manifest: Manifest, say: Log) -> None:
     """On a Jetson (TensorRT importable), build the bundle's engine right away, as ``edgekit build``."""
-    from edgekit._optional import available
-
     trt = [a for a in manifest.artifacts if a.backend == "tensorrt"]
     if not trt or not available("tensorrt"):
         return

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Tuple
 
 from edgekit._optional import require
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, first_line
 
 IR_XML = "model.xml"
 IR_BIN = "model.bin"
@@ -35,6 +35,6 @@ def write_ir(onnx_path: Path, out_dir: Path, precision: str = "fp32") -> Tuple[s
         model = ov.convert_model(str(onnx_path))
         ov.save_model(model, str(Path(out_dir) / IR_XML), compress_to_fp16=precision == "fp16")
     except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own exception types
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         raise ConversionError(f"OpenVINO cannot convert {onnx_path.name}: {message}") from None
     return IR_XML, IR_BIN

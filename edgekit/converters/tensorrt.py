@@ -13,7 +13,7 @@ import json
 import shlex
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterator, List, Set, Tuple
 
 from edgekit.errors import ConversionError
 
@@ -62,14 +62,11 @@ def check_onnx_for_tensorrt(model: Any, tensorrt: str, name: str = "model.onnx")
             f"{name}: opset {opset} is newer than TensorRT {tensorrt} parses (up to {entry['max_opset']}); "
             f"pass --opset {entry['max_opset']}"
         )
-    for node in model.graph.node:
-        if node.domain not in ("", "ai.onnx"):
-            continue  # plugins (e.g. EfficientNMS_TRT) live in their own domain
-        if node.op_type not in supported:
-            raise ConversionError(
-                f"{name}: node {node.name or '(unnamed)'} uses {node.op_type}, which the ONNX parser of "
-                f"TensorRT {tensorrt} does not support"
-            )
+    for node in _unsupported(model, supported):
+        raise ConversionError(
+            f"{name}: node {node.name or '(unnamed)'} uses {node.op_type}, which the ONNX parser of "
+            f"TensorRT {tensorrt} does not support"
+        )
     return {"tensorrt_table": key, "opset": opset, "ops_checked": len(model.graph.node)}
 
 
@@ -99,10 +96,10 @@ def build_section(plan: Any, onnx_name: str) -> Dict[str, Any]:
 
 def unsupported_nodes(model: Any, tensorrt: str) -> List[str]:
     """Every ``node (op)`` TensorRT ``tensorrt`` cannot parse (for reports; the check stops at one)."""
-    _, entry = table_for(tensorrt)
-    supported = set(entry["supported"])
-    return [
-        f"{n.name} ({n.op_type})"
-        for n in model.graph.node
-        if n.domain in ("", "ai.onnx") and n.op_type not in supported
-    ]
+    supported = set(table_for(tensorrt)[1]["supported"])
+    return [f"{n.name} ({n.op_type})" for n in _unsupported(model, supported)]
+
+
+def _unsupported(model: Any, supported: Set[str]) -> Iterator[Any]:
+    """Standard-domain nodes outside ``supported`` (plugins, e.g. EfficientNMS_TRT, have their own)."""
+    return (n for n in model.graph.node if n.domain in ("", "ai.onnx") and n.op_type not in supported)

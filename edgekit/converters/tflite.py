@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from edgekit._optional import require
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, first_line
 
 TFLITE_NAME = "model.tflite"
 TFLITE_PRECISIONS = ("fp32", "fp16", "int8")
@@ -55,11 +55,6 @@ def unsupported_op(module: Any, sample: Any) -> Optional[str]:
             layer = list(stack.values())[-1][0] if stack else ""
             return f"{node.target} (layer {layer or 'top level'!s}, node {node.name})"
     return None
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def convert_float(module: Any, sample: Any, dest: Path) -> Dict[str, Any]:

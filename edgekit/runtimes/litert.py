@@ -13,7 +13,7 @@ from typing import Any, List, Tuple
 
 import numpy as np
 
-from edgekit.errors import BackendError, MissingDependencyError
+from edgekit.errors import BackendError, MissingDependencyError, first_line
 from edgekit.runtimes.base import RUNTIMES, Runtime
 
 #: interpreter modules, in order of preference
@@ -28,11 +28,6 @@ def interpreter_class() -> Any:
         except ImportError:
             continue
     raise MissingDependencyError("ai_edge_litert", "tflite", "to run .tflite models")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @RUNTIMES.register("tflite")
@@ -51,7 +46,7 @@ class LiteRtRuntime(Runtime):
             )
             self.interpreter.allocate_tensors()
         except Exception as exc:  # noqa: BLE001 - LiteRT raises ValueError/RuntimeError
-            raise BackendError(f"{path}: LiteRT cannot load the model ({_first_line(exc)})") from None
+            raise BackendError(f"{path}: LiteRT cannot load the model ({first_line(exc)})") from None
         signature = self._signature()
         inputs = self.interpreter.get_input_details()
         if len(inputs) != 1:

@@ -8,7 +8,7 @@ from typing import List
 import numpy as np
 
 from edgekit._optional import require
-from edgekit.errors import BackendError
+from edgekit.errors import BackendError, first_line
 from edgekit.runtimes.base import RUNTIMES, Runtime
 
 
@@ -40,7 +40,7 @@ class OnnxRuntime(Runtime):
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = first_line(exc)
             raise BackendError(f"{path}: onnxruntime cannot load the model ({message})") from None
         self.input_name = self.session.get_inputs()[0].name
         names = {o.name for o in self.session.get_outputs()}

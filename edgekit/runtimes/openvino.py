@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple
 import numpy as np
 
 from edgekit._optional import require
-from edgekit.errors import BackendError
+from edgekit.errors import BackendError, first_line
 from edgekit.runtimes.base import RUNTIMES, Runtime
 
 #: user precision -> INFERENCE_PRECISION_HINT value
@@ -16,11 +16,6 @@ PRECISION_HINTS = {"fp32": "f32", "f32": "f32", "bf16": "bf16", "fp16": "f16", "
 MODES = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 
 Callback = Callable[[Dict[str, np.ndarray], Any], None]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @RUNTIMES.register("openvino")
@@ -56,7 +51,7 @@ class OpenVinoRuntime(Runtime):
             model = self.core.read_model(str(path))
             self.compiled = self.core.compile_model(model, self.device, config)
         except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own exception types
-            raise BackendError(f"{path}: openvino cannot load the model ({_first_line(exc)})") from None
+            raise BackendError(f"{path}: openvino cannot load the model ({first_line(exc)})") from None
         names = {name for out in self.compiled.outputs for name in out.get_names()}
         missing = [o.name for o in self.outputs if o.name not in names]
         if missing:

@@ -108,7 +108,9 @@ def predict(
         echo=echo,
     )
     try:
-        with stream:
+        # Ctrl-C ends the loop after the current frame: no KeyboardInterrupt raised inside a queue
+        # or a sink, where it can leave a lock held and the exit hanging
+        with stream, stream.stop_on_sigint():
             for result in stream:
                 label = str(src.paths[result.index]) if still else f"frame {result.index}"
                 if as_json:
@@ -117,7 +119,10 @@ def predict(
                     click.echo(json.dumps(record))
                 elif still:
                     click.echo(f"{label}: {summary(result)}")
-    except KeyboardInterrupt:
+        if stream.interrupted:
+            click.echo(f"stopped (Ctrl-C): {stream.stats.line()}", err=True)
+            sys.exit(130)
+    except KeyboardInterrupt:  # a second Ctrl-C
         click.echo(f"stopped (Ctrl-C): {stream.stats.line()}", err=True)
         sys.exit(130)
     finally:

@@ -75,9 +75,13 @@ class Capture:
     def get(self, timeout: Optional[float] = None) -> Optional[Frame]:
         """The next frame; None at the end of the stream (or ``timeout`` seconds without a frame)."""
         try:
-            item = self._queue.get(timeout=timeout)
+            return self.next(timeout)
         except queue.Empty:
             return None
+
+    def next(self, timeout: Optional[float] = None) -> Optional[Frame]:
+        """The next frame; None at the end of the stream; ``queue.Empty`` after ``timeout`` seconds."""
+        item = self._queue.get(timeout=timeout)
         if item is _END:
             self._queue.put(_END)  # later calls see the end too
             if self.error is not None:

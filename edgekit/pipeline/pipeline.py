@@ -4,11 +4,17 @@
 ...     for result in stream:
 ...         print(result.index, len(result.detections))
 
-Ctrl-C (or leaving the loop) stops capture and closes every sink: output files are complete.
+Leaving the loop, ``stream.stop()`` or Ctrl-C stops capture and closes every sink: output files
+are complete. Inside ``with stream.stop_on_sigint():`` the first Ctrl-C ends the stream after the
+current frame (no exception raised in the middle of a queue or a sink; a second Ctrl-C interrupts).
 """
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import signal
+import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -20,6 +26,8 @@ from edgekit.pipeline.capture import Capture
 from edgekit.pipeline.sinks import Sink, StopStream
 from edgekit.pipeline.sources import Source, SourceSpec, open_source
 from edgekit.pipeline.stats import StreamStats
+
+_POLL_S = 0.1  # how often a loop waiting for a frame looks at the stop flag
 
 
 class StreamResult(NamedTuple):
@@ -84,6 +92,8 @@ class Stream(Closing):
         )
         self._started = False
         self._closed = False
+        self._stopping = False  # a plain flag: set from signal handlers, polled by the loop
+        self.interrupted = False  # set by Ctrl-C under ``stop_on_sigint()``
 
     def __iter__(self) -> Iterator[StreamResult]:
         if self._started:
@@ -98,8 +108,11 @@ class Stream(Closing):
             for sink in self.sinks:
                 sink.bind(self.source)
             self.stats.started = time.perf_counter()
-            while True:
-                frame = self.capture.get()
+            while not self._stopping:
+                try:
+                    frame = self.capture.next(timeout=_POLL_S)
+                except queue.Empty:
+                    continue  # no frame yet: look at the stop flag again
                 if frame is None:
                     break
                 t0 = time.perf_counter()
@@ -122,6 +135,33 @@ class Stream(Closing):
                 yield result
         finally:
             self.close()
+
+    def stop(self) -> None:
+        """End the stream after the current frame (safe from another thread or a signal handler)."""
+        self._stopping = True
+
+    @contextlib.contextmanager
+    def stop_on_sigint(self) -> Iterator[Stream]:
+        """Within: Ctrl-C sets ``interrupted`` and ends the stream after the current frame.
+
+        A second Ctrl-C raises ``KeyboardInterrupt`` at once. Only in the main thread (where Python
+        runs signal handlers); elsewhere this does nothing.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if self.interrupted:
+                raise KeyboardInterrupt
+            self.interrupted = True
+            self.stop()
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def close(self) -> None:
         """Stop capture and close every sink (idempotent; runs on Ctrl-C and on leaving the loop)."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import List
+
+import pytest
 
 from ..conftest import need
 from .helpers import MjpegServer, frame_image, free_port, read_video, write_video
@@ -63,7 +66,11 @@ def test_ctrl_c_stops_a_live_stream_and_completes_the_files(tmp_path: Path, bund
     server.start()
     out, jsonl = tmp_path / "live.mp4", tmp_path / "live.jsonl"
     args = ["predict", str(bundle), server.url, "--save-video", str(out), "--jsonl", str(jsonl)]
-    proc = subprocess.Popen(edgekit(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # faulthandler on: should the process hang after Ctrl-C, SIGABRT below dumps every thread's stack
+    env = dict(os.environ, PYTHONFAULTHANDLER="1")
+    proc = subprocess.Popen(
+        edgekit(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
@@ -72,7 +79,11 @@ def test_ctrl_c_stops_a_live_stream_and_completes_the_files(tmp_path: Path, bund
             time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()[1]
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            pytest.fail("no exit 30 s after Ctrl-C; stacks:\n" + proc.communicate(timeout=30)[1])
     finally:
         if proc.poll() is None:
             proc.kill()

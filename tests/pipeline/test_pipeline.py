@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 from pathlib import Path
 from typing import Any, List
 
@@ -66,6 +69,36 @@ def test_ctrl_c_in_the_loop_completes_the_video(tmp_path: Path, detector: Any) -
             if result.index == 7:
                 raise KeyboardInterrupt
     assert len(read_video(out)) == 8 and not stream.capture.running
+
+
+def test_ctrl_c_under_stop_on_sigint_ends_the_stream_after_the_frame(tmp_path: Path, detector: Any) -> None:
+    video = write_video(tmp_path / "v.avi", 50)
+    out = tmp_path / "out.mp4"
+    stream = detector.stream(str(video), sinks=[VideoSink(out)])
+    before = signal.getsignal(signal.SIGINT)
+    seen = []
+    with stream, stream.stop_on_sigint():
+        for result in stream:
+            seen.append(result.index)
+            if result.index == 5:
+                os.kill(os.getpid(), signal.SIGINT)  # a real signal, handled between bytecodes
+    assert stream.interrupted and seen == list(range(6))
+    assert len(read_video(out)) == 6 and not stream.capture.running
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
+
+
+def test_stop_from_another_thread_while_waiting_for_frames(detector: Any) -> None:
+    from .helpers import CounterSource
+
+    source = CounterSource(fps=2.0)  # the loop mostly waits on an empty queue
+    stream = detector.stream(source)
+    got = []
+    timer = threading.Timer(1.2, stream.stop)
+    timer.start()
+    with stream:
+        got = [r.index for r in stream]
+    timer.join()
+    assert 1 <= len(got) <= 4 and not stream.capture.running and not stream.interrupted
 
 
 def test_a_sink_can_end_the_stream(tmp_path: Path, detector: Any) -> None:

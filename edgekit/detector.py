@@ -33,7 +33,8 @@ class Detector(Closing):
     >>> result = det("street.jpg")            # or a HxWx3 BGR numpy array
     >>> result.xyxy, result.confidence, result.names
 
-    ``backend`` picks one of the bundle's models (default: the first whose backend imports);
+    ``backend`` picks one of the bundle's models (default: the one ``edgekit benchmark`` measured
+    fastest on this machine, else the first whose backend imports);
     ``conf``, ``iou``, ``max_det``, ``classes`` (ids or names), ``agnostic`` override the
     manifest's decoder defaults, also per call.
     """
@@ -51,9 +52,9 @@ class Detector(Closing):
         **runtime_options: Any,
     ) -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
-        m = self.bundle.manifest
-        self.manifest = m
-        artifact = m.artifact(backend) if backend else self._first_runnable()
+        self.manifest = self.bundle.manifest
+        artifact = self.manifest.artifact(backend) if backend else self._first_runnable()
+        m = self.manifest = self.manifest.for_artifact(artifact)  # its own integer I/O, if any
         self.backend = artifact.backend
         self.runtime = open_runtime(
             artifact.backend, self.bundle.root / artifact.path, m.input, m.outputs, threads, **runtime_options
@@ -70,6 +71,16 @@ class Detector(Closing):
         return self.manifest.class_names
 
     def _first_runnable(self) -> Any:
+        """The backend ``edgekit benchmark`` found fastest here, else the first one that imports."""
+        from edgekit.bundle.choice import recorded_backend
+
+        fastest = recorded_backend(self.bundle.root)
+        for art in self.manifest.artifacts:
+            runnable = art.backend in RUNTIME_MODULES and available(
+                BACKEND_IMPORTS.get(art.backend, art.backend)
+            )
+            if art.backend == fastest and runnable:
+                return art
         for art in self.manifest.artifacts:
             if art.backend in RUNTIME_MODULES and available(BACKEND_IMPORTS.get(art.backend, art.backend)):
                 return art

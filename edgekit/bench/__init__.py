@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from edgekit.bench.configs import DEFAULT_BACKENDS, DEFAULT_PRECISIONS, Config, prepare
+from edgekit.bench.configs import Config, prepare
 from edgekit.bench.measure import Result, benchmark
 from edgekit.bench.report import format_table, machine_info, to_csv, to_json
 
@@ -58,8 +58,8 @@ class BenchmarkRun:
 def run_benchmark(
     source: Union[str, Path],
     target: str = "cpu",
-    backends: Sequence[str] = DEFAULT_BACKENDS,
-    precisions: Sequence[str] = DEFAULT_PRECISIONS,
+    backends: Optional[Sequence[str]] = None,
+    precisions: Optional[Sequence[str]] = None,
     imgsz: Optional[Tuple[int, int]] = None,
     workdir: Optional[Union[str, Path]] = None,
     runs: int = 50,
@@ -69,8 +69,15 @@ def run_benchmark(
     memory: bool = True,
     throughput_images: int = 32,
     log: Any = None,
+    record_choice: bool = True,
 ) -> BenchmarkRun:
-    """Benchmark a bundle folder, or a checkpoint converted per backend/precision into ``workdir``."""
+    """Benchmark a bundle folder, or a checkpoint converted per backend/precision into ``workdir``.
+
+    ``backends``/``precisions`` None: all of a bundle's models, or for a checkpoint onnxruntime
+    and openvino in fp32 and bf16. A bundle with two backends or more (a Raspberry Pi bundle's
+    OpenVINO and LiteRT models) gets the fastest recorded in it (``record_choice``): ``Detector``
+    opens that one by default on this machine.
+    """
     from edgekit.errors import InputFileError
 
     if data is not None and not Path(data).exists():
@@ -106,7 +113,29 @@ def run_benchmark(
     }
     if data is None:
         notes.append("mAP not measured (pass --data)")
+    if record_choice and Path(source).is_dir():
+        notes += _record_fastest(Path(source), results, threads)
     return BenchmarkRun(results, machine, settings, notes)
+
+
+def _record_fastest(bundle: Path, results: List[Result], threads: Optional[int]) -> List[str]:
+    """Record in ``bundle`` which backend ran fastest end to end (as ``Detector`` opens each one)."""
+    from edgekit.bundle import read_bundle
+    from edgekit.bundle.choice import CHOICE_FILE, record_fastest
+
+    own = {(a.backend, a.precision) for a in read_bundle(bundle).manifest.artifacts}
+    median = {r.backend: r.median_ms["total"] for r in results if (r.backend, r.precision) in own}
+    try:
+        record = record_fastest(bundle, median, threads)
+    except OSError as exc:
+        return [f"fastest backend not recorded: {bundle} is not writable ({exc.strerror})"]
+    if record is None:
+        return []
+    others = ", ".join(f"{b} {ms:.1f} ms" for b, ms in sorted(median.items()) if b != record["backend"])
+    return [
+        f"fastest here: {record['backend']} {median[str(record['backend'])]:.1f} ms (vs {others}), "
+        f"recorded in {bundle / CHOICE_FILE}: Detector uses it by default on this machine"
+    ]
 
 
 def _input_size(config: Config) -> List[int]:

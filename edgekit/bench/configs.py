@@ -43,11 +43,22 @@ def _artifact_precisions(bundle: Bundle) -> List[Tuple[str, str]]:
 
 
 def configs_for_bundle(
-    path: Path, backends: Sequence[str], precisions: Sequence[str], cpu_flags: Sequence[str]
+    path: Path,
+    backends: Optional[Sequence[str]],
+    precisions: Optional[Sequence[str]],
+    cpu_flags: Sequence[str],
 ) -> Tuple[List[Config], List[str]]:
-    """Configurations that ``path`` (a bundle folder) can run, and notes on those skipped."""
+    """Configurations that ``path`` (a bundle folder) can run, and notes on those skipped.
+
+    With neither ``backends`` nor ``precisions`` given: every model of the bundle, once, as
+    ``Detector`` opens it by default.
+    """
     bundle = read_bundle(path)
     have = _artifact_precisions(bundle)
+    if backends is None and precisions is None:
+        return [Config(b, p, path, {}) for b, p in have], []
+    backends = backends if backends is not None else list(dict.fromkeys(b for b, _ in have))
+    precisions = precisions if precisions is not None else DEFAULT_PRECISIONS
     configs: List[Config] = []
     notes: List[str] = []
     for backend in backends:
@@ -78,13 +89,16 @@ def prepare(
     source: Union[str, Path],
     workdir: Path,
     target: str = "cpu",
-    backends: Sequence[str] = DEFAULT_BACKENDS,
-    precisions: Sequence[str] = DEFAULT_PRECISIONS,
+    backends: Optional[Sequence[str]] = None,
+    precisions: Optional[Sequence[str]] = None,
     imgsz: Optional[Tuple[int, int]] = None,
     cpu_flags: Sequence[str] = (),
     log: Any = None,
 ) -> Tuple[List[Config], List[str]]:
     """Bundles for ``source``: a bundle folder is used as is; a checkpoint is converted into ``workdir``.
+
+    ``backends``/``precisions`` None: a bundle's own models; for a checkpoint the defaults
+    (onnxruntime and openvino, fp32 and bf16).
 
     One FP32 conversion serves fp32 (both backends) and bf16 (OpenVINO's runtime hint on the FP32
     IR); fp16 needs an FP16 IR, converted separately where the target's plan allows it.
@@ -96,6 +110,8 @@ def prepare(
         return configs_for_bundle(source, backends, precisions, cpu_flags)
     if not is_checkpoint(source):
         raise InputFileError(source, "expected a bundle folder or a .pt/.pth checkpoint")
+    backends = backends if backends is not None else DEFAULT_BACKENDS
+    precisions = precisions if precisions is not None else DEFAULT_PRECISIONS
     workdir.mkdir(parents=True, exist_ok=True)
     configs: List[Config] = []
     notes: List[str] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Dict, List, Optional, Tuple
 
 from edgekit.bundle import _fields as F
@@ -206,6 +206,27 @@ class ArtifactFile:
 
 
 @dataclass(frozen=True)
+class TensorIO:
+    """One model's own dtype (and quantization) of an input/output tensor named in the manifest,
+    where that model differs from the manifest's float interface (a .tflite with int8 I/O)."""
+
+    name: str
+    dtype: str
+    quantization: Optional[Quantization] = None
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], path: str) -> TensorIO:
+        q = d.get("quantization")
+        return cls(
+            F.string(d, "name", path),
+            F.string(d, "dtype", path, choices=DTYPES),
+            None
+            if q is None
+            else Quantization.from_dict(F.section(d, "quantization", path), path + "quantization."),
+        )
+
+
+@dataclass(frozen=True)
 class Artifact:
     backend: str
     path: str  # relative to the bundle directory, POSIX separators (the main file, e.g. model.xml)
@@ -213,6 +234,7 @@ class Artifact:
     sha256: str
     size: int
     files: Tuple[ArtifactFile, ...] = ()  # further files of the same model; optional (absent: none)
+    io: Tuple[TensorIO, ...] = ()  # this model's integer inputs/outputs; optional (absent: float)
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> Artifact:
@@ -229,6 +251,10 @@ class Artifact:
             F.string(d, "sha256", path),
             F.integer(d, "size", path, minimum=0),
             files,
+            tuple(
+                TensorIO.from_dict(t, f"{path}io[{i}].")
+                for i, t in enumerate(F.obj_list(d, "io", path) if d.get("io", []) != [] else [])
+            ),
         )
 
 
@@ -270,6 +296,22 @@ class Manifest:
         have = ", ".join(a.backend for a in self.artifacts)
         raise KeyError(f"the bundle has no {backend} model (it has: {have})")
 
+    def for_artifact(self, artifact: Artifact) -> Manifest:
+        """This manifest as ``artifact`` sees it: its own integer inputs/outputs (``io``) applied."""
+        if not artifact.io:
+            return self
+        own = {t.name: t for t in artifact.io}
+        known = {self.input.name, *(o.name for o in self.outputs)}
+        unknown = sorted(set(own) - known)
+        if unknown:
+            raise F.FieldError(f"artifact {artifact.path!r}: io names {unknown} are not inputs/outputs")
+
+        def apply(spec: Any) -> Any:
+            t = own.get(spec.name)
+            return spec if t is None else replace(spec, dtype=t.dtype, quantization=t.quantization)
+
+        return replace(self, input=apply(self.input), outputs=tuple(apply(o) for o in self.outputs))
+
     def to_dict(self) -> Dict[str, Any]:
         d = json.loads(json.dumps(asdict(self)))  # tuples -> lists: exactly what is written to disk
         return {"schema_version": d.pop("schema_version"), **d}
@@ -290,7 +332,7 @@ class Manifest:
         artifacts = tuple(
             Artifact.from_dict(a, f"artifacts[{i}].") for i, a in enumerate(F.obj_list(d, "artifacts", ""))
         )
-        return cls(
+        manifest = cls(
             source=SourceInfo.from_dict(F.section(d, "source", ""), "source."),
             model=ModelSection.from_dict(F.section(d, "model", ""), "model."),
             input=InputSpec.from_dict(F.section(d, "input", ""), "input."),
@@ -306,3 +348,6 @@ class Manifest:
             reparam=list(d.get("reparam", [])),
             schema_version=version,
         )
+        for art in artifacts:
+            manifest.for_artifact(art)  # io entries name known tensors
+        return manifest

@@ -15,8 +15,15 @@ def _split(value: str) -> list:
 @click.command("benchmark")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--target", "-t", default="cpu", show_default=True, help="Target when converting a checkpoint.")
-@click.option("--backends", default="onnxruntime,openvino", show_default=True, help="Comma-separated.")
-@click.option("--precisions", default="fp32,bf16", show_default=True, help="Comma-separated: fp32,bf16,fp16.")
+@click.option(
+    "--backends", help="Comma-separated (default: a bundle's own; for a checkpoint onnxruntime,openvino)."
+)
+@click.option(
+    "--precisions", help="Comma-separated: fp32,bf16,fp16 (default: a bundle's own; checkpoint fp32,bf16)."
+)
+@click.option(
+    "--no-record", is_flag=True, help="Do not record the fastest backend in the bundle (device_choice.json)."
+)
 @click.option("--imgsz", help="Input size when converting: 640 or WIDTHxHEIGHT.")
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep converted bundles here.")
 @click.option(
@@ -33,8 +40,9 @@ def _split(value: str) -> list:
 def benchmark_cmd(
     source: Path,
     target: str,
-    backends: str,
-    precisions: str,
+    backends: Optional[str],
+    precisions: Optional[str],
+    no_record: bool,
     imgsz: Optional[str],
     workdir: Optional[Path],
     runs: int,
@@ -47,7 +55,11 @@ def benchmark_cmd(
     csv_path: Optional[Path],
     plot_path: Optional[Path],
 ) -> None:
-    """Benchmark SOURCE: a bundle folder as is, or a .pt/.pth checkpoint converted per backend/precision."""
+    """Benchmark SOURCE: a bundle folder as is, or a .pt/.pth checkpoint converted per backend/precision.
+
+    On a bundle with several backends (a Raspberry Pi bundle: OpenVINO and LiteRT) the fastest
+    is recorded in the bundle and Detector / edgekit predict use it by default on this machine.
+    """
     from edgekit.bench import run_benchmark
     from edgekit.cli.convert import parse_imgsz
 
@@ -56,8 +68,8 @@ def benchmark_cmd(
     run = run_benchmark(
         source,
         target=target,
-        backends=_split(backends),
-        precisions=_split(precisions),
+        backends=_split(backends) if backends else None,
+        precisions=_split(precisions) if precisions else None,
         imgsz=parse_imgsz(imgsz),
         workdir=workdir,
         runs=runs,
@@ -67,6 +79,7 @@ def benchmark_cmd(
         memory=not no_memory,
         throughput_images=throughput_images,
         log=None if as_json else click.echo,
+        record_choice=not no_record,
     )
     click.echo(run.json() if as_json else run.table())
     if csv_path:

@@ -66,6 +66,11 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
     "--quantize-head", is_flag=True, help="Quantize the decode tail too (naive; for comparisons only)."
 )
 @click.option(
+    "--int8-io",
+    is_flag=True,
+    help="TFLite INT8: int8 input (and int8 outputs where quantized), parameters in the manifest.",
+)
+@click.option(
     "--max-map-drop", type=float, default=0.5, show_default=True, help="INT8 bound with --val (mAP points)."
 )
 @click.option(

@@ -67,6 +67,7 @@ class ConvertOptions:
     calib_method: str = "minmax"
     keep_float: Sequence[str] = ()
     quantize_head: bool = False
+    int8_io: bool = False  # TFLite: integer input/outputs instead of float
     val: Optional[Path] = None
     val_split: str = "val"
     max_map_drop: float = 0.5
@@ -87,6 +88,7 @@ class ConvertOptions:
             method=self.calib_method,
             keep_float=tuple(self.keep_float),
             quantize_head=self.quantize_head,
+            int8_io=self.int8_io,
             val=Path(self.val) if self.val else None,
             val_split=self.val_split,
             max_map_drop=self.max_map_drop,
@@ -122,6 +124,11 @@ def convert(
     plan = make_plan(opts)  # flags are checked before the (slower) checkpoint read
     if plan.precision == "int8":
         opts.int8_options()
+    if opts.int8_io and (plan.precision != "int8" or "tflite" not in plan.backends):
+        raise ConversionError(
+            f"--int8-io applies to TFLite INT8 models; this plan is {plan.precision} "
+            f"for {', '.join(plan.backends)} (add --int8 --backend tflite, or a Raspberry Pi target)"
+        )
     loaded = load_checkpoint(checkpoint, arch=opts.arch)
     dest = Path(opts.output) if opts.output else default_bundle_path(checkpoint, plan)
     return convert_loaded(loaded, dest, opts, plan, log)

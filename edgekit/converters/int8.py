@@ -43,6 +43,7 @@ class Int8Options:
     method: str = "minmax"
     keep_float: Sequence[str] = ()
     quantize_head: bool = False  # the naive baseline: decode tail quantized too (benchmarks only)
+    int8_io: bool = False  # TFLite: int8 input (and int8 outputs where quantized) instead of float
     val: Optional[Path] = None
     val_split: str = "val"
     max_map_drop: float = MAX_MAP_DROP
@@ -137,7 +138,14 @@ class Int8Builder:
         floats = [] if self.opts.quantize_head else tail
         recipe = quantize_tflite(source, self.root / TFLITE_NAME, "int8", self.data, [*floats, *extra])
         self.data.progress = False
-        return writer.artifact(TFLITE_NAME, "tflite", "int8"), recipe
+        if not self.opts.int8_io:
+            return writer.artifact(TFLITE_NAME, "tflite", "int8"), recipe
+        from edgekit.converters.tflite_io import make_integer_io
+
+        m = self.manifest
+        io = make_integer_io(self.root / TFLITE_NAME, m.input.name, [o.name for o in m.outputs])
+        recipe["io"] = {t.name: t.dtype for t in io}
+        return dataclasses.replace(writer.artifact(TFLITE_NAME, "tflite", "int8"), io=io), recipe
 
     # ---- checks ----------------------------------------------------------------------
 
@@ -155,20 +163,21 @@ class Int8Builder:
         shape = (self.manifest.input.height, self.manifest.input.width)
         geometry = _identity_geometry(shape)  # boxes stay in network-input pixels
         strict, loose = ref.options, dataclasses.replace(ref.options, conf=ref.options.conf / 2)
+        infer = float_interface(got)  # the same float tensors in and out, whatever the model's I/O
         with ref, got:
-            outputs = output_agreement(ref.runtime.infer, got.runtime.infer, images, raw)
+            outputs = output_agreement(ref.runtime.infer, infer, images, raw)
             found, kept = [], []
             for x in images:
-                a, b = ref.runtime.infer(x), got.runtime.infer(x)
+                a, b = ref.runtime.infer(x), infer(x)
                 # hysteresis: a detection near the threshold may fall just below it in the other model
                 found.append(
                     match_detections(
-                        ref.decoder(a, [geometry], strict)[0], got.decoder(b, [geometry], loose)[0]
+                        ref.decoder(a, [geometry], strict)[0], ref.decoder(b, [geometry], loose)[0]
                     )
                 )
                 kept.append(
                     match_detections(
-                        got.decoder(b, [geometry], strict)[0], ref.decoder(a, [geometry], loose)[0]
+                        ref.decoder(b, [geometry], strict)[0], ref.decoder(a, [geometry], loose)[0]
                     )
                 )
         recall, precision = summarize_matches(found), summarize_matches(kept)
@@ -286,6 +295,25 @@ class Int8Builder:
         if backend not in QDQ_BACKENDS:
             (self.root / INT8_ONNX).unlink(missing_ok=True)
         return ranking
+
+
+def float_interface(det: Any) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:
+    """``det``'s model with float input and outputs, its integer I/O (de)quantized per its manifest."""
+    from edgekit.decoding.preprocess import quantize
+
+    inp, outputs = det.manifest.input, det.manifest.outputs
+
+    def infer(x: np.ndarray) -> Dict[str, np.ndarray]:
+        if inp.quantization is not None:
+            x = quantize(x, inp.quantization, np.dtype(inp.dtype))
+        raw = det.runtime.infer(x)
+        for spec in outputs:
+            if spec.quantization is not None:
+                q = spec.quantization
+                raw[spec.name] = (raw[spec.name].astype(np.float32) - q.zero_point) * np.float32(q.scale)
+        return raw
+
+    return infer
 
 
 def round_figures(figures: Dict[str, Any]) -> Dict[str, Any]:

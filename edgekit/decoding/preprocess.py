@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from edgekit.bundle.manifest import InputSpec, Preprocess
+from edgekit.bundle.manifest import InputSpec, Preprocess, Quantization
 from edgekit.decoding.images import to_bgr8, try_cv2
 
 
@@ -46,6 +46,20 @@ def _resize_numpy(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.clip(top * (1 - wy) + bottom * wy + 0.5, 0, 255).astype(np.uint8)
 
 
+def quantize(real: np.ndarray, q: Quantization, dtype: np.dtype) -> np.ndarray:
+    """Float values -> integers of ``dtype``: round(real / scale) + zero_point, clipped."""
+    info = np.iinfo(dtype)
+    return np.clip(np.round(real / np.float32(q.scale)) + q.zero_point, info.min, info.max).astype(dtype)
+
+
+def is_pixel_shift(q: Optional[Quantization], dtype: np.dtype, pixel_scale: float) -> bool:
+    """True when quantizing scaled pixels is an exact shift: scale = pixel scale, and the zero point
+    moves 0..255 onto the integer range (int8: -128; uint8: 0). Then int8 = pixel XOR 0x80."""
+    if q is None or not np.isclose(q.scale, pixel_scale, rtol=1e-5, atol=0):
+        return False
+    return (dtype == np.int8 and q.zero_point == -128) or (dtype == np.uint8 and q.zero_point == 0)
+
+
 class Preprocessor:
     """Reusable preprocessing for one input spec; keeps its canvas and input buffers between calls."""
 
@@ -61,6 +75,7 @@ class Preprocessor:
             dtype = np.dtype(inp.dtype)
         shape = (1, 3, self.height, self.width) if inp.layout == "NCHW" else (1, self.height, self.width, 3)
         self._input = np.empty(shape, dtype=dtype)
+        self._shift = is_pixel_shift(inp.quantization, np.dtype(dtype), spec.scale)
 
     def _resize(self, image: np.ndarray, width: int, height: int) -> np.ndarray:
         if image.shape[1] == width and image.shape[0] == height:
@@ -72,6 +87,15 @@ class Preprocessor:
     def _convert(self, pixels: np.ndarray, dst: np.ndarray, flip: bool = False) -> None:
         """HxWx3 uint8 pixels -> ``dst`` in the input's layout, scale and dtype (``flip``: swap R and B)."""
         q = self.inp.quantization
+        if self._shift and self.inp.layout == "NCHW":  # integer input, exact: no float image at all
+            planes = self._cv2.split(pixels) if self._cv2 is not None else pixels.transpose(2, 0, 1)
+            for c, plane in enumerate(planes[::-1] if flip else planes):
+                out = dst[c].view(np.uint8)
+                if dst.dtype == np.int8:
+                    np.bitwise_xor(plane, np.uint8(0x80), out=out)
+                else:
+                    np.copyto(out, plane)
+            return
         if self._cv2 is not None and q is None and self.inp.layout == "NCHW":
             # cv2.split gives contiguous planes: converting them is ~2x faster than a strided copy
             planes = self._cv2.split(pixels)
@@ -81,11 +105,7 @@ class Preprocessor:
         pixels = pixels[..., ::-1] if flip else pixels
         src = pixels.transpose(2, 0, 1) if self.inp.layout == "NCHW" else pixels
         if q is not None:  # integer input: quantize the scaled pixels
-            real = src.astype(np.float32) * self.spec.scale
-            info = np.iinfo(dst.dtype)
-            np.copyto(
-                dst, np.clip(np.round(real / q.scale) + q.zero_point, info.min, info.max), casting="unsafe"
-            )
+            np.copyto(dst, quantize(src.astype(np.float32) * np.float32(self.spec.scale), q, dst.dtype))
         elif self.spec.scale == 1.0:
             np.copyto(dst, src, casting="unsafe")
         else:

@@ -1,8 +1,10 @@
 """LiteRT (TFLite) backend: ``ai-edge-litert``, else ``tflite_runtime``, else ``tensorflow.lite``.
 
 ``pip install "edgekit[tflite]"``. XNNPACK (LiteRT's default CPU delegate) runs the model with
-``threads`` threads. Outputs are matched to the manifest by signature order (``output_0``, ...);
-int8 inputs and outputs are (de)quantized with the scale and zero point stored in the model.
+``threads`` threads. Outputs are matched to the manifest by signature order (``output_0``, ...).
+Integer inputs/outputs named with their quantization in the manifest (``--int8-io``) pass through
+as integers (preprocessing and decoder apply the manifest's scale and zero point, checked against
+the model's at load); any other integer tensor is (de)quantized here with the model's parameters.
 """
 
 from __future__ import annotations
@@ -60,7 +62,12 @@ class LiteRtRuntime(Runtime):
             )
         self._outputs = ordered
         self._in_quant = self._quant(self._input)
-        self._out_quant = [self._quant(d) for d in ordered]
+        self._check_manifest(path, self.inp, self._input)
+        self._out_quant = []
+        for spec, detail in zip(self.outputs, ordered):
+            self._check_manifest(path, spec, detail)
+            # an output the manifest declares quantized goes to the decoder as it is
+            self._out_quant.append((0.0, 0) if spec.quantization is not None else self._quant(detail))
 
     def _signature(self) -> List[int]:
         """Output tensor indices in signature order (output_0, output_1, ...), or [] without one."""
@@ -77,9 +84,23 @@ class LiteRtRuntime(Runtime):
         scale, zero = detail.get("quantization", (0.0, 0))
         return (float(scale), int(zero)) if detail["dtype"] in (np.int8, np.uint8) and scale else (0.0, 0)
 
+    @classmethod
+    def _check_manifest(cls, path: Path, spec: Any, detail: dict) -> None:
+        """A tensor the manifest declares integer must be that integer type, scale and zero point."""
+        q = spec.quantization
+        if q is None:
+            return
+        scale, zero = cls._quant(detail)
+        kind = np.dtype(detail["dtype"]).name
+        if kind != spec.dtype or zero != q.zero_point or not np.isclose(scale, q.scale, rtol=1e-6, atol=0):
+            raise BackendError(
+                f"{path}: {spec.name} is {kind} scale {scale:.6g} zero {zero} in the model, "
+                f"the manifest says {spec.dtype} scale {q.scale:.6g} zero {q.zero_point}"
+            )
+
     def _infer_impl(self, x: np.ndarray) -> List[np.ndarray]:
         scale, zero = self._in_quant
-        if scale:
+        if scale and x.dtype.kind == "f":  # float pixels for an integer input: quantize them here
             info = np.iinfo(self._input["dtype"])
             x = np.clip(np.round(x / scale) + zero, info.min, info.max).astype(self._input["dtype"])
         self.interpreter.set_tensor(self._input["index"], x)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -16,6 +17,20 @@ PRECISION_HINTS = {"fp32": "f32", "f32": "f32", "bf16": "bf16", "fp16": "f16", "
 MODES = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 
 Callback = Callable[[Dict[str, np.ndarray], Any], None]
+
+_CORE: Optional[Any] = None
+_CORE_LOCK = threading.Lock()
+
+
+def shared_core(ov: Any) -> Any:
+    """One ``ov.Core`` per process, as OpenVINO recommends: a Core per model loaded and unloaded
+    the CPU plugin each time, and under load a native thread of an unloaded plugin aborted the
+    process (SIGABRT while the next model was being read)."""
+    global _CORE
+    with _CORE_LOCK:
+        if _CORE is None:
+            _CORE = ov.Core()
+        return _CORE
 
 
 @RUNTIMES.register("openvino")
@@ -47,7 +62,7 @@ class OpenVinoRuntime(Runtime):
         config.update(self.options.get("config") or {})
         self.device = str(self.options.get("device") or "CPU")
         try:
-            self.core = ov.Core()
+            self.core = shared_core(ov)
             model = self.core.read_model(str(path))
             self.compiled = self.core.compile_model(model, self.device, config)
         except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own exception types

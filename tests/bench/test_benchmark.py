@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -43,7 +45,14 @@ def tiny(tmp_path: Path) -> Path:
 
 def test_benchmark_reports_every_configuration(converted: Path, tmp_path: Path) -> None:
     need("cv2")
-    run = run_benchmark(converted, runs=5, warmup=1, throughput_images=4)
+    run = run_benchmark(
+        converted,
+        backends=["onnxruntime", "openvino"],
+        precisions=["fp32", "bf16"],
+        runs=5,
+        warmup=1,
+        throughput_images=4,
+    )
     names = [r.name for r in run.results]
     bf16 = run.machine["bf16"]
     assert names == ["onnxruntime fp32", "openvino fp32"] + (["openvino bf16"] if bf16 else [])
@@ -137,3 +146,52 @@ def test_checkpoint_is_converted_per_precision(tmp_path: Path) -> None:
     assert [r.name for r in run.results] == ["onnxruntime fp32"]
     assert (tmp_path / "yolo11_tiny-cpu-96x64-fp32.edgekit" / "manifest.json").is_file()
     assert any(n.startswith("onnxruntime fp16: skipped") for n in run.notes)
+
+
+def test_the_fastest_backend_is_recorded_and_opened_by_default(converted: Path, tmp_path: Path) -> None:
+    from edgekit.bundle.choice import CHOICE_FILE, machine_key, record_fastest, recorded_backend
+    from edgekit.detector import Detector
+
+    bundle = Path(
+        shutil.copytree(converted, tmp_path / "b.edgekit", ignore=shutil.ignore_patterns(CHOICE_FILE))
+    )
+    run = run_benchmark(bundle, runs=3, warmup=1, memory=False, throughput_images=0)
+    assert sorted(r.name for r in run.results) == ["onnxruntime fp32", "openvino fp32"]  # the bundle's own
+    record = json.loads((bundle / CHOICE_FILE).read_text())
+    median = {r.backend: r.median_ms["total"] for r in run.results}
+    assert record["backend"] == min(median, key=median.get) and record["machine"] == machine_key()
+    assert any(n.startswith(f"fastest here: {record['backend']}") for n in run.notes)
+    assert Detector(bundle).backend == record["backend"]
+    for fastest in ("openvino", "onnxruntime"):  # the record decides, not the manifest's order
+        slow = {"onnxruntime": 5.0, "openvino": 5.0, fastest: 1.0}
+        record_fastest(bundle, slow)
+        assert Detector(bundle).backend == fastest
+    first = json.loads((bundle / "manifest.json").read_text())["artifacts"][0]["backend"]
+    record_fastest(bundle, {"onnxruntime": 5.0, "openvino": 5.0, first: 9.0})  # the other one
+    other = json.loads((bundle / CHOICE_FILE).read_text())
+    other["machine"]["cpu"] = "another CPU"
+    (bundle / CHOICE_FILE).write_text(json.dumps(other))
+    assert recorded_backend(bundle) is None and Detector(bundle).backend == first
+    (bundle / CHOICE_FILE).write_text("{not json")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert Detector(bundle).backend == first
+    assert any(CHOICE_FILE in str(w.message) for w in caught)
+    assert not list(bundle.glob(f".{CHOICE_FILE}*"))  # no temporary file left behind
+
+
+def test_one_backend_records_nothing_and_no_record_writes_nothing(converted: Path, tmp_path: Path) -> None:
+    from edgekit.bundle.choice import CHOICE_FILE
+
+    bundle = Path(
+        shutil.copytree(converted, tmp_path / "b.edgekit", ignore=shutil.ignore_patterns(CHOICE_FILE))
+    )
+    run_benchmark(bundle, backends=["openvino"], runs=1, warmup=0, memory=False, throughput_images=0)
+    assert not (bundle / CHOICE_FILE).exists()
+    proc = run_cli(
+        "benchmark", str(bundle), "--runs", "2", "--no-memory", "--throughput-images", "0", "--no-record"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not (bundle / CHOICE_FILE).exists() and "fastest here" not in proc.stdout
+    proc = run_cli("benchmark", str(bundle), "--runs", "2", "--no-memory", "--throughput-images", "0")
+    assert proc.returncode == 0 and "fastest here:" in proc.stdout and (bundle / CHOICE_FILE).is_file()

@@ -39,6 +39,11 @@ def test_roundtrip_is_lossless() -> None:
         (lambda d: d["artifacts"][0].update(backend="ncnn"), "artifacts[0].backend"),
         (lambda d: d.update(schema_version=99), "schema_version 99"),
         (lambda d: d.pop("schema_version"), "schema_version"),
+        (
+            lambda d: d["artifacts"][0].update(io=[{"name": "images", "dtype": "int4"}]),
+            "artifacts[0].io[0].dtype",
+        ),
+        (lambda d: d["artifacts"][0].update(io=[{"name": "logits", "dtype": "int8"}]), "io names ['logits']"),
     ],
 )
 def test_schema_violations_name_the_field(mutate, field: str) -> None:
@@ -59,3 +64,22 @@ def test_paths_must_stay_inside_the_bundle(bad: str) -> None:
 def test_nested_relative_path_is_allowed() -> None:
     m = Manifest.from_dict(manifest_dict(model_path="onnx/./model.onnx"))
     assert m.artifacts[0].path == "onnx/./model.onnx"
+
+
+def test_an_artifacts_integer_io_applies_to_that_artifact_only() -> None:
+    d = manifest_dict()
+    q = {"scale": 1 / 255, "zero_point": -128}
+    d["artifacts"].append(
+        {**d["artifacts"][0], "backend": "tflite", "path": "model.tflite", "precision": "int8"}
+    )
+    d["artifacts"][1]["io"] = [
+        {"name": "images", "dtype": "int8", "quantization": q},
+        {"name": "scores", "dtype": "int8", "quantization": {"scale": 1 / 256, "zero_point": -128}},
+    ]
+    m = Manifest.from_dict(d)
+    assert Manifest.from_dict(m.to_dict()) == m
+    assert m.for_artifact(m.artifact("onnxruntime")) is m
+    seen = m.for_artifact(m.artifact("tflite"))
+    assert seen.input.dtype == "int8" and seen.input.quantization.zero_point == -128
+    assert seen.outputs[0] == m.outputs[0]  # boxes stay float
+    assert seen.outputs[1].dtype == "int8" and seen.outputs[1].quantization.scale == 1 / 256

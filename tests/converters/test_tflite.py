@@ -180,3 +180,66 @@ def test_tflite_int8_has_float_io_a_float_tail_and_runs(tmp_path: Path) -> None:
     tail, _ = tflite_float_scope(bundle / "model.tflite")
     assert tail and all(dtypes[name] == np.float32 for name in tail)
     assert sum(len(d) for d in detect(bundle, "tflite")) > 0
+
+
+def test_int8_io_takes_int8_pixels_and_returns_what_float_io_returns(tmp_path: Path) -> None:
+    """Same calibration, head quantized (so the outputs are integer too): the int8-I/O model
+    is the float-I/O model minus its input QUANTIZE op, and detects the same objects."""
+    need("ai_edge_quantizer")
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgekit.converters.int8 import float_interface
+    from edgekit.datasets import generate
+    from edgekit.detector import Detector
+
+    data = generate(tmp_path / "shapes", 20, 0, 0, seed=6, imgsz=128)
+    common = dict(
+        backend="tflite",
+        precision="int8",
+        calib=data.root / "images" / "train",
+        calib_images=16,
+        quantize_head=True,
+        allow_accuracy_loss=True,  # untrained weights, head quantized: bounds are not the point here
+    )
+    plain = convert(FIXTURES["yolo11"], tmp_path / "float-io.edgekit", **common)
+    integer = convert(FIXTURES["yolo11"], tmp_path / "int8-io.edgekit", int8_io=True, **common)
+    (art,) = json.loads((integer / "manifest.json").read_text())["artifacts"]
+    io = {t["name"]: t for t in art["io"]}
+    assert set(io) == {"images", "boxes", "scores"} and all(t["dtype"] == "int8" for t in io.values())
+    interp = Interpreter(model_path=str(integer / "model.tflite"))
+    interp.allocate_tensors()
+    (inp,) = interp.get_input_details()
+    assert inp["dtype"] == np.int8
+    assert inp["quantization"] == pytest.approx((io["images"]["quantization"]["scale"], -128), rel=1e-6)
+    assert all(d["dtype"] == np.int8 for d in interp.get_output_details())
+    ops = lambda p: Interpreter(model_path=str(p))._get_ops_details()  # noqa: E731
+    # ai-edge-quantizer leaves a quantized head's outputs integer: only the input QUANTIZE goes
+    assert len(ops(plain / "model.tflite")) - len(ops(integer / "model.tflite")) == 1
+    with Detector(plain, conf=0.05) as a, Detector(integer, conf=0.05) as b:
+        assert b.manifest.input.dtype == "int8" and a.manifest.input.dtype == "float32"
+        infer = float_interface(b)
+        for img in images():
+            x, _ = a.preprocess(img)
+            want, got = a.runtime.infer(x), infer(x)
+            for name in ("boxes", "scores"):
+                step = io[name]["quantization"]["scale"]
+                np.testing.assert_allclose(got[name], want[name], atol=step * 1.01, rtol=0)
+            da, db = a(img), b(img)  # the whole path: int8 pixels in, integer outputs decoded
+            assert len(da) == len(db) and np.abs(da.xyxy - db.xyxy).max(initial=0) <= 2 * io["boxes"][
+                "quantization"
+            ]["scale"] / min(a.preprocess.width / img.shape[1], a.preprocess.height / img.shape[0])
+
+    # a manifest whose quantization disagrees with the model's is refused at load, naming both
+    from edgekit.errors import BackendError
+
+    doc = json.loads((integer / "manifest.json").read_text())
+    doc["artifacts"][0]["io"][0]["quantization"]["zero_point"] = 0
+    (integer / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(BackendError, match=r"images is int8 scale .* zero -128 in the model, the manifest"):
+        Detector(integer)
+
+
+def test_int8_io_is_refused_where_it_cannot_apply(tmp_path: Path) -> None:
+    with pytest.raises(ConversionError, match="--int8-io applies to TFLite INT8"):
+        convert(FIXTURES["yolo11"], tmp_path / "x.edgekit", int8_io=True)
+    assert not (tmp_path / "x.edgekit").exists()

@@ -1,0 +1,75 @@
+"""The backend ``edgekit benchmark`` measured fastest on this machine, kept in the bundle.
+
+A Raspberry Pi bundle carries an OpenVINO model beside the .tflite. Which one is faster depends
+on the board and the installed versions, so the benchmark decides on the device: it writes
+``device_choice.json`` into the bundle, and ``Detector`` then opens that backend by default on
+the same machine (same architecture, CPU model and board). On any other machine the file is
+ignored and the manifest's order applies. Importable without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Union
+
+CHOICE_FILE = "device_choice.json"
+
+
+def machine_key() -> Dict[str, str]:
+    """What identifies this machine for a speed choice: architecture, CPU model, board model."""
+    from edgekit.devices.host import detect_host
+
+    host = detect_host(probe_modules=False)
+    return {"arch": host.arch or "", "cpu": host.cpu_model or "", "board": host.device_model or ""}
+
+
+def record_fastest(
+    root: Union[str, Path],
+    median_ms: Mapping[str, float],
+    threads: Optional[int] = None,
+) -> Optional[Dict[str, object]]:
+    """Write the fastest of ``median_ms`` (backend -> median end-to-end ms) into the bundle.
+
+    Needs two backends or more (else returns None, writing nothing). The file is written to a
+    temporary name and renamed: a reader never sees half of it.
+    """
+    if len(median_ms) < 2:
+        return None
+    fastest = min(median_ms, key=lambda b: median_ms[b])
+    record: Dict[str, object] = {
+        "backend": fastest,
+        "median_ms": {b: round(float(ms), 3) for b, ms in median_ms.items()},
+        "threads": threads,
+        "machine": machine_key(),
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    folder = Path(root)
+    fd, tmp = tempfile.mkstemp(prefix=f".{CHOICE_FILE}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, folder / CHOICE_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return record
+
+
+def recorded_backend(root: Union[str, Path]) -> Optional[str]:
+    """The backend measured fastest on this machine, or None (no record, another machine, unreadable)."""
+    path = Path(root) / CHOICE_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        backend, machine = record["backend"], record["machine"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        warnings.warn(f"{path}: ignored, not a speed record ({exc})", stacklevel=2)
+        return None
+    return str(backend) if machine == machine_key() else None

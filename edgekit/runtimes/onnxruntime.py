@@ -11,11 +11,17 @@ from edgekit._optional import require
 from edgekit.errors import BackendError, first_line
 from edgekit.runtimes.base import RUNTIMES, Runtime
 
+SPINNING = ("run", "always", "never")
+
 
 @RUNTIMES.register("onnxruntime")
 class OnnxRuntime(Runtime):
-    """onnxruntime session; ``threads`` sets intra-op threads, ``providers`` the execution providers,
-    ``spinning=False`` stops idle worker threads from busy-waiting (on by default)."""
+    """onnxruntime session; ``threads`` sets intra-op threads, ``providers`` the execution providers.
+
+    ``spinning``: ``"run"`` (default) worker threads busy-wait only while a run is in progress and
+    stop when it returns, so preprocessing and decoding get the cores; ``"always"`` keeps
+    onnxruntime's default (they also spin between runs); ``False`` / ``"never"`` never spins.
+    """
 
     backend = "onnxruntime"
 
@@ -27,12 +33,19 @@ class OnnxRuntime(Runtime):
             opts.intra_op_num_threads = int(self.threads)
             opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        if not self.options.get("spinning", True):
-            # idle worker threads spin after each run (onnxruntime's default: lowest latency,
-            # e.g. 4.9 vs 8.4 ms end to end for a small model here); spinning=False frees the
-            # cores for other threads (capture, encoding) on small boards
+        spinning = self.options.get("spinning", "run")
+        spinning = {True: "run", False: "never"}.get(spinning, spinning)
+        if spinning not in SPINNING:
+            raise BackendError(f"onnxruntime: spinning {spinning!r} is not one of {list(SPINNING)}")
+        if spinning == "never":
+            # no busy-waiting at all: frees the cores for other threads (capture, encoding) on
+            # small boards, but costs inference time (4.9 vs 8.4 ms for a small model here)
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        elif spinning == "run":
+            # spin while the run lasts (fast inference), stop when it returns: onnxruntime's own
+            # default keeps spinning after the run, slowing the decoding that follows on 2 cores
+            opts.add_session_config_entry("session.force_spinning_stop", "1")
         available = ort.get_available_providers()
         providers = self.options.get("providers") or [
             p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available

@@ -40,3 +40,30 @@ def test_corrupt_model_file_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="onnxruntime cannot load") as exc:
         open_runtime("onnxruntime", b.model_path(), b.manifest.input, b.manifest.outputs)
     assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "spinning, force_stop, allow",
+    [(None, "1", None), (True, "1", None), ("always", None, None), (False, None, "0"), ("never", None, "0")],
+)
+def test_spinning_modes_set_onnxruntime_session_entries(bundle, spinning, force_stop, allow) -> None:
+    m = bundle.manifest
+    options = {} if spinning is None else {"spinning": spinning}
+    with open_runtime("onnxruntime", bundle.model_path(), m.input, m.outputs, threads=1, **options) as rt:
+        opts = rt.session.get_session_options()
+
+        def entry(key: str):
+            try:
+                return opts.get_session_config_entry(key)
+            except Exception:  # noqa: BLE001 - onnxruntime raises when the key was never set
+                return None
+
+        assert entry("session.force_spinning_stop") == force_stop
+        assert entry("session.intra_op.allow_spinning") == allow
+        assert rt.infer(np.full((1, 3, 64, 128), 0.5, np.float32))["scores"].shape == (1, 3, 4)
+
+
+def test_unknown_spinning_mode_is_refused(bundle) -> None:
+    m = bundle.manifest
+    with pytest.raises(BackendError, match="spinning 'sometimes'"):
+        open_runtime("onnxruntime", bundle.model_path(), m.input, m.outputs, spinning="sometimes")

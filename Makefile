@@ -12,7 +12,7 @@ DEVICE_VENV ?= .venv-device
 PIP = $(VENV)/bin/python -m pip
 PYTEST_ARGS ?=
 
-.PHONY: help venv device-venv demo test test-fast test-bench test-device lint clean fixture-venv
+.PHONY: help venv device-venv demo test test-fast test-bench test-device lint clean fixture-venv check-aarch64
 
 help:
 	@echo "make demo   - set up $(VENV) and run the most complete user path"
@@ -63,6 +63,11 @@ test-fast: venv
 # the on-device tests again, under the device interpreter with numpy 1.x and OpenCV 4.x
 test-device: device-venv
 	$(DEVICE_VENV)/bin/python -m pytest -m ondevice -p no:cacheprovider $(PYTEST_ARGS)
+
+# Slow, not in `make test`: the on-device install on arm64 Debian (bookworm: Python 3.11, bullseye:
+# Python 3.9) under qemu-user emulation, against a bundle made here. Needs root; see the script.
+check-aarch64: venv
+	bash tools/aarch64_check.sh
 
 # the bundled detector: converted for the CPU target, run on generated images, evaluated
 DEMO_CHECKPOINT ?= tests/data/fixtures/yolo11-shapes.pt

@@ -44,7 +44,7 @@ def test_corrupt_model_file_is_a_one_line_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "spinning, force_stop, allow",
-    [(None, "1", None), (True, "1", None), ("always", None, None), (False, None, "0"), ("never", None, "0")],
+    [(None, None, None), (True, None, None), ("run", "1", None), (False, None, "0"), ("never", None, "0")],
 )
 def test_spinning_modes_set_onnxruntime_session_entries(bundle, spinning, force_stop, allow) -> None:
     m = bundle.manifest

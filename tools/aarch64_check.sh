@@ -8,9 +8,10 @@
 # installs edgekit's wheel into it with pip exactly as the README tells a Pi user
 # (`pip install "edgekit[tflite]"`, `[onnx]`, `[openvino]`: here the wheel built from this
 # checkout, its dependencies from PyPI), then runs a bundle made on this host with
-# `edgekit predict --json`. Detections must equal the host's on the same images (same classes,
-# boxes within half a pixel). Each venv also runs the bundle with a backend it lacks and must
-# fail with the exact `pip install` line. Wall times are smoke figures: emulation is not speed.
+# `edgekit.Detector` on numpy frames (tools/aarch64_detect.py: what an embedded app does; no
+# OpenCV in the venv). Detections must equal the host's on the same frames (same classes, boxes
+# within half a pixel). Each venv also runs `edgekit predict` with a backend it lacks and must
+# fail with one line naming the exact `pip install`. Wall times are smoke figures only.
 #
 # Needs root (debootstrap, chroot), Debian's debootstrap + qemu-user-static + binfmt-support
 # (installed with apt-get when missing) and binfmt_misc (mounted and qemu-aarch64 enabled when
@@ -29,6 +30,13 @@ declare -A OTHER=([tflite]=openvino [onnx]=tflite [openvino]=onnxruntime)  # a b
 declare -A OTHER_EXTRA=([openvino]=openvino [tflite]=tflite [onnxruntime]=onnx)
 
 say() { printf '== %s\n' "$*"; }
+cpuinfo() {  # a Raspberry Pi 5's /proc/cpuinfo (Cortex-A76) with $1 processors
+  for ((i = 0; i < $1; i++)); do
+    printf 'processor\t: %d\nBogoMIPS\t: 108.00\n' "$i"
+    printf 'Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\n'
+    printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n'
+  done
+}
 die() { printf 'aarch64_check: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap and chroot)"
@@ -61,9 +69,17 @@ say "host: wheel, bundle (--target rpi5), images, reference detections"
 "$HOST_PY" -m edgekit convert "$CHECKPOINT" --target rpi5 --imgsz 320 -o "$HOSTDIR/bundle" >"$HOSTDIR/convert.log"
 "$HOST_PY" -c "from edgekit.datasets import generate; generate('$HOSTDIR/shapes', 0, 0, 6, seed=11, image_format='png')"
 cp -r "$HOSTDIR/shapes/images/test" "$HOSTDIR/images"
+# the same frames as numpy arrays: the device venvs have no OpenCV to read image files
+"$HOST_PY" -c "
+import sys, cv2, numpy as np, pathlib
+out = pathlib.Path('$HOSTDIR/npy'); out.mkdir()
+for p in sorted(pathlib.Path('$HOSTDIR/images').glob('*.png')):
+    np.save(str(out / (p.stem + '.npy')), cv2.imread(str(p)))
+"
+cp tools/aarch64_detect.py "$HOSTDIR/"
 for extra in $EXTRAS; do
-  "$HOST_PY" -m edgekit predict "$HOSTDIR/bundle" "$HOSTDIR/images" --backend "${BACKEND[$extra]}" \
-    --json >"$HOSTDIR/ref-${BACKEND[$extra]}.jsonl"
+  "$HOST_PY" tools/aarch64_detect.py "$HOSTDIR/bundle" "$HOSTDIR/npy" "${BACKEND[$extra]}" \
+    >"$HOSTDIR/ref-${BACKEND[$extra]}.jsonl" 2>"$HOSTDIR/ref-${BACKEND[$extra]}.err"
 done
 
 # -- device side, per release -----------------------------------------------------------------
@@ -85,11 +101,22 @@ for suite in $SUITES; do
   for fs in proc sys dev; do
     mountpoint -q "$ROOT/$fs" || mount --bind "/$fs" "$ROOT/$fs"
   done
-  trap 'for fs in proc sys dev; do umount -l "$ROOT/$fs" 2>/dev/null || true; done' EXIT
+  trap 'for fs in proc/cpuinfo proc sys dev; do umount -l "$ROOT/$fs" 2>/dev/null || true; done' EXIT
   rm -rf "$ROOT/opt/check" && mkdir -p "$ROOT/opt/check"
-  cp -r "$HOSTDIR/dist" "$HOSTDIR/bundle" "$HOSTDIR/images" "$ROOT/opt/check/"
+  # qemu-user shows programs this host's x86 /proc/cpuinfo; LiteRT's XNNPACK (cpuinfo) crashes on
+  # it (SIGSEGV), so the root sees a Raspberry Pi 5's (Cortex-A76) for this machine's CPU count
+  cpuinfo "$(nproc)" >"$WORK/cpuinfo-a76"
+  mountpoint -q "$ROOT/proc/cpuinfo" 2>/dev/null || mount --bind "$WORK/cpuinfo-a76" "$ROOT/proc/cpuinfo"
+  cp -r "$HOSTDIR/dist" "$HOSTDIR/bundle" "$HOSTDIR/images" "$HOSTDIR/npy" "$HOSTDIR/aarch64_detect.py" \
+    "$ROOT/opt/check/"
+  # pip inside trusts what this host trusts (a proxy's CA included) and uses its proxy, if any
+  cp "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" "$ROOT/opt/check/ca-certificates.crt"
   wheel=$(basename "$HOSTDIR"/dist/edgekit-*.whl)
-  in_root() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 "$@"; }
+  in_root() {
+    chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
+      PIP_CERT=/opt/check/ca-certificates.crt ${HTTPS_PROXY:+HTTPS_PROXY=$HTTPS_PROXY} \
+      ${https_proxy:+https_proxy=$https_proxy} "$@"
+  }
   arch=$(in_root uname -m)
   pyver=$(in_root python3 -c 'import platform; print(platform.python_version())')
   say "$suite: $arch, Python $pyver"
@@ -104,7 +131,7 @@ for suite in $SUITES; do
     installed=$(($(date +%s) - start))
     versions=$(in_root "$venv/bin/python" -c "import importlib.metadata as m; print(' '.join(f'{p} {m.version(p)}' for p in ('numpy', {'tflite': 'ai-edge-litert', 'onnx': 'onnxruntime', 'openvino': 'openvino'}['$extra'])))")
     start=$(date +%s)
-    in_root "$venv/bin/edgekit" predict /opt/check/bundle /opt/check/images --backend "$backend" --json \
+    in_root "$venv/bin/python" /opt/check/aarch64_detect.py /opt/check/bundle /opt/check/npy "$backend" \
       >"$WORK/device-$suite-$backend.jsonl" 2>"$WORK/device-$suite-$backend.err" || true
     ran=$(($(date +%s) - start))
     verdict=$("$HOST_PY" tools/aarch64_compare.py "$HOSTDIR/ref-$backend.jsonl" "$WORK/device-$suite-$backend.jsonl") \
@@ -122,7 +149,7 @@ for suite in $SUITES; do
     ROWS+=("$suite | Python $pyver | edgekit[$extra] | $versions | $verdict | install ${installed} s, run ${ran} s")
     ROWS+=("$suite | Python $pyver | edgekit[$extra] | --backend $other | $missing")
   done
-  for fs in proc sys dev; do umount -l "$ROOT/$fs" 2>/dev/null || true; done
+  for fs in proc/cpuinfo proc sys dev; do umount -l "$ROOT/$fs" 2>/dev/null || true; done
   trap - EXIT
 done
 

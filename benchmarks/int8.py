@@ -26,13 +26,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 # bundle flavour -> (convert options, backends scored): the cpu bundle carries OpenVINO + onnxruntime
-FLAVOURS = {"cpu": ({}, ("onnxruntime", "openvino")), "tflite": ({"backend": "tflite"}, ("tflite",))}
+# jetson: the TensorRT-ready ONNX (explicit Q/DQ, symmetric int8) scored in onnxruntime, as no
+# TensorRT runs here
+FLAVOURS = {
+    "cpu": ({}, ("onnxruntime", "openvino")),
+    "tflite": ({"backend": "tflite"}, ("tflite",)),
+    "jetson": ({"target": "jetson"}, ("tensorrt",)),
+}
 
 
 def ensure_data(data: Path) -> Path:
@@ -59,9 +65,25 @@ def convert_variant(
             val_split="val",
             allow_accuracy_loss=True,  # report what INT8 gives; the "ok" column says if it met its bounds
         )
+    else:
+        options.update(precision="fp32")
     if variant == "int8-naive":  # the head quantized too, and no fallback: what a careless export does
         options.update(quantize_head=True, allow_accuracy_loss=True, val=None)
-    return convert(checkpoint, target="cpu", log=lambda line: print("   ", line), **options)
+    options.setdefault("target", "cpu")
+    return convert(checkpoint, log=lambda line: print("   ", line), **options)
+
+
+def scorable(path: Path, backend: str) -> Tuple[Any, str]:
+    """(bundle, backend) to validate: a TensorRT model's ONNX runs in onnxruntime here."""
+    from edgekit.bundle import read_bundle
+    from edgekit.converters.int8 import runnable, single
+
+    if backend != "tensorrt":
+        return path, backend
+    bundle = read_bundle(path)
+    return type(bundle)(bundle.root, single(bundle.manifest, bundle.manifest.artifact("tensorrt"))), (
+        runnable(bundle.manifest.artifact("tensorrt")).backend
+    )
 
 
 def card_imgsz(checkpoint: Path) -> int:
@@ -83,7 +105,8 @@ def accuracy(fixtures: Path, data_yaml: Path, calib_images: int, work: Path) -> 
                 bundle = convert_variant(checkpoint, out, data_yaml, variant, calib_images, extra)
                 report = json.loads((bundle / "manifest.json").read_text())["verification"].get("int8", {})
                 for backend in backends:
-                    result, _ = validate(bundle, data_yaml, split="test", backend=backend)
+                    target, runs_as = scorable(bundle, backend)
+                    result, _ = validate(target, data_yaml, split="test", backend=runs_as)
                     scores.setdefault(backend, {})[variant] = result
                     if variant == "int8":
                         figures = report["backends"][backend]

@@ -30,6 +30,20 @@ declare -A OTHER=([tflite]=openvino [onnx]=tflite [openvino]=onnxruntime)  # a b
 declare -A OTHER_EXTRA=([openvino]=openvino [tflite]=tflite [onnxruntime]=onnx)
 
 say() { printf '== %s\n' "$*"; }
+fake_sys() {  # $1: a /sys holding this host's CPU and node topology plus a Cortex-A76 MIDR_EL1
+  rm -rf "$1" && mkdir -p "$1/devices/system"
+  (cd /sys/devices/system && find cpu node -maxdepth 4 -type f \( -path '*/topology/*' \
+    -o -path '*/cache/index*/*' -o -name online -o -name possible -o -name present \
+    -o -name cpulist -o -name cpumap -o -name meminfo -o -name 'has_*' \) 2>/dev/null) |
+    while read -r f; do
+      mkdir -p "$1/devices/system/$(dirname "$f")"
+      cat "/sys/devices/system/$f" >"$1/devices/system/$f" 2>/dev/null || true
+    done
+  for c in "$1"/devices/system/cpu/cpu[0-9]*; do
+    mkdir -p "$c/regs/identification"
+    echo 0x00000000414fd0b1 >"$c/regs/identification/midr_el1"  # Arm, r4p1, part 0xd0b
+  done
+}
 cpuinfo() {  # a Raspberry Pi 5's /proc/cpuinfo (Cortex-A76) with $1 processors
   for ((i = 0; i < $1; i++)); do
     printf 'processor\t: %d\nBogoMIPS\t: 108.00\n' "$i"
@@ -98,22 +112,27 @@ for suite in $SUITES; do
     say "$suite: root file system in $(($(date +%s) - start)) s"
   fi
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
-  for fs in proc sys dev; do
+  for fs in proc dev; do
     mountpoint -q "$ROOT/$fs" || mount --bind "/$fs" "$ROOT/$fs"
   done
   trap 'for fs in proc/cpuinfo proc sys dev; do umount -l "$ROOT/$fs" 2>/dev/null || true; done' EXIT
   rm -rf "$ROOT/opt/check" && mkdir -p "$ROOT/opt/check"
-  # qemu-user shows programs this host's x86 /proc/cpuinfo; LiteRT's XNNPACK (cpuinfo) crashes on
-  # it (SIGSEGV), so the root sees a Raspberry Pi 5's (Cortex-A76) for this machine's CPU count
+  # qemu-user shows programs this host's x86 /proc/cpuinfo and /sys: LiteRT's XNNPACK crashed on
+  # it (SIGSEGV) and OpenVINO's ARM plugin stopped ("Can't open MIDR_EL1 sysfs entry"), so the
+  # root sees a Raspberry Pi 5's (Cortex-A76) cpuinfo and MIDR over this host's CPU topology
   cpuinfo "$(nproc)" >"$WORK/cpuinfo-a76"
   mountpoint -q "$ROOT/proc/cpuinfo" 2>/dev/null || mount --bind "$WORK/cpuinfo-a76" "$ROOT/proc/cpuinfo"
+  fake_sys "$WORK/sys"
+  mountpoint -q "$ROOT/sys" || mount --bind "$WORK/sys" "$ROOT/sys"
   cp -r "$HOSTDIR/dist" "$HOSTDIR/bundle" "$HOSTDIR/images" "$HOSTDIR/npy" "$HOSTDIR/aarch64_detect.py" \
     "$ROOT/opt/check/"
   # pip inside trusts what this host trusts (a proxy's CA included) and uses its proxy, if any
   cp "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" "$ROOT/opt/check/ca-certificates.crt"
   wheel=$(basename "$HOSTDIR"/dist/edgekit-*.whl)
   in_root() {
-    chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
+    # QEMU_CPU: emulate the Pi 5's Cortex-A76. qemu's default ("max", with SVE and more) made
+    # OpenVINO's ARM plugin compute wrong boxes (raw outputs off by up to 165 px)
+    chroot "$ROOT" /usr/bin/env -i QEMU_CPU=cortex-a76 PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
       PIP_CERT=/opt/check/ca-certificates.crt ${HTTPS_PROXY:+HTTPS_PROXY=$HTTPS_PROXY} \
       ${https_proxy:+https_proxy=$https_proxy} "$@"
   }

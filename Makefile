@@ -43,15 +43,15 @@ lint: venv
 
 test: venv device-venv lint
 	$(VENV)/bin/python -m pytest --ignore=tests/bench --ignore=tests/pipeline $(PYTEST_ARGS)
-	@# the live-stream and Ctrl-C tests in a fresh process: after the converter tests (JAX imported
-	@# by litert-torch in the same process) a Ctrl-C'd stream once stalled past its 30 s limit
+	@# the live-stream and Ctrl-C tests in a fresh process: a Ctrl-C'd stream once stalled there after
+	@# the converter tests (fixed since: Ctrl-C sets a flag the loop polls); kept apart as a safeguard
 	$(VENV)/bin/python -m pytest tests/pipeline $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-bench
 	$(MAKE) --no-print-directory test-device
 
 # tests/bench in a process of its own: under CPU load a native thread aborted it now and then
-# (SIGABRT while OpenVINO/onnxruntime models were being opened and closed; root cause not found
-# yet). An abort (exit 134) is retried once and says so; any other failure fails at once.
+# (SIGABRT while an OpenVINO model was read; not seen since one ov.Core serves the process, but
+# not proven gone). An abort (exit 134) is retried once and says so; any other failure fails at once.
 test-bench: venv
 	$(VENV)/bin/python -m pytest tests/bench $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 134 ]; then echo "tests/bench aborted (SIGABRT): retrying once"; \

@@ -75,15 +75,14 @@ def convert_variant(
 
 def scorable(path: Path, backend: str) -> Tuple[Any, str]:
     """(bundle, backend) to validate: a TensorRT model's ONNX runs in onnxruntime here."""
-    from edgekit.bundle import read_bundle
+    from edgekit.bundle import Bundle, read_bundle
     from edgekit.converters.int8 import runnable, single
 
     if backend != "tensorrt":
         return path, backend
-    bundle = read_bundle(path)
-    return type(bundle)(bundle.root, single(bundle.manifest, bundle.manifest.artifact("tensorrt"))), (
-        runnable(bundle.manifest.artifact("tensorrt")).backend
-    )
+    manifest = read_bundle(path).manifest
+    art = manifest.artifact("tensorrt")
+    return Bundle(Path(path), single(manifest, art)), runnable(art).backend
 
 
 def card_imgsz(checkpoint: Path) -> int:

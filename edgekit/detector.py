@@ -74,16 +74,14 @@ class Detector(Closing):
         """The backend ``edgekit benchmark`` found fastest here, else the first one that imports."""
         from edgekit.bundle.choice import recorded_backend
 
-        fastest = recorded_backend(self.bundle.root)
-        for art in self.manifest.artifacts:
-            runnable = art.backend in RUNTIME_MODULES and available(
-                BACKEND_IMPORTS.get(art.backend, art.backend)
-            )
-            if art.backend == fastest and runnable:
-                return art
-        for art in self.manifest.artifacts:
-            if art.backend in RUNTIME_MODULES and available(BACKEND_IMPORTS.get(art.backend, art.backend)):
-                return art
+        runnable = [
+            art
+            for art in self.manifest.artifacts
+            if art.backend in RUNTIME_MODULES and available(BACKEND_IMPORTS.get(art.backend, art.backend))
+        ]
+        if runnable:
+            fastest = recorded_backend(self.bundle.root)
+            return next((art for art in runnable if art.backend == fastest), runnable[0])
         first = self.manifest.artifacts[0]
         extra = {"onnxruntime": "onnx"}.get(first.backend, first.backend)
         raise MissingDependencyError(

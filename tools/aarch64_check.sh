@@ -30,6 +30,7 @@ declare -A OTHER=([tflite]=openvino [onnx]=tflite [openvino]=onnxruntime)  # a b
 declare -A OTHER_EXTRA=([openvino]=openvino [tflite]=tflite [onnxruntime]=onnx)
 
 say() { printf '== %s\n' "$*"; }
+unmount_root() { for fs in proc/cpuinfo proc sys dev; do umount -l "$ROOT/$fs" 2>/dev/null || true; done; }
 fake_sys() {  # $1: a /sys holding this host's CPU and node topology plus a Cortex-A76 MIDR_EL1
   rm -rf "$1" && mkdir -p "$1/devices/system"
   (cd /sys/devices/system && find cpu node -maxdepth 4 -type f \( -path '*/topology/*' \
@@ -115,7 +116,7 @@ for suite in $SUITES; do
   for fs in proc dev; do
     mountpoint -q "$ROOT/$fs" || mount --bind "/$fs" "$ROOT/$fs"
   done
-  trap 'for fs in proc/cpuinfo proc sys dev; do umount -l "$ROOT/$fs" 2>/dev/null || true; done' EXIT
+  trap unmount_root EXIT
   rm -rf "$ROOT/opt/check" && mkdir -p "$ROOT/opt/check"
   # qemu-user shows programs this host's x86 /proc/cpuinfo and /sys: LiteRT's XNNPACK crashed on
   # it (SIGSEGV) and OpenVINO's ARM plugin stopped ("Can't open MIDR_EL1 sysfs entry"), so the
@@ -168,7 +169,7 @@ for suite in $SUITES; do
     ROWS+=("$suite | Python $pyver | edgekit[$extra] | $versions | $verdict | install ${installed} s, run ${ran} s")
     ROWS+=("$suite | Python $pyver | edgekit[$extra] | --backend $other | $missing")
   done
-  for fs in proc/cpuinfo proc sys dev; do umount -l "$ROOT/$fs" 2>/dev/null || true; done
+  unmount_root
   trap - EXIT
 done
 

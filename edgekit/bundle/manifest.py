@@ -49,6 +49,13 @@ class Quantization:
     def from_dict(cls, d: Dict[str, Any], path: str) -> Quantization:
         return cls(F.number(d, "scale", path, positive=True), F.integer(d, "zero_point", path, minimum=-128))
 
+    @classmethod
+    def optional(cls, d: Dict[str, Any], path: str) -> Optional[Quantization]:
+        """The ``quantization`` section of ``d``, or None when absent (a float tensor)."""
+        if d.get("quantization") is None:
+            return None
+        return cls.from_dict(F.section(d, "quantization", path), path + "quantization.")
+
 
 @dataclass(frozen=True)
 class SourceInfo:
@@ -98,7 +105,6 @@ class InputSpec:
         batch = d.get("batch", 1)
         if batch is not None:
             batch = F.integer(d, "batch", path, minimum=1)
-        q = d.get("quantization")
         return cls(
             F.string(d, "name", path),
             F.integer(d, "height", path, minimum=1),
@@ -106,9 +112,7 @@ class InputSpec:
             F.string(d, "layout", path, choices=LAYOUTS),
             F.string(d, "dtype", path, choices=DTYPES),
             batch,
-            None
-            if q is None
-            else Quantization.from_dict(F.section(d, "quantization", path), path + "quantization."),
+            Quantization.optional(d, path),
         )
 
 
@@ -144,15 +148,12 @@ class OutputSpec:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> OutputSpec:
-        q = d.get("quantization")
         return cls(
             F.string(d, "name", path),
             F.string(d, "role", path, choices=OUTPUT_ROLES),
             tuple(F.int_list(d, "shape", path, allow_none=True)),
             F.string(d, "dtype", path, choices=DTYPES),
-            None
-            if q is None
-            else Quantization.from_dict(F.section(d, "quantization", path), path + "quantization."),
+            Quantization.optional(d, path),
             F.string(d, "layout", path, choices=("BNC", "BCN")) if "layout" in d else "BNC",
         )
 
@@ -216,13 +217,10 @@ class TensorIO:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> TensorIO:
-        q = d.get("quantization")
         return cls(
             F.string(d, "name", path),
             F.string(d, "dtype", path, choices=DTYPES),
-            None
-            if q is None
-            else Quantization.from_dict(F.section(d, "quantization", path), path + "quantization."),
+            Quantization.optional(d, path),
         )
 
 

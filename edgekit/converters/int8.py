@@ -299,7 +299,7 @@ class Int8Builder:
 
 def float_interface(det: Any) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:
     """``det``'s model with float input and outputs, its integer I/O (de)quantized per its manifest."""
-    from edgekit.decoding.preprocess import quantize
+    from edgekit.decoding.preprocess import dequantize, quantize
 
     inp, outputs = det.manifest.input, det.manifest.outputs
 
@@ -309,8 +309,7 @@ def float_interface(det: Any) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:
         raw = det.runtime.infer(x)
         for spec in outputs:
             if spec.quantization is not None:
-                q = spec.quantization
-                raw[spec.name] = (raw[spec.name].astype(np.float32) - q.zero_point) * np.float32(q.scale)
+                raw[spec.name] = dequantize(raw[spec.name], spec.quantization)
         return raw
 
     return infer

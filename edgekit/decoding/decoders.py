@@ -16,7 +16,7 @@ from edgekit.bundle.manifest import Manifest, OutputSpec
 from edgekit.decoding.detections import Detections
 from edgekit.decoding.nms import batched_nms
 from edgekit.decoding.ort_nms import ort_nms
-from edgekit.decoding.preprocess import Geometry
+from edgekit.decoding.preprocess import Geometry, dequantize
 from edgekit.registry import Registry
 
 MAX_NMS = 30000  # candidates entering NMS at most (as Ultralytics)
@@ -44,7 +44,7 @@ class Decoder:
         spec = self.roles[role]
         x = outputs[spec.name]
         if spec.quantization is not None:
-            x = (x.astype(np.float32) - spec.quantization.zero_point) * spec.quantization.scale
+            x = dequantize(x, spec.quantization)
         if x.ndim == 3 and spec.role in ("boxes", "scores", "box_dist", "score_logits", "boxes_scores"):
             is_bcn = spec.layout == "BCN"
             if is_bcn != channels_first:

@@ -52,6 +52,11 @@ def quantize(real: np.ndarray, q: Quantization, dtype: np.dtype) -> np.ndarray:
     return np.clip(np.round(real / np.float32(q.scale)) + q.zero_point, info.min, info.max).astype(dtype)
 
 
+def dequantize(x: np.ndarray, q: Quantization) -> np.ndarray:
+    """Integers -> float32 values: (x - zero_point) * scale."""
+    return (x.astype(np.float32) - q.zero_point) * np.float32(q.scale)
+
+
 def is_pixel_shift(q: Optional[Quantization], dtype: np.dtype, pixel_scale: float) -> bool:
     """True when quantizing scaled pixels is an exact shift: scale = pixel scale, and the zero point
     moves 0..255 onto the integer range (int8: -128; uint8: 0). Then int8 = pixel XOR 0x80."""

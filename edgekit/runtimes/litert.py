@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, List, Optional
 
 import numpy as np
 
+from edgekit.bundle.manifest import Quantization
+from edgekit.decoding.preprocess import dequantize, quantize
 from edgekit.errors import BackendError, MissingDependencyError, first_line
 from edgekit.runtimes.base import RUNTIMES, Runtime
 
@@ -63,11 +65,11 @@ class LiteRtRuntime(Runtime):
         self._outputs = ordered
         self._in_quant = self._quant(self._input)
         self._check_manifest(path, self.inp, self._input)
-        self._out_quant = []
+        self._out_quant: List[Optional[Quantization]] = []
         for spec, detail in zip(self.outputs, ordered):
             self._check_manifest(path, spec, detail)
             # an output the manifest declares quantized goes to the decoder as it is
-            self._out_quant.append((0.0, 0) if spec.quantization is not None else self._quant(detail))
+            self._out_quant.append(None if spec.quantization is not None else self._quant(detail))
 
     def _signature(self) -> List[int]:
         """Output tensor indices in signature order (output_0, output_1, ...), or [] without one."""
@@ -80,9 +82,11 @@ class LiteRtRuntime(Runtime):
         return [outputs[k] for k in keys]
 
     @staticmethod
-    def _quant(detail: dict) -> Tuple[float, int]:
+    def _quant(detail: dict) -> Optional[Quantization]:
+        """The model's quantization of an int8/uint8 tensor; None for a float one."""
         scale, zero = detail.get("quantization", (0.0, 0))
-        return (float(scale), int(zero)) if detail["dtype"] in (np.int8, np.uint8) and scale else (0.0, 0)
+        integer = detail["dtype"] in (np.int8, np.uint8) and scale
+        return Quantization(float(scale), int(zero)) if integer else None
 
     @classmethod
     def _check_manifest(cls, path: Path, spec: Any, detail: dict) -> None:
@@ -90,7 +94,8 @@ class LiteRtRuntime(Runtime):
         q = spec.quantization
         if q is None:
             return
-        scale, zero = cls._quant(detail)
+        own = cls._quant(detail)
+        scale, zero = (own.scale, own.zero_point) if own is not None else (0.0, 0)
         kind = np.dtype(detail["dtype"]).name
         if kind != spec.dtype or zero != q.zero_point or not np.isclose(scale, q.scale, rtol=1e-6, atol=0):
             raise BackendError(
@@ -99,16 +104,14 @@ class LiteRtRuntime(Runtime):
             )
 
     def _infer_impl(self, x: np.ndarray) -> List[np.ndarray]:
-        scale, zero = self._in_quant
-        if scale and x.dtype.kind == "f":  # float pixels for an integer input: quantize them here
-            info = np.iinfo(self._input["dtype"])
-            x = np.clip(np.round(x / scale) + zero, info.min, info.max).astype(self._input["dtype"])
+        if self._in_quant is not None and x.dtype.kind == "f":  # float pixels for an integer input
+            x = quantize(x, self._in_quant, np.dtype(self._input["dtype"]))
         self.interpreter.set_tensor(self._input["index"], x)
         self.interpreter.invoke()
         results = []
-        for detail, (s, z) in zip(self._outputs, self._out_quant):
+        for detail, q in zip(self._outputs, self._out_quant):
             out = self.interpreter.get_tensor(detail["index"])
-            results.append((out.astype(np.float32) - z) * s if s else out)
+            results.append(out if q is None else dequantize(out, q))
         return results
 
     def close(self) -> None:

@@ -23,9 +23,9 @@ _CORE_LOCK = threading.Lock()
 
 
 def shared_core(ov: Any) -> Any:
-    """One ``ov.Core`` per process, as OpenVINO recommends: a Core per model loaded and unloaded
-    the CPU plugin each time, and under load a native thread of an unloaded plugin aborted the
-    process (SIGABRT while the next model was being read)."""
+    """One ``ov.Core`` per process, as OpenVINO recommends. With a Core per model, tests/bench
+    aborted now and then under load (SIGABRT in a native thread while the next model was read);
+    not seen since this change, though the cause was not proven."""
     global _CORE
     with _CORE_LOCK:
         if _CORE is None:

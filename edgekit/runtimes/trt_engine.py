@@ -80,9 +80,7 @@ def build_engine(
     boards (a 4 GB board otherwise runs out of memory while building). A timing cache beside the
     engines makes rebuilds faster.
     """
-    trt = require(
-        "tensorrt", "tensorrt", "TensorRT comes with JetPack: create the venv with --system-site-packages"
-    )
+    trt = require("tensorrt", "tensorrt", JETPACK_HINT)
     from edgekit.runtimes.cuda import free_memory
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -138,9 +136,7 @@ def ensure_engine(
 
     With ``allow_build=False`` a missing engine is an error naming the ``edgekit build`` command.
     """
-    trt = require(
-        "tensorrt", "tensorrt", "TensorRT comes with JetPack: create the venv with --system-site-packages"
-    )
+    trt = require("tensorrt", "tensorrt", JETPACK_HINT)
     build = dict(manifest.target.get("build") or {})
     if not build:
         raise BackendError(

@@ -1,7 +1,8 @@
 """INT8 that keeps accuracy and pays off: mAP of FP32 vs INT8 bundles, and INT8 speed-ups.
 
     python benchmarks/int8.py [--data /tmp/edgekit-shapes] [--fixtures tests/data/fixtures]
-                              [--calib-images 300] [--runs 30] [--skip-accuracy] [--skip-speed]
+                              [--calib-images 300] [--runs 30] [--flavours cpu,tflite,jetson]
+                              [--skip-accuracy] [--skip-speed]
 
 Accuracy: every trained fixture (``tests/data/fixtures/*.pt``) is converted for ``cpu`` three
 times (FP32; INT8 with the decode tail kept float, edgekit's default; INT8 with the head
@@ -90,14 +91,17 @@ def card_imgsz(checkpoint: Path) -> int:
     return int(json.loads(card.read_text()).get("imgsz", 320)) if card.is_file() else 320
 
 
-def accuracy(fixtures: Path, data_yaml: Path, calib_images: int, work: Path) -> List[Dict[str, Any]]:
+def accuracy(
+    fixtures: Path, data_yaml: Path, calib_images: int, work: Path, flavours: List[str]
+) -> List[Dict[str, Any]]:
     from edgekit.eval.validate import validate
 
     rows = []
     for checkpoint in sorted(fixtures.glob("*.pt")):
         scores: Dict[str, Dict[str, Any]] = {}
         accepted: Dict[str, Any] = {}
-        for flavour, (extra, backends) in FLAVOURS.items():
+        for flavour in flavours:
+            extra, backends = FLAVOURS[flavour]
             for variant in ("fp32", "int8", "int8-naive"):
                 print(f"{checkpoint.name}: converting {flavour} {variant}")
                 out = work / f"{checkpoint.stem}-{flavour}-{variant}"
@@ -225,13 +229,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--calib-images", type=int, default=300)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--flavours",
+        default=",".join(FLAVOURS),
+        help=f"bundle flavours scored for accuracy, comma-separated (default: all of {', '.join(FLAVOURS)})",
+    )
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args(argv)
     data_yaml = ensure_data(args.data)
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_accuracy:
-            rows = accuracy(args.fixtures, data_yaml, args.calib_images, Path(tmp))
+            flavours = [f for f in args.flavours.split(",") if f]
+            unknown = sorted(set(flavours) - set(FLAVOURS))
+            if unknown:
+                parser.error(f"unknown flavour(s) {', '.join(unknown)}; choose from {', '.join(FLAVOURS)}")
+            rows = accuracy(args.fixtures, data_yaml, args.calib_images, Path(tmp), flavours)
             print_accuracy(rows)
         if not args.skip_speed:
             calib = args.data / "images" / "train"

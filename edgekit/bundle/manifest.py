@@ -32,6 +32,8 @@ OUTPUT_ROLES = (
     "det_scores",  # (B, K)
     "det_classes",  # (B, K)
     "nms_indices",  # (M, 3) batch, class, box index (ONNX NonMaxSuppression)
+    "best_scores",  # (B, N) each anchor's highest class probability (computed in the graph)
+    "best_classes",  # (B, N) the class of that score
 )
 DECODERS = ("nms", "nms-free", "host-dfl", "graph-nms")
 BACKENDS = ("onnxruntime", "openvino", "tensorrt", "tflite")
@@ -233,6 +235,8 @@ class Artifact:
     size: int
     files: Tuple[ArtifactFile, ...] = ()  # further files of the same model; optional (absent: none)
     io: Tuple[TensorIO, ...] = ()  # this model's integer inputs/outputs; optional (absent: float)
+    # outputs only this model has, after the manifest's (the per-anchor best score); optional
+    extra_outputs: Tuple[OutputSpec, ...] = ()
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> Artifact:
@@ -252,6 +256,12 @@ class Artifact:
             tuple(
                 TensorIO.from_dict(t, f"{path}io[{i}].")
                 for i, t in enumerate(F.obj_list(d, "io", path) if d.get("io", []) != [] else [])
+            ),
+            tuple(
+                OutputSpec.from_dict(o, f"{path}extra_outputs[{i}].")
+                for i, o in enumerate(
+                    F.obj_list(d, "extra_outputs", path) if d.get("extra_outputs", []) != [] else []
+                )
             ),
         )
 
@@ -295,11 +305,17 @@ class Manifest:
         raise KeyError(f"the bundle has no {backend} model (it has: {have})")
 
     def for_artifact(self, artifact: Artifact) -> Manifest:
-        """This manifest as ``artifact`` sees it: its own integer inputs/outputs (``io``) applied."""
-        if not artifact.io:
+        """This manifest as ``artifact`` sees it: its own outputs appended (``extra_outputs``), then
+        its own integer inputs/outputs (``io``) applied."""
+        if not artifact.io and not artifact.extra_outputs:
             return self
+        outputs = self.outputs + artifact.extra_outputs
+        names = [o.name for o in outputs]
+        clash = sorted({n for n in names if names.count(n) > 1})
+        if clash:
+            raise F.FieldError(f"artifact {artifact.path!r}: extra_outputs repeat the outputs {clash}")
         own = {t.name: t for t in artifact.io}
-        known = {self.input.name, *(o.name for o in self.outputs)}
+        known = {self.input.name, *names}
         unknown = sorted(set(own) - known)
         if unknown:
             raise F.FieldError(f"artifact {artifact.path!r}: io names {unknown} are not inputs/outputs")
@@ -308,7 +324,7 @@ class Manifest:
             t = own.get(spec.name)
             return spec if t is None else replace(spec, dtype=t.dtype, quantization=t.quantization)
 
-        return replace(self, input=apply(self.input), outputs=tuple(apply(o) for o in self.outputs))
+        return replace(self, input=apply(self.input), outputs=tuple(apply(o) for o in outputs))
 
     def to_dict(self) -> Dict[str, Any]:
         d = json.loads(json.dumps(asdict(self)))  # tuples -> lists: exactly what is written to disk

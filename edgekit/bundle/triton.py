@@ -96,6 +96,7 @@ def export_triton(
             )
         platform, model_name = PLATFORMS["onnxruntime"]
         source = Path(b.root) / onnx[0].path
+        m = m.for_artifact(onnx[0])  # its own input dtype and outputs (uint8 pixels, best scores)
     dest = Path(repository) / name
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=dest.parent))

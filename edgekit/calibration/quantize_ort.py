@@ -14,6 +14,10 @@ from edgekit.errors import ConversionError, first_line
 #: calibration methods edgekit offers (onnxruntime's CalibrationMethod names, lower case)
 METHODS = ("minmax", "entropy", "percentile")
 PERCENTILE = 99.999  # onnxruntime's default; kept explicit so that the manifest records it
+# TensorRT's Q/DQ placement (NVIDIA, "Explicit Quantization: Q/DQ layer-placement recommendations"):
+# quantize the inputs of weighted layers and let TensorRT fuse the rest; a symmetric int8 range
+# on every SiLU/Add/Concat output besides costs accuracy that TensorRT does not need to lose.
+TENSORRT_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
 
 class _DropAdvice(logging.Filter):
@@ -74,6 +78,8 @@ def quantize_onnx(
         extra["CalibPercentile"] = PERCENTILE
     per_channel = bool(spec.get("per_channel", True))
     reduce_range = bool(spec.get("reduce_range", False))
+    # symmetric activations = the TensorRT scheme: Q/DQ at weighted layers' inputs only
+    op_types = list(TENSORRT_OP_TYPES) if extra["ActivationSymmetric"] else None
     started = time.perf_counter()
     reader.rewind()
     with _quiet_root():
@@ -86,6 +92,7 @@ def quantize_onnx(
                 per_channel=per_channel,
                 reduce_range=reduce_range,
                 nodes_to_exclude=list(exclude),
+                op_types_to_quantize=op_types,
                 calibrate_method=calibrate,
                 extra_options=extra,
                 **quant_types(spec),
@@ -101,6 +108,7 @@ def quantize_onnx(
         "activation_type": spec.get("activation_type", "int8"),
         "weight_type": spec.get("weight_type", "int8"),
         "activation_symmetric": extra["ActivationSymmetric"],
+        "op_types": op_types or "all onnxruntime quantizes",
         "per_channel": per_channel,
         "reduce_range": reduce_range,
         "float_nodes": len(exclude),

@@ -78,13 +78,25 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
     is_flag=True,
     help="Write the INT8 bundle even when it misses the accuracy bounds (reported in the manifest).",
 )
+@click.option(
+    "--no-host-io",
+    is_flag=True,
+    help="onnxruntime model: float input and the plain outputs (default: uint8 pixels in, "
+    "each anchor's best score and class out).",
+)
 @click.option("--no-simplify", is_flag=True, help="Skip onnxslim.")
 @click.option("--no-verify", is_flag=True, help="Skip the self-check against PyTorch (not recommended).")
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Bundle folder (default: NAME-TARGET.edgekit)."
 )
 def convert_cmd(
-    checkpoint: Path, imgsz: Optional[str], no_simplify: bool, no_verify: bool, int8: bool, **options
+    checkpoint: Path,
+    imgsz: Optional[str],
+    no_simplify: bool,
+    no_verify: bool,
+    no_host_io: bool,
+    int8: bool,
+    **options,
 ) -> None:
     """Convert CHECKPOINT (.pt/.pth) into a bundle for --target."""
     from edgekit.converters import convert
@@ -99,6 +111,7 @@ def convert_cmd(
         imgsz=parse_imgsz(imgsz),
         simplify=not no_simplify,
         verify=not no_verify,
+        host_io=not no_host_io,
         nms=True if options.pop("nms") else None,
         **options,
     )

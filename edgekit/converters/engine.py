@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class ConvertOptions:
     max_det: int = 300
     simplify: bool = True
     verify: bool = True
+    host_io: bool = True  # onnxruntime model: uint8 pixels in, best score/class per anchor out
     measure: bool = True  # params / GFLOPs / CPU latency per reparameterization pass
     output: Optional[Path] = None
     # INT8 (see edgekit.converters.int8)
@@ -281,6 +283,8 @@ def write_onnx_bundle(
         verification={"onnx_simplify": simplified, "backends_not_built": skipped},
         reparam=reparam,
     )
+    if opts.host_io and not int8:
+        manifest = with_host_io(writer, manifest, say)
     if opts.verify:
         figures = verify_bundle(writer.dir, manifest, loaded.model, deploy, module, say)
         manifest = Manifest(**{**manifest.__dict__, "verification": {**manifest.verification, **figures}})
@@ -347,6 +351,28 @@ def write_artifact(
         )
         return writer.artifact(xml, backend, precision, extra=[weights])
     return writer.artifact(onnx_path.name, backend, precision)  # onnxruntime, tensorrt (built on device)
+
+
+def with_host_io(writer: BundleWriter, manifest: Manifest, say: Log) -> Manifest:
+    """The onnxruntime artifact with its host interface (``edgekit.converters.host_io``), where it
+    has its own ONNX (a TensorRT artifact builds from the same file, with the float interface)."""
+    from edgekit.converters.host_io import applies, write_host_io
+
+    backends = {a.backend for a in manifest.artifacts}
+    if "onnxruntime" not in backends or "tensorrt" in backends or not applies(manifest):
+        return manifest
+    art = manifest.artifact("onnxruntime")
+    io, extra = write_host_io(writer.dir / art.path, manifest)
+    fresh = writer.artifact(art.path, art.backend, art.precision)
+    host = dataclasses.replace(fresh, io=io, extra_outputs=extra)
+    say(
+        "onnxruntime model: uint8 pixel input"
+        + (f", {' and '.join(o.name for o in extra)} outputs" if extra else "")
+        + " (--no-host-io: float input)"
+    )
+    return dataclasses.replace(
+        manifest, artifacts=tuple(host if a is art else a for a in manifest.artifacts)
+    )
 
 
 def tool_versions() -> Dict[str, str]:

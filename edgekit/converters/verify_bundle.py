@@ -13,6 +13,7 @@ from edgekit.bundle import Bundle, Manifest
 from edgekit.bundle.manifest import DecoderSpec, OutputSpec
 from edgekit.converters.verification import match_detections, summarize_matches
 from edgekit.decoding import DecodeOptions, make_decoder
+from edgekit.decoding.preprocess import dequantize
 from edgekit.detector import Detector
 from edgekit.errors import VerificationError
 from edgekit.models.base import HeadSpec
@@ -63,6 +64,22 @@ def reference_detections(model: Any, x: np.ndarray, manifest: Manifest, head: He
 # FP16 IR (weights rounded to FP16, computed in f32): a looser, explicitly named tolerance.
 FP16_MIN_COSINE = 0.999  # cosine similarity of every raw output with the exported module's
 FP16_MIN_MATCH_RATE = 0.9  # detections matched by class and IoU >= 0.5 (FP32: MIN_MATCH_RATE)
+
+
+def model_input(x: np.ndarray, manifest: Manifest) -> np.ndarray:
+    """The float tensor the exported module takes for the runtime's input ``x`` (uint8 pixels or float)."""
+    q = manifest.input.quantization
+    return x if q is None else dequantize(x, q)
+
+
+def extra_references(manifest: Manifest, names: List[str], expected: Any) -> Dict[str, Any]:
+    """Reference values of an artifact's per-anchor best scores, from the module's scores. (Its best
+    classes are checked through the detections: near-tied class scores may pick either class.)"""
+    best = [o for o in manifest.outputs if o.role == "best_scores"]
+    if not best:
+        return {}
+    scores = expected[names.index(next(o.name for o in manifest.outputs if o.role == "scores"))]
+    return {best[0].name: scores.max(1).values}
 
 
 def verify_bundle(
@@ -126,13 +143,16 @@ def verify_artifact(
     with Detector(bundle, backend=backend, threads=1, **options) as det:
         names = [o.name for o in manifest.outputs if o.role != "nms_indices"]
         for image in images:
-            x, geometry = det.preprocess(image, color="RGB")
-            x = x.copy()
-            got = det.runtime.infer(x)
+            pixels, geometry = det.preprocess(image, color="RGB")
+            got = det.runtime.infer(pixels.copy())
+            x = model_input(pixels, det.manifest)
             with torch.no_grad():
                 expected = exported(torch.from_numpy(x))
             expected = expected if isinstance(expected, (tuple, list)) else (expected,)
-            for name, ref in zip(names, expected):
+            extra = extra_references(det.manifest, names, expected)
+            names_here = names + list(extra)
+            expected = (*expected, *extra.values())
+            for name, ref in zip(names_here, expected):
                 if manifest.decoder.type == "nms-free":  # top-k rows: near-tied scores may swap ranks
                     err = max(compare_topk(torch.from_numpy(got[name]), ref, TOLERANCE).values())
                 else:

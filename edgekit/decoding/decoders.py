@@ -90,6 +90,27 @@ def select_candidates(
     return idx, top.astype(np.float32), cls
 
 
+def best_candidates(
+    best: np.ndarray, best_class: np.ndarray, conf: float
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As ``select_candidates``, from the graph's per-anchor best score and class (no class filter)."""
+    idx = np.flatnonzero(best > conf)
+    if len(idx) > MAX_NMS:
+        idx = idx[np.argpartition(-best[idx], MAX_NMS)[:MAX_NMS]]
+    return idx, best[idx].astype(np.float32, copy=False), best_class[idx].astype(np.int64, copy=False)
+
+
+def candidates(
+    decoder: Decoder, outputs: Dict[str, np.ndarray], scores: np.ndarray, b: int, opts: DecodeOptions
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image ``b``'s candidates: from the graph's best score/class when it has them (and no class
+    filter asks for other classes), else from the full (nc, N) scores."""
+    if opts.classes is None and "best_scores" in decoder.roles:
+        best = outputs[decoder.roles["best_scores"].name][b]
+        return best_candidates(best, outputs[decoder.roles["best_classes"].name][b], opts.conf)
+    return select_candidates(scores[b], opts.conf, opts.classes)
+
+
 @DECODERS.register("nms")
 class NmsDecoder(Decoder):
     """Boxes + scores (split or concatenated) -> best class per anchor -> class-aware NMS."""
@@ -106,7 +127,7 @@ class NmsDecoder(Decoder):
             boxes, scores = self.get(outputs, "boxes"), self.get(outputs, "scores")
         results = []
         for b, geo in enumerate(geometries):
-            idx, conf, cls = select_candidates(scores[b], opts.conf, opts.classes)
+            idx, conf, cls = candidates(self, outputs, scores, b, opts)
             xyxy = np.ascontiguousarray(boxes[b][:, idx].T)
             keep = batched_nms(xyxy, conf, cls, opts.iou, opts.agnostic, opts.max_det)
             results.append(self.finish(xyxy[keep], conf[keep], cls[keep], geo))
@@ -150,7 +171,10 @@ class HostDflDecoder(NmsDecoder):
         scores = self.get(outputs, "score_logits" if is_logit else "scores")
         results = []
         for b, geo in enumerate(geometries):
-            idx, conf, cls = select_candidates(scores[b], opts.conf, opts.classes, is_logit)
+            if is_logit:
+                idx, conf, cls = select_candidates(scores[b], opts.conf, opts.classes, is_logit)
+            else:
+                idx, conf, cls = candidates(self, outputs, scores, b, opts)
             xyxy = self.boxes_for(dist[b], idx).astype(np.float32)
             keep = batched_nms(xyxy, conf, cls, opts.iou, opts.agnostic, opts.max_det)
             results.append(self.finish(xyxy[keep], conf[keep], cls[keep], geo))

@@ -44,6 +44,16 @@ def test_roundtrip_is_lossless() -> None:
             "artifacts[0].io[0].dtype",
         ),
         (lambda d: d["artifacts"][0].update(io=[{"name": "logits", "dtype": "int8"}]), "io names ['logits']"),
+        (
+            lambda d: d["artifacts"][0].update(extra_outputs=[{"name": "best", "role": "top", "shape": [1]}]),
+            "artifacts[0].extra_outputs[0].role",
+        ),
+        (
+            lambda d: d["artifacts"][0].update(
+                extra_outputs=[{"name": "scores", "role": "best_scores", "shape": [1, 4], "dtype": "float32"}]
+            ),
+            "extra_outputs repeat the outputs ['scores']",
+        ),
     ],
 )
 def test_schema_violations_name_the_field(mutate, field: str) -> None:
@@ -83,3 +93,18 @@ def test_an_artifacts_integer_io_applies_to_that_artifact_only() -> None:
     assert seen.input.dtype == "int8" and seen.input.quantization.zero_point == -128
     assert seen.outputs[0] == m.outputs[0]  # boxes stay float
     assert seen.outputs[1].dtype == "int8" and seen.outputs[1].quantization.scale == 1 / 256
+
+
+def test_an_artifacts_extra_outputs_follow_the_manifests() -> None:
+    d = manifest_dict()
+    d["artifacts"][0]["extra_outputs"] = [
+        {"name": "best_scores", "role": "best_scores", "shape": [1, 8400], "dtype": "float32"},
+        {"name": "best_classes", "role": "best_classes", "shape": [1, 8400], "dtype": "int64"},
+    ]
+    pixels = {"scale": 1 / 255, "zero_point": 0}
+    d["artifacts"][0]["io"] = [{"name": "images", "dtype": "uint8", "quantization": pixels}]
+    m = Manifest.from_dict(d)
+    assert Manifest.from_dict(m.to_dict()) == m
+    seen = m.for_artifact(m.artifacts[0])
+    assert [o.role for o in seen.outputs] == [o.role for o in m.outputs] + ["best_scores", "best_classes"]
+    assert seen.outputs[-1].dtype == "int64" and seen.input.dtype == "uint8"

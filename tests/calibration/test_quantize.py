@@ -39,6 +39,7 @@ def fp32_bundle(tmp: Path, name: str, verify: bool = True) -> Path:
         output=tmp / f"{name}.edgekit",
         measure=False,
         verify=verify,
+        host_io=False,  # the quantizers' source: the float ONNX (an INT8 conversion quantizes that one)
     )
 
 
@@ -162,6 +163,15 @@ def test_tensorrt_scheme_has_symmetric_activations(yolo11: Path, calib_dir: Path
     zero_points = [inits[n.input[2]] for n in g.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
     assert recipe["activation_symmetric"] is True and zero_points
     assert all(zp.dtype == np.int8 and not zp.any() for zp in zero_points)
+    # NVIDIA's placement: Q/DQ feed the convolutions only (the SiLU, Add, Concat outputs stay float)
+    producers = {o: n for n in g.node for o in n.output}
+    consumers = {
+        n.op_type
+        for n in g.node
+        for i in n.input
+        if producers.get(i) and producers[i].op_type == "DequantizeLinear"
+    }
+    assert consumers == {"Conv"}
 
 
 def test_unknown_method_is_refused(yolo11: Path, calib_dir: Path, tmp_path: Path) -> None:

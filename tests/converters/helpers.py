@@ -8,7 +8,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from edgekit.converters.verify_bundle import reference_detections
+from edgekit.converters.verify_bundle import model_input, reference_detections
 from edgekit.decoding import Detections
 from edgekit.detector import Detector
 from edgekit.models.base import LoadedModel
@@ -48,9 +48,9 @@ def compare_with_torch(
     head = loaded.info.head
     rows = []
     for image in synthetic_images((m.input.height, m.input.width), images, seed=7):
-        x, geometry = det.preprocess(image, color="RGB")
-        x = x.copy()
-        actual = det.decoder(det.runtime.infer(x), [geometry], det.options)[0]
+        pixels, geometry = det.preprocess(image, color="RGB")
+        actual = det.decoder(det.runtime.infer(pixels.copy()), [geometry], det.options)[0]
+        x = model_input(pixels, det.manifest)
         ref = reference_detections(loaded.model, x, m, head, geometry)
         ref = ref[ref.confidence > conf]
         rows.append({"reference": len(ref), "actual": len(actual), "matched": strict_matches(ref, actual)})

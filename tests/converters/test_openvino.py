@@ -11,7 +11,7 @@ import pytest
 
 from edgekit.bundle import read_bundle
 from edgekit.converters.engine import ConvertOptions, convert_loaded
-from edgekit.converters.verify_bundle import FP16_MIN_COSINE, reference_detections
+from edgekit.converters.verify_bundle import FP16_MIN_COSINE, model_input, reference_detections
 from edgekit.detector import Detector
 from edgekit.errors import ManifestError
 from edgekit.models.loader import load_checkpoint
@@ -53,9 +53,9 @@ def backend_rows(bundle: Path, ckpt: Path, backend: str, conf: float = 0.05) -> 
             **{**m.__dict__, "decoder": type(m.decoder)(**{**m.decoder.__dict__, "iou_threshold": 0.99})}
         )
         for image in synthetic_images(IMGSZ, 3, seed=7):
-            x, geometry = det.preprocess(image, color="RGB")
-            x = x.copy()
-            actual = det.decoder(det.runtime.infer(x), [geometry], det.options)[0]
+            pixels, geometry = det.preprocess(image, color="RGB")
+            actual = det.decoder(det.runtime.infer(pixels.copy()), [geometry], det.options)[0]
+            x = model_input(pixels, det.manifest)
             ref = reference_detections(loaded.model, x, m, loaded.info.head, geometry)
             ref = ref[ref.confidence > conf]
             rows.append(

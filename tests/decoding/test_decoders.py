@@ -151,3 +151,52 @@ def test_graph_nms_decoders() -> None:
     outs["i"] = np.array([[0, 1, 2], [0, 0, 0]], np.int64)
     [out] = make_decoder(onnx_nms)(outs, [IDENTITY], DecodeOptions())
     assert out.class_id.tolist() == [0, 1]  # sorted by score: 0.9 then 0.7
+
+
+@pytest.mark.parametrize("decoder", ["nms", "host-dfl"])
+def test_best_score_outputs_give_the_full_scores_result(
+    decoder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An artifact's in-graph best score/class (``extra_outputs``) decode exactly as the full scores."""
+    from dataclasses import replace
+
+    from edgekit.decoding import decoders
+
+    rng = np.random.default_rng(0)
+    nc, strides = 3, (8, 16, 32)
+    n = sum(math.ceil(64 / s) ** 2 for s in strides)
+    scores = rng.random((1, nc, n), dtype=np.float32) ** 3
+    scores[0, :, 5] = 0.6  # a three-way tie: the first class wins in both paths
+    first = ("box_dist", "box_dist", (1, 4, n)) if decoder == "host-dfl" else ("boxes", "boxes", (1, 4, n))
+    xy = rng.random((2, n), dtype=np.float32) * 48
+    box = np.concatenate([xy, xy + 4 + rng.random((2, n), dtype=np.float32) * 12])[None]
+    first_out = rng.random((1, 4, n), dtype=np.float32) * 3 if decoder == "host-dfl" else box
+    outputs = [
+        OutputSpec(first[0], first[1], first[2], layout="BCN"),
+        OutputSpec("scores", "scores", (1, nc, n), layout="BCN"),
+    ]
+    spec = DecoderSpec(decoder, strides=strides)
+    plain = manifest(outputs, spec)
+    extra = (
+        OutputSpec("best_scores", "best_scores", (1, n)),
+        OutputSpec("best_classes", "best_classes", (1, n), "int64"),
+    )
+    host = plain.for_artifact(replace(plain.artifacts[0], extra_outputs=extra))
+    raw = {first[0]: first_out, "scores": scores}
+    with_best = {**raw, "best_scores": scores.max(1), "best_classes": scores.argmax(1)}
+    for opts in (DecodeOptions(conf=0.25, iou=0.5), DecodeOptions(conf=0.05, iou=0.7, max_det=10)):
+        [want] = make_decoder(plain)(raw, [IDENTITY], opts)
+        [got] = make_decoder(host)(with_best, [IDENTITY], opts)
+        assert len(want) >= 10
+        np.testing.assert_array_equal(got.xyxy, want.xyxy)
+        np.testing.assert_array_equal(got.class_id, want.class_id)
+        np.testing.assert_array_equal(got.confidence, want.confidence)
+    # a class filter needs the other classes' scores: the full scores are read, not the best ones
+    poisoned = {**with_best, "best_scores": np.zeros_like(with_best["best_scores"])}
+    [only] = make_decoder(host)(poisoned, [IDENTITY], DecodeOptions(conf=0.25, classes=(1,)))
+    assert len(only) > 0 and set(only.class_id.tolist()) == {1}
+    monkeypatch.setattr(decoders, "MAX_NMS", 20)  # the candidate cap keeps the same top scores
+    opts = DecodeOptions(conf=0.05, iou=0.99)
+    [want] = make_decoder(plain)(raw, [IDENTITY], opts)
+    [got] = make_decoder(host)(with_best, [IDENTITY], opts)
+    assert len(got) == len(want) and np.array_equal(got.confidence, want.confidence)

@@ -80,6 +80,8 @@ def quantize_onnx(
     reduce_range = bool(spec.get("reduce_range", False))
     # symmetric activations = the TensorRT scheme: Q/DQ at weighted layers' inputs only
     op_types = list(TENSORRT_OP_TYPES) if extra["ActivationSymmetric"] else None
+    if op_types:  # their outputs too stay float: the next weighted layer quantizes its own input
+        extra["OpTypesToExcludeOutputQuantization"] = op_types
     started = time.perf_counter()
     reader.rewind()
     with _quiet_root():

@@ -370,9 +370,7 @@ def with_host_io(writer: BundleWriter, manifest: Manifest, say: Log) -> Manifest
         + (f", {' and '.join(o.name for o in extra)} outputs" if extra else "")
         + " (--no-host-io: float input)"
     )
-    return dataclasses.replace(
-        manifest, artifacts=tuple(host if a is art else a for a in manifest.artifacts)
-    )
+    return dataclasses.replace(manifest, artifacts=tuple(host if a is art else a for a in manifest.artifacts))
 
 
 def tool_versions() -> Dict[str, str]:

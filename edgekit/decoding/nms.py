@@ -124,8 +124,8 @@ def batched_nms(
     groups = np.zeros(len(boxes), dtype=np.int64) if agnostic else classes.astype(np.int64)
     compiled = ort_nms() if USE_ORT else None
     if compiled is not None:
+        # one class (the offsets keep classes apart): greedy selection order is descending score
         keep = compiled(class_offset_boxes(boxes, groups), scores, iou)
-        keep = keep[np.argsort(-scores[keep], kind="stable")]
         return keep[:max_det] if max_det is not None else keep
     keep = cluster_nms(boxes.astype(np.float32, copy=False), scores, groups, iou)
     if keep is not None:

@@ -23,13 +23,12 @@ class Geometry:
 
     def to_original(self, xyxy: np.ndarray) -> np.ndarray:
         """Map (N, 4) input-pixel boxes back to the original image, clipped to it."""
-        out = np.empty_like(xyxy, dtype=np.float32)
-        out[:, 0::2] = (xyxy[:, 0::2] - self.pad_x) / self.gain_x
-        out[:, 1::2] = (xyxy[:, 1::2] - self.pad_y) / self.gain_y
         h, w = self.shape
-        np.clip(out[:, 0::2], 0, w, out=out[:, 0::2])
-        np.clip(out[:, 1::2], 0, h, out=out[:, 1::2])
-        return out
+        # three whole-array calls: each numpy call right after an inference costs far more than its
+        # arithmetic (cold caches), so fewer calls beat strided column updates
+        out = np.subtract(xyxy, np.array((self.pad_x, self.pad_y) * 2, np.float32), dtype=np.float32)
+        np.divide(out, np.array((self.gain_x, self.gain_y) * 2, np.float32), out=out)
+        return np.clip(out, 0, np.array((w, h, w, h), np.float32), out=out)
 
 
 def _resize_numpy(image: np.ndarray, width: int, height: int) -> np.ndarray:

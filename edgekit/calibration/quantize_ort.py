@@ -6,7 +6,7 @@ import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Sequence
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
 
 from edgekit._optional import require
 from edgekit.errors import ConversionError, first_line
@@ -18,6 +18,14 @@ PERCENTILE = 99.999  # onnxruntime's default; kept explicit so that the manifest
 # quantize the inputs of weighted layers and let TensorRT fuse the rest; a symmetric int8 range
 # on every SiLU/Add/Concat output besides costs accuracy that TensorRT does not need to lose.
 TENSORRT_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+def default_method(spec: Mapping[str, Any]) -> str:
+    """The calibration method when none is named: percentile for onnxruntime's asymmetric CPU
+    scheme, minmax for TensorRT's symmetric one. On the trained fixtures' test split, percentile
+    cut the CPU model's mAP50-95 drop from 0.66 / 0.64 to 0.41 / 0.42 points (YOLO11 / YOLO26,
+    no fallback); the TensorRT Q/DQ figures (0.49 / 0.25) were measured with minmax."""
+    return "minmax" if spec.get("activation_symmetric", False) else "percentile"
 
 
 class _DropAdvice(logging.Filter):
@@ -54,14 +62,15 @@ def quantize_onnx(
     reader: Any,
     spec: Mapping[str, Any],
     exclude: Sequence[str],
-    method: str = "minmax",
+    method: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Write the Q/DQ model of ``source`` to ``dest``, calibrated on ``reader``; returns the recipe.
 
     ``spec`` is the plan's onnxruntime int8 entry (types, per-channel, reduce range, symmetric
-    activations for TensorRT); ``exclude`` the nodes kept float.
+    activations for TensorRT); ``exclude`` the nodes kept float; ``method`` None: ``default_method``.
     """
     q = require("onnxruntime.quantization", "onnx")
+    method = method or default_method(spec)
     if method not in METHODS:
         raise ConversionError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
     calibrate = {

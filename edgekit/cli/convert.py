@@ -51,9 +51,8 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
 @click.option(
     "--calib-method",
     type=click.Choice(["minmax", "entropy", "percentile"]),
-    default="minmax",
-    show_default=True,
-    help="onnxruntime calibration method (NNCF chooses its own ranges).",
+    help="onnxruntime calibration method (default: percentile for CPU models, minmax for TensorRT; "
+    "NNCF chooses its own ranges).",
 )
 @click.option("--keep-float", multiple=True, help="ONNX node to keep in float (repeatable).")
 @click.option(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 import pytest
@@ -109,7 +109,9 @@ def test_keep_float_names_must_exist(yolo11: Path) -> None:
         head_float_scope(onnx.load(str(yolo11 / "model.onnx")), extra=["/no/such"])
 
 
-def quantized(yolo11: Path, calib_dir: Path, tmp_path: Path, spec: Dict[str, Any], method: str = "minmax"):
+def quantized(
+    yolo11: Path, calib_dir: Path, tmp_path: Path, spec: Dict[str, Any], method: Optional[str] = None
+):
     import onnx
 
     from edgekit.calibration.float_scope import head_float_scope
@@ -162,6 +164,7 @@ def test_tensorrt_scheme_has_symmetric_activations(yolo11: Path, calib_dir: Path
     inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     zero_points = [inits[n.input[2]] for n in g.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
     assert recipe["activation_symmetric"] is True and zero_points
+    assert recipe["method"] == "minmax"  # the scheme's default
     assert all(zp.dtype == np.int8 and not zp.any() for zp in zero_points)
     # NVIDIA's placement: a tensor is quantized only where a weighted layer reads it (other readers
     # of that tensor share its Q/DQ pair); SiLU, Add and Concat outputs that feed none stay float
@@ -174,6 +177,12 @@ def test_tensorrt_scheme_has_symmetric_activations(yolo11: Path, calib_dir: Path
     dequantized = [n.output[0] for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] not in inits]
     assert dequantized and all(readers[t] & set(TENSORRT_OP_TYPES) for t in dequantized)
     assert len(dequantized) < sum(n.op_type == "Conv" for n in g.node) + 10
+
+
+def test_default_method_follows_the_scheme() -> None:
+    from edgekit.calibration.quantize_ort import default_method
+
+    assert default_method(U8S8) == "percentile" and default_method(TRT) == "minmax"
 
 
 def test_unknown_method_is_refused(yolo11: Path, calib_dir: Path, tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+
+T = TypeVar("T")
 
 
 class FieldError(ValueError):
@@ -91,6 +93,15 @@ def obj_list(d: Dict[str, Any], key: str, path: str) -> List[Dict[str, Any]]:
     if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
         raise FieldError(f"'{path}{key}' must be a non-empty list of objects, got {_show(value)}")
     return value
+
+
+def optional_items(
+    d: Dict[str, Any], key: str, path: str, build: Callable[[Dict[str, Any], str], T]
+) -> Tuple[T, ...]:
+    """``build(item, "path.key[i].")`` for each object of an optional list (absent or [] -> ())."""
+    if d.get(key, []) == []:
+        return ()
+    return tuple(build(item, f"{path}{key}[{i}].") for i, item in enumerate(obj_list(d, key, path)))
 
 
 def mapping(d: Dict[str, Any], key: str, path: str) -> Dict[str, Any]:

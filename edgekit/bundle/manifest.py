@@ -242,27 +242,15 @@ class Artifact:
     def from_dict(cls, d: Dict[str, Any], path: str) -> Artifact:
         rel = F.string(d, "path", path)
         check_relative(rel, path + "path")
-        files = tuple(
-            ArtifactFile.from_dict(f, f"{path}files[{i}].")
-            for i, f in enumerate(F.obj_list(d, "files", path) if d.get("files", []) != [] else [])
-        )
         return cls(
             F.string(d, "backend", path, choices=BACKENDS),
             rel,
             F.string(d, "precision", path, choices=PRECISIONS),
             F.string(d, "sha256", path),
             F.integer(d, "size", path, minimum=0),
-            files,
-            tuple(
-                TensorIO.from_dict(t, f"{path}io[{i}].")
-                for i, t in enumerate(F.obj_list(d, "io", path) if d.get("io", []) != [] else [])
-            ),
-            tuple(
-                OutputSpec.from_dict(o, f"{path}extra_outputs[{i}].")
-                for i, o in enumerate(
-                    F.obj_list(d, "extra_outputs", path) if d.get("extra_outputs", []) != [] else []
-                )
-            ),
+            F.optional_items(d, "files", path, ArtifactFile.from_dict),
+            F.optional_items(d, "io", path, TensorIO.from_dict),
+            F.optional_items(d, "extra_outputs", path, OutputSpec.from_dict),
         )
 
 

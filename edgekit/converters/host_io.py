@@ -63,12 +63,12 @@ def write_host_io(path: Path, manifest: Manifest) -> Tuple[Tuple[TensorIO, ...],
         "DequantizeLinear", [name, f"{name}_pixel_scale", f"{name}_pixel_zero"], [inner], name="edgekit_px"
     )
     graph.node.insert(0, scale_node)
-    graph.input[0].type.tensor_type.elem_type = TensorProto.UINT8
+    next(i for i in graph.input if i.name == name).type.tensor_type.elem_type = TensorProto.UINT8
     io = (TensorIO(name, "uint8", Quantization(float(scale), 0)),)
     extra: Tuple[OutputSpec, ...] = ()
     scores = _scores(manifest)
     if scores is not None:
-        shape = (scores.shape[0], scores.shape[2])
+        shape = (scores.shape[0], scores.shape[2])  # (B, N): the class axis reduced
         opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=13)
         if opset >= 18:  # ReduceMax takes its axes as an input from opset 18
             graph.initializer.append(numpy_helper.from_array(np.array([1], np.int64), "edgekit_class_axis"))
@@ -87,12 +87,8 @@ def write_host_io(path: Path, manifest: Manifest) -> Tuple[Tuple[TensorIO, ...],
             ]
         )
         dims = ["batch" if d is None else d for d in shape]
-        graph.output.extend(
-            [
-                helper.make_tensor_value_info(BEST_SCORES, TensorProto.FLOAT, dims),
-                helper.make_tensor_value_info(BEST_CLASSES, TensorProto.INT64, dims),
-            ]
-        )
+        for out, elem in ((BEST_SCORES, TensorProto.FLOAT), (BEST_CLASSES, TensorProto.INT64)):
+            graph.output.append(helper.make_tensor_value_info(out, elem, dims))
         extra = (
             OutputSpec(BEST_SCORES, BEST_SCORES, shape, "float32", None, "BNC"),
             OutputSpec(BEST_CLASSES, BEST_CLASSES, shape, "int64", None, "BNC"),

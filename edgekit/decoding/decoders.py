@@ -71,6 +71,14 @@ def _class_mask(nc: int, classes: Optional[Tuple[int, ...]]) -> Optional[np.ndar
     return mask
 
 
+def _above(best: np.ndarray, threshold: float) -> np.ndarray:
+    """Indices of anchors whose best score exceeds ``threshold``, the highest ``MAX_NMS`` at most."""
+    idx = np.flatnonzero(best > threshold)
+    if len(idx) > MAX_NMS:
+        idx = idx[np.argpartition(-best[idx], MAX_NMS)[:MAX_NMS]]
+    return idx
+
+
 def select_candidates(
     scores: np.ndarray, conf: float, classes: Optional[Tuple[int, ...]], is_logit: bool = False
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -80,9 +88,7 @@ def select_candidates(
         scores = np.where(mask[:, None], scores, -np.inf)
     threshold = math.log(conf / (1 - conf)) if is_logit and 0 < conf < 1 else conf
     best = scores.max(0)
-    idx = np.flatnonzero(best > threshold)
-    if len(idx) > MAX_NMS:
-        idx = idx[np.argpartition(-best[idx], MAX_NMS)[:MAX_NMS]]
+    idx = _above(best, threshold)
     cls = scores[:, idx].argmax(0) if len(idx) else np.zeros(0, dtype=np.int64)
     top = best[idx]
     if is_logit:
@@ -90,25 +96,22 @@ def select_candidates(
     return idx, top.astype(np.float32), cls
 
 
-def best_candidates(
-    best: np.ndarray, best_class: np.ndarray, conf: float
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """As ``select_candidates``, from the graph's per-anchor best score and class (no class filter)."""
-    idx = np.flatnonzero(best > conf)
-    if len(idx) > MAX_NMS:
-        idx = idx[np.argpartition(-best[idx], MAX_NMS)[:MAX_NMS]]
-    return idx, best[idx].astype(np.float32, copy=False), best_class[idx].astype(np.int64, copy=False)
-
-
 def candidates(
-    decoder: Decoder, outputs: Dict[str, np.ndarray], scores: np.ndarray, b: int, opts: DecodeOptions
+    decoder: Decoder,
+    outputs: Dict[str, np.ndarray],
+    scores: np.ndarray,
+    b: int,
+    opts: DecodeOptions,
+    is_logit: bool = False,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Image ``b``'s candidates: from the graph's best score/class when it has them (and no class
-    filter asks for other classes), else from the full (nc, N) scores."""
-    if opts.classes is None and "best_scores" in decoder.roles:
+    """Image ``b``'s candidates: from the graph's per-anchor best score and class when the model
+    has them (and no class filter asks for other classes), else from the full (nc, N) ``scores``."""
+    if opts.classes is None and not is_logit and "best_scores" in decoder.roles:
         best = outputs[decoder.roles["best_scores"].name][b]
-        return best_candidates(best, outputs[decoder.roles["best_classes"].name][b], opts.conf)
-    return select_candidates(scores[b], opts.conf, opts.classes)
+        idx = _above(best, opts.conf)
+        best_class = outputs[decoder.roles["best_classes"].name][b]
+        return idx, best[idx].astype(np.float32, copy=False), best_class[idx].astype(np.int64, copy=False)
+    return select_candidates(scores[b], opts.conf, opts.classes, is_logit)
 
 
 @DECODERS.register("nms")
@@ -171,10 +174,7 @@ class HostDflDecoder(NmsDecoder):
         scores = self.get(outputs, "score_logits" if is_logit else "scores")
         results = []
         for b, geo in enumerate(geometries):
-            if is_logit:
-                idx, conf, cls = select_candidates(scores[b], opts.conf, opts.classes, is_logit)
-            else:
-                idx, conf, cls = candidates(self, outputs, scores, b, opts)
+            idx, conf, cls = candidates(self, outputs, scores, b, opts, is_logit)
             xyxy = self.boxes_for(dist[b], idx).astype(np.float32)
             keep = batched_nms(xyxy, conf, cls, opts.iou, opts.agnostic, opts.max_det)
             results.append(self.finish(xyxy[keep], conf[keep], cls[keep], geo))

@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from fixture_common import DATASET, ensure_dataset, evaluate_bundle, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "data" / "fixtures"
@@ -59,39 +60,6 @@ def write_arch_yaml(workdir: Path, yaml_name: str, name: str, depth: float, widt
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(d, sort_keys=False))
     return path
-
-
-def ensure_dataset(data: Path, seed: int, sizes: dict) -> Path:
-    if (data / "data.yaml").is_file():
-        return data / "data.yaml"
-    from edgekit.datasets import generate
-
-    return generate(
-        data, sizes["train"], sizes["val"], sizes["test"], seed=seed, imgsz=320, workers=2
-    ).data_yaml
-
-
-def evaluate_fixture(checkpoint: Path, data: Path, imgsz: int) -> dict:
-    """FP32 metrics of the edgekit bundle on the held-out test split."""
-    from edgekit import convert
-    from edgekit.detector import Detector
-    from edgekit.eval import evaluate
-
-    gt = data / "annotations" / "test.json"
-    images = json.loads(gt.read_text())["images"]
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle = convert(
-            checkpoint, target="x86-avx2", imgsz=imgsz, output=Path(tmp) / "b.edgekit", measure=False
-        )
-        det = Detector(bundle, conf=0.001, iou=0.6, max_det=300)  # COCO-style evaluation thresholds
-        preds = []
-        for img in images:
-            r = det(data / "images" / "test" / img["file_name"])
-            preds.append(
-                {"image_id": img["id"], "boxes": r.xyxy, "scores": r.confidence, "class_ids": r.class_id}
-            )
-        result = evaluate(gt, preds)
-    return result.to_dict()
 
 
 def main() -> int:
@@ -160,7 +128,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     dest = args.out / f"{name}.pt"
     shutil.copyfile(last, dest)
-    metrics = evaluate_fixture(dest, args.data, args.imgsz)
+    metrics = evaluate_bundle(dest, args.data, args.imgsz)
     card = {
         "name": name,
         "architecture": yaml_name,
@@ -175,16 +143,9 @@ def main() -> int:
         "batch": args.batch,
         "fraction": args.fraction,
         "train_wall_time_s": round(wall, 1),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "ultralytics": ultralytics.__version__,
-        "dataset": {
-            "generator": "edgekit.datasets.shapes",
-            "seed": 0,
-            "train": args.train_images,
-            "val": 500,
-            "test": 500,
-            "imgsz": 320,
-        },
+        "dataset": {**DATASET, "train": args.train_images, "imgsz": 320},
         "test_metrics_fp32": metrics,
         "evaluated_with": "edgekit.eval.evaluate on the onnxruntime FP32 bundle, conf 0.001, iou 0.6",
     }

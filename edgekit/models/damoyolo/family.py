@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,7 @@ from edgekit.models.base import (
     TrainStructures,
 )
 from edgekit.models.damoyolo.archs import ARCHS, DamoArch, get_arch
+from edgekit.models.damoyolo.infer import ASSUMED, infer_res_arch
 from edgekit.models.damoyolo.model import DamoYolo, build_model
 from edgekit.models.damoyolo.names import default_names
 from edgekit.models.damoyolo.ops import RepConv, modules_of
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from edgekit.models.checkpoint import RawCheckpoint
 
 _CLS = "head.gfl_cls.{}.weight"
+log = logging.getLogger(__name__)
 
 
 def find_state_dict(obj: Any) -> Optional[Dict[str, torch.Tensor]]:
@@ -49,12 +52,19 @@ def _fp32(sd: Mapping[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
     return OrderedDict((k, v.float() if v.is_floating_point() else v) for k, v in sd.items())
 
 
-@lru_cache(maxsize=None)
-def _signature(name: str) -> Tuple[Tuple[str, Tuple[int, ...]], ...]:
-    """Key -> shape of a known variant, class convs left out (they depend on nc)."""
+Signature = Tuple[Tuple[str, Tuple[int, ...]], ...]
+
+
+def _arch_signature(arch: DamoArch) -> Signature:
+    """Key -> shape of a model of ``arch``, class convs left out (they depend on nc)."""
     with torch.device("meta"):
-        sd = DamoYolo(ARCHS[name], nc=1).state_dict()
+        sd = DamoYolo(arch, nc=1).state_dict()
     return tuple(sorted((k, tuple(v.shape)) for k, v in sd.items() if not k.startswith("head.gfl_cls.")))
+
+
+@lru_cache(maxsize=None)
+def _signature(name: str) -> Signature:
+    return _arch_signature(ARCHS[name])
 
 
 _STEM = {
@@ -85,9 +95,17 @@ def infer_arch(sd: Mapping[str, torch.Tensor], source: str = "checkpoint") -> Da
         raise UnsupportedModelError(
             f"{source}: the DAMO-YOLO variant is ambiguous ({', '.join(hits)}); pass --arch"
         )
+    custom = infer_res_arch(sd)
+    if custom is not None and _arch_signature(custom) == sig:
+        log.warning(
+            "%s: a custom TinyNAS_res DAMO-YOLO; structure read from the weights, assuming %s",
+            source,
+            ASSUMED,
+        )
+        return custom
     raise UnsupportedModelError(
-        f"{source}: DAMO-YOLO weights that match none of the known variants ({known}), e.g. a custom "
-        "TinyNAS structure; pass --arch with the variant it was trained as"
+        f"{source}: DAMO-YOLO weights that match none of the known variants ({known}) nor a TinyNAS_res "
+        "structure readable from the weights; pass --arch with the variant it was trained as"
     )
 
 
@@ -173,7 +191,7 @@ class DamoYoloFamily(Family):
             structures=train_structures(model, leftovers),
             source=Path(source).name,
             source_sha256=getattr(ckpt, "sha256", None),
-            extra={"arch": spec.name, "legacy_head": legacy, "epoch": obj.get("epoch")},
+            extra={"arch": spec.name, "legacy_head": legacy, "epoch": obj.get("epoch"), **spec.extra},
         )
         return LoadedModel(model, info)
 

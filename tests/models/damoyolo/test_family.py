@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +107,45 @@ def test_81_class_channels_read_as_legacy_coco() -> None:
     assert cls[0].shape[1] == 80
 
 
-def test_unknown_structure_asks_for_arch() -> None:
+def test_custom_res_structure_is_read_from_the_weights(caplog: pytest.LogCaptureFixture) -> None:
     arch, nc = TINY["tiny_res"]
+    model = build_model(arch, nc).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    with caplog.at_level("WARNING"):
+        loaded = FAMILY.load(raw({"model": model.state_dict()}, "custom.pth"))
+    got = loaded.model.arch
+    assert loaded.info.variant == "damoyolo-custom"
+    assert "ReLU" in loaded.info.extra["assumed"] and "custom.pth" in caplog.text
+    for field in (
+        "stem_out",
+        "stages",
+        "neck_in",
+        "neck_out",
+        "neck_blocks",
+        "reg_max",
+        "with_spp",
+        "use_focus",
+    ):
+        assert getattr(got, field) == getattr(arch, field), field
+    x = torch.rand(1, 3, 64, 64) * 255
+    with torch.no_grad():
+        for a, b in zip(loaded.model(x)[0] + loaded.model(x)[1], model(x)[0] + model(x)[1]):
+            assert torch.equal(a, b)
+
+
+def test_custom_structure_with_other_strides_asks_for_arch() -> None:
+    arch, nc = TINY["tiny_res"]
+    stages = list(arch.stages)
+    stages[2] = replace(stages[2], stride=1)  # 16 -> 16: no residual projection either way
+    stages[3] = replace(stages[3], stride=2)  # 16 -> 24 at stride 2: no projection, unlike T/S
+    sd = build_model(arch.with_(stages=tuple(stages)), nc).state_dict()
+    with pytest.raises(UnsupportedModelError, match=r"custom\.pth.*--arch"):
+        FAMILY.load(raw({"model": sd}, "custom.pth"))
+
+
+def test_csp_structure_unknown_asks_for_arch() -> None:
+    arch, nc = TINY["tiny_csp"]
     sd = build_model(arch, nc).state_dict()
     with pytest.raises(UnsupportedModelError, match=r"custom\.pth.*--arch"):
         FAMILY.load(raw({"model": sd}, "custom.pth"))

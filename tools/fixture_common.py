@@ -1,0 +1,99 @@
+"""What the fixture trainers share: the dataset, the held-out scoring and the card facts.
+
+Scoring always goes through ``edgekit.eval.evaluate`` (the one evaluation module):
+``evaluate_bundle`` scores the deploy form (an edgekit FP32 onnxruntime bundle: PGI
+stripped, RepConvs and Conv+BN fused), ``evaluate_torch`` the train-time PyTorch model
+with the same decoding (best class per anchor, conf 0.001, per-class NMS at IoU 0.6, at
+most 300 boxes per image).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import numpy as np
+
+EVAL_CONF, EVAL_IOU, EVAL_MAX_DET = 0.001, 0.6, 300  # COCO-style evaluation thresholds
+DATASET = {"generator": "edgekit.datasets.shapes", "seed": 0, "train": 4000, "val": 500, "test": 500}
+
+
+def ensure_dataset(data: Path, seed: int = 0, sizes: Dict[str, int] | None = None) -> Path:
+    """``data/data.yaml``, generating the seeded shapes dataset there first if it is missing."""
+    if (data / "data.yaml").is_file():
+        return data / "data.yaml"
+    from edgekit.datasets import generate
+
+    sizes = sizes or DATASET
+    return generate(
+        data, sizes["train"], sizes["val"], sizes["test"], seed=seed, imgsz=320, workers=2
+    ).data_yaml
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores"
+
+
+def _test_images(data: Path) -> tuple[Path, list]:
+    gt = data / "annotations" / "test.json"
+    return gt, json.loads(gt.read_text())["images"]
+
+
+def evaluate_bundle(checkpoint: Path, data: Path, imgsz: int) -> dict:
+    """FP32 metrics of the edgekit onnxruntime bundle (the deploy form) on the test split."""
+    from edgekit import convert
+    from edgekit.detector import Detector
+    from edgekit.eval import evaluate
+
+    gt, images = _test_images(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = convert(
+            checkpoint, target="x86-avx2", imgsz=imgsz, output=Path(tmp) / "b.edgekit", measure=False
+        )
+        det = Detector(bundle, conf=EVAL_CONF, iou=EVAL_IOU, max_det=EVAL_MAX_DET)
+        preds = []
+        for img in images:
+            r = det(data / "images" / "test" / img["file_name"])
+            preds.append(
+                {"image_id": img["id"], "boxes": r.xyxy, "scores": r.confidence, "class_ids": r.class_id}
+            )
+        result = evaluate(gt, preds)
+    return result.to_dict()
+
+
+def evaluate_torch(forward: Callable, head, pixel_scale: float, data: Path, batch: int = 25) -> dict:
+    """Metrics of a PyTorch model's raw head output (``forward(x) -> (boxes, classes)`` per
+    level) on the test split; ``head`` is the family's ``HeadSpec``. The test images are
+    square at the model's size, so no resize is involved."""
+    import cv2
+    import torch
+
+    from edgekit.decoding.nms import batched_nms
+    from edgekit.eval import evaluate
+    from edgekit.models.decode import decode
+
+    gt, images = _test_images(data)
+    preds: List[dict] = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch):
+            chunk = images[start : start + batch]
+            pixels = [
+                cv2.cvtColor(cv2.imread(str(data / "images" / "test" / i["file_name"])), cv2.COLOR_BGR2RGB)
+                for i in chunk
+            ]
+            x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float() * pixel_scale
+            boxes, scores = decode(forward(x), head)
+            for img, b, s in zip(chunk, boxes.numpy(), scores.numpy()):
+                cls = s.argmax(1)
+                conf = s[np.arange(len(s)), cls]
+                keep = conf > EVAL_CONF
+                b, conf, cls = b[keep], conf[keep], cls[keep]
+                idx = batched_nms(b, conf, cls, EVAL_IOU, max_det=EVAL_MAX_DET)
+                preds.append(
+                    {"image_id": img["id"], "boxes": b[idx], "scores": conf[idx], "class_ids": cls[idx]}
+                )
+    return evaluate(gt, preds).to_dict()

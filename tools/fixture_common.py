@@ -87,7 +87,8 @@ def evaluate_torch(forward: Callable, head, pixel_scale: float, data: Path, batc
             ]
             x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float() * pixel_scale
             boxes, scores = decode(forward(x), head)
-            for img, b, s in zip(chunk, boxes.numpy(), scores.numpy()):
+            boxes = boxes.clamp(min=0).minimum(torch.tensor([x.shape[3], x.shape[2]] * 2, dtype=boxes.dtype))
+            for img, b, s in zip(chunk, boxes.numpy(), scores.numpy()):  # clipped as edgekit's decoders do
                 cls = s.argmax(1)
                 conf = s[np.arange(len(s)), cls]
                 keep = conf > EVAL_CONF

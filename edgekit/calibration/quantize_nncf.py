@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Dict, Mapping, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from edgekit._optional import require
 from edgekit.errors import ConversionError, first_line
+
+#: edgekit's calibration method -> NNCF ``RangeEstimatorParametersSet`` member (activations)
+RANGE_ESTIMATORS = {"minmax": "MINMAX", "percentile": "MEAN_QUANTILE", "entropy": "HISTOGRAM"}
 
 
 def quantize_openvino(
@@ -19,6 +22,7 @@ def quantize_openvino(
     exclude: Sequence[str],
     stem: str = "model.int8",
     preset: str = "performance",
+    method: Optional[str] = None,
 ) -> Tuple[str, str, Dict[str, Any]]:
     """Quantize the FP32 ONNX with NNCF for the OpenVINO CPU plugin; returns (xml, bin, recipe).
 
@@ -26,6 +30,8 @@ def quantize_openvino(
     CPUs without VNNI); ``exclude`` ONNX node names kept float (OpenVINO keeps ONNX node names).
     ``preset``: ``performance`` (symmetric activations, the fastest kernels) or ``mixed``
     (asymmetric activations: SiLU outputs are one-sided; the accuracy fallback's first step).
+    ``method`` picks NNCF's activation range estimator by edgekit's calibration-method names
+    (``RANGE_ESTIMATORS``); None keeps NNCF's own default for the preset.
     """
     ov = require("openvino", "openvino")
     nncf = require("nncf", "int8")
@@ -35,6 +41,17 @@ def quantize_openvino(
     overflow = {"enable": OverflowFix.ENABLE, "disable": OverflowFix.DISABLE}.get(
         str(spec.get("overflow_fix") or "disable"), OverflowFix.DISABLE
     )
+    advanced: Dict[str, Any] = {"overflow_fix": overflow}
+    if method is not None:
+        from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+        if method not in RANGE_ESTIMATORS:
+            raise ConversionError(
+                f"calibration method '{method}' has no NNCF range estimator ({', '.join(RANGE_ESTIMATORS)})"
+            )
+        advanced["activations_range_estimator_params"] = getattr(
+            RangeEstimatorParametersSet, RANGE_ESTIMATORS[method]
+        )
     started = time.perf_counter()
     xml, weights = f"{stem}.xml", f"{stem}.bin"
     try:
@@ -46,7 +63,7 @@ def quantize_openvino(
             target_device=nncf.TargetDevice.CPU,
             subset_size=len(data),
             ignored_scope=nncf.IgnoredScope(names=list(exclude), validate=False),
-            advanced_parameters=AdvancedQuantizationParameters(overflow_fix=overflow),
+            advanced_parameters=AdvancedQuantizationParameters(**advanced),
         )
         ov.save_model(quantized, str(Path(out_dir) / xml), compress_to_fp16=False)
     except Exception as exc:  # noqa: BLE001 - NNCF and OpenVINO raise their own types
@@ -56,6 +73,7 @@ def quantize_openvino(
         "quantizer": "nncf.quantize",
         "nncf": getattr(nncf, "__version__", "?"),
         "preset": preset,
+        "range_estimator": RANGE_ESTIMATORS.get(method or "", "nncf default"),
         "target_device": "CPU",
         "overflow_fix": overflow.value,
         "float_nodes": len(exclude),

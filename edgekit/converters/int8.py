@@ -118,7 +118,7 @@ class Int8Builder:
         if backend == "tflite":
             return self.quantize_tflite(exclude, writer)
         xml, weights, recipe = quantize_openvino(
-            source, self.root, self.data, spec, exclude, preset=self.ov_preset
+            source, self.root, self.data, spec, exclude, preset=self.ov_preset, method=self.opts.method
         )
         self.data.progress = False
         return writer.artifact(xml, backend, "int8", extra=[weights]), recipe

@@ -1,0 +1,52 @@
+"""The committed trained fixtures: each has a complete card, loads safely, and fits the budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgekit import load_checkpoint
+
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures"
+CHECKPOINTS = sorted(FIXTURES.glob("*.pt"))
+METRICS = ("map50_95", "map50", "ap_small", "ap_medium", "ap_large", "per_class_ap")
+FAMILY_OF = {"yolo11": "ultralytics", "yolo26": "ultralytics", "yolov9": "yolov9", "damoyolo": "damoyolo"}
+TRAIN_MINUTES = {"ultralytics": 30, "yolov9": 40, "damoyolo": 40}  # the issues' per-run limits
+
+
+def card(checkpoint: Path) -> dict:
+    return json.loads(checkpoint.with_suffix(".json").read_text())
+
+
+def test_every_family_has_a_trained_fixture_within_the_size_budget() -> None:
+    names = {p.stem.split("-")[0] for p in CHECKPOINTS}
+    assert names == set(FAMILY_OF)
+    assert sum(p.stat().st_size for p in CHECKPOINTS) <= 15 * 1024 * 1024
+
+
+@pytest.mark.parametrize("checkpoint", CHECKPOINTS, ids=lambda p: p.stem)
+def test_card_is_complete_and_the_checkpoint_loads(checkpoint: Path) -> None:
+    c = card(checkpoint)
+    family = FAMILY_OF[checkpoint.stem.split("-")[0]]
+    for key in ("command", "seed", "train_wall_time_s", "machine", "dataset", "test_metrics_fp32"):
+        assert key in c, key
+    assert c["command"].split()[1].startswith("tools/train_")
+    assert 0 < c["train_wall_time_s"] <= TRAIN_MINUTES[family] * 60
+    for key in METRICS:
+        assert c["test_metrics_fp32"][key] is not None, key
+    assert c["dataset"]["test"] >= 500
+    loaded = load_checkpoint(checkpoint)  # the safe reader: no code from the file runs
+    assert loaded.info.family == family
+    assert loaded.info.nc == len(c["test_metrics_fp32"]["per_class_ap"])
+
+
+@pytest.mark.parametrize(
+    "checkpoint", [p for p in CHECKPOINTS if "test_metrics_train_form" in card(p)], ids=lambda p: p.stem
+)
+def test_deploy_form_scores_what_the_train_form_scores(checkpoint: Path) -> None:
+    c = card(checkpoint)
+    train, deploy = c["test_metrics_train_form"], c["test_metrics_fp32"]
+    for key in ("map50_95", "map50"):
+        assert abs(train[key] - deploy[key]) <= 0.001, (key, train[key], deploy[key])  # 0.1 point

@@ -51,8 +51,8 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
 @click.option(
     "--calib-method",
     type=click.Choice(["minmax", "entropy", "percentile"]),
-    help="onnxruntime calibration method (default: percentile for CPU models, minmax for TensorRT; "
-    "NNCF chooses its own ranges).",
+    help="Calibration method (default: percentile for onnxruntime CPU models, minmax for TensorRT "
+    "and for OpenVINO, whose NNCF ranges follow it).",
 )
 @click.option("--keep-float", multiple=True, help="ONNX node to keep in float (repeatable).")
 @click.option(

@@ -75,7 +75,6 @@ class Int8Builder:
         self.specs = {c["backend"]: c for c in plan.to_dict().get("int8", [])}
         self.scope = self._scope()
         self._fp32_val: Optional[Dict[str, Any]] = None
-        self.ov_preset = "performance"
 
     def _check_images(self) -> Tuple[List[np.ndarray], str]:
         from edgekit.calibration import CalibrationData
@@ -118,7 +117,7 @@ class Int8Builder:
         if backend == "tflite":
             return self.quantize_tflite(exclude, writer)
         xml, weights, recipe = quantize_openvino(
-            source, self.root, self.data, spec, exclude, preset=self.ov_preset, method=self.opts.method
+            source, self.root, self.data, spec, exclude, method=self.opts.method
         )
         self.data.progress = False
         return writer.artifact(xml, backend, "int8", extra=[weights]), recipe
@@ -245,17 +244,6 @@ class Int8Builder:
         figures = self.measure(artifact)
         problems = self.misses(figures)
         rounds: List[Dict[str, Any]] = [{"float_layers": [], "misses": problems, **round_figures(figures)}]
-        if problems and self.opts.fallback and backend == "openvino":
-            # first asymmetric activations (NNCF "mixed"): SiLU outputs are one-sided; on the YOLO26
-            # fixture this halved the mAP drop where keeping 16 layers float did not move it
-            self.say(f"{backend} int8: {'; '.join(problems)}: asymmetric activations (NNCF mixed preset)")
-            self.ov_preset = "mixed"
-            artifact, recipe = self.quantize(backend, exclude, writer)
-            figures = self.measure(artifact)
-            problems = self.misses(figures)
-            rounds.append(
-                {"float_layers": [], "preset": "mixed", "misses": problems, **round_figures(figures)}
-            )
         if problems and self.opts.fallback:
             ranking = (
                 self.tflite_ranking() if backend == "tflite" else self.sensitivity(backend, exclude, writer)
@@ -335,7 +323,7 @@ def summary_line(backend: str, report: Dict[str, Any]) -> str:
     cosines = [o["min_cosine"] for o in agreement["outputs"].values()]
     # an NMS-free model's only output is its top-k rows: compared as detections, not as a tensor
     cos = f"min cosine {min(cosines):.4f}" if cosines else "no raw outputs (top-k rows only)"
-    how = report.get("method") or report.get("preset") or report.get("recipe", "")
+    how = ", ".join(str(report[k]) for k in ("preset", "method") if report.get(k)) or report.get("recipe", "")
     text = (
         f"{backend} int8 ({how}): {cos}, detections match FP32 at rate "
         f"{agreement['match_rate']:.3f} ({agreement['matched']}/{agreement['reference']} found) on "

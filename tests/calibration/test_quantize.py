@@ -207,6 +207,7 @@ def test_nncf_writes_an_int8_ir_that_runs(yolo11: Path, calib_dir: Path, tmp_pat
     types = [op.get_type_name() for op in model.get_ordered_ops()]
     assert types.count("FakeQuantize") > 10 and (tmp_path / weights).is_file()
     assert recipe["float_nodes"] == len(scope.nodes())
+    assert (recipe["preset"], recipe["method"], recipe["range_estimator"]) == ("mixed", "minmax", "MINMAX")
     # no FakeQuantize right after a kept-float decode node
     tail = set(scope.tail)
     for op in model.get_ordered_ops():
@@ -216,6 +217,23 @@ def test_nncf_writes_an_int8_ir_that_runs(yolo11: Path, calib_dir: Path, tmp_pat
     compiled = ov.Core().compile_model(model, "CPU")
     x = next(iter(data_for(yolo11, calib_dir, 1)))
     assert np.isfinite(compiled(x)[compiled.output("boxes")]).all()
+
+
+def test_nncf_range_estimator_follows_the_calibration_method(
+    yolo11: Path, calib_dir: Path, tmp_path: Path
+) -> None:
+    need("openvino")
+    need("nncf")
+    from edgekit.calibration.quantize_nncf import quantize_openvino
+
+    data, spec = data_for(yolo11, calib_dir), {"overflow_fix": "disable"}
+    with pytest.raises(ConversionError, match="calibration method 'median' has no NNCF range estimator"):
+        quantize_openvino(yolo11 / "model.onnx", tmp_path, data, spec, [], method="median")
+    xml, _, recipe = quantize_openvino(
+        yolo11 / "model.onnx", tmp_path, data, spec, [], method="entropy", preset="performance"
+    )
+    assert (recipe["preset"], recipe["range_estimator"]) == ("performance", "HISTOGRAM")
+    assert (tmp_path / xml).is_file()
 
 
 def test_layer_sensitivity_ranks_every_candidate(yolo11: Path, calib_dir: Path, tmp_path: Path) -> None:

@@ -19,18 +19,33 @@ class OrtCalibrationReader:
     def __init__(self, data: Any) -> None:
         self.data = data
         self._it: Optional[Iterator[np.ndarray]] = None
+        self._left: Optional[int] = None  # samples the current range still yields (None: all)
         _register()
 
     def get_next(self) -> Optional[Dict[str, np.ndarray]]:
-        """The next ``{input name: tensor}``, or None at the end."""
+        """The next ``{input name: tensor}``, or None at the end (of the range, if one is set)."""
+        if self._left is not None:
+            if self._left <= 0:
+                return None
+            self._left -= 1
         if self._it is None:
             self._it = iter(self.data)
         x = next(self._it, None)
+        if x is None and self._left is not None:  # fewer readable images than planned: wrap around
+            self._it = iter(self.data)
+            x = next(self._it, None)
         return None if x is None else {self.data.input_name: x}
 
+    def set_range(self, start_index: int, end_index: int) -> None:
+        """The next ``end_index - start_index`` samples (onnxruntime's strided calibration calls this
+        with consecutive ranges; the samples continue from where the previous range stopped)."""
+        self._left = end_index - start_index
+        if start_index == 0:
+            self._it = None
+
     def rewind(self) -> None:
-        """Start again from the first sample (same order)."""
-        self._it = None
+        """Start again from the first sample (same order), no range."""
+        self._it, self._left = None, None
 
     def __iter__(self) -> OrtCalibrationReader:
         return self

@@ -199,6 +199,39 @@ def test_onnxruntime_reader_drives_quantize_static(tmp_path: Path) -> None:
     assert out.is_file() and out.stat().st_size > 0
 
 
+def test_reader_ranges_continue_and_strided_calibration_equals_one_pass(tmp_path: Path) -> None:
+    need("onnxruntime")
+    from onnxruntime.quantization import QuantFormat, quantize_static
+
+    from edgekit.bundle import read_bundle
+    from edgekit.calibration.quantize_ort import chunk_size
+
+    from ..runtimes.tiny import write_tiny_bundle
+
+    assert [chunk_size(n, 8) for n in (300, 100, 97, 6, 0)] == [6, 5, 1, 6, 1]
+    b = read_bundle(write_tiny_bundle(tmp_path / "tiny.edgekit"))
+    write_images(tmp_path / "imgs", 6)
+    reader = quiet(tmp_path / "imgs", b, count=6).onnxruntime_reader()
+    whole = [reader.get_next()["images"] for _ in range(6)]
+    reader.rewind()
+    ranged = []
+    for start in (0, 2, 4):  # as onnxruntime's CalibStridedMinMax drives it
+        reader.set_range(start, start + 2)
+        ranged += [reader.get_next()["images"], reader.get_next()["images"]]
+        assert reader.get_next() is None
+    assert all(np.array_equal(a, b) for a, b in zip(whole, ranged))
+    outs = {}
+    for stride in (None, 2):
+        reader.rewind()
+        extra = {"CalibStridedMinMax": stride} if stride else {}
+        out = tmp_path / f"q{stride}.onnx"
+        quantize_static(
+            str(b.model_path()), str(out), reader, quant_format=QuantFormat.QDQ, extra_options=extra
+        )
+        outs[stride] = out.read_bytes()
+    assert outs[None] == outs[2]  # min/max merged over chunks: the same ranges, the same model
+
+
 def test_nncf_dataset_needs_nncf(tmp_path: Path) -> None:
     import importlib.util
 

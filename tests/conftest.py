@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ONDEVICE_DIRS = ("bundle", "decoding", "devices", "runtimes", "ondevice", "pipeline")
-CONVERTER_DIRS = ("models", "reparam", "converters", "calibration", "datasets", "eval")
+CONVERTER_DIRS = ("models", "reparam", "converters", "calibration", "datasets", "eval", "tools")
 # backends whose wheels install on the CI machine: never skipped under CI=true
 INSTALLABLE_HERE = {"onnxruntime", "openvino", "ai_edge_litert", "cv2", "onnx", "onnxslim", "torch"}
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -52,14 +52,13 @@ class ShapesTrainSet:
         return len(self.images)
 
 
-def _place(canvas: np.ndarray, img: np.ndarray, x0: int, y0: int) -> Tuple[int, int]:
-    """Paste ``img`` with its top-left at (x0, y0), clipped to the canvas; returns the offset used."""
+def _place(canvas: np.ndarray, img: np.ndarray, x0: int, y0: int) -> None:
+    """Paste ``img`` with its top-left at (x0, y0), clipped to the canvas."""
     h, w = img.shape[:2]
     ch, cw = canvas.shape[:2]
     xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + w, cw), min(y0 + h, ch)
     if xb > xa and yb > ya:
         canvas[ya:yb, xa:xb] = img[ya - y0 : yb - y0, xa - x0 : xb - x0]
-    return x0, y0
 
 
 class Augmenter:

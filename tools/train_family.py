@@ -77,7 +77,8 @@ class Recipe:
             self.arch = small_arch(8, pgi=True)
             self.model = build_model(self.arch, nc=nc)
             head = self.model.head
-            self.strides, self.bins, self.offset, self.pixel_scale = (8, 16, 32), head.reg_max, 0.5, 1 / 255
+            strides = tuple(int(s) for s in head.stride)
+            self.strides, self.bins, self.offset, self.pixel_scale = strides, head.reg_max, 0.5, 1 / 255
             for box, cls in ((head.cv2, head.cv3), (head.cv4, head.cv5)):
                 init_head_biases([b[-1] for b in box], [c[-1] for c in cls], self.strides, nc, imgsz)
         else:
@@ -217,55 +218,61 @@ def main() -> int:
         "--evaluate-only", action="store_true", help="re-score the saved fixture, no training"
     )
     args = parser.parse_args()
-    command = " ".join(["python", *sys.argv])
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
     ensure_dataset(args.data)
     name = f"{args.family}-shapes"
-    log = lambda msg: print(msg, flush=True)  # noqa: E731
-    recipe = Recipe(args.family, len(NAMES), args.imgsz)
-    data = ShapesTrainSet(args.data / "images" / "train", 16 if args.evaluate_only else args.train_images)
-    log(f"{name}: {sum(p.numel() for p in recipe.model.parameters()) / 1e6:.2f} M parameters")
     ckpt = args.out / f"{name}.pt"
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
     if args.evaluate_only:
         card = json.loads(ckpt.with_suffix(".json").read_text())
     else:
-        t0 = time.time()
-        ema, epochs = train(recipe, Augmenter(data, args.crop, args.seed), args, log)
-        wall = time.time() - t0
-        args.out.mkdir(parents=True, exist_ok=True)
-        opt = {"imgsz": args.imgsz, "crop": args.crop, "batch_size": args.batch, "epochs": epochs}
-        opt["seed"] = args.seed
-        recipe.save(ema.model, ckpt, epochs, opt)
-        card = {
-            "name": name,
-            "family": args.family,
-            "command": command,
-            "seed": args.seed,
-            "epochs": epochs,
-            "minutes_budget": args.minutes,
-            "imgsz": args.imgsz,
-            "train_crop": args.crop,
-            "batch": args.batch,
-            "optimizer": {
-                "name": "AdamW",
-                "lr0": args.lr0,
-                "lrf": args.lrf,
-                "weight_decay": args.weight_decay,
-            },
-            "train_wall_time_s": round(wall, 1),
-            "machine": machine(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "dataset": {**DATASET, "imgsz": 320},
-        }
+        card = train_and_save(args, name, ckpt, log)
     card.update(score(ckpt, args.data, args.imgsz))
-    (args.out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    ckpt.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     log(json.dumps({k: card[k] for k in ("name", "epochs", "train_wall_time_s")}))
     for form in ("test_metrics_train_form", "test_metrics_fp32"):
         log(f"{form}: " + "  ".join(f"{k} {card[form][k]:.4f}" for k in ("map50_95", "map50", "ap_small")))
     return 0
+
+
+def train_and_save(
+    args: argparse.Namespace, name: str, ckpt: Path, log: Callable[[str], None]
+) -> Dict[str, Any]:
+    """Train, write the checkpoint, and return the card's training facts."""
+    recipe = Recipe(args.family, len(NAMES), args.imgsz)
+    data = ShapesTrainSet(args.data / "images" / "train", args.train_images)
+    log(f"{name}: {sum(p.numel() for p in recipe.model.parameters()) / 1e6:.2f} M parameters")
+    t0 = time.time()
+    ema, epochs = train(recipe, Augmenter(data, args.crop, args.seed), args, log)
+    wall = time.time() - t0
+    args.out.mkdir(parents=True, exist_ok=True)
+    opt = {
+        "imgsz": args.imgsz,
+        "crop": args.crop,
+        "batch_size": args.batch,
+        "epochs": epochs,
+        "seed": args.seed,
+    }
+    recipe.save(ema.model, ckpt, epochs, opt)
+    return {
+        "name": name,
+        "family": args.family,
+        "command": " ".join(["python", *sys.argv]),
+        "seed": args.seed,
+        "epochs": epochs,
+        "minutes_budget": args.minutes,
+        "imgsz": args.imgsz,
+        "train_crop": args.crop,
+        "batch": args.batch,
+        "optimizer": {"name": "AdamW", "lr0": args.lr0, "lrf": args.lrf, "weight_decay": args.weight_decay},
+        "train_wall_time_s": round(wall, 1),
+        "machine": machine(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "dataset": {**DATASET, "imgsz": 320},
+    }
 
 
 def score(ckpt: Path, data: Path, imgsz: int) -> Dict[str, Any]:

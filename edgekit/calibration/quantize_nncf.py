@@ -45,18 +45,14 @@ def quantize_openvino(
     overflow = {"enable": OverflowFix.ENABLE, "disable": OverflowFix.DISABLE}.get(
         str(spec.get("overflow_fix") or "disable"), OverflowFix.DISABLE
     )
-    advanced: Dict[str, Any] = {"overflow_fix": overflow}
-    method = method or DEFAULT_METHOD
-    if method:
-        from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-        if method not in RANGE_ESTIMATORS:
-            raise ConversionError(
-                f"calibration method '{method}' has no NNCF range estimator ({', '.join(RANGE_ESTIMATORS)})"
-            )
-        advanced["activations_range_estimator_params"] = getattr(
-            RangeEstimatorParametersSet, RANGE_ESTIMATORS[method]
+    method = method or DEFAULT_METHOD
+    if method not in RANGE_ESTIMATORS:
+        raise ConversionError(
+            f"calibration method '{method}' has no NNCF range estimator ({', '.join(RANGE_ESTIMATORS)})"
         )
+    ranges = getattr(RangeEstimatorParametersSet, RANGE_ESTIMATORS[method])
     started = time.perf_counter()
     xml, weights = f"{stem}.xml", f"{stem}.bin"
     try:
@@ -68,7 +64,9 @@ def quantize_openvino(
             target_device=nncf.TargetDevice.CPU,
             subset_size=len(data),
             ignored_scope=nncf.IgnoredScope(names=list(exclude), validate=False),
-            advanced_parameters=AdvancedQuantizationParameters(**advanced),
+            advanced_parameters=AdvancedQuantizationParameters(
+                overflow_fix=overflow, activations_range_estimator_params=ranges
+            ),
         )
         ov.save_model(quantized, str(Path(out_dir) / xml), compress_to_fp16=False)
     except Exception as exc:  # noqa: BLE001 - NNCF and OpenVINO raise their own types

@@ -66,7 +66,7 @@ class ConvertOptions:
     # INT8 (see edgekit.converters.int8)
     calib: Optional[Path] = None
     calib_images: int = 300
-    calib_method: Optional[str] = None  # None: percentile (onnxruntime CPU), minmax (TensorRT)
+    calib_method: Optional[str] = None  # None: percentile (onnxruntime CPU), minmax (TensorRT, OpenVINO)
     keep_float: Sequence[str] = ()
     quantize_head: bool = False
     int8_io: bool = False  # TFLite: integer input/outputs instead of float

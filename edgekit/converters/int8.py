@@ -40,7 +40,7 @@ QDQ_BACKENDS = ("onnxruntime", "tensorrt")
 class Int8Options:
     calib: Path
     images: int = 300
-    method: Optional[str] = None  # None: per scheme (quantize_ort.default_method)
+    method: Optional[str] = None  # None: per quantizer (quantize_ort.default_method, quantize_nncf)
     keep_float: Sequence[str] = ()
     quantize_head: bool = False  # the naive baseline: decode tail quantized too (benchmarks only)
     int8_io: bool = False  # TFLite: int8 input (and int8 outputs where quantized) instead of float

@@ -65,6 +65,17 @@ def damo_t_style():
     )
 
 
+def to_float(out: Any) -> Any:
+    """Every tensor of a (nested) model output as float32."""
+    if torch.is_tensor(out):
+        return out.float()
+    if isinstance(out, dict):
+        return {k: to_float(v) for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return type(out)(to_float(v) for v in out)
+    return out
+
+
 class Recipe:
     """A family's model, its loss terms and how its checkpoint is written."""
 
@@ -96,13 +107,19 @@ class Recipe:
             init_head_biases(list(head.gfl_reg), list(head.gfl_cls), self.strides, nc, imgsz)
         self.loss = DetectionLoss(nc, self.strides, self.bins, self.offset)
 
-    def losses(self, model: nn.Module, x: torch.Tensor, labels, boxes) -> Dict[str, torch.Tensor]:
+    def losses(
+        self, model: nn.Module, x: torch.Tensor, labels, boxes, bf16: bool = False
+    ) -> Dict[str, torch.Tensor]:
+        """Loss terms of one batch; ``bf16``: the forward pass under CPU bfloat16 autocast (the
+        weights, the loss and the optimizer stay float32)."""
         x = x * self.pixel_scale
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model.forward_all(x) if self.family == "yolov9" else model(x)
+        out = to_float(out)
         if self.family == "yolov9":
-            out = model.forward_all(x)
             main, aux = self.loss(out["main"], labels, boxes), self.loss(out["aux"], labels, boxes)
             return {k: main[k] + 0.25 * aux[k] for k in main}
-        return self.loss(model(x), labels, boxes)
+        return self.loss(out, labels, boxes)
 
     def save(self, ema: nn.Module, path: Path, epoch: int, opt: Dict[str, Any]) -> None:
         if self.family == "yolov9":
@@ -170,7 +187,7 @@ def train(
             lr = lr_at(step, epochs * per_epoch, warmup, args.lr0, args.lrf)
             for g in opt.param_groups:
                 g["lr"] = lr
-            parts = recipe.losses(model, x, labels, boxes)
+            parts = recipe.losses(model, x, labels, boxes, args.bf16)
             loss = sum(parts.values())
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -213,6 +230,9 @@ def main() -> int:
     parser.add_argument("--train-images", type=int, default=0, help="use the first N train images (0: all)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--bf16", action="store_true", help="forward pass under bfloat16 autocast (CPUs with AVX512-BF16/AMX)"
+    )
     parser.add_argument("--out", type=Path, default=FIXTURES)
     parser.add_argument(
         "--evaluate-only", action="store_true", help="re-score the saved fixture, no training"
@@ -266,6 +286,7 @@ def train_and_save(
         "imgsz": args.imgsz,
         "train_crop": args.crop,
         "batch": args.batch,
+        "autocast": "bfloat16" if args.bf16 else None,
         "optimizer": {"name": "AdamW", "lr0": args.lr0, "lrf": args.lrf, "weight_decay": args.weight_decay},
         "train_wall_time_s": round(wall, 1),
         "machine": machine(),

@@ -30,6 +30,9 @@ BOUNDED_ROLES = ("boxes",)
 # and IoU >= 0.5: the smaller of the two rates
 MIN_MATCH_RATE = 0.9
 MAX_MAP_DROP = 0.5  # mAP50-95 points, with --val
+# With --val the fallback aims at this share of the bound: the user's images are not the check's.
+# (YOLO11 fixture, onnxruntime: 0.5 points on the val split came out as 0.67 on the test split.)
+MAP_DROP_AIM = 0.5
 FALLBACK_STEPS = (2, 4, 8, 16)  # layers kept float per fallback round (cumulative, most sensitive first)
 TFLITE_FP32 = "model.fp32.tflite"  # the engine writes it for the TFLite quantizer; removed afterwards
 #: Q/DQ ONNX models: written by onnxruntime's quantizer, checked in onnxruntime (TensorRT builds on device)
@@ -223,6 +226,11 @@ class Int8Builder:
             problems.append(f"mAP50-95 drop {drop:.2f} points > {self.opts.max_map_drop}")
         return problems
 
+    def short_of_aim(self, figures: Dict[str, Any]) -> bool:
+        """True when the val drop is within the bound but above the aim (``MAP_DROP_AIM`` of it)."""
+        drop = figures.get("map_drop_points")
+        return drop is not None and drop > MAP_DROP_AIM * self.opts.max_map_drop
+
     def measure(self, artifact: Artifact) -> Dict[str, Any]:
         figures: Dict[str, Any] = {"agreement": self.agreement(artifact)}
         if self.opts.val is not None:
@@ -238,25 +246,42 @@ class Int8Builder:
     # ---- the loop --------------------------------------------------------------------
 
     def build(self, backend: str, writer: Any) -> Tuple[Artifact, Dict[str, Any]]:
-        """Quantize for ``backend``; on a missed bound keep the most sensitive layers float and retry."""
+        """Quantize for ``backend``; on a missed bound, or a val drop above the aim, keep the most
+        sensitive layers float and retry. The last round that meets the bounds with the smallest
+        drop is kept (re-quantized if a later round did worse)."""
         exclude = self.excluded()
         artifact, recipe = self.quantize(backend, exclude, writer)
         figures = self.measure(artifact)
         problems = self.misses(figures)
         rounds: List[Dict[str, Any]] = [{"float_layers": [], "misses": problems, **round_figures(figures)}]
-        if problems and self.opts.fallback:
+        best: Optional[List[str]] = [] if not problems else None
+        if (problems or self.short_of_aim(figures)) and self.opts.fallback:
             ranking = (
                 self.tflite_ranking() if backend == "tflite" else self.sensitivity(backend, exclude, writer)
             )
             for k in FALLBACK_STEPS:
                 kept = [name for name, _ in ranking[:k]]
-                self.say(f"{backend} int8: {'; '.join(problems)}: keeping {len(kept)} layers float")
+                why = "; ".join(problems) or (
+                    f"mAP50-95 drop {figures['map_drop_points']:.2f} points > aim "
+                    f"{MAP_DROP_AIM * self.opts.max_map_drop:.2f}"
+                )
+                self.say(f"{backend} int8: {why}: keeping {len(kept)} layers float")
                 artifact, recipe = self.quantize(backend, self.excluded(kept), writer)
                 figures = self.measure(artifact)
                 problems = self.misses(figures)
                 rounds.append({"float_layers": kept, "misses": problems, **round_figures(figures)})
-                if not problems or k >= len(ranking):
+                if not problems and (best is None or _drop(rounds[-1]) <= _drop(_round(rounds, best))):
+                    best = kept
+                if (not problems and not self.short_of_aim(figures)) or k >= len(ranking):
                     break
+            if best is not None and best != rounds[-1]["float_layers"]:
+                self.say(f"{backend} int8: back to the round with {len(best)} layers float (smallest drop)")
+                artifact, recipe = self.quantize(backend, self.excluded(best), writer)
+                figures = self.measure(artifact)
+                problems = self.misses(figures)
+                rounds.append(
+                    {"float_layers": best, "misses": problems, "restored": True, **round_figures(figures)}
+                )
         report = {**recipe, **figures, "rounds": rounds, "accepted": not problems, "misses": problems}
         self.say(summary_line(backend, report))
         return artifact, report
@@ -301,6 +326,14 @@ def float_interface(det: Any) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:
         return raw
 
     return infer
+
+
+def _round(rounds: List[Dict[str, Any]], kept: List[str]) -> Dict[str, Any]:
+    return next(r for r in rounds if r["float_layers"] == kept)
+
+
+def _drop(r: Dict[str, Any]) -> float:
+    return float(r.get("map_drop_points", 0.0))
 
 
 def round_figures(figures: Dict[str, Any]) -> Dict[str, Any]:
@@ -363,6 +396,7 @@ def build_int8(
             "min_cosine": MIN_COSINE,
             "min_match_rate": MIN_MATCH_RATE,
             "max_map_drop": opts.max_map_drop,
+            "map_drop_aim": MAP_DROP_AIM * opts.max_map_drop,
         },
         "backends": reports,
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -80,6 +80,7 @@ class Preprocessor:
         shape = (1, 3, self.height, self.width) if inp.layout == "NCHW" else (1, self.height, self.width, 3)
         self._input = np.empty(shape, dtype=dtype)
         self._shift = is_pixel_shift(inp.quantization, np.dtype(dtype), spec.scale)
+        self._scratch: Optional[np.ndarray] = None  # colour planes of the resized image (cv2.split)
 
     def _resize(self, image: np.ndarray, width: int, height: int) -> np.ndarray:
         if image.shape[1] == width and image.shape[0] == height:
@@ -88,21 +89,44 @@ class Preprocessor:
             return self._cv2.resize(image, (width, height), interpolation=self._cv2.INTER_LINEAR)
         return _resize_numpy(image, width, height)
 
+    def _split(self, pixels: np.ndarray, dst: Optional[np.ndarray] = None) -> Tuple[List[np.ndarray], bool]:
+        """The three colour planes of HxWx3 ``pixels`` by ``cv2.split``, and whether they were written
+        straight into ``dst``'s planes (possible when those are contiguous: a full-width letterbox
+        region); else they are in a kept scratch buffer. Never fresh arrays: three new 0.2 MB planes
+        per frame cost more than the split itself.
+        """
+        direct = dst is not None and dst.dtype.itemsize == 1 and all(p.flags.c_contiguous for p in dst)
+        if direct:
+            planes = [p.view(np.uint8) for p in dst]  # type: ignore[union-attr]
+        else:
+            shape = (3, *pixels.shape[:2])
+            if self._scratch is None or self._scratch.shape != shape:
+                self._scratch = np.empty(shape, np.uint8)
+            planes = list(self._scratch)
+        written = self._cv2.split(pixels, planes)
+        if any(a is not b for a, b in zip(written, planes)):  # an OpenCV that allocated new planes
+            planes, direct = list(written), False
+        return planes, direct
+
     def _convert(self, pixels: np.ndarray, dst: np.ndarray, flip: bool = False) -> None:
         """HxWx3 uint8 pixels -> ``dst`` in the input's layout, scale and dtype (``flip``: swap R and B)."""
         q = self.inp.quantization
         if self._shift and self.inp.layout == "NCHW":  # integer input, exact: no float image at all
-            planes = self._cv2.split(pixels) if self._cv2 is not None else pixels.transpose(2, 0, 1)
-            for c, plane in enumerate(planes[::-1] if flip else planes):
-                out = dst[c].view(np.uint8)
-                if dst.dtype == np.int8:
-                    np.bitwise_xor(plane, np.uint8(0x80), out=out)
-                else:
-                    np.copyto(out, plane)
+            if self._cv2 is None:
+                planes = list(pixels.transpose(2, 0, 1))
+                for c, plane in enumerate(planes[::-1] if flip else planes):
+                    np.copyto(dst[c].view(np.uint8), plane)
+            else:
+                planes, direct = self._split(pixels, dst[::-1] if flip else dst)
+                if not direct:  # split into the scratch buffer: copy over
+                    for c, plane in enumerate(planes[::-1] if flip else planes):
+                        np.copyto(dst[c].view(np.uint8), plane)
+            if dst.dtype == np.int8:
+                np.bitwise_xor(dst.view(np.uint8), np.uint8(0x80), out=dst.view(np.uint8))
             return
         if self._cv2 is not None and q is None and self.inp.layout == "NCHW":
-            # cv2.split gives contiguous planes: converting them is ~2x faster than a strided copy
-            planes = self._cv2.split(pixels)
+            # contiguous planes convert ~2x faster than a strided copy
+            planes, _ = self._split(pixels)
             for c, plane in enumerate(planes[::-1] if flip else planes):
                 np.multiply(plane, np.float32(self.spec.scale), out=dst[c], casting="unsafe")
             return

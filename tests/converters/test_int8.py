@@ -122,3 +122,65 @@ def test_trained_fixture_int8_is_accepted_without_a_fallback(tmp_path: Path, tar
         assert figures["accepted"] and len(figures["rounds"]) == 1, figures["rounds"]
         assert figures["agreement"]["match_rate"] >= 0.9 and figures["agreement"]["reference"] >= 100
         assert figures["agreement"]["outputs"]["boxes"]["min_cosine"] >= 0.99
+
+
+class ScriptedBuilder:
+    """``Int8Builder``'s fallback loop over scripted figures: the val drop that each count of
+    float layers gives (the quantizers themselves are exercised by the tests above)."""
+
+    def __new__(cls, drops: dict):  # type: ignore[no-untyped-def]
+        from edgekit.converters.int8 import Int8Builder, Int8Options
+
+        class Builder(Int8Builder):
+            def quantize(self, backend, exclude, writer):  # type: ignore[no-untyped-def]
+                self.quantized.append(list(exclude))
+                return None, {"method": "minmax"}
+
+            def measure(self, artifact):  # type: ignore[no-untyped-def]
+                drop = drops[len(self.quantized[-1])]
+                agreement = {"outputs": {}, "match_rate": 1.0, "matched": 9, "reference": 9, "images": 9}
+                agreement["images_are"] = "calibration-disjoint"
+                fp32 = 0.6
+                return {
+                    "agreement": agreement,
+                    "map50_95_fp32": fp32,
+                    "map50_95_int8": fp32 - drop / 100,
+                    "map_drop_points": drop,
+                }
+
+            def sensitivity(self, backend, exclude, writer):  # type: ignore[no-untyped-def]
+                return [(f"conv{i}", 1.0 / (i + 1)) for i in range(20)]
+
+            def excluded(self, more=()):  # type: ignore[no-untyped-def]
+                return list(more)
+
+        builder = object.__new__(Builder)
+        builder.opts = Int8Options(Path("."), max_map_drop=0.5)
+        builder.manifest = type("M", (), {"outputs": ()})()
+        builder.quantized, builder.said = [], []
+        builder.say = builder.said.append
+        return builder
+
+
+def test_fallback_goes_on_to_the_aim_and_stops_there() -> None:
+    builder = ScriptedBuilder({0: 0.4, 2: 0.2, 4: 0.1})  # 0.4 meets the bound 0.5, not the aim 0.25
+    _, report = builder.build("onnxruntime", writer=None)
+    assert [len(e) for e in builder.quantized] == [0, 2]
+    assert report["accepted"] and report["map_drop_points"] == 0.2
+    assert "> aim 0.25" in builder.said[0]
+
+
+def test_fallback_returns_to_the_round_with_the_smallest_drop() -> None:
+    builder = ScriptedBuilder({0: 0.4, 2: 0.6, 4: 0.45, 8: 0.7, 16: 0.8})
+    _, report = builder.build("onnxruntime", writer=None)
+    assert [len(e) for e in builder.quantized] == [0, 2, 4, 8, 16, 0]  # the first round, re-quantized
+    assert report["accepted"] and report["map_drop_points"] == 0.4
+    assert [r["misses"] == [] for r in report["rounds"]] == [True, False, True, False, False, True]
+    assert report["rounds"][-1]["restored"] and report["rounds"][-1]["float_layers"] == []
+
+
+def test_fallback_that_never_meets_the_bound_is_not_accepted() -> None:
+    builder = ScriptedBuilder({0: 0.9, 2: 0.8, 4: 0.7, 8: 0.6, 16: 0.55})
+    _, report = builder.build("onnxruntime", writer=None)
+    assert [len(e) for e in builder.quantized] == [0, 2, 4, 8, 16]
+    assert not report["accepted"] and "0.55 points > 0.5" in report["misses"][0]

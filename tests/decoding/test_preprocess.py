@@ -67,7 +67,10 @@ def test_int8_input_is_quantized() -> None:
 
 @pytest.mark.parametrize("dtype, zero", [("int8", -128), ("uint8", 0)])
 @pytest.mark.parametrize("color", ["BGR", "RGB"])
-def test_integer_input_shift_equals_quantizing_the_float_input(dtype: str, zero: int, color: str) -> None:
+@pytest.mark.parametrize("size", [(30, 70), (70, 30)])  # full-width region (split in place) / side bands
+def test_integer_input_shift_equals_quantizing_the_float_input(
+    dtype: str, zero: int, color: str, size: tuple
+) -> None:
     from edgekit.decoding.preprocess import is_pixel_shift, quantize
 
     q = Quantization(1 / 255, zero)
@@ -75,11 +78,11 @@ def test_integer_input_shift_equals_quantizing_the_float_input(dtype: str, zero:
     ref = Preprocessor(Preprocess(), InputSpec("images", 48, 64))
     assert pre._shift and is_pixel_shift(q, np.dtype(dtype), 1 / 255)
     assert not is_pixel_shift(Quantization(1 / 200, zero), np.dtype(dtype), 1 / 255)
-    image = np.random.default_rng(0).integers(0, 256, (30, 70, 3), dtype=np.uint8)
+    image = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
     for _ in range(2):  # the second call reuses the letterbox bands
         x, geo = pre(image, color=color)
         f, geo_f = ref(image, color=color)
-        assert x.dtype == np.dtype(dtype) and geo.pad_y == geo_f.pad_y
+        assert x.dtype == np.dtype(dtype) and (geo.pad_x, geo.pad_y) == (geo_f.pad_x, geo_f.pad_y)
         np.testing.assert_array_equal(x, quantize(f, q, np.dtype(dtype)))
 
 

@@ -122,3 +122,20 @@ def test_training_lowers_the_loss_and_the_checkpoint_loads(family: str, shapes: 
         want = ema.model.eval()(x[:1] * recipe.pixel_scale)
     for a, b in zip(got[0] + got[1], want[0] + want[1]):
         assert torch.allclose(a, b, atol=0.05 * float(b.abs().max()) + 1e-3)  # FP16 storage
+
+
+@pytest.mark.parametrize("family", ["yolov9", "damoyolo"])
+def test_bf16_autocast_loss_is_close_to_float32_and_grads_stay_float32(family: str, shapes: Path) -> None:
+    torch.manual_seed(0)
+    recipe = Recipe(family, 8, 128)
+    data = ShapesTrainSet(shapes / "images" / "train")
+    x, labels, boxes = collate([(data.images[i], data.boxes[i]) for i in range(2)])
+    model = recipe.model.train()
+    full = {k: float(v) for k, v in recipe.losses(model, x, labels, boxes).items()}
+    parts = recipe.losses(model, x, labels, boxes, bf16=True)
+    assert all(v.dtype == torch.float32 for v in parts.values())
+    for k, v in parts.items():
+        assert abs(float(v) - full[k]) <= 0.05 * abs(full[k]) + 1e-3, (k, float(v), full[k])
+    sum(parts.values()).backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)

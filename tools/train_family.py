@@ -106,6 +106,15 @@ class Recipe:
             )
             init_head_biases(list(head.gfl_reg), list(head.gfl_cls), self.strides, nc, imgsz)
         self.loss = DetectionLoss(nc, self.strides, self.bins, self.offset)
+        self.channels_last = False
+
+    def use_channels_last(self) -> None:
+        """Model and batches in channels-last memory (1.5x faster YOLOv9 steps with --bf16 here).
+        Not for DAMO-YOLO: torch 2.13's CPU backward pass segfaults on it."""
+        if self.family == "damoyolo":
+            raise SystemExit("--channels-last: torch 2.13 segfaults in DAMO-YOLO's CPU backward pass")
+        self.model = self.model.to(memory_format=torch.channels_last)
+        self.channels_last = True
 
     def losses(
         self, model: nn.Module, x: torch.Tensor, labels, boxes, bf16: bool = False
@@ -113,6 +122,8 @@ class Recipe:
         """Loss terms of one batch; ``bf16``: the forward pass under CPU bfloat16 autocast (the
         weights, the loss and the optimizer stay float32)."""
         x = x * self.pixel_scale
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = model.forward_all(x) if self.family == "yolov9" else model(x)
         out = to_float(out)
@@ -230,6 +241,7 @@ def main() -> int:
     parser.add_argument("--train-images", type=int, default=0, help="use the first N train images (0: all)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--channels-last", action="store_true", help="channels-last memory (YOLOv9 only)")
     parser.add_argument(
         "--bf16", action="store_true", help="forward pass under bfloat16 autocast (CPUs with AVX512-BF16/AMX)"
     )
@@ -262,6 +274,8 @@ def train_and_save(
 ) -> Dict[str, Any]:
     """Train, write the checkpoint, and return the card's training facts."""
     recipe = Recipe(args.family, len(NAMES), args.imgsz)
+    if args.channels_last:
+        recipe.use_channels_last()
     data = ShapesTrainSet(args.data / "images" / "train", args.train_images)
     log(f"{name}: {sum(p.numel() for p in recipe.model.parameters()) / 1e6:.2f} M parameters")
     t0 = time.time()
@@ -287,6 +301,7 @@ def train_and_save(
         "train_crop": args.crop,
         "batch": args.batch,
         "autocast": "bfloat16" if args.bf16 else None,
+        "channels_last": args.channels_last,
         "optimizer": {"name": "AdamW", "lr0": args.lr0, "lrf": args.lrf, "weight_decay": args.weight_decay},
         "train_wall_time_s": round(wall, 1),
         "machine": machine(),

@@ -139,3 +139,18 @@ def test_bf16_autocast_loss_is_close_to_float32_and_grads_stay_float32(family: s
     sum(parts.values()).backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+
+
+def test_channels_last_gives_the_same_yolov9_loss_and_is_refused_for_damoyolo(shapes: Path) -> None:
+    torch.manual_seed(0)
+    recipe = Recipe("yolov9", 8, 128)
+    data = ShapesTrainSet(shapes / "images" / "train")
+    x, labels, boxes = collate([(data.images[i], data.boxes[i]) for i in range(2)])
+    model = recipe.model.eval()  # running BatchNorm statistics: both passes see the same model
+    want = {k: float(v) for k, v in recipe.losses(model, x, labels, boxes).items()}
+    recipe.use_channels_last()
+    got = {k: float(v) for k, v in recipe.losses(recipe.model, x, labels, boxes).items()}
+    assert recipe.model.model[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert got == pytest.approx(want, rel=1e-4)
+    with pytest.raises(SystemExit, match="segfaults"):
+        Recipe("damoyolo", 8, 128).use_channels_last()

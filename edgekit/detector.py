@@ -123,7 +123,7 @@ class Detector(Closing):
             x = np.empty((len(images), *self.preprocess._input.shape[1:]), self.preprocess._input.dtype)
             geometries = [self.preprocess(img, color, out=x[i])[1] for i, img in enumerate(images)]
         t1 = time.perf_counter()
-        outputs = self.runtime.infer(x)
+        outputs = self.runtime.infer(x, self.decoder.needs(opts))
         t2 = time.perf_counter()
         results = self.decoder(outputs, geometries, opts)
         t3 = time.perf_counter()

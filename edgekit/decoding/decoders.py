@@ -17,6 +17,7 @@ from edgekit.decoding.detections import Detections
 from edgekit.decoding.nms import batched_nms
 from edgekit.decoding.ort_nms import ort_nms
 from edgekit.decoding.preprocess import Geometry, dequantize
+from edgekit.errors import BackendError
 from edgekit.registry import Registry
 
 MAX_NMS = 30000  # candidates entering NMS at most (as Ultralytics)
@@ -55,6 +56,20 @@ class Decoder:
         self, outputs: Dict[str, np.ndarray], geometries: Sequence[Geometry], opts: DecodeOptions
     ) -> List[Detections]:
         raise NotImplementedError
+
+    def needs(self, opts: DecodeOptions) -> Optional[List[str]]:
+        """The output names a call with ``opts`` reads (None: all of them)."""
+        return None
+
+    def _best_path_needs(self, box_role: str, opts: DecodeOptions) -> Optional[List[str]]:
+        """Boxes and the graph's best score and class per anchor, when ``candidates`` reads those."""
+        if opts.classes is not None or "best_scores" not in self.roles:
+            return None
+        return [self.roles[r].name for r in (box_role, "best_scores", "best_classes")]
+
+    def get_if_fetched(self, outputs: Dict[str, np.ndarray], role: str) -> Optional[np.ndarray]:
+        """``get``, or None when the runtime was not asked for that output (see ``needs``)."""
+        return self.get(outputs, role) if self.roles[role].name in outputs else None
 
     def finish(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, geo: Geometry) -> Detections:
         return Detections(geo.to_original(boxes), scores, classes, self.names)
@@ -99,7 +114,7 @@ def select_candidates(
 def candidates(
     decoder: Decoder,
     outputs: Dict[str, np.ndarray],
-    scores: np.ndarray,
+    scores: Optional[np.ndarray],
     b: int,
     opts: DecodeOptions,
     is_logit: bool = False,
@@ -111,6 +126,8 @@ def candidates(
         idx = _above(best, opts.conf)
         best_class = outputs[decoder.roles["best_classes"].name][b]
         return idx, best[idx].astype(np.float32, copy=False), best_class[idx].astype(np.int64, copy=False)
+    if scores is None:
+        raise BackendError("the decoder needs the full scores output, which was not fetched")
     return select_candidates(scores[b], opts.conf, opts.classes, is_logit)
 
 
@@ -122,12 +139,15 @@ class NmsDecoder(Decoder):
         super().__init__(manifest)
         ort_nms()  # build the compiled NMS now, not inside the first frame
 
+    def needs(self, opts: DecodeOptions) -> Optional[List[str]]:
+        return self._best_path_needs("boxes_scores" if "boxes_scores" in self.roles else "boxes", opts)
+
     def __call__(self, outputs, geometries, opts):  # type: ignore[no-untyped-def]
         if "boxes_scores" in self.roles:
             both = self.get(outputs, "boxes_scores")
             boxes, scores = both[:, :4], both[:, 4:]
         else:
-            boxes, scores = self.get(outputs, "boxes"), self.get(outputs, "scores")
+            boxes, scores = self.get(outputs, "boxes"), self.get_if_fetched(outputs, "scores")
         results = []
         for b, geo in enumerate(geometries):
             idx, conf, cls = candidates(self, outputs, scores, b, opts)
@@ -168,10 +188,13 @@ class HostDflDecoder(NmsDecoder):
         a, s = self.anchors[:, idx], self.strides[idx]
         return (np.concatenate((a - ltrb[:2], a + ltrb[2:])) * s).T
 
+    def needs(self, opts: DecodeOptions) -> Optional[List[str]]:
+        return None if "score_logits" in self.roles else self._best_path_needs("box_dist", opts)
+
     def __call__(self, outputs, geometries, opts):  # type: ignore[no-untyped-def]
         dist = self.get(outputs, "box_dist")
         is_logit = "score_logits" in self.roles
-        scores = self.get(outputs, "score_logits" if is_logit else "scores")
+        scores = self.get_if_fetched(outputs, "score_logits" if is_logit else "scores")
         results = []
         for b, geo in enumerate(geometries):
             idx, conf, cls = candidates(self, outputs, scores, b, opts, is_logit)

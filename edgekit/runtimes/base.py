@@ -49,11 +49,19 @@ class Runtime(Closing):
             return (batch, 3, self.inp.height, self.inp.width)
         return (batch, self.inp.height, self.inp.width, 3)
 
-    def infer(self, x: np.ndarray) -> Dict[str, np.ndarray]:
-        """Run one batch; returns ``{output name: array}``."""
+    def infer(self, x: np.ndarray, outputs: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+        """Run one batch; returns ``{output name: array}`` for every output, or for those named in
+        ``outputs`` (a backend that can leave the others in its own memory does: onnxruntime)."""
         self.check_input(x)
-        arrays = self._infer_impl(np.ascontiguousarray(x))
-        return {spec.name: arr for spec, arr in zip(self.outputs, arrays)}
+        x = np.ascontiguousarray(x)
+        if outputs is None:
+            return {spec.name: arr for spec, arr in zip(self.outputs, self._infer_impl(x))}
+        return self._infer_some(x, [spec.name for spec in self.outputs if spec.name in outputs])
+
+    def _infer_some(self, x: np.ndarray, names: List[str]) -> Dict[str, np.ndarray]:
+        """Outputs ``names`` only; backends that fetch outputs one by one override this."""
+        arrays = dict(zip((spec.name for spec in self.outputs), self._infer_impl(x)))
+        return {name: arrays[name] for name in names}
 
     def check_input(self, x: np.ndarray) -> None:
         """Raise ``BackendError`` unless ``x`` has the manifest's shape and dtype."""

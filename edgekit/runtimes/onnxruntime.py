@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 
@@ -68,6 +68,10 @@ class OnnxRuntime(Runtime):
 
     def _infer_impl(self, x: np.ndarray) -> List[np.ndarray]:
         return self.session.run(self._names, {self.input_name: x})
+
+    def _infer_some(self, x: np.ndarray, names: List[str]) -> Dict[str, np.ndarray]:
+        # outputs not fetched stay in onnxruntime's arena: no copy (80 x 8,400 scores: 2.7 MB a frame)
+        return dict(zip(names, self.session.run(names, {self.input_name: x})))
 
     def close(self) -> None:
         self.session = None  # type: ignore[assignment]

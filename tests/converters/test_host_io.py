@@ -85,6 +85,29 @@ def test_detections_equal_the_float_model(pair: tuple, classes: tuple) -> None:
                 assert set(da.class_id.tolist()) <= set(classes)
 
 
+@pytest.mark.parametrize(
+    "classes, fetched", [(None, {"boxes", "best_scores", "best_classes"}), ((0, 2), None)]
+)
+def test_detector_fetches_only_the_outputs_the_decoder_reads(pair: tuple, classes: tuple, fetched) -> None:
+    host, plain = pair
+    with Detector(host, threads=1, classes=classes) as det:
+        needs = det.decoder.needs(det.options)
+        assert (None if needs is None else set(needs)) == fetched
+        seen = []
+        infer = det.runtime.infer
+        det.runtime.infer = lambda x, outputs=None: seen.append(outputs) or infer(x, outputs)
+        image = synthetic_images((180, 320), 1, seed=2)[0]
+        got = det(image)
+        want = det.decoder(infer(det.preprocess(image)[0].copy()), [det.preprocess(image)[1]], det.options)[0]
+        assert (set(seen[0]) if seen[0] is not None else None) == fetched
+        np.testing.assert_array_equal(got.xyxy, want.xyxy)
+        np.testing.assert_array_equal(got.class_id, want.class_id)
+        if fetched is not None:  # the runtime returned just those (the 2D scores stayed in onnxruntime)
+            assert set(infer(det.preprocess(image)[0].copy(), seen[0])) == fetched
+    with Detector(plain, threads=1) as det:  # no per-anchor best score: every output is read
+        assert det.decoder.needs(det.options) is None
+
+
 def test_verification_covers_the_best_scores(pair: tuple) -> None:
     figures = json.loads((pair[0] / "manifest.json").read_text())["verification"]
     assert set(figures["raw_max_rel_error"]) == {"boxes", "scores", "best_scores"}

@@ -42,6 +42,12 @@ def _with_outputs(path: Path, tensors: Sequence[str]) -> bytes:
     return model.SerializeToString()
 
 
+def _tensor_names(graph: object) -> set:
+    """Every tensor a graph computes or takes: node outputs and graph inputs."""
+    names = {o for n in graph.node for o in n.output}  # type: ignore[attr-defined]
+    return names | {i.name for i in graph.input}  # type: ignore[attr-defined]
+
+
 def layer_sensitivity(
     fp32_onnx: Path, qdq_onnx: Path, inputs: Sequence[np.ndarray], nodes: Sequence[str]
 ) -> List[Tuple[str, float]]:
@@ -49,15 +55,24 @@ def layer_sensitivity(
 
     Both models keep the float tensor names of the source graph (Q/DQ pairs are inserted between
     them), so the same tensor is read from each; the error a layer adds, not the error it inherits,
-    decides which layers to keep float.
+    decides which layers to keep float. Where the quantizer folded a Conv's activation into it,
+    the layer's output is the activation's.
     """
     onnx = require("onnx", "convert")
     ort = require("onnxruntime", "onnx")
     graph = onnx.load(str(fp32_onnx), load_external_data=False).graph
+    qdq = onnx.load(str(qdq_onnx), load_external_data=False).graph
     wanted = set(nodes)
     initializers = {i.name for i in graph.initializer}
-    picked = [(n.name, n.input[0], n.output[0]) for n in graph.node if n.name in wanted]
-    tensors = sorted({t for _, i, o in picked for t in (i, o) if t not in initializers})
+    # onnxruntime's quantizer drops a Relu/Clip after a Conv: the Conv then writes the activation's
+    # output tensor. Read that tensor in both models (it is the activation's output in FP32).
+    qdq_output = {n.name: n.output[0] for n in qdq.node}
+    picked = [
+        (n.name, n.input[0], qdq_output.get(n.name, n.output[0])) for n in graph.node if n.name in wanted
+    ]
+    known = _tensor_names(graph) & _tensor_names(qdq)
+    picked = [(name, i, o) for name, i, o in picked if o in known]
+    tensors = sorted({t for _, i, o in picked for t in (i, o) if t not in initializers and t in known})
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
     sessions = [

@@ -250,3 +250,38 @@ def test_layer_sensitivity_ranks_every_candidate(yolo11: Path, calib_dir: Path, 
     losses = [loss for _, loss in ranking]
     assert losses == sorted(losses, reverse=True) and all(np.isfinite(losses))
     assert losses[0] > 0  # quantizing a layer loses signal
+
+
+def test_layer_sensitivity_reads_a_conv_whose_relu_the_quantizer_folded(
+    calib_dir: Path, tmp_path: Path
+) -> None:
+    """DAMO-YOLO (ReLU): onnxruntime's quantizer drops each Relu after a Conv, so the Conv's own
+    output tensor is gone from the Q/DQ model; the ranking reads the Relu's output instead."""
+    import onnx
+
+    from edgekit import convert
+    from edgekit.calibration.accuracy import layer_sensitivity
+    from edgekit.calibration.float_scope import conv_nodes
+
+    fixture = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "damoyolo-shapes.pt"
+    damo = convert(
+        fixture,
+        target="x86-vnni",
+        backend="onnxruntime",
+        imgsz=IMGSZ,
+        output=tmp_path / "damo.edgekit",
+        measure=False,
+        verify=False,
+        host_io=False,
+    )
+    dest, scope, _ = quantized(damo, calib_dir, tmp_path, U8S8)
+    source = onnx.load(str(damo / "model.onnx"))
+    relu_fed = {n.input[0] for n in source.graph.node if n.op_type == "Relu"}
+    folded = [n.name for n in source.graph.node if n.op_type == "Conv" and n.output[0] in relu_fed]
+    qdq_tensors = {o for n in onnx.load(str(dest)).graph.node for o in n.output}
+    gone = [n.output[0] for n in source.graph.node if n.name in folded and n.output[0] not in qdq_tensors]
+    assert gone  # the situation this test is about
+    candidates = [n for n in conv_nodes(source) if n not in scope.tail]
+    ranking = layer_sensitivity(damo / "model.onnx", dest, list(data_for(damo, calib_dir, 3)), candidates)
+    assert sorted(n for n, _ in ranking) == sorted(candidates)
+    assert all(np.isfinite([loss for _, loss in ranking]))

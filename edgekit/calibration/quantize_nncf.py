@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from edgekit._optional import require
 from edgekit.errors import ConversionError, first_line
@@ -17,6 +17,20 @@ RANGE_ESTIMATORS = {"minmax": "MINMAX", "percentile": "MEAN_QUANTILE", "entropy"
 #: performance preset + NNCF's ranges 0.83 / 0.79, + entropy 0.75 / -, + percentile 1.67 / -;
 #: mixed + NNCF's ranges 0.50 / 0.55, + entropy 0.48 / -, + percentile 1.33 / -, + minmax 0.25 / 0.17.
 DEFAULT_PRESET, DEFAULT_METHOD = "mixed", "minmax"
+
+
+WITHOUT_BIASES = "/WithoutBiases"  # OpenVINO's name for a biased ONNX Conv's Convolution op
+
+
+def openvino_names(model: Any, onnx_names: Sequence[str]) -> List[str]:
+    """The OpenVINO ops that ``onnx_names`` became: an ONNX node keeps its name, except that a Conv
+    with a bias becomes ``Convolution`` ("<name>/WithoutBiases") + ``Add`` (named "<name>"). Both
+    are kept float; naming only the ``Add`` left the convolution quantized."""
+    ops = {op.get_friendly_name() for op in model.get_ops()}
+    names: List[str] = []
+    for name in onnx_names:
+        names.extend(n for n in (name, name + WITHOUT_BIASES) if n in ops)
+    return names
 
 
 def quantize_openvino(
@@ -32,7 +46,7 @@ def quantize_openvino(
     """Quantize the FP32 ONNX with NNCF for the OpenVINO CPU plugin; returns (xml, bin, recipe).
 
     ``data`` is a ``CalibrationData``; ``spec`` the plan's openvino int8 entry (overflow fix for
-    CPUs without VNNI); ``exclude`` ONNX node names kept float (OpenVINO keeps ONNX node names).
+    CPUs without VNNI); ``exclude`` ONNX node names kept float (``openvino_names``).
     ``preset``: ``mixed`` (asymmetric activations, the default) or ``performance`` (symmetric).
     ``method`` picks NNCF's activation range estimator by edgekit's calibration-method names
     (``RANGE_ESTIMATORS``); None is ``DEFAULT_METHOD``.
@@ -57,13 +71,14 @@ def quantize_openvino(
     xml, weights = f"{stem}.xml", f"{stem}.bin"
     try:
         model = ov.convert_model(str(onnx_path))
+        scope = openvino_names(model, exclude)
         quantized = nncf.quantize(
             model,
             nncf.Dataset(data),
             preset=nncf.QuantizationPreset(preset),
             target_device=nncf.TargetDevice.CPU,
             subset_size=len(data),
-            ignored_scope=nncf.IgnoredScope(names=list(exclude), validate=False),
+            ignored_scope=nncf.IgnoredScope(names=scope, validate=False),
             advanced_parameters=AdvancedQuantizationParameters(
                 overflow_fix=overflow, activations_range_estimator_params=ranges
             ),
@@ -81,6 +96,7 @@ def quantize_openvino(
         "target_device": "CPU",
         "overflow_fix": overflow.value,
         "float_nodes": len(exclude),
+        "float_openvino_ops": len(scope),
         "seconds": round(time.perf_counter() - started, 1),
     }
     return xml, weights, recipe

@@ -285,3 +285,27 @@ def test_layer_sensitivity_reads_a_conv_whose_relu_the_quantizer_folded(
     ranking = layer_sensitivity(damo / "model.onnx", dest, list(data_for(damo, calib_dir, 3)), candidates)
     assert sorted(n for n, _ in ranking) == sorted(candidates)
     assert all(np.isfinite([loss for _, loss in ranking]))
+
+
+def test_openvino_keeps_the_named_convolutions_float(yolo11: Path, calib_dir: Path, tmp_path: Path) -> None:
+    """A biased ONNX Conv is Convolution ("<name>/WithoutBiases") + Add ("<name>") in OpenVINO:
+    keeping the node float must reach the Convolution itself."""
+    need("openvino")
+    need("nncf")
+    import onnx
+    import openvino as ov
+
+    from edgekit.calibration.float_scope import conv_nodes
+    from edgekit.calibration.quantize_nncf import WITHOUT_BIASES, quantize_openvino
+
+    convs = conv_nodes(onnx.load(str(yolo11 / "model.onnx")))
+    kept, other = convs[:3], convs[3]
+    xml, _, recipe = quantize_openvino(yolo11 / "model.onnx", tmp_path, data_for(yolo11, calib_dir), {}, kept)
+    assert recipe["float_openvino_ops"] == 2 * len(kept)
+    ops = {op.get_friendly_name(): op for op in ov.Core().read_model(str(tmp_path / xml)).get_ops()}
+
+    def activation_source(name: str) -> str:
+        return ops[name + WITHOUT_BIASES].input_value(0).get_node().get_type_name()
+
+    assert all(activation_source(n) != "FakeQuantize" for n in kept)
+    assert activation_source(other) == "FakeQuantize"

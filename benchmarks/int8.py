@@ -146,16 +146,23 @@ def print_accuracy(rows: List[Dict[str, Any]]) -> None:
         )
 
 
-def speed_bundles(work: Path, calib: Path, calib_images: int) -> Dict[str, Path]:
+def speed_model() -> Any:
+    """The speed tables' network: a YOLO11n-size build, 80 classes, randomized BatchNorm statistics."""
     import torch
 
-    from edgekit.converters.engine import ConvertOptions, convert_loaded
     from edgekit.models.loader import build_model
     from edgekit.reparam.samples import randomize_batchnorm
 
     torch.manual_seed(0)
     loaded = build_model("yolo11n", nc=80)
     randomize_batchnorm(loaded.model, seed=0).eval()
+    return loaded
+
+
+def speed_bundles(work: Path, calib: Path, calib_images: int) -> Dict[str, Path]:
+    from edgekit.converters.engine import ConvertOptions, convert_loaded
+
+    loaded = speed_model()
     bundles = {}
     for precision in ("fp32", "int8"):
         opts = ConvertOptions(

@@ -28,18 +28,13 @@ DATA = Path("/tmp/edgekit-shapes")
 
 def build(work: Path, imgsz: int) -> Dict[str, Path]:
     """The FP32 ONNX and its Q/DQ INT8 model, both written by edgekit's conversion engine."""
-    import torch
-
     from edgekit.converters.engine import ConvertOptions, convert_loaded
-    from edgekit.datasets import generate
-    from edgekit.models.loader import build_model
-    from edgekit.reparam.samples import randomize_batchnorm
 
-    if not (DATA / "data.yaml").exists():
-        generate(DATA, 4000, 500, 500, seed=0, imgsz=320)
-    torch.manual_seed(0)
-    loaded = build_model("yolo11n", nc=80)
-    randomize_batchnorm(loaded.model, seed=0).eval()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from int8 import ensure_data, speed_model  # the speed table's network and dataset
+
+    data_yaml = ensure_data(DATA)
+    loaded = speed_model()
     models = {}
     for precision in ("fp32", "int8"):
         opts = ConvertOptions(
@@ -49,7 +44,7 @@ def build(work: Path, imgsz: int) -> Dict[str, Path]:
             precision=precision,
             verify=False,
             measure=False,
-            calib=DATA / "data.yaml" if precision == "int8" else None,
+            calib=data_yaml if precision == "int8" else None,
             calib_images=8,
             calib_method="minmax",
             allow_accuracy_loss=True,

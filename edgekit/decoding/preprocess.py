@@ -113,14 +113,12 @@ class Preprocessor:
         q = self.inp.quantization
         if self._shift and self.inp.layout == "NCHW":  # integer input, exact: no float image at all
             if self._cv2 is None:
-                planes = list(pixels.transpose(2, 0, 1))
-                for c, plane in enumerate(planes[::-1] if flip else planes):
-                    np.copyto(dst[c].view(np.uint8), plane)
+                planes, direct = list(pixels.transpose(2, 0, 1)), False
             else:
                 planes, direct = self._split(pixels, dst[::-1] if flip else dst)
-                if not direct:  # split into the scratch buffer: copy over
-                    for c, plane in enumerate(planes[::-1] if flip else planes):
-                        np.copyto(dst[c].view(np.uint8), plane)
+            if not direct:  # planes elsewhere (no OpenCV, or a scratch buffer): copy them over
+                for c, plane in enumerate(planes[::-1] if flip else planes):
+                    np.copyto(dst[c].view(np.uint8), plane)
             if dst.dtype == np.int8:
                 np.bitwise_xor(dst.view(np.uint8), np.uint8(0x80), out=dst.view(np.uint8))
             return

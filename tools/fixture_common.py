@@ -14,7 +14,7 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List
 
 import numpy as np
 
@@ -32,6 +32,20 @@ def ensure_dataset(data: Path, seed: int = 0, sizes: Dict[str, int] | None = Non
     return generate(
         data, sizes["train"], sizes["val"], sizes["test"], seed=seed, imgsz=320, workers=2
     ).data_yaml
+
+
+def to_float(out: Any) -> Any:
+    """Every tensor of a (nested) model output as float32 (a bf16-autocast forward pass's outputs
+    go to the loss in float32)."""
+    import torch
+
+    if torch.is_tensor(out):
+        return out.float()
+    if isinstance(out, dict):
+        return {k: to_float(v) for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return type(out)(to_float(v) for v in out)
+    return out
 
 
 def machine() -> str:

@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import torch
 from detloss import DetectionLoss, init_head_biases
-from fixture_common import DATASET, ensure_dataset, evaluate_bundle, evaluate_torch, machine
+from fixture_common import DATASET, ensure_dataset, evaluate_bundle, evaluate_torch, machine, to_float
 from shapes_data import Augmenter, ShapesTrainSet
 from torch import nn
 
@@ -63,17 +63,6 @@ def damo_t_style():
         neck_out=(32, 64, 128),
         imgsz=320,
     )
-
-
-def to_float(out: Any) -> Any:
-    """Every tensor of a (nested) model output as float32."""
-    if torch.is_tensor(out):
-        return out.float()
-    if isinstance(out, dict):
-        return {k: to_float(v) for k, v in out.items()}
-    if isinstance(out, (list, tuple)):
-        return type(out)(to_float(v) for v in out)
-    return out
 
 
 class Recipe:

@@ -25,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from fixture_common import DATASET, ensure_dataset, evaluate_bundle, machine
+import torch
+from fixture_common import DATASET, ensure_dataset, evaluate_bundle, machine, to_float
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "data" / "fixtures"
@@ -46,6 +47,35 @@ def offline_ultralytics(workdir: Path):
     import ultralytics
 
     return ultralytics
+
+
+def cpu_bf16_autocast() -> None:
+    """Let Ultralytics train with ``amp="bf16"`` on a CPU (AVX512-BF16 / AMX).
+
+    Its ``autocast`` helper allows bfloat16 on CUDA only, while torch autocasts on CPUs too. The
+    forward pass runs under CPU bf16 autocast; its predictions go back to float32 and the loss
+    (assignment, IoU, DFL) runs without autocast, as ``train_family.py --bf16`` does. Weights,
+    optimizer and EMA stay float32; the saved checkpoint is Ultralytics' usual one (nothing of this
+    tool is pickled into it: the patches are on the classes, not on the model instances).
+    """
+    from ultralytics.engine import trainer
+    from ultralytics.nn.tasks import BaseModel
+
+    helper, loss = trainer.autocast, BaseModel.loss
+
+    def autocast(enabled, device: str = "cuda"):
+        if enabled is torch.bfloat16 and device == "cpu":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return helper(enabled, device=device)
+
+    def float_loss(self, batch, preds=None):
+        if preds is None and torch.is_autocast_enabled("cpu"):
+            preds = to_float(self.forward(batch["img"]))
+            with torch.autocast("cpu", enabled=False):
+                return loss(self, batch, preds)
+        return loss(self, batch, preds)
+
+    trainer.autocast, BaseModel.loss = autocast, float_loss
 
 
 def write_arch_yaml(workdir: Path, yaml_name: str, name: str, depth: float, width: float) -> Path:
@@ -85,6 +115,10 @@ def main() -> int:
     parser.add_argument("--lr0", type=float, default=0.002)
     parser.add_argument("--warmup-epochs", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--bf16", action="store_true", help="forward pass under bfloat16 autocast (CPUs with AVX512-BF16/AMX)"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: Ultralytics' cpu_count-1)")
     parser.add_argument("--out", type=Path, default=FIXTURES)
     args = parser.parse_args()
     command = " ".join([Path(sys.executable).name, *sys.argv])
@@ -94,8 +128,12 @@ def main() -> int:
     ultralytics = offline_ultralytics(work)
     from ultralytics import YOLO
 
+    if args.bf16:
+        cpu_bf16_autocast()
     start = time.time()
     model = YOLO(str(write_arch_yaml(work, yaml_name, name, args.depth, args.width)))
+    if args.threads:  # Ultralytics sets torch to cpu_count - 1 threads when it selects the CPU
+        model.add_callback("on_pretrain_routine_start", lambda _: torch.set_num_threads(args.threads))
     model.train(
         data=str(data_yaml),
         epochs=args.epochs,
@@ -105,7 +143,7 @@ def main() -> int:
         device="cpu",
         seed=args.seed,
         deterministic=True,
-        amp=False,
+        amp="bf16" if args.bf16 else False,
         plots=False,
         project=str(work),
         name="run",
@@ -142,6 +180,8 @@ def main() -> int:
         "imgsz": args.imgsz,
         "batch": args.batch,
         "fraction": args.fraction,
+        "autocast": "bfloat16" if args.bf16 else None,
+        "torch_threads": torch.get_num_threads(),
         "train_wall_time_s": round(wall, 1),
         "machine": machine(),
         "ultralytics": ultralytics.__version__,

@@ -15,11 +15,11 @@ implementations (the very classes edgekit loads checkpoints into):
 
 Task-aligned assignment and BCE + CIoU + DFL (``tools/detloss.py``); AdamW, linear warm-up
 then cosine decay, EMA of the weights; mosaic until the last two epochs
-(``tools/shapes_data.py``). ``--minutes`` bounds the training time: after the first epoch
-the epoch count is fitted to it (the LR schedule follows). The EMA weights are saved in the
-family's official checkpoint layout (edgekit's writers), then scored on the held-out test
-split with ``edgekit.eval``: the train-time form in PyTorch and the deploy form as an
-edgekit bundle. The card goes beside the checkpoint.
+(``tools/shapes_data.py``). ``--minutes`` bounds the training time: after every epoch the
+epoch count is refitted to it at the mean epoch time (the LR schedule follows). The EMA
+weights are saved in the family's official checkpoint layout (edgekit's writers), then scored
+on the held-out test split with ``edgekit.eval``: the train-time form in PyTorch and the
+deploy form as an edgekit bundle. The card goes beside the checkpoint.
 """
 
 from __future__ import annotations
@@ -135,22 +135,27 @@ class Recipe:
 
 
 class Ema:
-    """Exponential moving average of the weights (decay ramps up over ~2,000 steps)."""
+    """Exponential moving average of the weights (decay ramps up over ~2,000 steps).
+
+    One ``torch._foreach_lerp_`` over all floating tensors per step (a per-tensor loop over the
+    ~1,800 state tensors took 46 ms per step here, as long as the optimizer step)."""
 
     def __init__(self, model: nn.Module, decay: float = 0.9999, tau: float = 2000.0) -> None:
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self.decay, self.tau, self.updates = decay, tau, 0
+        pairs = list(zip(self.model.state_dict().values(), model.state_dict().values()))
+        floats = [(e, m) for e, m in pairs if e.is_floating_point()]
+        self._floats = [[e for e, _ in floats], [m for _, m in floats]]
+        self._others = [(e, m) for e, m in pairs if not e.is_floating_point()]
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        """Move the average towards ``model`` (the model it was made from: its tensors are bound)."""
         self.updates += 1
         d = self.decay * (1 - math.exp(-self.updates / self.tau))
-        src = model.state_dict()
-        for k, v in self.model.state_dict().items():
-            if v.dtype.is_floating_point:
-                v.mul_(d).add_(src[k].detach(), alpha=1 - d)
-            else:
-                v.copy_(src[k])
+        torch._foreach_lerp_(*self._floats, 1 - d)
+        for e, m in self._others:
+            e.copy_(m)
 
 
 def param_groups(model: nn.Module, decay: float) -> List[Dict[str, Any]]:
@@ -171,12 +176,20 @@ def lr_at(step: int, total: int, warmup: int, lr0: float, lrf: float) -> float:
     return lr0 * (lrf + (1 - lrf) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def fit_epochs(budget_s: float, elapsed_s: float, done: int) -> int:
+    """How many epochs fit in ``budget_s`` at the mean epoch time so far."""
+    return done + int((budget_s - elapsed_s) // (elapsed_s / done))
+
+
 def train(
     recipe: Recipe, aug: Augmenter, args: argparse.Namespace, log: Callable[[str], None]
 ) -> Tuple[Ema, int]:
     model = recipe.model.train()
     ema = Ema(model)
-    opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr0, betas=(0.937, 0.999))
+    # fused: one kernel for all parameters (14 ms instead of 44 ms per step here)
+    opt = torch.optim.AdamW(
+        param_groups(model, args.weight_decay), lr=args.lr0, betas=(0.937, 0.999), fused=True
+    )
     per_epoch = len(aug.data) // args.batch
     epochs, warmup = args.epochs, max(100, int(args.warmup_epochs * per_epoch))
     start, step, epoch = time.time(), 0, 0
@@ -203,10 +216,10 @@ def train(
         took = time.time() - t0
         means = "  ".join(f"{k} {v / per_epoch:.3f}" for k, v in sums.items())
         log(f"epoch {epoch}/{epochs}  {took:.0f} s  mosaic {mosaic}  {means}")
-        if epoch == 1 and args.minutes:
-            fit = int((args.minutes * 60 - (time.time() - start)) // took) + 1
+        if args.minutes:  # refit after every epoch: this VM's speed drifts by 20 % within a run
+            fit = fit_epochs(args.minutes * 60, time.time() - start, epoch)
             if fit < epochs:
-                epochs = max(fit, 1)
+                epochs = max(fit, epoch)
                 log(f"time budget {args.minutes} min: {epochs} epochs")
     return ema, epochs
 

@@ -14,7 +14,7 @@ sys.path.insert(0, str(TOOLS))
 
 from detloss import assign, box_iou_pairs, dfl_loss  # noqa: E402
 from shapes_data import Augmenter, ShapesTrainSet, collate  # noqa: E402
-from train_family import Ema, Recipe, lr_at  # noqa: E402
+from train_family import Ema, Recipe, fit_epochs, lr_at  # noqa: E402
 
 from edgekit import load_checkpoint  # noqa: E402
 from edgekit.datasets import generate  # noqa: E402
@@ -69,6 +69,33 @@ def test_ciou_and_dfl_values() -> None:
     near = dfl_loss(logits, torch.full((1, 4), 3.5))
     far = dfl_loss(logits, torch.full((1, 4), 9.0))
     assert float(near) < float(far)
+
+
+def test_epoch_count_follows_the_mean_epoch_time() -> None:
+    assert fit_epochs(600, 100, 1) == 6
+    assert fit_epochs(600, 250, 2) == 4  # slower epochs since: fewer fit
+    assert fit_epochs(600, 590, 5) == 5  # nothing more fits
+
+
+def test_ema_is_the_textbook_average_of_weights_and_buffers() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).train()
+    ema = Ema(model, tau=5.0)
+    want = {k: v.clone() for k, v in ema.model.state_dict().items()}
+    for step in range(1, 4):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+            model(torch.rand(2, 3, 8, 8))  # BatchNorm statistics and its batch counter move
+        ema.update(model)
+        d = 0.9999 * (1 - np.exp(-step / 5.0))
+        for k, v in model.state_dict().items():
+            want[k] = d * want[k] + (1 - d) * v if v.is_floating_point() else v.clone()
+    got = ema.model.state_dict()
+    for k, v in want.items():
+        assert torch.allclose(got[k], v.to(got[k].dtype), atol=1e-6), k
+    assert int(got["1.num_batches_tracked"]) == 3
+    assert not torch.allclose(got["0.weight"], model.state_dict()["0.weight"])
 
 
 def test_schedule_warms_up_then_decays() -> None:

@@ -149,8 +149,8 @@ class Ema:
         self._others = [(e, m) for e, m in pairs if not e.is_floating_point()]
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Move the average towards ``model`` (the model it was made from: its tensors are bound)."""
+    def update(self) -> None:
+        """Move the average towards the model it was made from (its tensors are bound at init)."""
         self.updates += 1
         d = self.decay * (1 - math.exp(-self.updates / self.tau))
         torch._foreach_lerp_(*self._floats, 1 - d)
@@ -177,8 +177,8 @@ def lr_at(step: int, total: int, warmup: int, lr0: float, lrf: float) -> float:
 
 
 def fit_epochs(budget_s: float, elapsed_s: float, done: int) -> int:
-    """How many epochs fit in ``budget_s`` at the mean epoch time so far."""
-    return done + int((budget_s - elapsed_s) // (elapsed_s / done))
+    """How many epochs fit in ``budget_s`` at the mean epoch time so far (never fewer than done)."""
+    return done + max(0, int((budget_s - elapsed_s) // (elapsed_s / done)))
 
 
 def train(
@@ -206,7 +206,7 @@ def train(
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             opt.step()
-            ema.update(model)
+            ema.update()
             step += 1
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
@@ -219,7 +219,7 @@ def train(
         if args.minutes:  # refit after every epoch: this VM's speed drifts by 20 % within a run
             fit = fit_epochs(args.minutes * 60, time.time() - start, epoch)
             if fit < epochs:
-                epochs = max(fit, epoch)
+                epochs = fit
                 log(f"time budget {args.minutes} min: {epochs} epochs")
     return ema, epochs
 

@@ -75,6 +75,7 @@ def test_epoch_count_follows_the_mean_epoch_time() -> None:
     assert fit_epochs(600, 100, 1) == 6
     assert fit_epochs(600, 250, 2) == 4  # slower epochs since: fewer fit
     assert fit_epochs(600, 590, 5) == 5  # nothing more fits
+    assert fit_epochs(600, 700, 5) == 5  # over budget: stop after this one
 
 
 def test_ema_is_the_textbook_average_of_weights_and_buffers() -> None:
@@ -87,7 +88,7 @@ def test_ema_is_the_textbook_average_of_weights_and_buffers() -> None:
             for p in model.parameters():
                 p.add_(torch.randn_like(p))
             model(torch.rand(2, 3, 8, 8))  # BatchNorm statistics and its batch counter move
-        ema.update(model)
+        ema.update()
         d = 0.9999 * (1 - np.exp(-step / 5.0))
         for k, v in model.state_dict().items():
             want[k] = d * want[k] + (1 - d) * v if v.is_floating_point() else v.clone()
@@ -134,7 +135,7 @@ def test_training_lowers_the_loss_and_the_checkpoint_loads(family: str, shapes: 
         opt.zero_grad()
         loss.backward()
         opt.step()
-        ema.update(model)
+        ema.update()
         totals.append(float(loss.detach()))
     assert totals[-1] < 0.6 * totals[0]
     path = tmp_path / f"{family}.pt"

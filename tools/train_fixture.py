@@ -134,6 +134,8 @@ def main() -> int:
     model = YOLO(str(write_arch_yaml(work, yaml_name, name, args.depth, args.width)))
     if args.threads:  # Ultralytics sets torch to cpu_count - 1 threads when it selects the CPU
         model.add_callback("on_pretrain_routine_start", lambda _: torch.set_num_threads(args.threads))
+    train_threads: dict = {}  # read as training starts: the final evaluation runs under other settings
+    model.add_callback("on_train_start", lambda _: train_threads.setdefault("n", torch.get_num_threads()))
     model.train(
         data=str(data_yaml),
         epochs=args.epochs,
@@ -181,7 +183,7 @@ def main() -> int:
         "batch": args.batch,
         "fraction": args.fraction,
         "autocast": "bfloat16" if args.bf16 else None,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": train_threads.get("n"),
         "train_wall_time_s": round(wall, 1),
         "machine": machine(),
         "ultralytics": ultralytics.__version__,

@@ -229,4 +229,8 @@ def evaluate(
         n_detections=len(results),
         n_gt=sum(gt_count.values()),
         max_dets=int(max_dets),
+        recall50=_mean(recall[i50, :, area["all"]]) or 0.0,
+        recall50_small=_mean(recall[i50, :, area["small"]]),
+        recall50_medium=_mean(recall[i50, :, area["medium"]]),
+        recall50_large=_mean(recall[i50, :, area["large"]]),
     )

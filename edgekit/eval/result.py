@@ -32,9 +32,19 @@ class EvalResult:
     n_detections: int
     n_gt: int
     max_dets: int = 100
+    # recall at IoU 0.5 with up to max_dets detections per image (class mean, as ar100), overall
+    # and per COCO area bucket: pass only the detections above a confidence threshold to get the
+    # recall at that operating point
+    recall50: float = 0.0
+    recall50_small: Optional[float] = None
+    recall50_medium: Optional[float] = None
+    recall50_large: Optional[float] = None
 
     def __post_init__(self) -> None:
-        for name in ("map50_95", "map50", "map75", "ap_small", "ap_medium", "ap_large", "ar100"):
+        for name in (
+            *("map50_95", "map50", "map75", "ap_small", "ap_medium", "ap_large", "ar100"),
+            *("recall50", "recall50_small", "recall50_medium", "recall50_large"),
+        ):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}={value} is not a fraction in [0, 1]")
@@ -57,6 +67,7 @@ class EvalResult:
             ("AP medium", self.ap_medium),
             ("AP large", self.ap_large),
             (f"AR@{self.max_dets}", self.ar100),
+            ("recall@.5", self.recall50),
         ]
         lines: List[str] = [
             f"images {self.n_images}  objects {self.n_gt}  detections {self.n_detections}",

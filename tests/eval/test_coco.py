@@ -136,6 +136,36 @@ def test_size_buckets_follow_the_ground_truth_area() -> None:
     assert r.map50_95 == pytest.approx(expected)
 
 
+def test_recall_at_iou_half_by_size_counts_one_to_one_matches() -> None:
+    small, small2, medium, large = (
+        (10, 10, 30, 30),
+        (50, 10, 70, 30),
+        (100, 100, 150, 150),
+        (300, 300, 450, 450),
+    )
+    gt = make_gt({1: [(1, small), (1, small2), (1, medium), (1, large)], 2: [(2, large)]})
+    preds = [
+        # small found; small2 missed (its only box overlaps ``small`` instead, and that box is
+        # taken by ``small``: one detection matches one object); medium found at IoU 0.64;
+        # large found, plus a duplicate that matches nothing
+        dets(
+            1,
+            [small, (12, 10, 32, 30), (100, 100, 150, 132), large, large],
+            [0.9, 0.8, 0.7, 0.6, 0.5],
+            [0] * 5,
+        ),
+        dets(2, [large], [0.9], [1]),  # the class-2 object is found too
+    ]
+    r = evaluate(gt, preds)
+    assert r.recall50_small == pytest.approx(0.5)  # class 1 only: 1 of 2 (class 2 has no small)
+    assert r.recall50_medium == 1.0
+    assert r.recall50_large == 1.0  # classes 1 and 2 each find their large object
+    assert r.recall50 == pytest.approx((3 / 4 + 1.0) / 2)  # the class mean, as COCO's recall
+    assert r.ar100 < r.recall50  # the IoU 0.64 match only counts up to IoU 0.60
+    strict = evaluate(gt, [dets(1, [small], [0.9], [0])])  # the other objects missed
+    assert (strict.recall50, strict.recall50_small, strict.recall50_large) == (pytest.approx(1 / 8), 0.5, 0.0)
+
+
 def test_empty_size_bucket_is_none() -> None:
     medium = (100, 100, 150, 150)
     r = evaluate(make_gt({1: [(1, medium)]}), [dets(1, [medium], [1.0], [0])])
@@ -216,7 +246,7 @@ def test_result_serialises_and_prints_every_class() -> None:
     d = json.loads(json.dumps(r.to_dict()))
     assert d["map50_95"] == r.map50_95 and d["per_class_ap"]["cls3"] is None
     table = r.format_table()
-    for name in ("cls1", "cls2", "cls3", "mAP50-95", "AP large"):
+    for name in ("cls1", "cls2", "cls3", "mAP50-95", "AP large", "recall@.5"):
         assert name in table
     with pytest.raises(ValueError, match="not a fraction"):
         EvalResult(**dict(d, map50=1.5))

@@ -50,3 +50,18 @@ def test_deploy_form_scores_what_the_train_form_scores(checkpoint: Path) -> None
     train, deploy = c["test_metrics_train_form"], c["test_metrics_fp32"]
     for key in ("map50_95", "map50"):
         assert abs(train[key] - deploy[key]) <= 0.001, (key, train[key], deploy[key])  # 0.1 point
+
+
+def test_recorded_reproductions_are_the_same_command_within_five_points() -> None:
+    """Issue: retraining with the tool reproduces a model within 0.05 mAP50-95."""
+    carded = [p for p in CHECKPOINTS if card(p).get("reproductions")]
+    assert carded, "no fixture card records a reproduction run"
+    for checkpoint in carded:
+        c = card(checkpoint)
+        for rerun in c["reproductions"]:
+            # only the output folder may differ
+            assert rerun["command"].split(" --out ")[0] == c["command"].split(" --out ")[0]
+            family = FAMILY_OF[checkpoint.stem.split("-")[0]]
+            assert 0 < rerun["train_wall_time_s"] <= TRAIN_MINUTES[family] * 60
+            delta = rerun["test_metrics_fp32"]["map50_95"] - c["test_metrics_fp32"]["map50_95"]
+            assert abs(delta) <= 0.05, (checkpoint.stem, delta)

@@ -16,19 +16,31 @@ import json
 import statistics
 import sys
 from pathlib import Path
+from typing import Dict, List, NamedTuple
 
 from edgekit import convert
 from edgekit.datasets import generate
 from edgekit.decoding.annotate import annotate
 from edgekit.decoding.images import load_image
 from edgekit.detector import Detector
-from edgekit.eval import evaluate
+from edgekit.eval import EvalResult, evaluate
 from edgekit.verify import TOLERANCE
 
 DEMO_SEED = 2026  # not the fixtures' training seed (0)
 
 
-def run_rows(bundle: Path, folder: Path, gt: dict, annotated: Path) -> list:
+class Row(NamedTuple):
+    """One model of a bundle: mAP over every detection, recall of those above conf, latencies."""
+
+    backend: str
+    precision: str
+    metrics: EvalResult  # every detection down to conf 0.001 (COCO protocol)
+    at_conf: EvalResult  # the detections an app gets at the bundle's default conf
+    conf: float
+    latency_ms: Dict[str, float]  # median per stage
+
+
+def run_rows(bundle: Path, folder: Path, gt: dict, annotated: Path) -> List[Row]:
     """One row per backend of ``bundle``: precision, mAP, recall at IoU 0.5, median stage latencies."""
     rows = []
     for art in Detector(bundle).manifest.artifacts:
@@ -60,7 +72,7 @@ def run_rows(bundle: Path, folder: Path, gt: dict, annotated: Path) -> list:
         ]
         at_conf = evaluate(gt, kept)
         med = {k: statistics.median(v) for k, v in stages.items()}
-        rows.append((art.backend, art.precision, metrics, at_conf, med, det.options.conf))
+        rows.append(Row(art.backend, art.precision, metrics, at_conf, det.options.conf, med))
     return rows
 
 
@@ -113,22 +125,24 @@ def main() -> int:
         f"{'backend':<12}{'precision':<10}{'mAP50-95':>9}{'mAP50':>7}{'recall@.5':>10}"
         f"{'pre ms':>8}{'infer ms':>9}{'decode ms':>10}"
     )
-    for backend, precision, metrics, at_conf, med, _ in rows:
+    for row in rows:
+        med = row.latency_ms
         print(
-            f"{backend:<12}{precision:<10}{metrics.map50_95:>9.3f}{metrics.map50:>7.3f}"
-            f"{at_conf.recall50:>10.3f}"
+            f"{row.backend:<12}{row.precision:<10}{row.metrics.map50_95:>9.3f}{row.metrics.map50:>7.3f}"
+            f"{row.at_conf.recall50:>10.3f}"
             f"{med['preprocess']:>8.2f}{med['inference']:>9.2f}{med['decode']:>10.2f}"
         )
-    conf = rows[0][5]
-    backend, precision, _, worst, _, _ = min(rows, key=lambda r: r[3].recall50)
+    lowest = min(rows, key=lambda r: r.at_conf.recall50)
+    worst = lowest.at_conf
     print(
-        f"\n{len(gt['images'])} generated images (seed {DEMO_SEED}), {rows[0][2].n_gt} objects; "
-        f"lowest recall at IoU 0.5 and conf {conf:g}: {worst.recall50:.3f} (target >= 0.9: "
-        f"{'met' if worst.recall50 >= 0.9 else 'NOT met'})"
+        f"\n{len(gt['images'])} generated images (seed {DEMO_SEED}), {worst.n_gt} objects; "
+        f"lowest recall at IoU 0.5 and conf {lowest.conf:g}: {worst.recall50:.3f} "
+        f"(target >= 0.9: {'met' if worst.recall50 >= 0.9 else 'NOT met'})"
     )
     sizes = {"small": worst.recall50_small, "medium": worst.recall50_medium, "large": worst.recall50_large}
     print(
-        f"its recall by object size ({backend} {precision}; COCO areas < 32², < 96², larger): "
+        f"its recall by object size ({lowest.backend} {lowest.precision}; "
+        "COCO areas < 32², < 96², larger): "
         + ", ".join(f"{k} {'-' if v is None else f'{v:.3f}'}" for k, v in sizes.items())
     )
     fp32 = Detector(bundles[0]).manifest
@@ -137,7 +151,7 @@ def main() -> int:
         f"FP32 bundle verified against PyTorch at conversion: max rel error {verified:.1e}"
         f" (tol {TOLERANCE:g})"
     )
-    print(f"annotated image ({rows[0][0]} {rows[0][1]}): {annotated}")
+    print(f"annotated image ({rows[0].backend} {rows[0].precision}): {annotated}")
     return 0
 
 

@@ -10,6 +10,12 @@ def _fmt(value: Optional[float], digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+FRACTIONS = (  # the fields that must lie in [0, 1] (or be None)
+    *("map50_95", "map50", "map75", "ap_small", "ap_medium", "ap_large", "ar100"),
+    *("recall50", "recall50_small", "recall50_medium", "recall50_large"),
+)
+
+
 @dataclass(frozen=True)
 class EvalResult:
     """COCO box metrics (IoU 0.50:0.95 unless named otherwise), as fractions in ``[0, 1]``.
@@ -41,10 +47,7 @@ class EvalResult:
     recall50_large: Optional[float] = None
 
     def __post_init__(self) -> None:
-        for name in (
-            *("map50_95", "map50", "map75", "ap_small", "ap_medium", "ap_large", "ar100"),
-            *("recall50", "recall50_small", "recall50_medium", "recall50_large"),
-        ):
+        for name in FRACTIONS:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}={value} is not a fraction in [0, 1]")

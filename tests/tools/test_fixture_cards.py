@@ -20,6 +20,10 @@ def card(checkpoint: Path) -> dict:
     return json.loads(checkpoint.with_suffix(".json").read_text())
 
 
+def family(checkpoint: Path) -> str:
+    return FAMILY_OF[checkpoint.stem.split("-")[0]]
+
+
 def test_every_family_has_a_trained_fixture_within_the_size_budget() -> None:
     names = {p.stem.split("-")[0] for p in CHECKPOINTS}
     assert names == set(FAMILY_OF)
@@ -29,16 +33,15 @@ def test_every_family_has_a_trained_fixture_within_the_size_budget() -> None:
 @pytest.mark.parametrize("checkpoint", CHECKPOINTS, ids=lambda p: p.stem)
 def test_card_is_complete_and_the_checkpoint_loads(checkpoint: Path) -> None:
     c = card(checkpoint)
-    family = FAMILY_OF[checkpoint.stem.split("-")[0]]
     for key in ("command", "seed", "train_wall_time_s", "machine", "dataset", "test_metrics_fp32"):
         assert key in c, key
     assert c["command"].split()[1].startswith("tools/train_")
-    assert 0 < c["train_wall_time_s"] <= TRAIN_MINUTES[family] * 60
+    assert 0 < c["train_wall_time_s"] <= TRAIN_MINUTES[family(checkpoint)] * 60
     for key in METRICS:
         assert c["test_metrics_fp32"][key] is not None, key
     assert c["dataset"]["test"] >= 500
     loaded = load_checkpoint(checkpoint)  # the safe reader: no code from the file runs
-    assert loaded.info.family == family
+    assert loaded.info.family == family(checkpoint)
     assert loaded.info.nc == len(c["test_metrics_fp32"]["per_class_ap"])
 
 
@@ -54,14 +57,14 @@ def test_deploy_form_scores_what_the_train_form_scores(checkpoint: Path) -> None
 
 def test_recorded_reproductions_are_the_same_command_within_five_points() -> None:
     """Issue: retraining with the tool reproduces a model within 0.05 mAP50-95."""
-    carded = [p for p in CHECKPOINTS if card(p).get("reproductions")]
+    cards = {p: card(p) for p in CHECKPOINTS}
+    carded = [p for p, c in cards.items() if c.get("reproductions")]
     assert carded, "no fixture card records a reproduction run"
     for checkpoint in carded:
-        c = card(checkpoint)
+        c, minutes = cards[checkpoint], TRAIN_MINUTES[family(checkpoint)]
         for rerun in c["reproductions"]:
             # only the output folder may differ
             assert rerun["command"].split(" --out ")[0] == c["command"].split(" --out ")[0]
-            family = FAMILY_OF[checkpoint.stem.split("-")[0]]
-            assert 0 < rerun["train_wall_time_s"] <= TRAIN_MINUTES[family] * 60
+            assert 0 < rerun["train_wall_time_s"] <= minutes * 60
             delta = rerun["test_metrics_fp32"]["map50_95"] - c["test_metrics_fp32"]["map50_95"]
             assert abs(delta) <= 0.05, (checkpoint.stem, delta)

@@ -78,13 +78,50 @@ def cpu_bf16_autocast() -> None:
     trainer.autocast, BaseModel.loss = autocast, float_loss
 
 
-def write_arch_yaml(workdir: Path, yaml_name: str, name: str, depth: float, width: float) -> Path:
+def add_p2_level(arch: dict) -> dict:
+    """Add a stride-4 (P2) detection level the way Ultralytics' ``yolov8-p2`` / ``yolo26-p2`` yamls do.
+
+    After the head's P3 output: upsample, concat the backbone's P2 layer (index 2), the P3 block at
+    half width (the P2 output), then a stride-2 conv back down, concat P3 and the P3 block again
+    (the new P3 output). Later rows' layer indices shift by six; Detect takes P2, P3, P4 and P5.
+    """
+    backbone, head = arch["backbone"], [list(row) for row in arch["head"]]
+    detect = head[-1]
+    p3, p4, p5 = detect[0]
+    at = p3 - len(backbone) + 1  # head position right after the P3 output row
+    _, repeats, block, (width, *block_args) = head[at - 1]  # the P3 row: C2f / C3k2, channels first
+    upsample = next(row for row in head if row[2] == "nn.Upsample")
+    inserted = [
+        list(upsample),
+        [[-1, 2], 1, "Concat", [1]],
+        [-1, repeats, block, [width // 2, *block_args]],
+        [-1, 1, "Conv", [width // 2, 3, 2]],
+        [[-1, p3], 1, "Concat", [1]],
+        [-1, repeats, block, [width, *block_args]],
+    ]
+
+    def shift(f):
+        if isinstance(f, list):
+            return [shift(x) for x in f]
+        return f + len(inserted) if f > p3 else f
+
+    rest = [[shift(row[0]), *row[1:]] for row in head[at:-1]]
+    new_p3 = p3 + len(inserted)
+    detect = [[p3 + 3, new_p3, shift(p4), shift(p5)], *detect[1:]]
+    return {**arch, "head": [*head[:at], *inserted, *rest, detect]}
+
+
+def write_arch_yaml(
+    workdir: Path, yaml_name: str, name: str, depth: float, width: float, p2: bool = False
+) -> Path:
     """The official architecture yaml with one custom scale (depth, width, max channels 1024)."""
     import yaml
     from ultralytics.nn.tasks import yaml_model_load
 
     d = yaml_model_load(yaml_name)
     d.pop("yaml_file", None)
+    if p2:
+        d = add_p2_level(d)
     d["scales"] = {"n": [depth, width, 1024]}
     d["scale"] = "n"
     path = workdir / f"{name}.yaml"
@@ -111,6 +148,9 @@ def main() -> int:
     parser.add_argument("--fraction", type=float, default=1.0, help="share of the train split to use")
     parser.add_argument("--depth", type=float, default=0.33, help="depth multiple of the custom scale")
     parser.add_argument("--width", type=float, default=0.125, help="width multiple of the custom scale")
+    parser.add_argument(
+        "--p2", action="store_true", help="add a stride-4 detection level for objects under 16 px"
+    )
     parser.add_argument("--optimizer", default="AdamW")
     parser.add_argument("--lr0", type=float, default=0.002)
     parser.add_argument("--warmup-epochs", type=float, default=0.5)
@@ -131,7 +171,7 @@ def main() -> int:
     if args.bf16:
         cpu_bf16_autocast()
     start = time.time()
-    model = YOLO(str(write_arch_yaml(work, yaml_name, name, args.depth, args.width)))
+    model = YOLO(str(write_arch_yaml(work, yaml_name, name, args.depth, args.width, args.p2)))
     if args.threads:  # Ultralytics sets torch to cpu_count - 1 threads when it selects the CPU
         model.add_callback("on_pretrain_routine_start", lambda _: torch.set_num_threads(args.threads))
     train_threads: dict = {}  # read as training starts: the final evaluation runs under other settings
@@ -172,6 +212,7 @@ def main() -> int:
     card = {
         "name": name,
         "architecture": yaml_name,
+        "p2_level": args.p2,
         "scale": {"depth": args.depth, "width": args.width, "max_channels": 1024},
         "optimizer": {"name": args.optimizer, "lr0": args.lr0, "warmup_epochs": args.warmup_epochs},
         "command": command,

@@ -85,6 +85,57 @@ def layer_sensitivity(
         ref, got = (dict(zip(tensors, s.run(tensors, {input_name: x}))) for s in sessions)
         for t in tensors:
             snrs[t].append(snr_db(ref[t], got[t]))
+    return _ranked(picked, snrs)
+
+
+def _ranked(
+    picked: Sequence[Tuple[str, str, str]], snrs: Mapping[str, List[float]]
+) -> List[Tuple[str, float]]:
+    """(layer, input tensor, output tensor) ranked by mean input SNR - mean output SNR, worst first."""
     mean = {t: float(np.mean(v)) for t, v in snrs.items()}
     losses = [(name, mean.get(i, SNR_CAP_DB) - mean[o]) for name, i, o in picked]
     return sorted(losses, key=lambda item: -item[1])
+
+
+def openvino_layer_sensitivity(
+    fp32_onnx: Path, int8_xml: Path, inputs: Sequence[np.ndarray], nodes: Sequence[str]
+) -> List[Tuple[str, float]]:
+    """``layer_sensitivity`` measured on NNCF's own INT8 IR in the OpenVINO CPU plugin (f32 math).
+
+    NNCF places and calibrates its quantizers differently from onnxruntime's Q/DQ, so the layers
+    that lose the most there are the ones to keep float. ONNX Conv ``n`` is OpenVINO's Add ``n``
+    over Convolution ``n/WithoutBiases`` (or the Convolution ``n``); NNCF keeps the friendly names
+    and inserts FakeQuantize ops, so each layer's input is read at its FP32 producer's output.
+    """
+    from edgekit.calibration.quantize_nncf import WITHOUT_BIASES
+
+    ov = require("openvino", "openvino")
+    core = ov.Core()
+    fp32, int8 = core.read_model(str(fp32_onnx)), core.read_model(str(int8_xml))
+    ops = [{op.get_friendly_name(): op for op in m.get_ops()} for m in (fp32, int8)]
+    picked, ports = [], {}
+    for name in nodes:
+        conv = ops[0].get(name + WITHOUT_BIASES) or ops[0].get(name)
+        if conv is None or name not in ops[1]:
+            continue
+        source = conv.input(0).get_source_output()
+        src = f"{source.get_node().get_friendly_name()}:{source.get_index()}"
+        picked.append((name, src, f"{name}:0"))
+        ports.update({src: source.get_node().get_friendly_name(), f"{name}:0": name})
+    tensors = sorted(t for t in ports if all(ports[t] in o for o in ops))
+    picked = [(n, i, o) for n, i, o in picked if o in tensors]
+    compiled = []
+    for model, by_name in zip((fp32, int8), ops):
+        first = len(model.outputs)
+        model.add_outputs([by_name[ports[t]].output(int(t.rsplit(":", 1)[1])) for t in tensors])
+        request = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
+        compiled.append((request, first))
+    snrs: Dict[str, List[float]] = {t: [] for t in tensors}
+    for x in inputs:
+        got = []
+        for request, first in compiled:
+            request.infer([x])
+            got.append([request.get_output_tensor(first + k).data.copy() for k in range(len(tensors))])
+        for k, t in enumerate(tensors):
+            snrs[t].append(snr_db(got[0][k], got[1][k]))
+    return _ranked(picked, snrs)

@@ -3,7 +3,8 @@
 The FP32 ONNX written by the engine is the source. Each backend's INT8 model is checked against
 it on calibration-disjoint images (per-output cosine / SNR, detections matched by IoU) and, with
 ``--val``, by mAP on a labelled set with the one evaluation module. When a bound is missed, the
-layers that lose the most SNR themselves are kept float and the model is quantized again.
+layers that lose the most SNR themselves in that backend's INT8 model are kept float and the model
+is quantized again.
 """
 
 from __future__ import annotations
@@ -257,7 +258,9 @@ class Int8Builder:
         best: Optional[List[str]] = [] if not problems else None
         if (problems or self.short_of_aim(figures)) and self.opts.fallback:
             ranking = (
-                self.tflite_ranking() if backend == "tflite" else self.sensitivity(backend, exclude, writer)
+                self.tflite_ranking()
+                if backend == "tflite"
+                else self.sensitivity(backend, exclude, writer, artifact)
             )
             for k in FALLBACK_STEPS:
                 kept = [name for name, _ in ranking[:k]]
@@ -293,21 +296,22 @@ class Int8Builder:
         _, convs = tflite_float_scope(self.root / TFLITE_FP32)
         return [(f"tflite:{name}", 0.0) for name in convs]
 
-    def sensitivity(self, backend: str, exclude: Sequence[str], writer: Any) -> List[Tuple[str, float]]:
-        """Weighted layers ranked by the SNR they lose (measured on the onnxruntime Q/DQ model)."""
-        from edgekit.calibration.accuracy import layer_sensitivity
-        from edgekit.calibration.float_scope import conv_nodes
-
-        if backend not in QDQ_BACKENDS:  # rank with a Q/DQ model of the same scope
-            self.quantize("onnxruntime", exclude, writer)
+    def sensitivity(
+        self, backend: str, exclude: Sequence[str], writer: Any, artifact: Artifact
+    ) -> List[Tuple[str, float]]:
+        """Weighted layers ranked by the SNR they lose, measured on ``backend``'s own INT8 model:
+        onnxruntime's Q/DQ ONNX, or NNCF's IR in OpenVINO (its quantizers sit elsewhere)."""
         import onnx
+
+        from edgekit.calibration.accuracy import layer_sensitivity, openvino_layer_sensitivity
+        from edgekit.calibration.float_scope import conv_nodes
 
         source = self.root / self.fp32.path
         candidates = [n for n in conv_nodes(onnx.load(str(source))) if n not in exclude]
-        ranking = layer_sensitivity(source, self.root / INT8_ONNX, self.check[0][:8], candidates)
-        if backend not in QDQ_BACKENDS:
-            (self.root / INT8_ONNX).unlink(missing_ok=True)
-        return ranking
+        inputs = self.check[0][:8]
+        if backend == "openvino":
+            return openvino_layer_sensitivity(source, self.root / artifact.path, inputs, candidates)
+        return layer_sensitivity(source, self.root / artifact.path, inputs, candidates)
 
 
 def float_interface(det: Any) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:

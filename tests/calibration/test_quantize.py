@@ -252,6 +252,32 @@ def test_layer_sensitivity_ranks_every_candidate(yolo11: Path, calib_dir: Path, 
     assert losses[0] > 0  # quantizing a layer loses signal
 
 
+def test_openvino_layer_sensitivity_ranks_every_candidate_on_the_nncf_model(
+    yolo11: Path, calib_dir: Path, tmp_path: Path
+) -> None:
+    """The OpenVINO fallback ranks layers on NNCF's own IR: every candidate gets a finite loss, the
+    ranking is worst first, and the worst layer loses signal."""
+    need("openvino")
+    need("nncf")
+    import onnx
+
+    from edgekit.calibration.accuracy import openvino_layer_sensitivity
+    from edgekit.calibration.float_scope import conv_nodes, head_float_scope
+    from edgekit.calibration.quantize_nncf import quantize_openvino
+
+    source = onnx.load(str(yolo11 / "model.onnx"))
+    scope = head_float_scope(source)
+    data = data_for(yolo11, calib_dir)
+    xml, _, _ = quantize_openvino(yolo11 / "model.onnx", tmp_path, data, {}, scope.nodes())
+    candidates = [n for n in conv_nodes(source) if n not in scope.nodes()]
+    inputs = list(data_for(yolo11, calib_dir, 3))
+    ranking = openvino_layer_sensitivity(yolo11 / "model.onnx", tmp_path / xml, inputs, candidates)
+    assert sorted(n for n, _ in ranking) == sorted(candidates)
+    losses = [loss for _, loss in ranking]
+    assert losses == sorted(losses, reverse=True) and all(np.isfinite(losses))
+    assert losses[0] > 0
+
+
 def test_layer_sensitivity_reads_a_conv_whose_relu_the_quantizer_folded(
     calib_dir: Path, tmp_path: Path
 ) -> None:

@@ -1,4 +1,5 @@
-"""onnxruntime static Q/DQ quantization (MinMax, Entropy or Percentile), scheme from the device plan."""
+"""onnxruntime static Q/DQ quantization (MinMax, Entropy or Percentile), scheme from the device plan,
+followed by edgekit's bias correction (``bias_correction``; onnxruntime's quantizer has none)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ PERCENTILE = 99.999  # onnxruntime's default; kept explicit so that the manifest
 # quantize the inputs of weighted layers and let TensorRT fuse the rest; a symmetric int8 range
 # on every SiLU/Add/Concat output besides costs accuracy that TensorRT does not need to lose.
 TENSORRT_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+BIAS_CORRECTION_IMAGES = 64  # calibration images whose per-channel output means set the bias shifts
 
 
 def chunk_size(n: int, most: int = CALIB_CHUNK) -> int:
@@ -73,7 +75,8 @@ def quantize_onnx(
     """Write the Q/DQ model of ``source`` to ``dest``, calibrated on ``reader``; returns the recipe.
 
     ``spec`` is the plan's onnxruntime int8 entry (types, per-channel, reduce range, symmetric
-    activations for TensorRT); ``exclude`` the nodes kept float; ``method`` None: ``default_method``.
+    activations for TensorRT; ``bias_correction: False`` skips the correction); ``exclude`` the nodes
+    kept float; ``method`` None: ``default_method``.
     """
     q = require("onnxruntime.quantization", "onnx")
     method = method or default_method(spec)
@@ -119,6 +122,13 @@ def quantize_onnx(
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises plain Exceptions here
             first = first_line(exc)
             raise ConversionError(f"onnxruntime cannot quantize {source.name}: {first}") from None
+    corrected = None
+    if spec.get("bias_correction", True):  # onnxruntime's quantizer has none; NNCF applies its own
+        from edgekit.calibration.bias_correction import correct_biases
+
+        reader.rewind()
+        inputs = [next(iter(item.values())) for _, item in zip(range(BIAS_CORRECTION_IMAGES), reader)]
+        corrected = correct_biases(source, dest, inputs)
     return {
         "quantizer": "onnxruntime.quantization.quantize_static",
         "format": "QDQ",
@@ -131,5 +141,6 @@ def quantize_onnx(
         "per_channel": per_channel,
         "reduce_range": reduce_range,
         "float_nodes": len(exclude),
+        "bias_correction": corrected,
         "seconds": round(time.perf_counter() - started, 1),
     }

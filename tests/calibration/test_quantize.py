@@ -252,6 +252,35 @@ def test_layer_sensitivity_ranks_every_candidate(yolo11: Path, calib_dir: Path, 
     assert losses[0] > 0  # quantizing a layer loses signal
 
 
+def test_bias_correction_removes_the_mean_shift_of_each_quantized_conv(
+    yolo11: Path, calib_dir: Path, tmp_path: Path
+) -> None:
+    """onnxruntime's Q/DQ model moves each conv's output channel means; the correction shifts the
+    biases so that a second measurement finds (almost) none left, and the model still runs."""
+    import onnxruntime as ort
+
+    from edgekit.calibration.bias_correction import correct_biases
+    from edgekit.calibration.quantize_ort import quantize_onnx
+
+    data = data_for(yolo11, calib_dir)
+    dest = tmp_path / "q.onnx"
+    spec = {**U8S8, "bias_correction": False}
+    recipe = quantize_onnx(yolo11 / "model.onnx", dest, data.onnxruntime_reader(), spec, [])
+    assert recipe["bias_correction"] is None
+    inputs = list(data)[:6]
+    before = dest.read_bytes()
+    first = correct_biases(yolo11 / "model.onnx", dest, inputs)
+    assert first["layers"] > 10 and first["mean_abs_shift"] > 0 and dest.read_bytes() != before
+    second = correct_biases(yolo11 / "model.onnx", dest, inputs)
+    assert second["layers"] == first["layers"]
+    assert second["mean_abs_shift"] < 0.25 * first["mean_abs_shift"]  # what is left is the int32 rounding
+    session = ort.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: inputs[0]})
+    assert all(np.isfinite(o).all() for o in out)
+    on = quantize_onnx(yolo11 / "model.onnx", tmp_path / "on.onnx", data.onnxruntime_reader(), U8S8, [])
+    assert on["bias_correction"]["layers"] == first["layers"]  # on by default
+
+
 def test_openvino_layer_sensitivity_ranks_every_candidate_on_the_nncf_model(
     yolo11: Path, calib_dir: Path, tmp_path: Path
 ) -> None:

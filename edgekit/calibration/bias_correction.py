@@ -53,39 +53,12 @@ def _quantized_convs(qdq: Any) -> List[Tuple[Any, Any, Any, Any]]:
     return found
 
 
-def correct_biases(
-    fp32_path: Path, qdq_path: Path, inputs: Sequence[np.ndarray], max_layers: int = 10_000
-) -> Dict[str, Any]:
-    """Shift the biases of the Q/DQ model at ``qdq_path`` in place; returns what was corrected.
-
-    ``inputs`` are preprocessed calibration images (the model's input tensor, batch 1).
-    """
-    onnx = require("onnx", "convert")
-    ort = require("onnxruntime", "onnx")
-    from onnx import numpy_helper
-
-    fp32, qdq = onnx.load(str(fp32_path)), onnx.load(str(qdq_path))
+def _layer_pairs(onnx: Any, ort: Any, fp32: Any, qdq: Any, layers: Sequence[Tuple[Any, ...]]) -> List[Any]:
+    """Per layer: (conv, bias DequantizeLinear or None, FP32 input tensor, (FP32 session, Q/DQ session))."""
     fp_nodes = {n.name: n for n in fp32.graph.node}
     fp_inits = {i.name: i for i in fp32.graph.initializer}
     q_inits = {i.name: i for i in qdq.graph.initializer}
-    layers = [
-        (conv, dq, weight, bias)
-        for conv, dq, weight, bias in _quantized_convs(qdq)
-        if conv.name in fp_nodes and len(fp_nodes[conv.name].input) >= 3
-    ][:max_layers]
-    if not layers:
-        return {"layers": 0, "images": 0}
-    feeds = sorted({fp_nodes[conv.name].input[0] for conv, *_ in layers})
-    graph_inputs = {i.name for i in fp32.graph.input}
-    probe = fp32.__class__()
-    probe.CopyFrom(fp32)
-    have = {o.name for o in probe.graph.output}
-    probe.graph.output.extend(onnx.ValueInfoProto(name=t) for t in feeds if t not in have | graph_inputs)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     cpu = ["CPUExecutionProvider"]
-    full = ort.InferenceSession(probe.SerializeToString(), options, providers=cpu)
-    input_name = full.get_inputs()[0].name
     pairs = []
     for conv, dq, weight_dq, bias in layers:
         ref = fp_nodes[conv.name]
@@ -102,6 +75,51 @@ def correct_biases(
         )
         sessions = [ort.InferenceSession(m, providers=cpu) for m in (ref_model, q_model)]
         pairs.append((conv, bias, ref.input[0], sessions))
+    return pairs
+
+
+def _shift_bias(numpy_helper: Any, q_inits: Dict[str, Any], conv: Any, bias: Any, delta: np.ndarray) -> None:
+    """Add ``delta`` (per output channel) to the bias of ``conv`` in the Q/DQ model."""
+    if bias is not None:  # int32 bias: value = (q - zero_point) * scale
+        q_init, scale = q_inits[bias.input[0]], numpy_helper.to_array(q_inits[bias.input[1]])
+        values = numpy_helper.to_array(q_init).astype(np.int64) + np.round(delta / scale).astype(np.int64)
+        q_init.CopyFrom(numpy_helper.from_array(values.astype(np.int32), q_init.name))
+    elif conv.input[2] in q_inits:  # a float bias initializer
+        b_init = q_inits[conv.input[2]]
+        values = numpy_helper.to_array(b_init).astype(np.float64) + delta
+        b_init.CopyFrom(numpy_helper.from_array(values.astype(np.float32), b_init.name))
+
+
+def correct_biases(fp32_path: Path, qdq_path: Path, inputs: Sequence[np.ndarray]) -> Dict[str, Any]:
+    """Shift the biases of the Q/DQ model at ``qdq_path`` in place; returns what was corrected.
+
+    ``inputs`` are preprocessed calibration images (the model's input tensor, batch 1).
+    """
+    onnx = require("onnx", "convert")
+    ort = require("onnxruntime", "onnx")
+    from onnx import numpy_helper
+
+    fp32, qdq = onnx.load(str(fp32_path)), onnx.load(str(qdq_path))
+    fp_nodes = {n.name: n for n in fp32.graph.node}
+    layers = [
+        layer
+        for layer in _quantized_convs(qdq)
+        if layer[0].name in fp_nodes and len(fp_nodes[layer[0].name].input) >= 3
+    ]
+    if not layers:
+        return {"layers": 0, "images": 0}
+    # one FP32 run per image yields every corrected layer's input
+    feeds = sorted({fp_nodes[conv.name].input[0] for conv, *_ in layers})
+    graph_inputs = {i.name for i in fp32.graph.input}
+    probe = onnx.ModelProto()
+    probe.CopyFrom(fp32)
+    have = {o.name for o in probe.graph.output} | graph_inputs
+    probe.graph.output.extend(onnx.ValueInfoProto(name=t) for t in feeds if t not in have)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
+    full = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    input_name = full.get_inputs()[0].name
+    pairs = _layer_pairs(onnx, ort, fp32, qdq, layers)
     shift: Dict[str, np.ndarray] = {}
     for x in inputs:
         values = dict(zip([o.name for o in full.get_outputs()], full.run(None, {input_name: x})))
@@ -109,18 +127,11 @@ def correct_biases(
         for conv, _, feed, (ref_s, q_s) in pairs:
             a = ref_s.run(None, {ref_s.get_inputs()[0].name: values[feed]})[0]
             b = q_s.run(None, {"x": values[feed]})[0]
-            diff = (a - b).mean(axis=(0, 2, 3)) / len(inputs)
-            shift[conv.name] = shift.get(conv.name, 0.0) + diff
+            axes = tuple(i for i in range(a.ndim) if i != 1)  # all but the channel axis
+            shift[conv.name] = shift.get(conv.name, 0.0) + (a - b).mean(axis=axes) / len(inputs)
+    q_inits = {i.name: i for i in qdq.graph.initializer}
     for conv, bias, _, _ in pairs:
-        delta = shift[conv.name].astype(np.float64)
-        if bias is not None:  # int32 bias: value = (q - zero_point) * scale
-            q_init, scale = q_inits[bias.input[0]], numpy_helper.to_array(q_inits[bias.input[1]])
-            values = numpy_helper.to_array(q_init).astype(np.int64) + np.round(delta / scale).astype(np.int64)
-            q_init.CopyFrom(numpy_helper.from_array(values.astype(np.int32), q_init.name))
-        elif conv.input[2] in q_inits:  # a float bias initializer
-            b_init = q_inits[conv.input[2]]
-            values = numpy_helper.to_array(b_init).astype(np.float64) + delta
-            b_init.CopyFrom(numpy_helper.from_array(values.astype(np.float32), b_init.name))
+        _shift_bias(numpy_helper, q_inits, conv, bias, shift[conv.name].astype(np.float64))
     onnx.save(qdq, str(qdq_path))
     mean_abs = float(np.mean([np.abs(shift[c.name]).mean() for c, _, _, _ in pairs]))
     return {"layers": len(pairs), "images": len(inputs), "mean_abs_shift": round(mean_abs, 6)}

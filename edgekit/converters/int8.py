@@ -248,8 +248,8 @@ class Int8Builder:
 
     def build(self, backend: str, writer: Any) -> Tuple[Artifact, Dict[str, Any]]:
         """Quantize for ``backend``; on a missed bound, or a val drop above the aim, keep the most
-        sensitive layers float and retry. The last round that meets the bounds with the smallest
-        drop is kept (re-quantized if a later round did worse)."""
+        sensitive layers float and retry. The round that meets the bounds with the smallest drop is
+        kept, the one with fewer float layers on a tie (re-quantized if a later round did worse)."""
         exclude = self.excluded()
         artifact, recipe = self.quantize(backend, exclude, writer)
         figures = self.measure(artifact)
@@ -273,7 +273,7 @@ class Int8Builder:
                 figures = self.measure(artifact)
                 problems = self.misses(figures)
                 rounds.append({"float_layers": kept, "misses": problems, **round_figures(figures)})
-                if not problems and (best is None or _drop(rounds[-1]) <= _drop(_round(rounds, best))):
+                if not problems and (best is None or _drop(rounds[-1]) < _drop(_round(rounds, best))):
                     best = kept
                 if (not problems and not self.short_of_aim(figures)) or k >= len(ranking):
                     break

@@ -179,6 +179,13 @@ def test_fallback_returns_to_the_round_with_the_smallest_drop() -> None:
     assert report["rounds"][-1]["restored"] and report["rounds"][-1]["float_layers"] == []
 
 
+def test_fallback_keeps_fewer_float_layers_when_drops_tie() -> None:
+    builder = ScriptedBuilder({0: 0.36, 2: 0.37, 4: 0.36, 8: 0.48, 16: 0.4})
+    _, report = builder.build("openvino", writer=None)
+    assert [len(e) for e in builder.quantized] == [0, 2, 4, 8, 16, 0]
+    assert report["rounds"][-1]["restored"] and report["rounds"][-1]["float_layers"] == []
+
+
 def test_fallback_that_never_meets_the_bound_is_not_accepted() -> None:
     builder = ScriptedBuilder({0: 0.9, 2: 0.8, 4: 0.7, 8: 0.6, 16: 0.55})
     _, report = builder.build("onnxruntime", writer=None)

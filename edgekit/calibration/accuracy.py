@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
@@ -31,7 +31,7 @@ def output_agreement(
     }
 
 
-def _with_outputs(path: Path, tensors: Sequence[str]) -> bytes:
+def with_outputs(path: Path, tensors: Sequence[str]) -> bytes:
     """The ONNX model at ``path`` with ``tensors`` added as graph outputs (serialized)."""
     onnx = require("onnx", "convert")
     model = onnx.load(str(path))
@@ -76,22 +76,34 @@ def layer_sensitivity(
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
     sessions = [
-        ort.InferenceSession(_with_outputs(p, tensors), options, providers=["CPUExecutionProvider"])
+        ort.InferenceSession(with_outputs(p, tensors), options, providers=["CPUExecutionProvider"])
         for p in (fp32_onnx, qdq_onnx)
     ]
     input_name = sessions[0].get_inputs()[0].name
-    snrs: Dict[str, List[float]] = {t: [] for t in tensors}
-    for x in inputs:
-        ref, got = (dict(zip(tensors, s.run(tensors, {input_name: x}))) for s in sessions)
-        for t in tensors:
-            snrs[t].append(snr_db(ref[t], got[t]))
-    return _ranked(picked, snrs)
+    reference, candidate = (
+        (lambda x, session=session: session.run(tensors, {input_name: x})) for session in sessions
+    )
+    return _ranked(picked, tensors, reference, candidate, inputs)
+
+
+Tensor = Hashable  # a tensor's key: an ONNX tensor name, or (op name, output index) in OpenVINO
 
 
 def _ranked(
-    picked: Sequence[Tuple[str, str, str]], snrs: Mapping[str, List[float]]
+    picked: Sequence[Tuple[str, Tensor, Tensor]],
+    tensors: Sequence[Tensor],
+    reference: Callable[[np.ndarray], Sequence[np.ndarray]],
+    candidate: Callable[[np.ndarray], Sequence[np.ndarray]],
+    inputs: Sequence[np.ndarray],
 ) -> List[Tuple[str, float]]:
-    """(layer, input tensor, output tensor) ranked by mean input SNR - mean output SNR, worst first."""
+    """(layer, input tensor, output tensor) ranked by mean input SNR - mean output SNR, worst first.
+
+    ``reference`` / ``candidate`` run one input and return the values of ``tensors``, in order.
+    """
+    snrs: Dict[Tensor, List[float]] = {t: [] for t in tensors}
+    for x in inputs:
+        for t, a, b in zip(tensors, reference(x), candidate(x)):
+            snrs[t].append(snr_db(a, b))
     mean = {t: float(np.mean(v)) for t, v in snrs.items()}
     losses = [(name, mean.get(i, SNR_CAP_DB) - mean[o]) for name, i, o in picked]
     return sorted(losses, key=lambda item: -item[1])
@@ -113,29 +125,26 @@ def openvino_layer_sensitivity(
     core = ov.Core()
     fp32, int8 = core.read_model(str(fp32_onnx)), core.read_model(str(int8_xml))
     ops = [{op.get_friendly_name(): op for op in m.get_ops()} for m in (fp32, int8)]
-    picked, ports = [], {}
+    picked = []
     for name in nodes:
         conv = ops[0].get(name + WITHOUT_BIASES) or ops[0].get(name)
         if conv is None or name not in ops[1]:
             continue
         source = conv.input(0).get_source_output()
-        src = f"{source.get_node().get_friendly_name()}:{source.get_index()}"
-        picked.append((name, src, f"{name}:0"))
-        ports.update({src: source.get_node().get_friendly_name(), f"{name}:0": name})
-    tensors = sorted(t for t in ports if all(ports[t] in o for o in ops))
+        picked.append((name, (source.get_node().get_friendly_name(), source.get_index()), (name, 0)))
+    tensors = sorted({t for _, i, o in picked for t in (i, o) if all(t[0] in by_name for by_name in ops)})
     picked = [(n, i, o) for n, i, o in picked if o in tensors]
-    compiled = []
-    for model, by_name in zip((fp32, int8), ops):
+
+    def runner(model: Any, by_name: Dict[str, Any]) -> Callable[[np.ndarray], List[np.ndarray]]:
         first = len(model.outputs)
-        model.add_outputs([by_name[ports[t]].output(int(t.rsplit(":", 1)[1])) for t in tensors])
+        model.add_outputs([by_name[op].output(index) for op, index in tensors])
         request = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
-        compiled.append((request, first))
-    snrs: Dict[str, List[float]] = {t: [] for t in tensors}
-    for x in inputs:
-        got = []
-        for request, first in compiled:
+
+        def run(x: np.ndarray) -> List[np.ndarray]:
             request.infer([x])
-            got.append([request.get_output_tensor(first + k).data.copy() for k in range(len(tensors))])
-        for k, t in enumerate(tensors):
-            snrs[t].append(snr_db(got[0][k], got[1][k]))
-    return _ranked(picked, snrs)
+            return [request.get_output_tensor(first + k).data.copy() for k in range(len(tensors))]
+
+        return run
+
+    reference, candidate = (runner(m, by_name) for m, by_name in zip((fp32, int8), ops))
+    return _ranked(picked, tensors, reference, candidate, inputs)

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 from edgekit._optional import require
+from edgekit.calibration.accuracy import with_outputs
 
 
 def _layer_model(onnx: Any, nodes: List[Any], inits: List[Any], x: str, y: str, source: Any) -> bytes:
@@ -53,11 +54,20 @@ def _quantized_convs(qdq: Any) -> List[Tuple[Any, Any, Any, Any]]:
     return found
 
 
-def _layer_pairs(onnx: Any, ort: Any, fp32: Any, qdq: Any, layers: Sequence[Tuple[Any, ...]]) -> List[Any]:
-    """Per layer: (conv, bias DequantizeLinear or None, FP32 input tensor, (FP32 session, Q/DQ session))."""
-    fp_nodes = {n.name: n for n in fp32.graph.node}
+def _layer_pairs(
+    onnx: Any,
+    ort: Any,
+    fp32: Any,
+    qdq: Any,
+    layers: Sequence[Tuple[Any, ...]],
+    fp_nodes: Dict[str, Any],
+    q_inits: Dict[str, Any],
+) -> List[Any]:
+    """Per layer: (conv, bias DequantizeLinear or None, FP32 input tensor, (FP32 session, Q/DQ session)).
+
+    The FP32 layer model reads its input under the tensor's own name; the Q/DQ one under ``x``.
+    """
     fp_inits = {i.name: i for i in fp32.graph.initializer}
-    q_inits = {i.name: i for i in qdq.graph.initializer}
     cpu = ["CPUExecutionProvider"]
     pairs = []
     for conv, dq, weight_dq, bias in layers:
@@ -78,8 +88,10 @@ def _layer_pairs(onnx: Any, ort: Any, fp32: Any, qdq: Any, layers: Sequence[Tupl
     return pairs
 
 
-def _shift_bias(numpy_helper: Any, q_inits: Dict[str, Any], conv: Any, bias: Any, delta: np.ndarray) -> None:
+def _shift_bias(q_inits: Dict[str, Any], conv: Any, bias: Any, delta: np.ndarray) -> None:
     """Add ``delta`` (per output channel) to the bias of ``conv`` in the Q/DQ model."""
+    from onnx import numpy_helper
+
     if bias is not None:  # int32 bias: value = (q - zero_point) * scale
         q_init, scale = q_inits[bias.input[0]], numpy_helper.to_array(q_inits[bias.input[1]])
         values = numpy_helper.to_array(q_init).astype(np.int64) + np.round(delta / scale).astype(np.int64)
@@ -97,8 +109,6 @@ def correct_biases(fp32_path: Path, qdq_path: Path, inputs: Sequence[np.ndarray]
     """
     onnx = require("onnx", "convert")
     ort = require("onnxruntime", "onnx")
-    from onnx import numpy_helper
-
     fp32, qdq = onnx.load(str(fp32_path)), onnx.load(str(qdq_path))
     fp_nodes = {n.name: n for n in fp32.graph.node}
     layers = [
@@ -111,27 +121,24 @@ def correct_biases(fp32_path: Path, qdq_path: Path, inputs: Sequence[np.ndarray]
     # one FP32 run per image yields every corrected layer's input
     feeds = sorted({fp_nodes[conv.name].input[0] for conv, *_ in layers})
     graph_inputs = {i.name for i in fp32.graph.input}
-    probe = onnx.ModelProto()
-    probe.CopyFrom(fp32)
-    have = {o.name for o in probe.graph.output} | graph_inputs
-    probe.graph.output.extend(onnx.ValueInfoProto(name=t) for t in feeds if t not in have)
+    probe = with_outputs(fp32_path, [t for t in feeds if t not in graph_inputs])
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
-    full = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    full = ort.InferenceSession(probe, options, providers=["CPUExecutionProvider"])
     input_name = full.get_inputs()[0].name
-    pairs = _layer_pairs(onnx, ort, fp32, qdq, layers)
+    q_inits = {i.name: i for i in qdq.graph.initializer}
+    pairs = _layer_pairs(onnx, ort, fp32, qdq, layers, fp_nodes, q_inits)
     shift: Dict[str, np.ndarray] = {}
     for x in inputs:
         values = dict(zip([o.name for o in full.get_outputs()], full.run(None, {input_name: x})))
         values[input_name] = x
         for conv, _, feed, (ref_s, q_s) in pairs:
-            a = ref_s.run(None, {ref_s.get_inputs()[0].name: values[feed]})[0]
+            a = ref_s.run(None, {feed: values[feed]})[0]
             b = q_s.run(None, {"x": values[feed]})[0]
             axes = tuple(i for i in range(a.ndim) if i != 1)  # all but the channel axis
             shift[conv.name] = shift.get(conv.name, 0.0) + (a - b).mean(axis=axes) / len(inputs)
-    q_inits = {i.name: i for i in qdq.graph.initializer}
     for conv, bias, _, _ in pairs:
-        _shift_bias(numpy_helper, q_inits, conv, bias, shift[conv.name].astype(np.float64))
+        _shift_bias(q_inits, conv, bias, shift[conv.name].astype(np.float64))
     onnx.save(qdq, str(qdq_path))
     mean_abs = float(np.mean([np.abs(shift[c.name]).mean() for c, _, _, _ in pairs]))
     return {"layers": len(pairs), "images": len(inputs), "mean_abs_shift": round(mean_abs, 6)}

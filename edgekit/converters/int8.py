@@ -258,9 +258,7 @@ class Int8Builder:
         best: Optional[List[str]] = [] if not problems else None
         if (problems or self.short_of_aim(figures)) and self.opts.fallback:
             ranking = (
-                self.tflite_ranking()
-                if backend == "tflite"
-                else self.sensitivity(backend, exclude, writer, artifact)
+                self.tflite_ranking() if backend == "tflite" else self.sensitivity(backend, exclude, artifact)
             )
             for k in FALLBACK_STEPS:
                 kept = [name for name, _ in ranking[:k]]
@@ -297,7 +295,7 @@ class Int8Builder:
         return [(f"tflite:{name}", 0.0) for name in convs]
 
     def sensitivity(
-        self, backend: str, exclude: Sequence[str], writer: Any, artifact: Artifact
+        self, backend: str, exclude: Sequence[str], artifact: Artifact
     ) -> List[Tuple[str, float]]:
         """Weighted layers ranked by the SNR they lose, measured on ``backend``'s own INT8 model:
         onnxruntime's Q/DQ ONNX, or NNCF's IR in OpenVINO (its quantizers sit elsewhere)."""

@@ -49,7 +49,10 @@ def quantize_openvino(
     CPUs without VNNI); ``exclude`` ONNX node names kept float (``openvino_names``).
     ``preset``: ``mixed`` (asymmetric activations, the default) or ``performance`` (symmetric).
     ``method`` picks NNCF's activation range estimator by edgekit's calibration-method names
-    (``RANGE_ESTIMATORS``); None is ``DEFAULT_METHOD``.
+    (``RANGE_ESTIMATORS``); None is ``DEFAULT_METHOD``. Bias correction is NNCF's full one (each
+    layer's output mean restored on the model quantized so far) unless ``spec`` asks for
+    ``fast_bias_correction``: on the YOLOv9 fixture the full one cut the held-out test drop from
+    0.59 to 0.22 mAP50-95 points (val 0.31 vs 0.32) for about 40 s more.
     """
     ov = require("openvino", "openvino")
     nncf = require("nncf", "int8")
@@ -67,6 +70,7 @@ def quantize_openvino(
             f"calibration method '{method}' has no NNCF range estimator ({', '.join(RANGE_ESTIMATORS)})"
         )
     ranges = getattr(RangeEstimatorParametersSet, RANGE_ESTIMATORS[method])
+    fast = bool(spec.get("fast_bias_correction", False))
     started = time.perf_counter()
     xml, weights = f"{stem}.xml", f"{stem}.bin"
     try:
@@ -78,6 +82,7 @@ def quantize_openvino(
             preset=nncf.QuantizationPreset(preset),
             target_device=nncf.TargetDevice.CPU,
             subset_size=len(data),
+            fast_bias_correction=fast,
             ignored_scope=nncf.IgnoredScope(names=scope, validate=False),
             advanced_parameters=AdvancedQuantizationParameters(
                 overflow_fix=overflow, activations_range_estimator_params=ranges
@@ -95,6 +100,7 @@ def quantize_openvino(
         "range_estimator": RANGE_ESTIMATORS[method],
         "target_device": "CPU",
         "overflow_fix": overflow.value,
+        "bias_correction": "fast" if fast else "full",
         "float_nodes": len(exclude),
         "float_openvino_ops": len(scope),
         "seconds": round(time.perf_counter() - started, 1),

@@ -208,6 +208,7 @@ def test_nncf_writes_an_int8_ir_that_runs(yolo11: Path, calib_dir: Path, tmp_pat
     assert types.count("FakeQuantize") > 10 and (tmp_path / weights).is_file()
     assert recipe["float_nodes"] == len(scope.nodes())
     assert (recipe["preset"], recipe["method"], recipe["range_estimator"]) == ("mixed", "minmax", "MINMAX")
+    assert recipe["bias_correction"] == "full"  # NNCF's fast one is the spec's opt-in
     # no FakeQuantize right after a kept-float decode node
     tail = set(scope.tail)
     for op in model.get_ordered_ops():
@@ -226,13 +227,17 @@ def test_nncf_range_estimator_follows_the_calibration_method(
     need("nncf")
     from edgekit.calibration.quantize_nncf import quantize_openvino
 
-    data, spec = data_for(yolo11, calib_dir), {"overflow_fix": "disable"}
+    data, spec = data_for(yolo11, calib_dir), {"overflow_fix": "disable", "fast_bias_correction": True}
     with pytest.raises(ConversionError, match="calibration method 'median' has no NNCF range estimator"):
         quantize_openvino(yolo11 / "model.onnx", tmp_path, data, spec, [], method="median")
     xml, _, recipe = quantize_openvino(
         yolo11 / "model.onnx", tmp_path, data, spec, [], method="entropy", preset="performance"
     )
-    assert (recipe["preset"], recipe["range_estimator"]) == ("performance", "HISTOGRAM")
+    assert (recipe["preset"], recipe["range_estimator"], recipe["bias_correction"]) == (
+        "performance",
+        "HISTOGRAM",
+        "fast",
+    )
     assert (tmp_path / xml).is_file()
 
 

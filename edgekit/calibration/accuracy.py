@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Sequence, Tuple
 import numpy as np
 
 from edgekit._optional import require
-from edgekit.verify import cosine_similarity, snr_db
+from edgekit.verify import SNR_CAP_DB, cosine_similarity, snr_db
 
 Infer = Callable[[np.ndarray], Mapping[str, np.ndarray]]
 
@@ -51,7 +51,7 @@ def _tensor_names(graph: object) -> set:
 def layer_sensitivity(
     fp32_onnx: Path, qdq_onnx: Path, inputs: Sequence[np.ndarray], nodes: Sequence[str]
 ) -> List[Tuple[str, float]]:
-    """Rank weighted ``nodes`` by the noise each adds itself (output minus input noise), worst first.
+    """Rank weighted ``nodes`` by the SNR each loses itself (input SNR - output SNR), worst first.
 
     Both models keep the float tensor names of the source graph (Q/DQ pairs are inserted between
     them), so the same tensor is read from each; the error a layer adds, not the error it inherits,
@@ -96,21 +96,17 @@ def _ranked(
     candidate: Callable[[np.ndarray], Sequence[np.ndarray]],
     inputs: Sequence[np.ndarray],
 ) -> List[Tuple[str, float]]:
-    """(layer, input tensor, output tensor) ranked by the noise each layer adds, worst first.
+    """(layer, input tensor, output tensor) ranked by mean input SNR - mean output SNR, worst first.
 
-    The noise is the mean noise-to-signal power ratio (``10 ** (-SNR / 10)``, linear) of the
-    output minus that of the input. Linear, not a dB difference: a layer fed by the exact image
-    input (SNR at the cap) would lose 70+ dB while its output stays far cleaner than any later
-    layer's, and keeping it float helps nothing. ``reference`` / ``candidate`` run one input and
-    return the values of ``tensors``, in order.
+    ``reference`` / ``candidate`` run one input and return the values of ``tensors``, in order.
     """
-    noise: Dict[Tensor, List[float]] = {t: [] for t in tensors}
+    snrs: Dict[Tensor, List[float]] = {t: [] for t in tensors}
     for x in inputs:
         for t, a, b in zip(tensors, reference(x), candidate(x)):
-            noise[t].append(10.0 ** (-snr_db(a, b) / 10.0))
-    mean = {t: float(np.mean(v)) for t, v in noise.items()}
-    added = [(name, mean[o] - mean.get(i, 0.0)) for name, i, o in picked]
-    return sorted(added, key=lambda item: -item[1])
+            snrs[t].append(snr_db(a, b))
+    mean = {t: float(np.mean(v)) for t, v in snrs.items()}
+    losses = [(name, mean.get(i, SNR_CAP_DB) - mean[o]) for name, i, o in picked]
+    return sorted(losses, key=lambda item: -item[1])
 
 
 def openvino_layer_sensitivity(

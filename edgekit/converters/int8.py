@@ -297,7 +297,7 @@ class Int8Builder:
     def sensitivity(
         self, backend: str, exclude: Sequence[str], artifact: Artifact
     ) -> List[Tuple[str, float]]:
-        """Weighted layers ranked by the noise they add, measured on ``backend``'s own INT8 model:
+        """Weighted layers ranked by the SNR they lose, measured on ``backend``'s own INT8 model:
         onnxruntime's Q/DQ ONNX, or NNCF's IR in OpenVINO (its quantizers sit elsewhere)."""
         import onnx
 

@@ -31,10 +31,15 @@ def output_agreement(
     }
 
 
-def with_outputs(path: Path, tensors: Sequence[str]) -> bytes:
-    """The ONNX model at ``path`` with ``tensors`` added as graph outputs (serialized)."""
+def with_outputs(source: Any, tensors: Sequence[str]) -> bytes:
+    """The ONNX model ``source`` (a path, or a loaded ModelProto, left unchanged) with ``tensors``
+    added as graph outputs (serialized)."""
     onnx = require("onnx", "convert")
-    model = onnx.load(str(path))
+    if isinstance(source, onnx.ModelProto):
+        model = onnx.ModelProto()
+        model.CopyFrom(source)
+    else:
+        model = onnx.load(str(source))
     have = {o.name for o in model.graph.output}
     for name in tensors:
         if name not in have:

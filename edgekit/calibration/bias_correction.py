@@ -121,7 +121,7 @@ def correct_biases(fp32_path: Path, qdq_path: Path, inputs: Sequence[np.ndarray]
     # one FP32 run per image yields every corrected layer's input
     feeds = sorted({fp_nodes[conv.name].input[0] for conv, *_ in layers})
     graph_inputs = {i.name for i in fp32.graph.input}
-    probe = with_outputs(fp32_path, [t for t in feeds if t not in graph_inputs])
+    probe = with_outputs(fp32, [t for t in feeds if t not in graph_inputs])  # already loaded
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
     full = ort.InferenceSession(probe, options, providers=["CPUExecutionProvider"])

@@ -78,6 +78,11 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
     help="Write the INT8 bundle even when it misses the accuracy bounds (reported in the manifest).",
 )
 @click.option(
+    "--no-int8-fallback",
+    is_flag=True,
+    help="Quantize once: on a missed INT8 bound, report it instead of keeping sensitive layers float.",
+)
+@click.option(
     "--no-host-io",
     is_flag=True,
     help="onnxruntime model: float input and the plain outputs (default: uint8 pixels in, "
@@ -94,6 +99,7 @@ def convert_cmd(
     no_simplify: bool,
     no_verify: bool,
     no_host_io: bool,
+    no_int8_fallback: bool,
     int8: bool,
     **options,
 ) -> None:
@@ -111,6 +117,7 @@ def convert_cmd(
         simplify=not no_simplify,
         verify=not no_verify,
         host_io=not no_host_io,
+        int8_fallback=not no_int8_fallback,
         nms=True if options.pop("nms") else None,
         **options,
     )

@@ -74,6 +74,7 @@ class ConvertOptions:
     val_split: str = "val"
     max_map_drop: float = 0.5
     allow_accuracy_loss: bool = False
+    int8_fallback: bool = True  # on a missed bound, re-quantize with the most sensitive layers float
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def int8_options(self) -> Any:
@@ -94,6 +95,7 @@ class ConvertOptions:
             val=Path(self.val) if self.val else None,
             val_split=self.val_split,
             max_map_drop=self.max_map_drop,
+            fallback=self.int8_fallback,
             allow_loss=self.allow_accuracy_loss,
         )
 

@@ -128,7 +128,7 @@ class ScriptedBuilder:
     """``Int8Builder``'s fallback loop over scripted figures: the val drop that each count of
     float layers gives (the quantizers themselves are exercised by the tests above)."""
 
-    def __new__(cls, drops: dict):  # type: ignore[no-untyped-def]
+    def __new__(cls, drops: dict, fallback: bool = True):  # type: ignore[no-untyped-def]
         from edgekit.converters.int8 import Int8Builder, Int8Options
 
         class Builder(Int8Builder):
@@ -155,7 +155,7 @@ class ScriptedBuilder:
                 return list(more)
 
         builder = object.__new__(Builder)
-        builder.opts = Int8Options(Path("."), max_map_drop=0.5)
+        builder.opts = Int8Options(Path("."), max_map_drop=0.5, fallback=fallback)
         builder.manifest = type("M", (), {"outputs": ()})()
         builder.quantized, builder.said = [], []
         builder.say = builder.said.append
@@ -191,3 +191,13 @@ def test_fallback_that_never_meets_the_bound_is_not_accepted() -> None:
     _, report = builder.build("onnxruntime", writer=None)
     assert [len(e) for e in builder.quantized] == [0, 2, 4, 8, 16]
     assert not report["accepted"] and "0.55 points > 0.5" in report["misses"][0]
+
+
+def test_without_fallback_a_missed_bound_is_reported_after_one_quantization() -> None:
+    from edgekit.converters.engine import ConvertOptions
+
+    assert ConvertOptions(calib=Path("c"), int8_fallback=False).int8_options().fallback is False
+    builder = ScriptedBuilder({0: 0.9, 2: 0.1}, fallback=False)
+    _, report = builder.build("onnxruntime", writer=None)
+    assert [len(e) for e in builder.quantized] == [0] and len(report["rounds"]) == 1
+    assert not report["accepted"] and "0.90 points > 0.5" in report["misses"][0]

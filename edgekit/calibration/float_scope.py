@@ -21,11 +21,14 @@ WEIGHTED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 
 @dataclass(frozen=True)
 class FloatScope:
-    """``tail``: decode nodes kept float; ``head_convs``: the last weighted node of each branch."""
+    """``tail``: decode nodes kept float; ``head_convs``: the last weighted node of each branch;
+    ``head_branches``: every node of the head's branches, from where they fork off the neck to
+    their last weighted node (the fallback's first round keeps them float)."""
 
     tail: Tuple[str, ...]
     head_convs: Tuple[str, ...]
     extra: Tuple[str, ...] = field(default=())
+    head_branches: Tuple[str, ...] = field(default=())
 
     def nodes(self, keep_last_conv: bool = False) -> List[str]:
         """Node names to exclude from quantization (tail, + head convs if asked, + extra)."""
@@ -36,6 +39,7 @@ class FloatScope:
         return {
             "tail_nodes": len(self.tail),
             "head_convs": list(self.head_convs),
+            "head_branch_nodes": len(self.head_branches),
             "keep_last_conv": keep_last_conv,
             "extra": list(self.extra),
         }
@@ -103,7 +107,41 @@ def head_float_scope(model: Any, extra: Sequence[str] = ()) -> FloatScope:
     if not convs:
         raise ConversionError("no convolution found before the graph outputs: not a detector graph")
     order = {node.name: i for i, node in enumerate(graph.node)}
-    return FloatScope(tuple(sorted(tail, key=order.get)), tuple(sorted(convs, key=order.get)), tuple(extra))
+    branches = head_branches(graph, convs, initializers)
+    return FloatScope(
+        tuple(sorted(tail, key=order.get)),
+        tuple(sorted(convs, key=order.get)),
+        tuple(extra),
+        tuple(sorted(branches, key=order.get)),
+    )
+
+
+def head_branches(graph: Any, last_convs: Sequence[str], initializers: Dict[str, Any]) -> List[str]:
+    """The nodes of each head branch: from its last weighted node back through every node whose
+    outputs only that branch reads, up to the neck tensor where the branches fork (read by more
+    than one branch, or by the neck itself)."""
+    by_name = {node.name: node for node in graph.node}
+    producer = {out: node.name for node in graph.node for out in node.output}
+    readers: Dict[str, List[str]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node.name)
+    found: Dict[str, None] = {}
+    for last in last_convs:
+        branch, grown = {last}, True
+        while grown:  # to a fixpoint: a SiLU's input is read by its Sigmoid and by its Mul
+            grown = False
+            for name in list(branch):
+                for tensor in by_name[name].input:
+                    src = producer.get(tensor)
+                    if src is None or src in branch or tensor in initializers:
+                        continue
+                    outs = by_name[src].output
+                    if all(r in branch for out in outs for r in readers.get(out, [])):
+                        branch.add(src)
+                        grown = True
+        found.update(dict.fromkeys(branch))
+    return list(found)
 
 
 def conv_nodes(model: Any) -> List[str]:

@@ -75,8 +75,8 @@ def quantize_onnx(
     """Write the Q/DQ model of ``source`` to ``dest``, calibrated on ``reader``; returns the recipe.
 
     ``spec`` is the plan's onnxruntime int8 entry (types, per-channel, reduce range, symmetric
-    activations for TensorRT; ``bias_correction: False`` skips the correction); ``exclude`` the nodes
-    kept float; ``method`` None: ``default_method``.
+    activations for TensorRT; ``silu_ranges`` / ``bias_correction: False`` skip those passes);
+    ``exclude`` the nodes kept float; ``method`` None: ``default_method``.
     """
     q = require("onnxruntime.quantization", "onnx")
     method = method or default_method(spec)
@@ -122,6 +122,16 @@ def quantize_onnx(
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises plain Exceptions here
             first = first_line(exc)
             raise ConversionError(f"onnxruntime cannot quantize {source.name}: {first}") from None
+    silu = None
+    if spec.get("silu_ranges", True):  # SiLU inputs of the QLinearConv -> QLinearSigmoid/Mul scheme
+        import onnx
+
+        from edgekit.calibration.silu_ranges import tighten_silu_inputs
+
+        model = onnx.load(str(dest))
+        silu = tighten_silu_inputs(model)
+        if silu["tensors"]:
+            onnx.save(model, str(dest))
     corrected = None
     if spec.get("bias_correction", True):  # onnxruntime's quantizer has none; NNCF applies its own
         from edgekit.calibration.bias_correction import correct_biases
@@ -141,6 +151,7 @@ def quantize_onnx(
         "per_channel": per_channel,
         "reduce_range": reduce_range,
         "float_nodes": len(exclude),
+        "silu_ranges": silu,
         "bias_correction": corrected,
         "seconds": round(time.perf_counter() - started, 1),
     }

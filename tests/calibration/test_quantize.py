@@ -85,6 +85,13 @@ def test_float_scope_holds_the_decode_tail_and_stops_at_the_head_convs(yolo11: P
     body = [n for n, op in ops.items() if op == "Conv" and n not in scope.tail and n not in scope.head_convs]
     assert body, "the body convolutions stay quantizable"
     assert set(scope.nodes(keep_last_conv=True)) == set(scope.tail) | set(scope.head_convs)
+    # the head's branches: 3 levels x (box: 3 convs, class: 2 x (DWConv + Conv) + Conv), each SiLU's
+    # Sigmoid and Mul with them; they start where the branches fork off the neck, so no neck node
+    branch_convs = [n for n in scope.head_branches if ops[n] == "Conv"]
+    assert len(branch_convs) == 24 and set(scope.head_convs) <= set(branch_convs)
+    assert all("/model.23/" in n for n in scope.head_branches)  # Detect is module 23
+    assert not set(scope.head_branches) & set(scope.tail)
+    assert sum(ops[n] == "Sigmoid" for n in scope.head_branches) == 18
 
 
 def test_float_scope_of_an_end_to_end_head(tmp_path: Path) -> None:
@@ -146,6 +153,7 @@ def test_onnxruntime_qdq_keeps_the_tail_float_and_stays_close(
     dest, scope, recipe = quantized(yolo11, calib_dir, tmp_path, U8S8, method)
     g = graph(dest)
     assert recipe["method"] == method and recipe["activation_type"] == "uint8"
+    assert recipe["silu_ranges"]["tensors"] > 10  # every conv -> SiLU pair has its own input range
     quant_inputs = {i for n in g.node if n.op_type == "QuantizeLinear" for i in n.input[:1]}
     assert sum(n.op_type == "QuantizeLinear" for n in g.node) > 10
     tail_outputs = {o for n in g.node if n.name in set(scope.tail) for o in n.output}
@@ -165,6 +173,7 @@ def test_tensorrt_scheme_has_symmetric_activations(yolo11: Path, calib_dir: Path
     zero_points = [inits[n.input[2]] for n in g.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
     assert recipe["activation_symmetric"] is True and zero_points
     assert recipe["method"] == "minmax"  # the scheme's default
+    assert recipe["silu_ranges"]["tensors"] == 0  # no conv output is quantized before its SiLU
     assert all(zp.dtype == np.int8 and not zp.any() for zp in zero_points)
     # NVIDIA's placement: a tensor is quantized only where a weighted layer reads it (other readers
     # of that tensor share its Q/DQ pair); SiLU, Add and Concat outputs that feed none stay float

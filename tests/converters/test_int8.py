@@ -128,7 +128,8 @@ class ScriptedBuilder:
     """``Int8Builder``'s fallback loop over scripted figures: the val drop that each count of
     float layers gives (the quantizers themselves are exercised by the tests above)."""
 
-    def __new__(cls, drops: dict, fallback: bool = True):  # type: ignore[no-untyped-def]
+    def __new__(cls, drops: dict, fallback: bool = True, head: tuple = ()):  # type: ignore[no-untyped-def]
+        from edgekit.calibration.float_scope import FloatScope
         from edgekit.converters.int8 import Int8Builder, Int8Options
 
         class Builder(Int8Builder):
@@ -156,6 +157,7 @@ class ScriptedBuilder:
 
         builder = object.__new__(Builder)
         builder.opts = Int8Options(Path("."), max_map_drop=0.5, fallback=fallback)
+        builder.scope = FloatScope((), (), (), head)
         builder.manifest = type("M", (), {"outputs": ()})()
         builder.quantized, builder.said = [], []
         builder.say = builder.said.append
@@ -201,3 +203,27 @@ def test_without_fallback_a_missed_bound_is_reported_after_one_quantization() ->
     _, report = builder.build("onnxruntime", writer=None)
     assert [len(e) for e in builder.quantized] == [0] and len(report["rounds"]) == 1
     assert not report["accepted"] and "0.90 points > 0.5" in report["misses"][0]
+
+
+def test_fallback_keeps_the_head_float_first_then_ranked_layers_on_top() -> None:
+    head = ("h1", "h2", "h3")  # drops are keyed by the count of nodes kept float
+    builder = ScriptedBuilder({0: 0.6, 3: 0.45, 5: 0.2}, head=head)
+    _, report = builder.build("onnxruntime", writer=None)
+    assert builder.quantized == [[], list(head), [*head, "conv0", "conv1"]]
+    assert [(r["head_float"], r["float_layers"]) for r in report["rounds"]] == [
+        (False, []),
+        (True, []),
+        (True, ["conv0", "conv1"]),
+    ]
+    assert report["accepted"] and report["map_drop_points"] == 0.2
+    assert "keeping the head's branches float" in builder.said[0]
+    assert "keeping the head's branches + 2 layers float" in builder.said[1]
+    assert builder.said[-1].endswith("the head's branches + 2 layers kept float")
+
+
+def test_the_head_round_is_restored_when_later_rounds_do_worse() -> None:
+    builder = ScriptedBuilder({0: 0.6, 2: 0.3, 4: 0.7, 6: 0.6, 10: 0.8, 18: 0.9}, head=("h1", "h2"))
+    _, report = builder.build("openvino", writer=None)
+    assert [len(e) for e in builder.quantized] == [0, 2, 4, 6, 10, 18, 2]
+    assert report["rounds"][-1]["restored"] and report["rounds"][-1]["head_float"]
+    assert report["rounds"][-1]["float_layers"] == [] and report["map_drop_points"] == 0.3

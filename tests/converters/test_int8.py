@@ -223,7 +223,15 @@ def test_fallback_keeps_the_head_float_first_then_ranked_layers_on_top() -> None
 
 def test_the_head_round_is_restored_when_later_rounds_do_worse() -> None:
     builder = ScriptedBuilder({0: 0.6, 2: 0.3, 4: 0.7, 6: 0.6, 10: 0.8, 18: 0.9}, head=("h1", "h2"))
-    _, report = builder.build("openvino", writer=None)
+    _, report = builder.build("tensorrt", writer=None)
     assert [len(e) for e in builder.quantized] == [0, 2, 4, 6, 10, 18, 2]
     assert report["rounds"][-1]["restored"] and report["rounds"][-1]["head_float"]
     assert report["rounds"][-1]["float_layers"] == [] and report["map_drop_points"] == 0.3
+
+
+def test_openvino_has_no_head_round() -> None:
+    """NNCF quantizes weighted layers' inputs only; its fallback goes by the ranking alone."""
+    builder = ScriptedBuilder({0: 0.6, 2: 0.2}, head=("h1", "h2", "h3"))
+    _, report = builder.build("openvino", writer=None)
+    assert builder.quantized == [[], ["conv0", "conv1"]]
+    assert not any(r["head_float"] for r in report["rounds"])

@@ -74,7 +74,7 @@ def convert_variant(
     else:
         options.update(precision="fp32")
     if variant == "int8-naive":  # the head quantized too, and no fallback: what a careless export does
-        options.update(quantize_head=True, allow_accuracy_loss=True, val=None)
+        options.update(quantize_head=True, allow_accuracy_loss=True, val=None, int8_fallback=False)
     options.setdefault("target", "cpu")
     return convert(checkpoint, log=lambda line: print("   ", line), **options)
 

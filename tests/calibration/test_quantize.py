@@ -153,7 +153,9 @@ def test_onnxruntime_qdq_keeps_the_tail_float_and_stays_close(
     dest, scope, recipe = quantized(yolo11, calib_dir, tmp_path, U8S8, method)
     g = graph(dest)
     assert recipe["method"] == method and recipe["activation_type"] == "uint8"
-    assert recipe["silu_ranges"]["tensors"] > 10  # every conv -> SiLU pair has its own input range
+    # this untrained model's SiLU inputs reach about -1.2, inside every clip point (about -8): a range
+    # already tight is left alone (the clipping itself: tests/calibration/test_silu_ranges.py)
+    assert recipe["silu_ranges"] == {"tensors": 0, "median_step_gain": None}
     quant_inputs = {i for n in g.node if n.op_type == "QuantizeLinear" for i in n.input[:1]}
     assert sum(n.op_type == "QuantizeLinear" for n in g.node) > 10
     tail_outputs = {o for n in g.node if n.name in set(scope.tail) for o in n.output}

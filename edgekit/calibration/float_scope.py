@@ -128,18 +128,15 @@ def head_branches(graph: Any, last_convs: Sequence[str], initializers: Dict[str,
             readers.setdefault(name, []).append(node.name)
     found: Dict[str, None] = {}
     for last in last_convs:
-        branch, grown = {last}, True
-        while grown:  # to a fixpoint: a SiLU's input is read by its Sigmoid and by its Mul
-            grown = False
-            for name in list(branch):
-                for tensor in by_name[name].input:
-                    src = producer.get(tensor)
-                    if src is None or src in branch or tensor in initializers:
-                        continue
-                    outs = by_name[src].output
-                    if all(r in branch for out in outs for r in readers.get(out, [])):
-                        branch.add(src)
-                        grown = True
+        branch, todo = {last}, [last]
+        while todo:  # a producer turned down now is looked at again when its last reader joins
+            for tensor in by_name[todo.pop()].input:
+                src = producer.get(tensor)
+                if src is None or src in branch or tensor in initializers:
+                    continue
+                if all(r in branch for out in by_name[src].output for r in readers.get(out, [])):
+                    branch.add(src)
+                    todo.append(src)
         found.update(dict.fromkeys(branch))
     return list(found)
 

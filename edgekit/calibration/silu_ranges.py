@@ -38,8 +38,6 @@ class _Graph:
     """Producer, consumer and initializer lookups of a Q/DQ model."""
 
     def __init__(self, model: Any) -> None:
-        from onnx import numpy_helper
-
         self.graph = model.graph
         self.producer = {o: n for n in self.graph.node for o in n.output}
         self.consumers: Dict[str, List[Any]] = {}
@@ -47,7 +45,6 @@ class _Graph:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
         self.inits = {i.name: i for i in self.graph.initializer}
-        self.values = {name: numpy_helper.to_array(i) for name, i in self.inits.items()}
 
     def dequantized_by(self, q: Any) -> List[Any]:
         users = self.consumers.get(q.output[0], [])
@@ -58,13 +55,20 @@ class _Graph:
         users = self.consumers.get(tensor, [])
         return users[0] if len(users) == 1 and users[0].op_type == "QuantizeLinear" else None
 
-    def scalar_params(self, node: Any) -> Optional[Tuple[float, int, np.dtype]]:
-        if len(node.input) < 3 or node.input[1] not in self.values or node.input[2] not in self.values:
+    def scalar_params(self, node: Any) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """The (scale, zero point) arrays of a per-tensor Q/DQ ``node`` (None: per-channel or not
+        constant); only these two initializers are read, not the model's weights."""
+        from onnx import numpy_helper
+
+        if len(node.input) < 3 or node.input[1] not in self.inits or node.input[2] not in self.inits:
             return None
-        scale, zero = self.values[node.input[1]], self.values[node.input[2]]
-        if scale.size != 1 or zero.size != 1:
-            return None
-        return float(scale.reshape(())), int(zero.reshape(())), zero.dtype
+        scale, zero = (numpy_helper.to_array(self.inits[n]) for n in node.input[1:3])
+        return (scale, zero) if scale.size == 1 and zero.size == 1 else None
+
+    def replace(self, name: str, value: np.ndarray) -> None:
+        from onnx import numpy_helper
+
+        self.inits[name].CopyFrom(numpy_helper.from_array(value, name))
 
 
 def _silu_after(g: _Graph, dqs: List[Any]) -> Optional[Any]:
@@ -90,13 +94,7 @@ def tighten_silu_inputs(model: Any) -> Dict[str, Any]:
     """Clip the quantized range of every SiLU input at -c (``clip_point`` of the SiLU output's
     step), in place; returns what changed. Ranges already above -c, SiLUs whose output is not
     quantized, and Q/DQ parameters shared with other tensors are left alone."""
-    from onnx import numpy_helper
-
     g = _Graph(model)
-    uses: Dict[str, int] = {}
-    for node in g.graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
     ratios = []
     for q in [n for n in g.graph.node if n.op_type == "QuantizeLinear"]:
         dqs = g.dequantized_by(q)
@@ -105,27 +103,18 @@ def tighten_silu_inputs(model: Any) -> Dict[str, Any]:
         params, out_params = g.scalar_params(q), g.scalar_params(out_q) if out_q is not None else None
         if params is None or out_params is None:
             continue
-        if any(d.input[1:3] != q.input[1:3] for d in dqs) or uses[q.input[1]] != 1 + len(dqs):
+        if any(d.input[1:3] != q.input[1:3] for d in dqs) or len(g.consumers[q.input[1]]) != 1 + len(dqs):
             continue  # parameters shared beyond this tensor's own Q/DQ pair
-        scale, zero, dtype = params
-        info = np.iinfo(dtype)
+        scale_arr, zero_arr = params
+        scale, zero, info = float(scale_arr.reshape(())), int(zero_arr.reshape(())), np.iinfo(zero_arr.dtype)
         rmin, rmax = (info.min - zero) * scale, (info.max - zero) * scale
-        floor = -clip_point(out_params[0])
+        floor = -clip_point(float(out_params[0].reshape(())))
         if rmin >= floor or rmax <= 0:
             continue
         new_scale = (rmax - floor) / (info.max - info.min)
         new_zero = int(np.clip(round(info.min - floor / new_scale), info.min, info.max))
-        g.inits[q.input[1]].CopyFrom(
-            numpy_helper.from_array(
-                np.asarray(new_scale, g.values[q.input[1]].dtype).reshape(g.values[q.input[1]].shape),
-                q.input[1],
-            )
-        )
-        g.inits[q.input[2]].CopyFrom(
-            numpy_helper.from_array(
-                np.asarray(new_zero, dtype).reshape(g.values[q.input[2]].shape), q.input[2]
-            )
-        )
+        g.replace(q.input[1], np.full(scale_arr.shape, new_scale, scale_arr.dtype))
+        g.replace(q.input[2], np.full(zero_arr.shape, new_zero, zero_arr.dtype))
         ratios.append(scale / new_scale)
     return {
         "tensors": len(ratios),

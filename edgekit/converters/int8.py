@@ -272,7 +272,7 @@ class Int8Builder:
                     f"mAP50-95 drop {figures['map_drop_points']:.2f} points > aim "
                     f"{MAP_DROP_AIM * self.opts.max_map_drop:.2f}"
                 )
-                self.say(f"{backend} int8: {why}: keeping {describe(bool(head), k)} float")
+                self.say(f"{backend} int8: {why}: keeping {describe(bool(head), len(ranked[:k]))} float")
                 choices.append(head + ranked[:k])
                 artifact, recipe = self.quantize(backend, self.excluded(choices[-1]), writer)
                 figures = self.measure(artifact)
@@ -317,7 +317,8 @@ class Int8Builder:
         fallback met the bound on every fixture; TFLite's fallback has its own candidates."""
         if backend not in QDQ_BACKENDS:
             return []
-        return [n for n in self.scope.head_branches if n not in set(exclude)]
+        excluded = set(exclude)
+        return [n for n in self.scope.head_branches if n not in excluded]
 
     def tflite_ranking(self) -> List[Tuple[str, float]]:
         """TFLite fallback candidates: the head convolutions (names prefixed ``tflite:``)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional
 
 import numpy as np
 import pytest
@@ -70,21 +69,19 @@ def test_silu_inputs_are_clipped_where_silu_is_flat_and_the_model_gets_closer(tm
     import onnxruntime as ort
     from onnxruntime import quantization as q
 
+    from edgekit.calibration.adapters import OrtCalibrationReader
     from edgekit.calibration.silu_ranges import clip_point, tighten_silu_inputs
 
     fp32, qdq = tmp_path / "fp32.onnx", tmp_path / "qdq.onnx"
     _silu_model(fp32)
-    calib = iter(_inputs(1, 16))
 
-    class Reader(q.CalibrationDataReader):
-        def get_next(self) -> Optional[Dict[str, np.ndarray]]:
-            x = next(calib, None)
-            return None if x is None else {"x": x}
+    class Samples(list):  # what OrtCalibrationReader reads: images and the input's name
+        input_name = "x"
 
     q.quantize_static(
         str(fp32),
         str(qdq),
-        Reader(),
+        OrtCalibrationReader(Samples(_inputs(1, 16))),
         quant_format=q.QuantFormat.QDQ,
         per_channel=True,
         activation_type=q.QuantType.QUInt8,

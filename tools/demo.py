@@ -24,7 +24,6 @@ from edgekit.decoding.annotate import annotate
 from edgekit.decoding.images import load_image
 from edgekit.detector import Detector
 from edgekit.eval import EvalResult, evaluate
-from edgekit.verify import TOLERANCE
 
 DEMO_SEED = 2026  # not the fixtures' training seed (0)
 
@@ -146,11 +145,14 @@ def main() -> int:
         + ", ".join(f"{k} {'-' if v is None else f'{v:.3f}'}" for k, v in sizes.items())
     )
     fp32 = Detector(bundles[0]).manifest
-    verified = max(fp32.verification.get("raw_max_rel_error", {"-": float("nan")}).values())
-    print(
-        f"FP32 bundle verified against PyTorch at conversion: max rel error {verified:.1e}"
-        f" (tol {TOLERANCE:g})"
-    )
+    for backend, fig in fp32.verification.get("backends", {}).items():
+        det = fig["detections"]
+        worst = max((row.get("worst") or 0.0 for row in fig["outputs"]), default=0.0)
+        print(
+            f"FP32 {backend} verified against PyTorch at conversion: worst output at {worst:.2g}x its "
+            f"{fig['bounds']} bound, {det['found']}/{det['required']} {det['mode']} found "
+            f"(max {det['max_box_px']:.2g} px)"
+        )
     print(f"annotated image ({rows[0].backend} {rows[0].precision}): {annotated}")
     return 0
 

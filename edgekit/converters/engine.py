@@ -23,7 +23,7 @@ from edgekit.converters.onnx_export import (
     set_metadata,
     simplify_onnx,
 )
-from edgekit.converters.verify_bundle import verify_bundle
+from edgekit.converters.verify_bundle import sample_images, verify_bundle
 from edgekit.devices import ConversionPlan, resolve_plan
 from edgekit.errors import ConversionError
 from edgekit.models.base import LoadedModel
@@ -288,7 +288,8 @@ def write_onnx_bundle(
     if opts.host_io and not int8:
         manifest = with_host_io(writer, manifest, say)
     if opts.verify:
-        figures = verify_bundle(writer.dir, manifest, loaded.model, deploy, module, say)
+        samples = verification_samples(manifest, opts)
+        figures = verify_bundle(writer.dir, manifest, loaded, module, samples, say)
         manifest = Manifest(**{**manifest.__dict__, "verification": {**manifest.verification, **figures}})
     if int8:
         from edgekit.converters.int8 import TFLITE_FP32, build_int8
@@ -312,6 +313,15 @@ def write_onnx_bundle(
             }
         )
     return manifest
+
+
+def verification_samples(manifest: Manifest, opts: ConvertOptions) -> Any:
+    """The user's images (``--calib``, else ``--val``) when given, else generated ones."""
+    if opts.calib is not None:
+        return sample_images(manifest, Path(opts.calib))
+    if opts.val is not None:
+        return sample_images(manifest, Path(opts.val), split=opts.val_split)
+    return sample_images(manifest)
 
 
 def artifact_precision(backend: str, plan_precision: str) -> str:

@@ -1,7 +1,7 @@
 """INT8 artifacts of a bundle: calibrate, quantize per backend, check accuracy, fall back to float.
 
 The FP32 ONNX written by the engine is the source. Each backend's INT8 model is checked against
-it on calibration-disjoint images (per-output cosine / SNR, detections matched by IoU) and, with
+it on calibration-disjoint images with ``edgekit.verify``'s INT8 bounds (``int8_agreement``) and, with
 ``--val``, by mAP on a labelled set with the one evaluation module. When a bound is missed, the
 layers that lose the most SNR themselves in that backend's INT8 model are kept float and the model
 is quantized again.
@@ -18,19 +18,14 @@ import numpy as np
 from edgekit.bundle import Bundle
 from edgekit.bundle.manifest import Artifact, Manifest
 from edgekit.errors import ConversionError
+from edgekit.verify import INT8
 
 Log = Callable[[str], None]
 INT8_ONNX = "model.int8.onnx"
 CHECK_IMAGES = 32  # calibration-disjoint images of the always-on agreement check
-# Box coordinates (pixels), worst image. Score tensors are reported, not bounded: they are mostly
-# near-zero probabilities, so their cosine follows a handful of confident anchors (0.89-0.95 on
-# the trained YOLO11 fixture while its mAP50-95 moved by 0.4 points); detections and mAP decide.
-MIN_COSINE = 0.99
-BOUNDED_ROLES = ("boxes",)
-# FP32 detections at the manifest's conf found by INT8 at half that conf (and vice versa), by class
-# and IoU >= 0.5: the smaller of the two rates
-MIN_MATCH_RATE = 0.9
-MAX_MAP_DROP = 0.5  # mAP50-95 points, with --val
+# The bounds (box cosine, detection match rate with its hysteresis, mAP drop) are edgekit.verify's
+# INT8 bounds: see edgekit/verify/bounds.py for the numbers and why.
+MAX_MAP_DROP = INT8.max_map_drop  # mAP50-95 points, with --val
 # With --val the fallback aims at this share of the bound: the user's images are not the check's.
 # (YOLO11 fixture, onnxruntime: 0.5 points on the val split came out as 0.67 on the test split.)
 MAP_DROP_AIM = 0.5
@@ -79,6 +74,7 @@ class Int8Builder:
         self.specs = {c["backend"]: c for c in plan.to_dict().get("int8", [])}
         self.scope = self._scope()
         self._fp32_val: Optional[Dict[str, Any]] = None
+        self.bounds = dataclasses.replace(INT8, max_map_drop=opts.max_map_drop)
 
     def _check_images(self) -> Tuple[List[np.ndarray], str]:
         from edgekit.calibration import CalibrationData
@@ -153,50 +149,17 @@ class Int8Builder:
     # ---- checks ----------------------------------------------------------------------
 
     def agreement(self, artifact: Artifact) -> Dict[str, Any]:
-        """Raw outputs (cosine, SNR) and detections of ``artifact`` against the FP32 ONNX."""
-        from edgekit.calibration.accuracy import output_agreement
-        from edgekit.converters.verification import match_detections, summarize_matches
+        """Raw outputs and detections of ``artifact`` against the FP32 ONNX (``int8_agreement``)."""
+        from edgekit.converters.int8_agreement import agreement
         from edgekit.detector import Detector
 
         images, kind = self.check
-        roles = {o.name: o.role for o in self.manifest.outputs}
-        raw = [n for n, r in roles.items() if r not in ("detections", "nms_indices")]
         ref = Detector(Bundle(self.root, single(self.manifest, self.fp32)), backend="onnxruntime")
         got = Detector(Bundle(self.root, single(self.manifest, artifact)), backend=runnable(artifact).backend)
-        shape = (self.manifest.input.height, self.manifest.input.width)
-        geometry = _identity_geometry(shape)  # boxes stay in network-input pixels
-        strict, loose = ref.options, dataclasses.replace(ref.options, conf=ref.options.conf / 2)
         infer = float_interface(got)  # the same float tensors in and out, whatever the model's I/O
         with ref, got:
-            outputs = output_agreement(ref.runtime.infer, infer, images, raw)
-            found, kept = [], []
-            for x in images:
-                a, b = ref.runtime.infer(x), infer(x)
-                # hysteresis: a detection near the threshold may fall just below it in the other model
-                found.append(
-                    match_detections(
-                        ref.decoder(a, [geometry], strict)[0], ref.decoder(b, [geometry], loose)[0]
-                    )
-                )
-                kept.append(
-                    match_detections(
-                        ref.decoder(b, [geometry], strict)[0], ref.decoder(a, [geometry], loose)[0]
-                    )
-                )
-        recall, precision = summarize_matches(found), summarize_matches(kept)
-        rate = min(
-            recall["matched"] / max(recall["reference"], 1),
-            precision["matched"] / max(precision["reference"], 1),
-        )
-        return {
-            "images": len(images),
-            "images_are": kind,
-            "outputs": outputs,
-            "reference": recall["reference"],
-            "matched": recall["matched"],
-            "match_rate": round(rate, 4),
-            "max_box_px": recall["max_box_px"],
-        }
+            figures = agreement(ref.runtime.infer, infer, ref.decoder, ref.options, images, self.bounds)
+        return {"images_are": kind, **figures}
 
     def val_map(self, artifact: Artifact) -> Dict[str, Any]:
         from edgekit.eval.validate import validate
@@ -212,16 +175,7 @@ class Int8Builder:
 
     def misses(self, figures: Dict[str, Any]) -> List[str]:
         """The bounds ``figures`` misses (empty: accepted)."""
-        roles = {o.name: o.role for o in self.manifest.outputs}
-        problems = [
-            f"{name} cosine {o['min_cosine']:.4f} < {MIN_COSINE}"
-            for name, o in figures["agreement"]["outputs"].items()
-            if roles.get(name) in BOUNDED_ROLES and not o["min_cosine"] >= MIN_COSINE
-        ]
-        if figures["agreement"]["match_rate"] < MIN_MATCH_RATE:
-            problems.append(
-                f"detection match rate {figures['agreement']['match_rate']:.3f} < {MIN_MATCH_RATE}"
-            )
+        problems = list(figures["agreement"]["problems"])
         drop = figures.get("map_drop_points")
         if drop is not None and drop > self.opts.max_map_drop:
             problems.append(f"mAP50-95 drop {drop:.2f} points > {self.opts.max_map_drop}")
@@ -382,22 +336,18 @@ def round_figures(figures: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _identity_geometry(shape: Tuple[int, int]) -> Any:
-    """Boxes stay in network-input pixels (the check compares tensors, not original images)."""
-    from edgekit.decoding.preprocess import Geometry
-
-    return Geometry(1.0, 1.0, 0.0, 0.0, shape)
-
-
 def summary_line(backend: str, report: Dict[str, Any]) -> str:
     agreement = report["agreement"]
-    cosines = [o["min_cosine"] for o in agreement["outputs"].values()]
+    det = agreement["detections"]
+    cosines = [o["cosine"] for o in agreement["outputs"].values() if o["role"] == "boxes"]
     # an NMS-free model's only output is its top-k rows: compared as detections, not as a tensor
-    cos = f"min cosine {min(cosines):.4f}" if cosines else "no raw outputs (top-k rows only)"
+    cos = f"box cosine {min(cosines):.4f}" if cosines else "no box tensor (top-k rows only)"
+    what = "detections" if det["mode"] == "detections" else "top-k candidates"
     how = ", ".join(str(report[k]) for k in ("preset", "method") if report.get(k)) or report.get("recipe", "")
     text = (
-        f"{backend} int8 ({how}): {cos}, detections match FP32 at rate "
-        f"{agreement['match_rate']:.3f} ({agreement['matched']}/{agreement['reference']} found) on "
+        f"{backend} int8 ({how}): {cos}, {what} match FP32 at rate "
+        f"{det['match_rate']:.3f} ({det['found']}/{det['required']} found, {det['kept']}/"
+        f"{det['required_actual']} kept) on "
         f"{agreement['images']} images ({agreement['images_are']})"
     )
     if "map_drop_points" in report:
@@ -430,12 +380,7 @@ def build_int8(
         "calibration": builder.data.report(),
         "float_scope": builder.scope.to_dict(),
         "head_quantized": opts.quantize_head,
-        "bounds": {
-            "min_cosine": MIN_COSINE,
-            "min_match_rate": MIN_MATCH_RATE,
-            "max_map_drop": opts.max_map_drop,
-            "map_drop_aim": MAP_DROP_AIM * opts.max_map_drop,
-        },
+        "bounds": {**builder.bounds.to_dict(), "map_drop_aim": MAP_DROP_AIM * opts.max_map_drop},
         "backends": reports,
     }
     if failed and not opts.allow_loss:

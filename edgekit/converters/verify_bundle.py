@@ -1,69 +1,82 @@
-"""Conversion verifies itself: the written bundle against the PyTorch model, on sample images."""
+"""Conversion verifies itself: every artifact of the written bundle against the PyTorch model.
+
+Three checks per artifact, each through ``edgekit.verify`` with the bounds of its precision:
+
+1. **preprocess**: the bundle's input tensor (its ``Preprocessor`` reading the manifest) against the
+   family's preprocessing written plainly (``edgekit.verify.reference_input``), on images of other
+   sizes than the input, so the letterbox bands, pad value, colour order and scale are exercised;
+2. **outputs**: the artifact's raw outputs against the exported torch module on the *same* pixels
+   (a uint8-input model gets the integer pixels the module sees dequantized, so input rounding is
+   never taken for a model difference), each output bounded by its role;
+3. **detections**: the ``Detector``'s detections in original-image pixels against the train-form
+   model's, decoded by the family's reference decode (``edgekit.models.decode`` with the family's
+   ``HeadSpec``, not the manifest's) after the reference preprocessing. When the reference finds too
+   few detections, the top-k candidates per image are compared instead.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from edgekit._optional import require
 from edgekit.bundle import Bundle, Manifest
-from edgekit.bundle.manifest import DecoderSpec, OutputSpec
-from edgekit.converters.verification import match_detections, summarize_matches
-from edgekit.decoding import DecodeOptions, make_decoder
-from edgekit.decoding.preprocess import dequantize
-from edgekit.detector import Detector
+from edgekit.bundle.manifest import Artifact
+from edgekit.decoding import DecodeOptions
+from edgekit.decoding.nms import batched_nms
+from edgekit.decoding.preprocess import Geometry, dequantize
 from edgekit.errors import VerificationError
-from edgekit.models.base import HeadSpec
+from edgekit.models.base import LoadedModel
 from edgekit.models.decode import decode, topk_end2end
-from edgekit.verify import TOLERANCE, cosine_similarity, max_rel_error
+from edgekit.verify import CANDIDATES, MIN_DETECTIONS, Bounds, Dets, bounds_for, check_outputs, match, merge
+from edgekit.verify import summarize as summarize_matches
+from edgekit.verify.detections import describe as describe_matches
+from edgekit.verify.reference_input import reference_input
 
 VERIFY_IMAGES = 4
-VERIFY_CONF = 0.05  # low, so that every image yields many detections to compare
+VERIFY_CONF = 0.05  # low, so that a trained model yields many detections to compare
 VERIFY_MAX_DET = 3000  # no max_det cut: ranks among near-tied scores at the cut are not meaningful
-# NMS at IoU 0.99 removes only exact duplicates, so every decoded candidate is compared: with
-# saturated scores (untrained weights) greedy NMS breaks near-ties by rank, which FP32 noise can
-# flip. NMS itself is deterministic code with its own tests.
+# NMS at IoU 0.99 removes only exact duplicates, so every decoded candidate is compared: greedy NMS
+# breaks near-ties by rank, which float noise can flip. NMS itself has its own tests.
 VERIFY_IOU = 0.99
-# Untrained models also tie class scores at 1.0, so FP32 noise may pick the other class of a
-# tie for a few anchors (~2.5 % on DAMO-YOLO-T with random BatchNorm); trained models match ~1.0.
-# A preprocessing or decoding bug drops the rate far below this.
-MIN_MATCH_RATE = 0.95
+# generated images: the input size itself, then landscape, portrait and a large frame, so that the
+# letterbox bands and the resize are part of every check (height, width as multiples of the input)
+GENERATED_SHAPES = ((1.0, 1.0), (0.75, 1.5), (1.25, 0.8), (2.25, 4.0))
+Log = Callable[[str], None]
 
 
-def verify_iou(manifest: Manifest) -> float:
-    """NMS IoU of the comparison: the graph's own where NMS is baked into the model."""
-    return manifest.decoder.iou_threshold if manifest.decoder.type == "graph-nms" else VERIFY_IOU
+@dataclass
+class Samples:
+    """The images verification runs on (RGB uint8) and where they came from."""
+
+    images: List[np.ndarray]
+    source: str  # "generated" or the user's --calib / --val path
+
+    def to_dict(self) -> Dict[str, Any]:
+        sizes = [list(i.shape[:2]) for i in self.images]
+        return {"source": self.source, "count": len(self.images), "sizes": sizes}
 
 
-def reference_detections(model: Any, x: np.ndarray, manifest: Manifest, head: HeadSpec, geometry: Any) -> Any:
-    """Detections of the ORIGINAL (train-form) model, decoded with the torch reference decode."""
-    torch = require("torch")
-    with torch.no_grad():
-        boxes, scores = decode(model(torch.from_numpy(x)), head)
-        if manifest.decoder.type == "nms-free":
-            det = topk_end2end(boxes, scores, manifest.decoder.max_det).numpy()
-            ref = replace(manifest, outputs=(OutputSpec("d", "detections", det.shape),))
-            outputs = {"d": det}
-        else:
-            ref = replace(
-                manifest,
-                outputs=(
-                    OutputSpec("b", "boxes", tuple(boxes.shape)),
-                    OutputSpec("s", "scores", tuple(scores.shape)),
-                ),
-                decoder=DecoderSpec("nms", manifest.decoder.conf_threshold, verify_iou(manifest)),
-            )
-            outputs = {"b": boxes.numpy(), "s": scores.numpy()}
-    opts = DecodeOptions(VERIFY_CONF, verify_iou(manifest), VERIFY_MAX_DET)
-    return make_decoder(ref)(outputs, [geometry], opts)[0]
+def sample_images(
+    manifest: Manifest, user: Optional[Path] = None, count: int = VERIFY_IMAGES, split: Optional[str] = None
+) -> Samples:
+    """``count`` images of the user's ``--calib`` / ``--val`` source when given, else generated ones."""
+    if user is not None:
+        from edgekit.calibration import CalibrationData
 
+        data = CalibrationData(user, manifest, count=count, seed=1, split=split, min_recommended=0)
+        return Samples([np.ascontiguousarray(img[..., ::-1]) for img in data.images()], str(user))
+    from edgekit.reparam.samples import synthetic_images
 
-# FP16 IR (weights rounded to FP16, computed in f32): a looser, explicitly named tolerance.
-FP16_MIN_COSINE = 0.999  # cosine similarity of every raw output with the exported module's
-FP16_MIN_MATCH_RATE = 0.9  # detections matched by class and IoU >= 0.5 (FP32: MIN_MATCH_RATE)
+    h, w = manifest.input.height, manifest.input.width
+    images = [
+        synthetic_images((max(8, int(h * a)), max(8, int(w * b))), 1, seed=1 + i)[0]
+        for i, (a, b) in enumerate(GENERATED_SHAPES[:count])
+    ]
+    return Samples(images, "generated")
 
 
 def model_input(x: np.ndarray, manifest: Manifest) -> np.ndarray:
@@ -72,129 +85,172 @@ def model_input(x: np.ndarray, manifest: Manifest) -> np.ndarray:
     return x if q is None else dequantize(x, q)
 
 
-def extra_references(manifest: Manifest, names: List[str], expected: Any) -> Dict[str, Any]:
-    """Reference values of an artifact's per-anchor best scores, from the module's scores. (Its best
-    classes are checked through the detections: near-tied class scores may pick either class.)"""
-    best = [o for o in manifest.outputs if o.role == "best_scores"]
-    if not best:
-        return {}
-    scores = expected[names.index(next(o.name for o in manifest.outputs if o.role == "scores"))]
-    return {best[0].name: scores.max(1).values}
+class Reference:
+    """The original model's view of an image: the family's preprocessing, the train-form model and
+    the family's reference decode, in original-image pixels."""
 
+    def __init__(self, loaded: LoadedModel, manifest: Manifest) -> None:
+        self.model, self.info, self.manifest = loaded.model, loaded.info, manifest
+        self.head = replace(loaded.info.head, max_det=manifest.decoder.max_det)
 
-def verify_bundle(
-    root: Path,
-    manifest: Manifest,
-    original: Any,
-    deploy: Any,
-    exported: Any,
-    say: Callable[[str], None],
-) -> Dict[str, Any]:
-    """Every artifact: raw outputs (vs the exported torch module) and detections (vs the original model).
-
-    FP32 artifacts must be equivalent (``TOLERANCE``); FP16 ones meet ``FP16_MIN_COSINE`` and
-    ``FP16_MIN_MATCH_RATE``. Raises ``VerificationError`` on a mismatch; returns the figures for the
-    manifest: those of the first FP32 artifact at the top level, and every artifact's under ``backends``.
-    """
-    from edgekit.converters.int8 import single
-
-    per_backend = {}
-    for art in manifest.artifacts:  # a TensorRT artifact is its ONNX, run in onnxruntime here
-        runnable = single(manifest, art)
-        backend = runnable.artifacts[0].backend
-        precision = "fp32" if art.backend == "tensorrt" else art.precision  # the ONNX holds FP32 weights
-        per_backend[art.backend] = verify_artifact(
-            root, runnable, backend, precision, original, exported, say
+    def input(self, image_rgb: np.ndarray) -> Tuple[np.ndarray, Geometry]:
+        pre = self.info.preprocess
+        size = (self.manifest.input.height, self.manifest.input.width)
+        x, (gx, gy, px, py) = reference_input(
+            image_rgb, size, pre.resize, pre.pad_value, pre.color, pre.scale
         )
-    fp32 = [a.backend for a in manifest.artifacts if a.precision == "fp32"]
-    top = dict(per_backend[fp32[0] if fp32 else manifest.artifacts[0].backend])
-    top.pop("precision", None)
-    return {**top, "backends": per_backend}
+        return x, Geometry(gx, gy, px, py, image_rgb.shape[:2])
+
+    def detections(self, x: np.ndarray, geometry: Geometry, opts: DecodeOptions) -> Dets:
+        """The reference's detections: top-k (NMS-free heads) or best class + class-aware NMS, each
+        carrying its anchor's score for every class (a class near-tie is no difference)."""
+        torch = require("torch")
+        with torch.no_grad():
+            boxes, scores = decode(self.model(torch.from_numpy(x)), self.head)
+        if self.manifest.decoder.type == "nms-free":
+            rows = topk_end2end(boxes, scores, self.head.max_det).numpy()[0]
+            dets = Dets.from_rows(rows[rows[:, 4] > opts.conf][: opts.max_det])
+            return replace(dets, xyxy=geometry.to_original(dets.xyxy.astype(np.float32)).astype(np.float64))
+        xyxy, per_class = boxes.numpy()[0], scores.numpy()[0]  # (N, 4), (N, nc)
+        best = per_class.max(1)
+        idx = np.flatnonzero(best > opts.conf)
+        cls = per_class[idx].argmax(1)
+        kept = batched_nms(np.ascontiguousarray(xyxy[idx]), best[idx], cls, opts.iou, max_det=opts.max_det)
+        keep = idx[kept]
+        return Dets(
+            geometry.to_original(xyxy[keep]).astype(np.float64),
+            best[keep].astype(np.float64),
+            per_class[keep].argmax(1).astype(np.int64),
+            per_class[keep].astype(np.float64),
+        )
+
+
+def verify_iou(manifest: Manifest) -> float:
+    """NMS IoU of the comparison: the graph's own where NMS is baked into the model."""
+    return manifest.decoder.iou_threshold if manifest.decoder.type == "graph-nms" else VERIFY_IOU
+
+
+def expected_outputs(exported: Any, x: np.ndarray, manifest: Manifest) -> Dict[str, np.ndarray]:
+    """The exported torch module's outputs by manifest name (plus the host interface's best scores)."""
+    torch = require("torch")
+    with torch.no_grad():
+        out = exported(torch.from_numpy(x))
+    out = out if isinstance(out, (tuple, list)) else (out,)
+    names = [o.name for o in manifest.outputs if o.role not in ("nms_indices", "best_scores", "best_classes")]
+    expected = {n: t.numpy() for n, t in zip(names, out)}
+    best = [o.name for o in manifest.outputs if o.role == "best_scores"]
+    score = next((o for o in manifest.outputs if o.role == "scores"), None)
+    if best and score is not None:
+        axis = 1 if score.layout == "BCN" else -1
+        expected[best[0]] = expected[score.name].max(axis)
+    return expected
+
+
+def compare_detections(
+    runs: Sequence[Dict[str, Any]], det: Any, reference: Reference, bounds: Bounds
+) -> Dict[str, Any]:
+    """Detections of every run (one image each) against the reference; top-k candidates when the
+    reference finds fewer than ``MIN_DETECTIONS`` in all."""
+    manifest = det.manifest
+    floor = manifest.decoder.conf_threshold if manifest.decoder.type == "graph-nms" else 0.0
+    modes = [("detections", DecodeOptions(max(VERIFY_CONF, floor), verify_iou(manifest), VERIFY_MAX_DET))]
+    modes.append(("candidates", DecodeOptions(floor, verify_iou(manifest), CANDIDATES)))
+    summary: Dict[str, Any] = {}
+    for mode, opts in modes:
+        per_image = []
+        for run in runs:
+            ref = reference.detections(run["x_ref"], run["geometry_ref"], opts)
+            got = Dets.of(det.decoder(run["outputs"], [run["geometry"]], opts)[0])
+            full = mode == "candidates" and len(ref) >= opts.max_det
+            ref_cut = float(ref.scores.min()) if full else opts.conf
+            act_cut = float(got.scores.min()) if full and len(got) >= opts.max_det else opts.conf
+            per_image.append(match(ref, got, bounds, ref_cut, act_cut, box_scale=run["geometry"].gain_x))
+        summary = summarize_matches(per_image, bounds, mode)
+        if summary["reference"] >= MIN_DETECTIONS:
+            break
+    return summary
 
 
 def verify_artifact(
-    root: Path,
-    manifest: Manifest,
-    backend: str,
-    precision: str,
-    original: Any,
-    exported: Any,
-    say: Callable[[str], None],
+    root: Path, manifest: Manifest, artifact: Artifact, reference: Reference, exported: Any, samples: Samples
 ) -> Dict[str, Any]:
-    """Verify the ``backend`` artifact of the bundle; returns its figures."""
-    torch = require("torch")
-    from edgekit.reparam.head_passes import compare_topk
-    from edgekit.reparam.samples import synthetic_images
+    """Check ``artifact`` (its precision's bounds); returns its figures, ``ok`` and the first problem."""
+    from edgekit.converters.int8 import runnable, single
+    from edgekit.detector import Detector
 
-    head = HeadSpec(
-        strides=manifest.decoder.strides,
-        bins=manifest.decoder.bins,
-        anchor_offset=manifest.decoder.anchor_offset,
-        max_det=manifest.decoder.max_det,
-        nc=len(manifest.class_names),
-    )
-    loose = precision != "fp32"
-    images = synthetic_images((manifest.input.height, manifest.input.width), VERIFY_IMAGES, seed=1)
-    raw_errors: Dict[str, float] = {}
-    cosines: Dict[str, float] = {}
-    matches: List[Dict[str, Any]] = []
-    bundle = Bundle(root, manifest)
-    options = {"conf": VERIFY_CONF, "iou": verify_iou(manifest), "max_det": VERIFY_MAX_DET}
-    with Detector(bundle, backend=backend, threads=1, **options) as det:
-        names = [o.name for o in manifest.outputs if o.role != "nms_indices"]
-        for image in images:
+    precision = "fp32" if artifact.backend == "tensorrt" else artifact.precision  # ONNX holds FP32
+    bounds = bounds_for(precision)
+    runs: List[Dict[str, Any]] = []
+    rows = []
+    levels = 0.0
+    backend = runnable(artifact).backend
+    with Detector(Bundle(root, single(manifest, artifact)), backend=backend, threads=1) as det:
+        m = det.manifest
+        roles = {o.name: o.role for o in m.outputs}
+        layouts = {o.name: o.layout for o in m.outputs}
+        for image in samples.images:
             pixels, geometry = det.preprocess(image, color="RGB")
+            x = model_input(pixels, m)
+            x_ref, geometry_ref = reference.input(image)
+            levels = max(levels, float(np.abs(x - x_ref).max()) / m.preprocess.scale)
             got = det.runtime.infer(pixels.copy())
-            x = model_input(pixels, det.manifest)
-            with torch.no_grad():
-                expected = exported(torch.from_numpy(x))
-            expected = expected if isinstance(expected, (tuple, list)) else (expected,)
-            extra = extra_references(det.manifest, names, expected)
-            names_here = names + list(extra)
-            expected = (*expected, *extra.values())
-            for name, ref in zip(names_here, expected):
-                if manifest.decoder.type == "nms-free":  # top-k rows: near-tied scores may swap ranks
-                    err = max(compare_topk(torch.from_numpy(got[name]), ref, TOLERANCE).values())
-                else:
-                    err = max_rel_error(got[name], ref.numpy())
-                raw_errors[name] = max(raw_errors.get(name, 0.0), err)
-                cos = cosine_similarity(got[name], ref.numpy())
-                cosines[name] = min(cosines.get(name, 1.0), cos)
-            actual = det.decoder(got, [geometry], det.options)[0]
-            reference = reference_detections(original, x, manifest, head, geometry)
-            matches.append(match_detections(reference, actual))
-    summary = summarize_matches(matches)
-    figures: Dict[str, Any] = {
-        "precision": precision,
-        "raw_max_rel_error": raw_errors,
-        "raw_min_cosine": cosines,
-        "detections": summary,
-        "conf": VERIFY_CONF,
-    }
-    if loose:
-        figures.update(min_cosine=FP16_MIN_COSINE, min_match_rate=FP16_MIN_MATCH_RATE)
-        bad = {k: v for k, v in cosines.items() if not v >= FP16_MIN_COSINE}
-        if bad:
-            raise VerificationError(
-                f"{backend} {precision} outputs differ from PyTorch: cosine {bad} < {FP16_MIN_COSINE}"
-            )
-    else:
-        figures.update(tolerance=TOLERANCE, min_match_rate=MIN_MATCH_RATE)
-        bad = {k: v for k, v in raw_errors.items() if not v <= TOLERANCE}
-        if bad:
-            raise VerificationError(
-                f"{backend}: exported model differs from PyTorch: {bad} (tolerance {TOLERANCE:g})"
-            )
-    min_rate = figures["min_match_rate"]
-    if summary["match_rate"] < min_rate:
-        raise VerificationError(
-            f"{backend} {precision}: detections differ from PyTorch: match rate {summary['match_rate']:.3f}"
-            f" < {min_rate} ({summary['matched']}/{summary['reference']} matched)"
+            rows.append(check_outputs(got, expected_outputs(exported, x, m), roles, bounds, layouts))
+            runs.append({"outputs": got, "geometry": geometry, "x_ref": x_ref, "geometry_ref": geometry_ref})
+        detections = compare_detections(runs, det, reference, bounds)
+    outputs = merge(rows)
+    problems = []
+    if not levels <= bounds.preprocess_levels:
+        problems.append(
+            f"preprocess: the bundle's input differs from the model's preprocessing by {levels:.0f} pixel "
+            f"levels (manifest resize/pad/colour/scale: {m.preprocess})"
         )
-    worst = max(raw_errors.values(), default=0.0)
-    say(
-        f"verified on {len(images)} images ({backend} {precision}): max rel error {worst:.2e}, "
-        f"min cosine {min(cosines.values(), default=1.0):.6f}, "
-        f"{summary['matched']}/{summary['reference']} detections matched (max {summary['max_box_px']:.3f} px)"
+    problems += [f"output '{r.name}' ({r.role}): {r.problem}" for r in outputs if not r.ok]
+    if not detections["ok"]:
+        problems.append(f"detections differ from PyTorch: {describe_matches(detections)}")
+    return {
+        "precision": precision,
+        "bounds": bounds.precision,
+        "preprocess_max_levels": levels,
+        "outputs": [r.to_dict() for r in outputs],
+        "detections": detections,
+        "ok": not problems,
+        "problems": problems,
+    }
+
+
+def check_line(backend: str, figures: Dict[str, Any], images: int) -> str:
+    """One line per verified artifact: the worst output against its bound, and the detections."""
+    worst = max(figures["outputs"], key=lambda r: r.get("worst") or 0.0, default=None)
+    bound = "outputs in bounds"
+    if worst and worst.get("worst"):
+        bound = f"worst output at {worst['worst']:.2g}x its bound"
+    return (
+        f"verified {backend} {figures['precision']} on {images} images: preprocess identical "
+        f"(max {figures['preprocess_max_levels']:.0f} levels), {bound}, "
+        f"{describe_matches(figures['detections'])}"
     )
-    return figures
+
+
+def verify_bundle(
+    root: Path, manifest: Manifest, loaded: LoadedModel, exported: Any, samples: Samples, say: Log
+) -> Dict[str, Any]:
+    """Verify every artifact; raises ``VerificationError`` naming the artifact and its first problem.
+
+    Returns the manifest's ``verification`` figures: the images, the bounds of every precision used
+    and each backend's figures."""
+    reference = Reference(loaded, manifest)
+    per_backend: Dict[str, Any] = {}
+    for art in manifest.artifacts:
+        figures = verify_artifact(root, manifest, art, reference, exported, samples)
+        if not figures["ok"]:
+            raise VerificationError(
+                f"{art.backend} {figures['precision']} ({art.path}): {figures['problems'][0]}"
+            )
+        say(check_line(art.backend, figures, len(samples.images)))
+        per_backend[art.backend] = figures
+    used = sorted({f["bounds"] for f in per_backend.values()})
+    return {
+        "images": samples.to_dict(),
+        "bounds": {p: bounds_for(p).to_dict() for p in used},
+        "backends": per_backend,
+    }

@@ -73,7 +73,7 @@ from edgekit.reparam.fusion import (
     merge_branches,
     pad_kernel_to,
 )
-from edgekit.reparam.head_passes import End2EndPass, OutputFormPass, compare_topk
+from edgekit.reparam.head_passes import End2EndPass, OutputFormPass
 from edgekit.reparam.heads import DecodedHead, End2EndHead, reference_outputs
 from edgekit.reparam.passes import (
     ConvBnFoldPass,
@@ -118,7 +118,6 @@ __all__ = [
     "as_conv_bn",
     "batchnorm_paths",
     "branch_kernel",
-    "compare_topk",
     "conv_from_kernel",
     "flatten_outputs",
     "fold_conv_bn",

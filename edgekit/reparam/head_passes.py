@@ -6,17 +6,17 @@ Both wrap the root model and map the expected raw outputs through ``edgekit.mode
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional, Tuple
 
-import torch
 from torch import nn
 
-from edgekit.errors import VerificationError
 from edgekit.models.base import HeadSpec
 from edgekit.models.decode import decode, topk_end2end
 from edgekit.reparam.heads import DecodedHead, End2EndHead, check_dfl, default_dfl, reference_outputs
 from edgekit.reparam.protocol import PASSES, Pass, PassResult
-from edgekit.verify import max_rel_error
+
+#: what each decoded head output means, for verification (``edgekit.verify.tensors``)
+OUTPUT_ROLES = {"boxes": "boxes", "scores": "scores", "box_dist": "raw", "detections": "boxes_scores"}
 
 
 @PASSES.register("output_form")
@@ -37,6 +37,7 @@ class OutputFormPass(Pass):
 
     def run(self, model: nn.Module) -> PassResult:
         wrapped = DecodedHead(model, self.head, self.imgsz, self.dfl, self.output)  # type: ignore[arg-type]
+        self.roles = [OUTPUT_ROLES[n] for n in wrapped.output_names]
         detail = f"dfl={self.dfl}, output={self.output} -> {', '.join(wrapped.output_names)}"
         return PassResult(changed=1, details=[f"{wrapped.num_anchors} anchors, {detail}"], model=wrapped)
 
@@ -44,36 +45,12 @@ class OutputFormPass(Pass):
         return reference_outputs(outputs, self.head, self.dfl, self.output)
 
 
-def compare_topk(actual: torch.Tensor, expected: torch.Tensor, tol: float) -> Dict[str, float]:
-    """Compare ``(B, K, 6)`` top-k detections, tolerant to rank swaps among near-equal scores.
-
-    The score column is sorted, so it is compared directly. Boxes and classes are compared
-    only on rows whose score is separated from both neighbours by more than ``10 * tol``
-    (relative): among near-ties a tiny, allowed difference may legitimately reorder rows.
-    The last row is never compared (its neighbour outside the top-k is not visible).
-    """
-    if actual.shape != expected.shape:
-        raise VerificationError(f"top-k detections of shape {tuple(actual.shape)} != {tuple(expected.shape)}")
-    score_a, score_e = actual[..., 4], expected[..., 4]
-    gap = 10 * tol * float(score_e.abs().max().clamp_min(1e-12))
-    diffs = (score_e[:, 1:] - score_e[:, :-1]).abs()
-    clear = torch.zeros_like(score_e, dtype=torch.bool)
-    clear[:, 1:-1] = (diffs[:, :-1] > gap) & (diffs[:, 1:] > gap)
-    if score_e.shape[1] > 1:
-        clear[:, 0] = diffs[:, 0] > gap
-    errors = {"scores": max_rel_error(score_a, score_e)}
-    if bool(clear.any()):
-        errors["boxes"] = max_rel_error(actual[..., :4][clear], expected[..., :4][clear])
-        same = torch.equal(actual[..., 5][clear], expected[..., 5][clear])
-        errors["classes"] = 0.0 if same else float("inf")
-    return errors
-
-
 @PASSES.register("end2end")
 class End2EndPass(Pass):
     """NMS-free output: decoded boxes then the two-stage top-k -> (B, max_det, 6)."""
 
     name = "end2end"
+    roles = ("detections",)  # top-k rows, matched as detections (rank swaps among ties allowed)
 
     def __init__(self, head: HeadSpec, imgsz: Tuple[int, int], dfl: Optional[str] = None):
         self.head, self.imgsz = head, tuple(imgsz)
@@ -91,6 +68,3 @@ class End2EndPass(Pass):
     def reference_transform(self, outputs: Any) -> Any:
         boxes, scores = decode(outputs, self.head)
         return topk_end2end(boxes, scores, self.head.max_det)
-
-    def compare(self, actual: Any, expected: Any, tol: float) -> Dict[str, float]:
-        return compare_topk(actual, expected, tol)

@@ -16,14 +16,14 @@ A :class:`Pass` changes a model in place and says what it did; the walker
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
+from typing import Any, Callable, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 import torch
 from torch import nn
 
 from edgekit.errors import VerificationError
 from edgekit.registry import Registry
-from edgekit.verify import max_rel_error
+from edgekit.verify import Bounds, OutputCheck, check_output
 
 
 @runtime_checkable
@@ -91,25 +91,28 @@ class Pass:
         """Map the expected outputs before this pass to the expected outputs after it."""
         return outputs
 
-    def compare(self, actual: Any, expected: Any, tol: float) -> Dict[str, float]:
-        """``{label: max|a-b|/max|b|}`` per output; structural changes raise ``VerificationError``.
+    #: the manifest role of each flattened output ("raw": logits, distributions); empty: all raw
+    roles: Sequence[str] = ()
+    layout: str = "BNC"  # decoded outputs of the head forms are (B, N, C)
 
-        The walker fails the pass when any error exceeds ``tol`` (unused by this default).
-        """
+    def compare(self, actual: Any, expected: Any, bounds: Bounds) -> List[OutputCheck]:
+        """One ``edgekit.verify`` row per flattened output, each bounded by its role; structural
+        changes (number or shape of outputs) raise ``VerificationError``."""
         got, want = flatten_outputs(actual), flatten_outputs(expected)
         if len(got) != len(want):
             raise VerificationError(
                 f"pass '{self.name}' changed the number of outputs from {len(want)} to {len(got)}"
             )
-        errors: Dict[str, float] = {}
+        rows = []
         for i, ((path, a), (_, b)) in enumerate(zip(got, want)):
             if a.shape != b.shape:
                 raise VerificationError(
                     f"pass '{self.name}' changed output {i} {path} "
                     f"from shape {tuple(b.shape)} to {tuple(a.shape)}"
                 )
-            errors[f"output {i}"] = max_rel_error(a, b)
-        return errors
+            role = self.roles[i] if i < len(self.roles) else "raw"
+            rows.append(check_output(f"output {i}", role, a, b, bounds, self.layout))
+        return rows
 
     def describe(self) -> str:
         """One line for ``edgekit inspect --plan``."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from dataclasses import replace
+from typing import Any, List, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -13,7 +14,7 @@ from edgekit.errors import VerificationError
 from edgekit.reparam.protocol import Pass
 from edgekit.reparam.report import PassRecord, ReparamReport
 from edgekit.reparam.report import measure as measure_model
-from edgekit.verify import TOLERANCE
+from edgekit.verify import FP32, TOLERANCE, merge
 
 SampleInputs = Union[torch.Tensor, Sequence[torch.Tensor]]
 
@@ -32,14 +33,6 @@ def _batches(sample_inputs: SampleInputs) -> List[torch.Tensor]:
     return [x.float() for x in batches]
 
 
-def _worst(errors: List[Dict[str, float]]) -> Dict[str, float]:
-    worst: Dict[str, float] = {}
-    for errs in errors:
-        for key, err in errs.items():
-            worst[key] = max(worst.get(key, 0.0), err)
-    return worst
-
-
 def reparameterize(
     model: nn.Module,
     passes: Union[Sequence[Pass], Any],
@@ -54,8 +47,10 @@ def reparameterize(
 
     Works on a deep copy unless ``inplace`` (the model is put in eval mode and FP32 either way).
     After every pass the model runs on ``sample_inputs`` and each output tensor is compared
-    with the *original* model's output (mapped through the passes' ``reference_transform``):
-    ``max|a - b| <= tol * max|b|``. A pass that drifts raises ``VerificationError`` naming it,
+    with the *original* model's output (mapped through the passes' ``reference_transform``) by
+    ``edgekit.verify`` with the FP32 bounds, each output by its role (raw tensors within ``tol`` of
+    ``max|b|``; decoded boxes in pixels, scores as probabilities, top-k rows as detections: see
+    ``edgekit.verify.bounds``). A pass that drifts raises ``VerificationError`` naming it,
     so no drifted model is ever returned. ``passes`` is a sequence of passes or a ``Pipeline``.
     """
     pass_list: List[Pass] = list(getattr(passes, "passes", passes))
@@ -64,6 +59,7 @@ def reparameterize(
     work = work.float().eval()
     single = batches[0][:1]
     report = ReparamReport(tolerance=tol, input_shape=list(single.shape))
+    bounds = replace(FP32, raw_rtol=tol)
     with torch.no_grad():
         expected = [work(x) for x in batches]
         if measure:
@@ -79,10 +75,11 @@ def reparameterize(
                 work = result.model
             work = work.float().eval()
             expected = [p.reference_transform(e) for e in expected]
-            errors = _worst([p.compare(work(x), e, tol) for x, e in zip(batches, expected)])
-            for key, err in errors.items():
-                if not err <= tol:
-                    raise VerificationError(f"pass '{p.name}' changed {key} by {err:.2g} (> {tol:g})")
+            rows = merge([p.compare(work(x), e, bounds) for x, e in zip(batches, expected)])
+            bad = next((r for r in rows if not r.ok), None)
+            if bad is not None:
+                raise VerificationError(f"pass '{p.name}' changed {bad.name} ({bad.role}): {bad.problem}")
+            errors = {r.name: r.max_rel for r in rows}
             record = PassRecord(p.name, True, result.changed, list(result.details), errors)
             record.seconds = time.perf_counter() - start
             if measure:

@@ -2,27 +2,46 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from edgekit.converters.verify_bundle import model_input, reference_detections
-from edgekit.decoding import Detections
+from edgekit.converters.verify_bundle import Reference
+from edgekit.decoding import DecodeOptions
 from edgekit.detector import Detector
 from edgekit.models.base import LoadedModel
 from edgekit.reparam.samples import synthetic_images
+from edgekit.verify import Dets
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 
 
-def strict_matches(reference: Detections, actual: Detections, px: float = 0.5) -> int:
+def verified(manifest: Dict[str, Any], backends: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """The conversion's verification figures, asserted: every output within its bound and the
+    detections (or top-k candidates) found both ways, never vacuously. Returns them by backend."""
+    figures = manifest["verification"]["backends"]
+    assert figures and (backends is None or set(backends) <= set(figures)), figures.keys()
+    for backend, fig in figures.items():
+        assert fig["ok"] and not fig["problems"], (backend, fig["problems"])
+        assert fig["outputs"] and all(row["ok"] for row in fig["outputs"]), (backend, fig["outputs"])
+        det = fig["detections"]
+        assert det["ok"] and det["required"] > 0 and det["found"] == det["required"], (backend, det)
+        assert fig["bounds"] in manifest["verification"]["bounds"]
+    return figures
+
+
+def _dets(d: Any) -> Dets:
+    return d if isinstance(d, Dets) else Dets.of(d)
+
+
+def strict_matches(reference: Any, actual: Any, px: float = 0.5) -> int:
     """Reference detections that have an actual one of the same class with every corner within ``px``."""
+    reference, actual = _dets(reference), _dets(actual)
     matched = 0
     used = np.zeros(len(actual), dtype=bool)
     for i in range(len(reference)):
-        same = np.flatnonzero((actual.class_id == reference.class_id[i]) & ~used)
+        same = np.flatnonzero((actual.classes == reference.classes[i]) & ~used)
         if len(same) == 0:
             continue
         dev = np.abs(actual.xyxy[same] - reference.xyxy[i]).max(1)
@@ -43,15 +62,30 @@ def compare_with_torch(
     are suppressed, so every decoded candidate (box, class, score) is compared; NMS itself is
     tested against a textbook greedy NMS in tests/decoding.
     """
-    det = Detector(bundle, conf=conf, iou=iou, max_det=3000, threads=1)
-    m = replace(det.manifest, decoder=replace(det.manifest.decoder, iou_threshold=iou))
-    head = loaded.info.head
+    return detection_rows(bundle, loaded, None, conf=conf, images=images, iou=iou)
+
+
+def detection_rows(
+    bundle: Path,
+    loaded: LoadedModel,
+    backend: Optional[str],
+    conf: float = 0.05,
+    images: int = 3,
+    iou: float = 0.99,
+    px: float = 0.5,
+) -> List[Dict]:
+    """``compare_with_torch`` for one backend of the bundle (None: the Detector's default)."""
     rows = []
-    for image in synthetic_images((m.input.height, m.input.width), images, seed=7):
-        pixels, geometry = det.preprocess(image, color="RGB")
-        actual = det.decoder(det.runtime.infer(pixels.copy()), [geometry], det.options)[0]
-        x = model_input(pixels, det.manifest)
-        ref = reference_detections(loaded.model, x, m, head, geometry)
-        ref = ref[ref.confidence > conf]
-        rows.append({"reference": len(ref), "actual": len(actual), "matched": strict_matches(ref, actual)})
+    with Detector(bundle, backend=backend, conf=conf, iou=iou, max_det=3000, threads=1) as det:
+        m = det.manifest
+        reference = Reference(loaded, m)
+        opts = DecodeOptions(conf, iou, 3000)
+        for image in synthetic_images((m.input.height, m.input.width), images, seed=7):
+            pixels, geometry = det.preprocess(image, color="RGB")
+            actual = det.decoder(det.runtime.infer(pixels.copy()), [geometry], opts)[0]
+            x, geometry_ref = reference.input(image)
+            ref = reference.detections(x, geometry_ref, opts)
+            rows.append(
+                {"reference": len(ref), "actual": len(actual), "matched": strict_matches(ref, actual, px)}
+            )
     return rows

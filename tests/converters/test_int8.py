@@ -84,7 +84,7 @@ def test_int8_bundle_carries_both_int8_models_and_the_report(tmp_path: Path, sha
         assert isinstance(figures["accepted"], bool)
     assert report["backends"]["onnxruntime"]["activation_type"] == "uint8"  # x86 VNNI: U8S8
     # the FP32 source was verified against PyTorch before quantization
-    assert manifest["verification"]["raw_max_rel_error"]
+    assert manifest["verification"]["bounds"]["fp32"]["precision"] == "fp32"
     image = Path(shapes).parent / "images" / "val"
     for backend in ("openvino", "onnxruntime"):
         pred = run_cli("predict", str(out), str(image), "--backend", backend, "--json", timeout=300)
@@ -120,8 +120,9 @@ def test_trained_fixture_int8_is_accepted_without_a_fallback(tmp_path: Path, tar
     for backend in backends:
         figures = report["backends"][backend]
         assert figures["accepted"] and len(figures["rounds"]) == 1, figures["rounds"]
-        assert figures["agreement"]["match_rate"] >= 0.9 and figures["agreement"]["reference"] >= 100
-        assert figures["agreement"]["outputs"]["boxes"]["min_cosine"] >= 0.99
+        det = figures["agreement"]["detections"]
+        assert det["mode"] == "detections" and det["match_rate"] >= 0.9 and det["required"] >= 100, det
+        assert figures["agreement"]["outputs"]["boxes"]["cosine"] >= 0.99
 
 
 class ScriptedBuilder:
@@ -139,7 +140,9 @@ class ScriptedBuilder:
 
             def measure(self, artifact):  # type: ignore[no-untyped-def]
                 drop = drops[len(self.quantized[-1])]
-                agreement = {"outputs": {}, "match_rate": 1.0, "matched": 9, "reference": 9, "images": 9}
+                found = {"found": 9, "required": 9, "kept": 9, "required_actual": 9}
+                det = {"mode": "detections", "match_rate": 1.0, **found}
+                agreement = {"outputs": {}, "detections": det, "match_rate": 1.0, "problems": [], "images": 9}
                 agreement["images_are"] = "calibration-disjoint"
                 fp32 = 0.6
                 return {

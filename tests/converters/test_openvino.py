@@ -11,15 +11,14 @@ import pytest
 
 from edgekit.bundle import read_bundle
 from edgekit.converters.engine import ConvertOptions, convert_loaded
-from edgekit.converters.verify_bundle import FP16_MIN_COSINE, model_input, reference_detections
 from edgekit.detector import Detector
 from edgekit.errors import ManifestError
 from edgekit.models.loader import load_checkpoint
 from edgekit.reparam.samples import synthetic_images
-from edgekit.verify import cosine_similarity
+from edgekit.verify import FP16, cosine_similarity
 
 from ..conftest import need
-from .helpers import GOLDEN, strict_matches
+from .helpers import GOLDEN, detection_rows, strict_matches, verified
 
 YOLO11 = GOLDEN / "ultralytics" / "yolo11_tiny.pt"
 V9 = GOLDEN / "yolov9" / "tiny_v9t.pt"
@@ -45,23 +44,7 @@ def yolo11_fp32(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def backend_rows(bundle: Path, ckpt: Path, backend: str, conf: float = 0.05) -> List[Dict[str, int]]:
     """Per image: strict matches of ``backend``'s detections with the PyTorch reference (NMS IoU 0.99)."""
-    loaded = load_checkpoint(ckpt)
-    rows = []
-    with Detector(bundle, backend=backend, conf=conf, iou=0.99, max_det=3000, threads=1) as det:
-        m = det.manifest
-        m = type(m)(
-            **{**m.__dict__, "decoder": type(m.decoder)(**{**m.decoder.__dict__, "iou_threshold": 0.99})}
-        )
-        for image in synthetic_images(IMGSZ, 3, seed=7):
-            pixels, geometry = det.preprocess(image, color="RGB")
-            actual = det.decoder(det.runtime.infer(pixels.copy()), [geometry], det.options)[0]
-            x = model_input(pixels, det.manifest)
-            ref = reference_detections(loaded.model, x, m, loaded.info.head, geometry)
-            ref = ref[ref.confidence > conf]
-            rows.append(
-                {"reference": len(ref), "actual": len(actual), "matched": strict_matches(ref, actual)}
-            )
-    return rows
+    return detection_rows(bundle, load_checkpoint(ckpt), backend, conf=conf)
 
 
 def detections(bundle: Path, backend: str, **options) -> List:
@@ -80,9 +63,8 @@ def test_openvino_fp32_detections_equal_pytorch_and_onnxruntime(
     assert set(arts) == {"openvino", "onnxruntime"}
     assert arts["openvino"]["path"] == "model.xml" and arts["openvino"]["precision"] == "fp32"
     assert [f["path"] for f in arts["openvino"]["files"]] == ["model.bin"]
-    figures = manifest["verification"]["backends"]["openvino"]
-    assert figures["precision"] == "fp32" and max(figures["raw_max_rel_error"].values()) <= 1e-4
-    assert figures["detections"]["match_rate"] >= 0.95
+    figures = verified(manifest, ["openvino", "onnxruntime"])["openvino"]
+    assert figures["precision"] == "fp32" and figures["bounds"] == "fp32"
     for backend in ("openvino", "onnxruntime"):
         for row in backend_rows(bundle, ckpt, backend):
             assert row["matched"] >= 20, (backend, row)
@@ -127,9 +109,8 @@ def test_fp16_ir_is_smaller_and_close(yolo11_fp32: Path, tmp_path: Path) -> None
     fp16_bin = (bundle / "model.bin").stat().st_size
     fp32_bin = (yolo11_fp32 / "model.bin").stat().st_size
     assert fp16_bin < 0.6 * fp32_bin
-    figures = manifest["verification"]["backends"]["openvino"]
-    assert figures["min_cosine"] == FP16_MIN_COSINE
-    assert min(figures["raw_min_cosine"].values()) >= FP16_MIN_COSINE
+    figures = verified(manifest, ["openvino"])["openvino"]
+    assert figures["bounds"] == "fp16" and manifest["verification"]["bounds"]["fp16"] == FP16.to_dict()
     with Detector(bundle, backend="openvino", threads=1) as det16, Detector(
         yolo11_fp32, backend="openvino", threads=1
     ) as det32:
@@ -138,7 +119,7 @@ def test_fp16_ir_is_smaller_and_close(yolo11_fp32: Path, tmp_path: Path) -> None
             x, _ = det32.preprocess(image, color="RGB")
             a, b = det16.runtime.infer(x.copy()), det32.runtime.infer(x.copy())
             for name in a:
-                assert cosine_similarity(a[name], b[name]) >= FP16_MIN_COSINE
+                assert cosine_similarity(a[name], b[name]) >= FP16.min_cosine
                 assert np.abs(a[name] - b[name]).max() > 0  # really different weights
     d16, d32 = detections(bundle, "openvino"), detections(yolo11_fp32, "openvino")
     for a, b in zip(d16, d32):

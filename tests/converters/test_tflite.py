@@ -16,7 +16,7 @@ import pytest
 from edgekit.errors import ConversionError
 
 from ..conftest import need
-from .helpers import strict_matches
+from .helpers import strict_matches, verified
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "golden"
@@ -63,7 +63,7 @@ def test_tflite_fp32_detections_equal_the_onnx_bundle(family: str, tmp_path: Pat
     manifest = json.loads((bundle / "manifest.json").read_text())
     arts = {a["backend"]: a for a in manifest["artifacts"]}
     assert {"tflite", "onnxruntime", "openvino"} <= set(arts) and arts["tflite"]["path"] == "model.tflite"
-    assert manifest["verification"]["backends"]["tflite"]["raw_max_rel_error"]
+    verified(manifest, ["tflite", "onnxruntime", "openvino"])
     onnx_dets, tflite_dets = detect(bundle, "onnxruntime"), detect(bundle, "tflite")
     for a, b in zip(onnx_dets, tflite_dets):
         assert len(a) == len(b)
@@ -74,8 +74,8 @@ def test_tflite_fp16_is_smaller_and_close(tmp_path: Path) -> None:
     fp32 = convert(FIXTURES["yolo11"], tmp_path / "fp32.edgekit", backend="tflite")
     fp16 = convert(FIXTURES["yolo11"], tmp_path / "fp16.edgekit", backend="tflite", precision="fp16")
     assert (fp16 / "model.tflite").stat().st_size < 0.75 * (fp32 / "model.tflite").stat().st_size
-    figures = json.loads((fp16 / "manifest.json").read_text())["verification"]["backends"]["tflite"]
-    assert figures["precision"] == "fp16" and min(figures["raw_min_cosine"].values()) >= 0.999
+    figures = verified(json.loads((fp16 / "manifest.json").read_text()), ["tflite"])["tflite"]
+    assert figures["precision"] == "fp16" and figures["bounds"] == "fp16"
 
 
 def test_unsupported_op_is_named_with_its_layer(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ ONDEVICE = [
     "edgekit/_optional.py",
     "edgekit/_closing.py",
     "edgekit/registry.py",
-    "edgekit/verify.py",
+    "edgekit/verify",
     "edgekit/detector.py",
     "edgekit/bundle",
     "edgekit/devices",

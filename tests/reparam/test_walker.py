@@ -96,7 +96,7 @@ def test_inplace_changes_the_given_model(images: torch.Tensor) -> None:
 
 def test_a_drifting_pass_is_named_and_no_model_is_returned(images: torch.Tensor) -> None:
     passes = [DeployFormPass(), DropOneBatchNorm(), ConvBnFoldPass()]
-    with pytest.raises(VerificationError, match=r"^pass 'drop_bn' changed output \d+ by \S+ \(> 0\.0001\)$"):
+    with pytest.raises(VerificationError, match=r"^pass 'drop_bn' changed output \d+ \(raw\): max\|d\|/max\|x\| = \S+ > 0\.0001$"):
         reparameterize(tiny_detector(), passes, images, measure=False)
 
 
@@ -126,7 +126,7 @@ def test_head_passes_are_verified_through_their_reference_transform(images: torc
     e2e_passes = [DeployFormPass(), End2EndPass(head_spec(bins=1, max_det=20), (SIZE, SIZE))]
     e2e, report = reparameterize(tiny_detector(bins=1), e2e_passes, images)
     assert e2e(images).shape == (2, 20, 6)
-    assert set(report.record("end2end").errors) >= {"scores", "boxes", "classes"}
+    assert set(report.record("end2end").errors) == {"output 0"}  # the top-k rows, matched as detections
 
 
 def test_report_figures_table_and_json(images: torch.Tensor) -> None:

@@ -31,6 +31,7 @@ from edgekit.models.yolov9.modules import Silence
 from edgekit.reparam.graph import From, reachable_layers, renumber_layers, resolve_from
 from edgekit.reparam.pipeline import PIPELINES, Pipeline, ReparamOptions, standard_pipeline
 from edgekit.reparam.protocol import PASSES, Pass, PassResult, flatten_outputs
+from edgekit.verify import Bounds, OutputCheck
 
 _MAIN_HEAD_NAMES = {"DualDDetect": "DDetect", "DualDetect": "Detect"}
 
@@ -136,16 +137,16 @@ class PgiStripPass(Pass):
             details.append(f"structure of {named}")
         return PassResult(changed=n_before - len(stripped.model), details=details, model=stripped)
 
-    def compare(self, actual: Any, expected: Any, tol: float) -> Dict[str, float]:
+    def compare(self, actual: Any, expected: Any, bounds: Bounds) -> List[OutputCheck]:
         """Bitwise: the main branch runs the same modules on the same inputs."""
-        errors = super().compare(actual, expected, tol)
+        rows = super().compare(actual, expected, bounds)
         for i, ((path, a), (_, b)) in enumerate(zip(flatten_outputs(actual), flatten_outputs(expected))):
             if not torch.equal(a, b):
                 raise VerificationError(
                     f"pass '{self.name}' must leave the main-branch outputs bitwise equal; "
-                    f"output {i} {path} differs by {errors[f'output {i}']:.2g}"
+                    f"output {i} {path} differs by {rows[i].max_abs:.2g}"
                 )
-        return errors
+        return rows
 
 
 @PIPELINES.register("yolov9")

@@ -40,7 +40,7 @@ from edgekit.reparam import (
     reparameterize,
     sample_inputs,
 )
-from edgekit.verify import assert_equivalent
+from edgekit.verify import FP32, assert_equivalent
 
 from .helpers import IMGSZ
 from .test_golden import fixture_file, official_decoded
@@ -242,9 +242,10 @@ def test_strip_is_bitwise_exact(name: str) -> None:
 def test_strip_pass_demands_bitwise_equality() -> None:
     a = ([torch.ones(1, 4, 2, 2)], [torch.zeros(1, 2, 2, 2)])
     b = ([torch.ones(1, 4, 2, 2) + 1e-7], [torch.zeros(1, 2, 2, 2)])
-    assert PgiStripPass().compare(a, a, 1e-4) == {"output 0": 0.0, "output 1": 0.0}
+    rows = PgiStripPass().compare(a, a, FP32)
+    assert [(r.name, r.max_abs, r.ok) for r in rows] == [("output 0", 0.0, True), ("output 1", 0.0, True)]
     with pytest.raises(VerificationError, match="bitwise"):
-        PgiStripPass().compare(b, a, 1e-4)  # within 1e-4, yet refused
+        PgiStripPass().compare(b, a, FP32)  # within the FP32 bounds, yet refused
 
 
 @pytest.mark.parametrize("name", PGI_FIXTURES)

@@ -1,0 +1,57 @@
+"""Verification, defined once for the whole project (numpy only: it runs on a device too).
+
+- ``metrics``: tensor metrics (max abs / rel error, cosine, SNR);
+- ``bounds``: one ``Bounds`` per precision (FP32, FP16, BF16, INT8), by what an output means;
+- ``tensors``: per-output comparison by manifest role (``check_output``);
+- ``detections``: the one detection matcher, with top-k candidates when detections are too few;
+- ``reference_input``: the family's preprocessing, written plainly, to check a bundle's.
+
+Reparameterization passes, every exported artifact, INT8 rounds, TensorRT engines and
+``edgekit compare`` all compare through these; no other module compares outputs.
+"""
+
+from edgekit.verify.bounds import BF16, BOUNDS, FP16, FP32, INT8, Bounds, bounds_for
+from edgekit.verify.detections import CANDIDATES, MIN_DETECTIONS, Dets, box_iou, match, summarize
+from edgekit.verify.metrics import (
+    SNR_CAP_DB,
+    TOLERANCE,
+    as_array,
+    assert_equivalent,
+    compare_outputs,
+    cosine_similarity,
+    is_equivalent,
+    max_abs_error,
+    max_rel_error,
+    snr_db,
+)
+from edgekit.verify.tensors import OutputCheck, check_output, check_outputs, merge
+
+__all__ = [
+    "BF16",
+    "BOUNDS",
+    "CANDIDATES",
+    "FP16",
+    "FP32",
+    "INT8",
+    "MIN_DETECTIONS",
+    "SNR_CAP_DB",
+    "TOLERANCE",
+    "Bounds",
+    "Dets",
+    "OutputCheck",
+    "as_array",
+    "assert_equivalent",
+    "bounds_for",
+    "box_iou",
+    "check_output",
+    "check_outputs",
+    "compare_outputs",
+    "cosine_similarity",
+    "is_equivalent",
+    "match",
+    "max_abs_error",
+    "max_rel_error",
+    "merge",
+    "snr_db",
+    "summarize",
+]

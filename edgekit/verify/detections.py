@@ -1,0 +1,198 @@
+"""The one detection matcher: two models' detections, by class and IoU, never vacuous.
+
+A detection is *required* when its score is clear of the cut that selected it (the score threshold,
+or the k-th score of a top-k list) by the bounds' margin: one just at the cut may fall on the other
+side in the other model and must not count. Every required detection of each model must be found in
+the other's: same class (or a class the reference scores within the score bound of its pick), and
+for float precisions every coordinate and the score within their elementwise bounds, for INT8 an
+IoU of at least ``bounds.match_iou``; the match rate is the smaller of the two shares found.
+
+When the reference yields too few detections (an untrained model, or a trained one on images far
+from its domain), callers compare the top-k *candidates* instead (every anchor a candidate, the
+best ``CANDIDATES`` per image): the cut is then the k-th score, and the check still compares scores,
+classes and boxes of real model outputs instead of reporting 0/0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from edgekit.verify.bounds import Bounds
+
+CANDIDATES = 100  # top-k candidates per image when the reference has too few detections
+MIN_DETECTIONS = 20  # fewer reference detections than this over the sample images: compare candidates
+
+
+@dataclass(frozen=True)
+class Dets:
+    """One image's detections as plain arrays: ``xyxy`` (N, 4), ``scores`` (N,), ``classes`` (N,);
+    a reference may add ``class_scores`` (N, nc), each detection's score for every class, so that a
+    class picked by the other model from a near-tie (within the score bound) still matches."""
+
+    xyxy: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+    class_scores: Optional[np.ndarray] = None
+
+    @classmethod
+    def of(cls, detections: Any) -> Dets:
+        """From an ``edgekit.Detections`` (or anything with ``xyxy``, ``confidence``, ``class_id``)."""
+        return cls(
+            np.asarray(detections.xyxy, np.float64).reshape(-1, 4),
+            np.asarray(detections.confidence, np.float64).reshape(-1),
+            np.asarray(detections.class_id, np.int64).reshape(-1),
+        )
+
+    @classmethod
+    def from_rows(cls, rows: np.ndarray) -> Dets:
+        """From ``(K, 6)`` rows x1, y1, x2, y2, score, class (a top-k output)."""
+        rows = np.asarray(rows, np.float64).reshape(-1, 6)
+        return cls(rows[:, :4], rows[:, 4], np.round(rows[:, 5]).astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def _ordered(boxes: np.ndarray) -> np.ndarray:
+    """Corners sorted per axis (untrained heads may emit x2 < x1; they still must match)."""
+    return np.concatenate([np.minimum(boxes[:, :2], boxes[:, 2:]), np.maximum(boxes[:, :2], boxes[:, 2:])], 1)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, 4) x (M, 4) xyxy -> (N, M) IoU."""
+    a, b = _ordered(np.asarray(a, np.float64)), _ordered(np.asarray(b, np.float64))
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    same = np.all(a[:, None, :] == b[None, :, :], axis=2)  # identical (even degenerate) boxes: IoU 1
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return np.where(same, 1.0, iou)
+
+
+def required(dets: Dets, cut: float, bounds: Bounds, margin: bool = True) -> np.ndarray:
+    """Indices of the detections clear of ``cut`` (by the bounds' margin unless ``margin`` is off:
+    a cut that already carries its hysteresis), best score first."""
+    idx = np.where(dets.scores > cut + (bounds.cut_margin(cut) if margin else 0.0))[0]
+    return idx[np.argsort(-dets.scores[idx], kind="stable")]
+
+
+def _same_class(wanted: Dets, rows: np.ndarray, pool: Dets, bounds: Bounds) -> np.ndarray:
+    """(len(rows), len(pool)): the classes agree, or the reference (whichever side carries
+    ``class_scores``) scores the other class within the score bound of its own pick."""
+    same = wanted.classes[rows][:, None] == pool.classes[None, :]
+    if bounds.score_atol is None:
+        return same
+    if wanted.class_scores is not None:  # wanted is the reference: its score for pool's class
+        theirs = wanted.class_scores[rows][:, pool.classes]
+        mine = wanted.scores[rows][:, None]
+        return same | (np.abs(theirs - mine) <= bounds.score_tol(mine))
+    if pool.class_scores is not None:  # pool is the reference: its score for wanted's class
+        theirs = pool.class_scores[:, wanted.classes[rows]].T
+        mine = pool.scores[None, :]
+        return same | (np.abs(theirs - mine) <= bounds.score_tol(mine))
+    return same
+
+
+def _find(
+    wanted: Dets, rows: np.ndarray, pool: Dets, bounds: Bounds, box_scale: float
+) -> Tuple[int, List[float], List[float]]:
+    """Greedy one-to-one: how many of ``wanted[rows]`` have a partner in ``pool``; their deviations.
+
+    Float precisions pair boxes by their elementwise bound (every coordinate, and the score, within
+    it: stricter than any IoU and defined for the degenerate boxes that clipping to the image makes);
+    INT8 pairs them by IoU."""
+    if len(rows) == 0 or len(pool) == 0:
+        return 0, [], []
+    diff = np.abs(wanted.xyxy[rows][:, None, :] - pool.xyxy[None, :, :])
+    box_dev = diff.max(2)
+    score_dev = np.abs(wanted.scores[rows][:, None] - pool.scores[None, :])
+    ok = _same_class(wanted, rows, pool, bounds)
+    if bounds.elementwise:
+        allowed = bounds.box_tol(wanted.xyxy[rows] * box_scale)[:, None, :] / box_scale
+        ok &= (diff <= allowed).all(2) & (score_dev <= bounds.score_tol(wanted.scores[rows])[:, None])
+    else:
+        ok &= box_iou(wanted.xyxy[rows], pool.xyxy) >= bounds.match_iou
+    used = np.zeros(len(pool), bool)
+    boxes: List[float] = []
+    scores: List[float] = []
+    for i in range(len(rows)):
+        cand = np.where(ok[i] & ~used)[0]
+        if len(cand) == 0:
+            continue
+        j = cand[np.argmin(box_dev[i, cand])]  # the closest box: duplicates must not inflate the figure
+        used[j] = True
+        boxes.append(float(box_dev[i, j]))
+        scores.append(float(score_dev[i, j]))
+    return len(boxes), boxes, scores
+
+
+def match(
+    reference: Dets,
+    actual: Dets,
+    bounds: Bounds,
+    ref_cut: float,
+    act_cut: Optional[float] = None,
+    box_scale: float = 1.0,
+    margin: bool = True,
+) -> Dict[str, Any]:
+    """Match one image's detections both ways; ``box_scale`` converts their pixels to network-input
+    pixels (the box bound is defined there). Returns counts, the rate and the largest deviations."""
+    act_cut = ref_cut if act_cut is None else act_cut
+    need_ref = required(reference, ref_cut, bounds, margin)
+    need_act = required(actual, act_cut, bounds, margin)
+    found, box_dev, score_dev = _find(reference, need_ref, actual, bounds, box_scale)
+    kept, _, _ = _find(actual, need_act, reference, bounds, box_scale)
+    return {
+        "reference": len(reference),
+        "actual": len(actual),
+        "required": len(need_ref),
+        "found": found,
+        "required_actual": len(need_act),
+        "kept": kept,
+        "max_box_px": max(box_dev, default=0.0),
+        "max_score_diff": max(score_dev, default=0.0),
+    }
+
+
+def summarize(per_image: Sequence[Dict[str, Any]], bounds: Bounds, mode: str) -> Dict[str, Any]:
+    """Aggregate per-image matches; ``ok`` says whether the bounds' match rate is met."""
+
+    def total(key: str) -> int:
+        return int(sum(r[key] for r in per_image))
+
+    need, need_act = total("required"), total("required_actual")
+    found_rate = total("found") / need if need else 1.0
+    kept_rate = total("kept") / need_act if need_act else 1.0
+    rate = min(found_rate, kept_rate)
+    return {
+        "mode": mode,  # "detections" (above the threshold) or "candidates" (top-k per image)
+        "images": len(per_image),
+        "reference": total("reference"),
+        "actual": total("actual"),
+        "required": need,
+        "found": total("found"),
+        "required_actual": need_act,
+        "kept": total("kept"),
+        "match_rate": round(rate, 4),
+        "min_match_rate": bounds.min_match_rate,
+        "match_iou": bounds.match_iou,
+        "max_box_px": max((r["max_box_px"] for r in per_image), default=0.0),
+        "max_score_diff": max((r["max_score_diff"] for r in per_image), default=0.0),
+        "ok": bool(need + need_act > 0 and rate >= bounds.min_match_rate),
+    }
+
+
+def describe(summary: Dict[str, Any]) -> str:
+    """``42/42 detections found both ways`` / ``100/100 top-k candidates ...`` for messages."""
+    what = "detections" if summary["mode"] == "detections" else "top-k candidates"
+    return (
+        f"{summary['found']}/{summary['required']} {what} found, {summary['kept']}/"
+        f"{summary['required_actual']} kept (rate {summary['match_rate']:.3f}, max "
+        f"{summary['max_box_px']:.3g} px)"
+    )

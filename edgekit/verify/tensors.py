@@ -1,0 +1,209 @@
+"""Per-output comparison of two models' tensors, by what each output means (its manifest role).
+
+``check_output`` returns one ``OutputCheck`` row with the same metrics for every output (max abs,
+max rel, cosine, SNR) and the verdict of the bound that fits its role (``edgekit.verify.bounds``):
+
+- boxes (``boxes``, ``det_boxes``): elementwise, in pixels;
+- probabilities (``scores``, ``best_scores``, ``det_scores``): elementwise, absolute + logit;
+- ``boxes_scores``: split into its box and score channels, each bounded as above;
+- ``detections`` (top-k rows): matched as detections with the k-th score as the cut, so rank swaps
+  among near-equal scores are not differences;
+- class indices and NMS indices: reported, compared through the decoded detections (near-tied
+  class scores may pick either class);
+- anything else (logits, DFL distributions): SNR and cosine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from edgekit.verify.bounds import Bounds
+from edgekit.verify.detections import Dets, match, summarize
+from edgekit.verify.metrics import as_array, cosine_similarity, max_abs_error, max_rel_error, snr_db
+
+BOX_ROLES = ("boxes", "det_boxes")
+SCORE_ROLES = ("scores", "best_scores", "det_scores")
+INDEX_ROLES = ("best_classes", "det_classes", "nms_indices", "num_dets")
+
+
+@dataclass
+class OutputCheck:
+    """One output of a comparison: its metrics, the bound that applied and the verdict."""
+
+    name: str
+    role: str
+    shape: List[int]
+    max_abs: float
+    max_rel: float
+    cosine: float
+    snr_db: float
+    bound: str  # what was bounded, in words
+    worst: Optional[float] = None  # elementwise: max |a - b| / allowed (<= 1 passes)
+    ok: bool = True
+    problem: str = ""
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {k: (round(v, 9) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def _channels_last(x: np.ndarray, layout: str) -> np.ndarray:
+    return np.swapaxes(x, -1, -2) if layout == "BCN" and x.ndim == 3 else x
+
+
+def _ratio(diff: np.ndarray, allowed: np.ndarray) -> float:
+    if diff.size == 0:
+        return 0.0
+    if not np.all(np.isfinite(diff)):
+        return float("inf")
+    return float(np.max(diff / np.maximum(allowed, 1e-30)))
+
+
+def _elementwise(a: np.ndarray, b: np.ndarray, kind: str, bounds: Bounds) -> Optional[float]:
+    """max |a - b| / allowed over ``kind`` ("box" or "score") elements; None when not bounded."""
+    if kind == "box":
+        if bounds.box_atol_px is None:
+            return None
+        return _ratio(np.abs(a - b), bounds.box_tol(b))
+    if bounds.score_atol is None:
+        return None
+    return _ratio(np.abs(a - b), bounds.score_tol(b))
+
+
+def _bound_text(kind: str, bounds: Bounds) -> str:
+    if kind == "box" and bounds.box_atol_px is not None:
+        return f"|d| <= {bounds.box_atol_px:g} px + {bounds.box_rtol:g}|x|"
+    if kind == "score" and bounds.score_atol is not None:
+        return f"|d| <= {bounds.score_atol:g} + {bounds.score_logit:g} p(1-p)"
+    if kind == "box" and bounds.min_cosine is not None:
+        return f"cosine >= {bounds.min_cosine:g}"
+    return "reported"
+
+
+def _topk_rows(a: np.ndarray, b: np.ndarray, bounds: Bounds) -> Dict[str, Any]:
+    """Top-k rows ``(B, K, 6)`` matched as detections, the k-th reference score as the cut."""
+    a, b = a.reshape(-1, a.shape[-2], 6), b.reshape(-1, b.shape[-2], 6)
+    per_image = []
+    for got, want in zip(a, b):
+        cut = float(np.min(want[:, 4])) if len(want) else 0.0
+        act_cut = float(np.min(got[:, 4])) if len(got) else 0.0
+        per_image.append(match(Dets.from_rows(want), Dets.from_rows(got), bounds, cut, act_cut))
+    return summarize(per_image, bounds, "candidates")
+
+
+def check_output(
+    name: str, role: str, actual: Any, reference: Any, bounds: Bounds, layout: str = "BNC"
+) -> OutputCheck:
+    """Compare one output of ``actual`` against ``reference`` under ``bounds``."""
+    a, b = as_array(actual), as_array(reference)
+    row = OutputCheck(name, role, list(b.shape), max_abs_error(a, b), max_rel_error(a, b), 0.0, 0.0, "")
+    if a.shape != b.shape:
+        row.ok, row.problem, row.bound = False, f"shape {list(a.shape)} != reference {list(b.shape)}", "shape"
+        return row
+    row.cosine, row.snr_db = cosine_similarity(a, b), snr_db(b, a)
+    if role in INDEX_ROLES:
+        row.bound = "through the detections"
+        return row
+    if role == "detections":
+        summary = _topk_rows(a, b, bounds)
+        row.bound = f"rows matched: class, IoU >= {bounds.match_iou:g}, rate >= {bounds.min_match_rate:g}"
+        row.ok = summary["ok"]
+        if not row.ok:
+            row.problem = (
+                f"top-k rows match at rate {summary['match_rate']:.3f} < {bounds.min_match_rate} "
+                f"({summary['found']}/{summary['required']} found)"
+            )
+        return row
+    parts = {"box": (a, b)} if role in BOX_ROLES else {"score": (a, b)} if role in SCORE_ROLES else {}
+    if role == "boxes_scores":
+        a_last, b_last = _channels_last(a, layout), _channels_last(b, layout)
+        parts = {"box": (a_last[..., :4], b_last[..., :4]), "score": (a_last[..., 4:], b_last[..., 4:])}
+    if not parts:
+        return _raw(row, bounds)
+    texts = []
+    for kind, (x, y) in parts.items():
+        worst = _elementwise(x, y, kind, bounds)
+        texts.append(_bound_text(kind, bounds))
+        if worst is not None:
+            row.worst = max(row.worst or 0.0, worst)
+        elif kind == "box" and bounds.min_cosine is not None and cosine_similarity(x, y) < bounds.min_cosine:
+            row.ok, row.problem = False, f"box cosine {cosine_similarity(x, y):.4f} < {bounds.min_cosine}"
+    row.bound = "; ".join(texts)
+    if row.worst is not None and not row.worst <= 1.0:
+        row.ok = False
+        row.problem = f"differs by {row.worst:.3g}x its bound ({row.bound}; max |d| {row.max_abs:.3g})"
+    return row
+
+
+def _raw(row: OutputCheck, bounds: Bounds) -> OutputCheck:
+    """Raw tensors (logits, distributions): relative to their range, SNR, cosine."""
+    rules = []
+    if bounds.raw_rtol is not None:
+        rules.append(
+            (
+                row.max_rel <= bounds.raw_rtol,
+                f"max|d|/max|x| <= {bounds.raw_rtol:g}",
+                f"max|d|/max|x| = {row.max_rel:.3g} > {bounds.raw_rtol:g}",
+            )
+        )
+    if bounds.raw_min_snr_db is not None:
+        rules.append(
+            (
+                row.snr_db >= bounds.raw_min_snr_db,
+                f"SNR >= {bounds.raw_min_snr_db:g} dB",
+                f"SNR {row.snr_db:.1f} dB < {bounds.raw_min_snr_db:g} dB",
+            )
+        )
+        if bounds.min_cosine is not None:
+            rules.append(
+                (
+                    row.cosine >= bounds.min_cosine,
+                    f"cosine >= {bounds.min_cosine:g}",
+                    f"cosine {row.cosine:.6f} < {bounds.min_cosine:g}",
+                )
+            )
+    row.bound = ", ".join(text for _, text, _ in rules) or "reported"
+    failed = [problem for ok, _, problem in rules if not ok]
+    if failed:
+        row.ok, row.problem = False, failed[0]
+    return row
+
+
+def check_outputs(
+    actual: Mapping[str, Any],
+    reference: Mapping[str, Any],
+    roles: Mapping[str, str],
+    bounds: Bounds,
+    layouts: Optional[Mapping[str, str]] = None,
+) -> List[OutputCheck]:
+    """``check_output`` for every name of ``reference`` (missing in ``actual``: a failed row)."""
+    rows = []
+    for name, ref in reference.items():
+        role = roles.get(name, "raw")
+        if name not in actual:
+            missing = OutputCheck(name, role, list(np.shape(ref)), np.inf, np.inf, 0.0, 0.0, "presence")
+            missing.ok, missing.problem = False, "missing in the model's outputs"
+            rows.append(missing)
+            continue
+        rows.append(check_output(name, role, actual[name], ref, bounds, (layouts or {}).get(name, "BNC")))
+    return rows
+
+
+def merge(rows: Sequence[Sequence[OutputCheck]]) -> List[OutputCheck]:
+    """The worst row per output over several inputs (first failure kept)."""
+    worst: Dict[str, OutputCheck] = {}
+    for image_rows in rows:
+        for row in image_rows:
+            old = worst.get(row.name)
+            if old is None or (old.ok and not row.ok):
+                worst[row.name] = row
+                continue
+            if not old.ok:
+                continue
+            old.max_abs, old.max_rel = max(old.max_abs, row.max_abs), max(old.max_rel, row.max_rel)
+            old.cosine, old.snr_db = min(old.cosine, row.cosine), min(old.snr_db, row.snr_db)
+            if row.worst is not None:
+                old.worst = max(old.worst or 0.0, row.worst)
+    return list(worst.values())

@@ -96,7 +96,10 @@ def test_inplace_changes_the_given_model(images: torch.Tensor) -> None:
 
 def test_a_drifting_pass_is_named_and_no_model_is_returned(images: torch.Tensor) -> None:
     passes = [DeployFormPass(), DropOneBatchNorm(), ConvBnFoldPass()]
-    with pytest.raises(VerificationError, match=r"^pass 'drop_bn' changed output \d+ \(raw\): max\|d\|/max\|x\| = \S+ > 0\.0001$"):
+    with pytest.raises(
+        VerificationError,
+        match=r"^pass 'drop_bn' changed output \d+ \(raw\): max\|d\|/max\|x\| = \S+ > 0\.0001$",
+    ):
         reparameterize(tiny_detector(), passes, images, measure=False)
 
 

@@ -1,0 +1,276 @@
+"""Fault injection: each fault a converter could really make, injected into a real conversion.
+
+Every test runs ``convert_loaded`` (the engine behind ``edgekit convert``) on a real checkpoint
+with one fault patched into edgekit's own code, and asserts that the conversion fails with a
+message naming the pass or the artifact that went wrong, and that nothing was written. The
+same conversions without the fault pass (``test_the_unfaulted_conversions_pass``), so each
+failure below is the fault's and not the check's. The bounds these failures prove are in
+``edgekit/verify/bounds.py``; the noise they sit above is in
+``docs/measurements/verification-noise.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import numpy as np
+import pytest
+import torch
+
+from edgekit.converters.engine import ConvertOptions, convert_loaded
+from edgekit.errors import ConversionError, VerificationError
+from edgekit.models.base import LoadedModel
+from edgekit.models.loader import load_checkpoint
+
+from ..conftest import need
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+YOLO11 = DATA / "golden" / "ultralytics" / "yolo11_tiny.pt"
+YOLO26 = DATA / "golden" / "ultralytics" / "yolo26_tiny.pt"
+YOLO10 = DATA / "golden" / "ultralytics" / "yolov10_tiny.pt"  # NMS-free with a DFL
+V9_PGI = DATA / "golden" / "yolov9" / "tiny_v9c.pt"
+DAMO = DATA / "fixtures" / "damoyolo-shapes.pt"  # trained: its Scale values are not 1
+TRAINED = DATA / "fixtures" / "yolo11-shapes.pt"
+IMGSZ = (128, 160)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def backends() -> None:
+    need("onnxruntime")
+    need("onnxslim")
+    need("openvino")
+
+
+def convert(loaded: LoadedModel, dest: Path, target: str = "x86-avx2", **options: Any) -> Path:
+    opts = ConvertOptions(target=target, imgsz=options.pop("imgsz", IMGSZ), measure=False, **options)
+    return convert_loaded(loaded, dest, opts)
+
+
+def small_variances(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
+    """Running variances of 1e-4..1e-2, where BatchNorm's eps (1e-3 in Ultralytics) matters; each
+    gamma rescaled so that every BatchNorm computes the same function as before (a valid model)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for bn in loaded.model.modules():
+            if isinstance(bn, torch.nn.BatchNorm2d):
+                var = 10 ** (-4 + 2 * torch.rand(bn.running_var.shape, generator=gen))
+                bn.weight.mul_(torch.sqrt((var + bn.eps) / (bn.running_var + bn.eps)))
+                bn.running_var.copy_(var)
+    return loaded
+
+
+def fails(loaded: LoadedModel, tmp_path: Path, match: str, **options: Any) -> str:
+    """Convert and expect a ``VerificationError`` / ``ConversionError`` matching ``match``;
+    the bundle must not exist afterwards (written to a temporary path, never renamed)."""
+    dest = tmp_path / "faulty.edgekit"
+    with pytest.raises((VerificationError, ConversionError), match=match) as info:
+        convert(loaded, dest, **options)
+    assert not dest.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("faulty")], list(tmp_path.iterdir())
+    return str(info.value)
+
+
+# ---- reparameterization: the walker names the pass --------------------------------------------
+
+
+def test_batchnorm_eps_1e5_instead_of_1e3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgekit.reparam.fusion as fusion
+
+    real = fusion.bn_scale_shift
+
+    def wrong_eps(bn: torch.nn.BatchNorm2d):  # type: ignore[no-untyped-def]
+        eps = bn.eps
+        bn.eps = 1e-5
+        try:
+            return real(bn)
+        finally:
+            bn.eps = eps
+
+    monkeypatch.setattr(fusion, "bn_scale_shift", wrong_eps)
+    fails(small_variances(load_checkpoint(YOLO11)), tmp_path, r"^pass 'conv_bn' changed output \d+ \(raw\)")
+
+
+def test_damo_scale_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgekit.reparam.fusion as fusion
+
+    monkeypatch.setattr(fusion, "fold_scale_into_conv", lambda conv, scale: conv)
+    fails(
+        load_checkpoint(DAMO), tmp_path, r"^pass 'deploy_form' changed output \d+ \(raw\)", imgsz=(160, 160)
+    )
+
+
+def test_yolov9_auxiliary_head_exported_instead_of_main(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgekit.models.yolov9.heads import DualDDetect
+
+    real = DualDDetect.main_head
+
+    def aux_head(self):  # type: ignore[no-untyped-def]
+        head = real(self)
+        head.cv2, head.cv3, head.dfl = self.cv2, self.cv3, self.dfl  # the auxiliary branch's convs
+        return head
+
+    monkeypatch.setattr(DualDDetect, "main_head", aux_head)
+    fails(
+        load_checkpoint(V9_PGI),
+        tmp_path,
+        r"^pass 'pgi_strip' must leave the main-branch outputs bitwise equal",
+    )
+
+
+def _patched_head(monkeypatch: pytest.MonkeyPatch, fault: Callable[[Any], None], forward=None) -> None:
+    """Patch ``DecodedHead`` (the in-graph decode of every head form) with ``fault`` applied."""
+    import importlib
+
+    head_passes = importlib.import_module(
+        "edgekit.reparam.head_passes"
+    )  # the package has a same-named function
+    heads = importlib.import_module("edgekit.reparam.heads")
+
+    class Faulty(heads.DecodedHead):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            fault(self)
+
+    if forward is not None:
+        Faulty.forward = forward  # type: ignore[method-assign]
+    monkeypatch.setattr(head_passes, "DecodedHead", Faulty)
+    monkeypatch.setattr(heads, "DecodedHead", Faulty)  # End2EndHead builds its DecodedHead there
+
+
+@pytest.mark.parametrize("ckpt", [YOLO11, YOLO10], ids=["nms", "nms-free"])
+def test_dfl_bins_off_by_one(ckpt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def shifted(head: Any) -> None:
+        head.dfl_weight += 1.0  # 1..16 instead of 0..15
+
+    _patched_head(monkeypatch, shifted)
+    name = "output_form" if ckpt == YOLO11 else "end2end"
+    fails(load_checkpoint(ckpt), tmp_path, rf"^pass '{name}' changed output 0 \(")
+
+
+@pytest.mark.parametrize("ckpt", [YOLO11, YOLO26], ids=["nms", "nms-free"])
+def test_anchor_offset_0_instead_of_half(ckpt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def corner(head: Any) -> None:
+        head.anchors -= 0.5
+
+    _patched_head(monkeypatch, corner)
+    name = "output_form" if ckpt == YOLO11 else "end2end"
+    fails(load_checkpoint(ckpt), tmp_path, rf"^pass '{name}' changed output 0 \(")
+
+
+def test_missing_sigmoid_on_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgekit.reparam.heads import DecodedHead
+
+    real = DecodedHead.forward
+
+    def logits(self, x):  # type: ignore[no-untyped-def]
+        boxes, scores = real(self, x)
+        return boxes, torch.logit(scores)
+
+    _patched_head(monkeypatch, lambda head: None, forward=logits)
+    fails(load_checkpoint(YOLO11), tmp_path, r"^pass 'output_form' changed output 1 \(scores\): differs by")
+
+
+# ---- the bundle: every artifact checked against the family's own preprocessing -----------------
+
+
+@pytest.mark.parametrize("fault", ["bgr", "pad"])
+def test_manifest_colour_order_or_letterbox_pad_wrong(
+    fault: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edgekit.converters.engine as engine
+
+    real = engine.Preprocess
+
+    def wrong(resize: str, pad_value: int, color: str, scale: float):  # type: ignore[no-untyped-def]
+        if fault == "bgr":
+            return real(resize, pad_value, "BGR" if color == "RGB" else "RGB", scale)
+        return real(resize, 0 if pad_value else 114, color, scale)
+
+    monkeypatch.setattr(engine, "Preprocess", wrong)
+    message = fails(
+        load_checkpoint(TRAINED), tmp_path, r"^(openvino|onnxruntime) fp32 \(model\.\w+\): preprocess:"
+    )
+    assert "pixel levels" in message
+
+
+# ---- INT8: one weight scale 10x off after quantization -----------------------------------------
+
+
+def _scale_one_weight(path: Path) -> str:
+    """Multiply the scale of one convolution weight's DequantizeLinear (mid-network) by 10."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    inits = {i.name: i for i in model.graph.initializer}
+    weights = [
+        n
+        for n in model.graph.node
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits and n.input[1] in inits
+    ]
+    node = weights[len(weights) // 3]
+    scale = inits[node.input[1]]
+    scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * np.float32(10), scale.name))
+    onnx.save(model, str(path))
+    return node.output[0]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 27): the INT8 bounds miss a 10x weight scale on model.22.cv2 of the "
+    "trained YOLO11 fixture; box cosine 0.9967 (bound 0.99; unfaulted 0.99977), box SNR 21.7 dB "
+    "(unfaulted 33.3 dB), detections 84/84 found: a box SNR bound is the candidate, not yet measured "
+    "on every backend and fixture",
+)
+def test_int8_weight_scale_10x_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgekit.converters.int8 import Int8Builder
+    from edgekit.datasets import generate
+
+    data = generate(tmp_path / "shapes", 40, 0, 0, seed=11, imgsz=320)
+    real = Int8Builder.quantize
+    faulted: Dict[str, str] = {}
+
+    def quantize(self, backend, exclude, writer):  # type: ignore[no-untyped-def]
+        artifact, recipe = real(self, backend, exclude, writer)
+        faulted[backend] = _scale_one_weight(self.root / artifact.path)
+        return writer.artifact(artifact.path, artifact.backend, artifact.precision), recipe
+
+    monkeypatch.setattr(Int8Builder, "quantize", quantize)
+    message = fails(
+        load_checkpoint(TRAINED),
+        tmp_path,
+        r"^INT8 misses its accuracy bounds after fallback \(onnxruntime: ",
+        target="cpu",
+        backend="onnxruntime",
+        imgsz=(320, 320),
+        precision="int8",
+        calib=data.root / "images" / "train",
+        calib_images=24,
+        int8_fallback=False,
+    )
+    assert faulted and ("match FP32 at rate" in message or "cosine" in message), message
+
+
+# ---- and the same conversions without a fault pass --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ckpt, options",
+    [
+        (YOLO11, {}),
+        (YOLO26, {}),
+        (V9_PGI, {}),
+        (DAMO, {"imgsz": (160, 160)}),
+        (TRAINED, {}),
+    ],
+    ids=["yolo11", "yolo26", "yolov9-pgi", "damoyolo", "yolo11-trained"],
+)
+def test_the_unfaulted_conversions_pass(ckpt: Path, options: Dict[str, Any], tmp_path: Path) -> None:
+    loaded = load_checkpoint(ckpt)
+    if ckpt == YOLO11:
+        loaded = small_variances(loaded)
+    assert convert(loaded, tmp_path / "b.edgekit", **options).is_dir()

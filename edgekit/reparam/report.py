@@ -130,7 +130,10 @@ class ReparamReport:
             for r in [header, *rows]
         ]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        lines.append(f"verified: every output within {self.tolerance:g} of max|reference| (FP32)")
+        lines.append(
+            f"verified: raw outputs within {self.tolerance:g} of max|reference|, decoded ones by the "
+            "FP32 bounds of edgekit.verify"
+        )
         return "\n".join(lines + notes)
 
 

@@ -16,14 +16,15 @@ from typing import Any, Callable, Dict
 
 import numpy as np
 import pytest
-import torch
 
-from edgekit.converters.engine import ConvertOptions, convert_loaded
-from edgekit.errors import ConversionError, VerificationError
-from edgekit.models.base import LoadedModel
-from edgekit.models.loader import load_checkpoint
+torch = pytest.importorskip("torch")  # the converter side (the device suite runs without torch)
 
-from ..conftest import need
+from edgekit.converters.engine import ConvertOptions, convert_loaded  # noqa: E402
+from edgekit.errors import ConversionError, VerificationError  # noqa: E402
+from edgekit.models.base import LoadedModel  # noqa: E402
+from edgekit.models.loader import load_checkpoint  # noqa: E402
+
+from ..conftest import need  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 YOLO11 = DATA / "golden" / "ultralytics" / "yolo11_tiny.pt"

@@ -40,6 +40,11 @@ COMMANDS: Dict[str, Tuple[str, str, str]] = {
         "Benchmark latency, throughput, memory, size and mAP per backend x precision.",
     ),
     "show": ("edgekit.cli.show", "show", "Validate a bundle and summarise its manifest."),
+    "compare": (
+        "edgekit.cli.compare",
+        "compare",
+        "Run two models (bundles, ONNX/IR/TFLite files, a checkpoint) and compare every output.",
+    ),
     "inspect": (
         "edgekit.cli.inspect",
         "inspect_cmd",

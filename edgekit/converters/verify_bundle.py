@@ -146,6 +146,33 @@ def expected_outputs(exported: Any, x: np.ndarray, manifest: Manifest) -> Dict[s
     return expected
 
 
+def expected_outputs_by_role(
+    model: Any, head: Any, x: np.ndarray, manifest: Manifest
+) -> Dict[str, np.ndarray]:
+    """The train-form ``model``'s outputs in ``manifest``'s output form, by role, from the family's
+    reference decode (``edgekit compare CHECKPOINT BUNDLE``). Raw DFL outputs are not produced."""
+    torch = require("torch")
+    boxes, scores = decode(model(torch.from_numpy(x)), head)  # (B, N, 4), (B, N, nc)
+    out: Dict[str, np.ndarray] = {}
+    for spec in manifest.outputs:
+        if spec.role == "detections":
+            out[spec.name] = topk_end2end(boxes, scores, spec.shape[1]).numpy()
+            continue
+        value = {
+            "boxes": boxes,
+            "scores": scores,
+            "boxes_scores": torch.cat((boxes, scores), -1),
+            "best_scores": scores.max(-1).values,
+            "best_classes": scores.argmax(-1).to(boxes.dtype),
+        }.get(spec.role)
+        if value is None:
+            continue
+        if value.dim() == 3 and spec.layout == "BCN":
+            value = value.transpose(1, 2)
+        out[spec.name] = value.numpy()
+    return out
+
+
 def compare_detections(
     runs: Sequence[Dict[str, Any]], det: Any, reference: Reference, bounds: Bounds
 ) -> Dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from edgekit.converters.engine import ConvertOptions, convert_loaded
 from edgekit.converters.verify_bundle import Reference
 from edgekit.decoding import DecodeOptions
 from edgekit.detector import Detector
@@ -15,6 +16,11 @@ from edgekit.reparam.samples import synthetic_images
 from edgekit.verify import Dets
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
+
+
+def convert_quietly(loaded: LoadedModel, dest: Path, target: str, imgsz: Any, **options: Any) -> Path:
+    """``convert_loaded`` as the tests call it: no latency measurement, the rest as the CLI."""
+    return convert_loaded(loaded, dest, ConvertOptions(target=target, imgsz=imgsz, measure=False, **options))
 
 
 def verified(manifest: Dict[str, Any], backends: Optional[Sequence[str]] = None) -> Dict[str, Any]:

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from edgekit.bundle import read_bundle
-from edgekit.converters.engine import ConvertOptions, convert_loaded
 from edgekit.detector import Detector
 from edgekit.errors import ManifestError
 from edgekit.models.loader import load_checkpoint
@@ -18,7 +17,7 @@ from edgekit.reparam.samples import synthetic_images
 from edgekit.verify import FP16, cosine_similarity
 
 from ..conftest import need
-from .helpers import GOLDEN, detection_rows, strict_matches, verified
+from .helpers import GOLDEN, convert_quietly, detection_rows, strict_matches, verified
 
 YOLO11 = GOLDEN / "ultralytics" / "yolo11_tiny.pt"
 V9 = GOLDEN / "yolov9" / "tiny_v9t.pt"
@@ -33,8 +32,7 @@ def backends() -> None:
 
 
 def convert(ckpt: Path, dest: Path, target: str = "x86-avx2", **options) -> Path:
-    opts = ConvertOptions(target=target, imgsz=IMGSZ, measure=False, **options)
-    return convert_loaded(load_checkpoint(ckpt), dest, opts)
+    return convert_quietly(load_checkpoint(ckpt), dest, target, IMGSZ, **options)
 
 
 @pytest.fixture(scope="module")

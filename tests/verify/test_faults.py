@@ -19,12 +19,12 @@ import pytest
 
 torch = pytest.importorskip("torch")  # the converter side (the device suite runs without torch)
 
-from edgekit.converters.engine import ConvertOptions, convert_loaded  # noqa: E402
 from edgekit.errors import ConversionError, VerificationError  # noqa: E402
 from edgekit.models.base import LoadedModel  # noqa: E402
 from edgekit.models.loader import load_checkpoint  # noqa: E402
 
 from ..conftest import need  # noqa: E402
+from ..converters.helpers import convert_quietly  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 YOLO11 = DATA / "golden" / "ultralytics" / "yolo11_tiny.pt"
@@ -44,8 +44,7 @@ def backends() -> None:
 
 
 def convert(loaded: LoadedModel, dest: Path, target: str = "x86-avx2", **options: Any) -> Path:
-    opts = ConvertOptions(target=target, imgsz=options.pop("imgsz", IMGSZ), measure=False, **options)
-    return convert_loaded(loaded, dest, opts)
+    return convert_quietly(loaded, dest, target, options.pop("imgsz", IMGSZ), **options)
 
 
 def small_variances(loaded: LoadedModel, seed: int = 0) -> LoadedModel:

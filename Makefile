@@ -23,6 +23,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH_SPEC)
+	@# a venv from before the rename to edgekit-detect holds an "edgekit" distribution: drop it
+	$(PIP) uninstall -q -y edgekit 2>/dev/null || true
 	$(PIP) install -q -e ".[$(EXTRAS)]"
 	touch $@
 
@@ -32,6 +34,7 @@ $(DEVICE_VENV)/.installed: pyproject.toml
 	$(DEVICE_PYTHON) -m venv $(DEVICE_VENV)
 	$(DEVICE_VENV)/bin/python -m pip install -q --upgrade pip
 	$(DEVICE_VENV)/bin/python -m pip install -q "numpy<2" "opencv-python-headless<5" onnx pytest vermin norfair
+	$(DEVICE_VENV)/bin/python -m pip uninstall -q -y edgekit 2>/dev/null || true
 	$(DEVICE_VENV)/bin/python -m pip install -q -e ".[onnx,openvino]"
 	touch $@
 
@@ -87,6 +90,7 @@ $(FIXTURE_VENV)/.installed: pyproject.toml
 	$(FIXTURE_VENV)/bin/python -m pip install -q $(TORCH_SPEC)
 	$(FIXTURE_VENV)/bin/python -m pip install -q --no-deps ultralytics==8.4.190 torchvision==0.28.0
 	$(FIXTURE_VENV)/bin/python -m pip install -q matplotlib pillow pyyaml requests psutil polars ultralytics-thop scipy
+	$(FIXTURE_VENV)/bin/python -m pip uninstall -q -y edgekit 2>/dev/null || true
 	$(FIXTURE_VENV)/bin/python -m pip install -q -e ".[all]"
 	touch $@
 

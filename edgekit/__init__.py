@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
+#: the name on the package index (``pip install edgekit-detect``); "edgekit" there is another project
+DISTRIBUTION = "edgekit-detect"
 
 _LAZY = {
     "load_checkpoint": ("edgekit.models.loader", "load_checkpoint"),

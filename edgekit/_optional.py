@@ -1,7 +1,7 @@
 """The one place optional dependencies are imported.
 
 ``require("onnxruntime")`` returns the module or raises ``MissingDependencyError`` that
-names the exact ``pip install "edgekit[extra]"`` to run.
+names the exact ``pip install "edgekit-detect[extra]"`` to run.
 """
 
 from __future__ import annotations

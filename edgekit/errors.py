@@ -16,6 +16,13 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def pip_install(extra: str) -> str:
+    """The exact command that installs ``extra`` (with the distribution's real name)."""
+    from edgekit import DISTRIBUTION
+
+    return f'pip install "{DISTRIBUTION}[{extra}]"'
+
+
 class EdgekitError(Exception):
     """Base class of every user-facing error. ``exit_code`` is used by the CLI."""
 
@@ -57,7 +64,7 @@ class MissingDependencyError(EdgekitError, ImportError):
         self.extra = extra
         what = f" ({reason})" if reason else ""
         super().__init__(
-            f"the optional dependency '{module}' is not installed{what}: pip install \"edgekit[{extra}]\""
+            f"the optional dependency '{module}' is not installed{what}: {pip_install(extra)}"
         )
 
 

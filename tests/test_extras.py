@@ -17,4 +17,4 @@ def test_every_named_extra_is_defined() -> None:
     assert set(EXTRAS.values()) - {"all"} <= defined, set(EXTRAS.values()) - defined
     everything = pyproject["project"]["optional-dependencies"]["all"][0]
     for extra in defined - {"all", "dev", "track", "tensorrt"}:  # track pins numpy<2; tensorrt is JetPack's
-        assert extra in everything, f"edgekit[all] lacks {extra}"
+        assert extra in everything, f"edgekit-detect[all] lacks {extra}"

@@ -6,7 +6,7 @@
 # For each Debian release (bookworm: Python 3.11 as Raspberry Pi OS; bullseye: Python 3.9) it
 # builds an arm64 root file system with debootstrap, creates one venv per runtime extra and
 # installs edgekit's wheel into it with pip exactly as the README tells a Pi user
-# (`pip install "edgekit[tflite]"`, `[onnx]`, `[openvino]`: here the wheel built from this
+# (`pip install "edgekit-detect[tflite]"`, `[onnx]`, `[openvino]`: here the wheel built from this
 # checkout, its dependencies from PyPI), then runs a bundle made on this host with
 # `edgekit.Detector` on numpy frames (tools/aarch64_detect.py: what an embedded app does; no
 # OpenCV in the venv). Detections must equal the host's on the same frames (same classes, boxes
@@ -159,15 +159,15 @@ for suite in $SUITES; do
     # a backend this venv lacks: one line with the exact pip install to run
     other=${OTHER[$extra]}
     err=$(in_root "$venv/bin/edgekit" predict /opt/check/bundle /opt/check/images --backend "$other" 2>&1 >/dev/null || true)
-    want="pip install \"edgekit[${OTHER_EXTRA[$other]}]\""
+    want="pip install \"edgekit-detect[${OTHER_EXTRA[$other]}]\""
     if [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && [[ "$err" == *"$want"* ]]; then
       missing="ok: $err"
     else
       missing="FAILED: expected one line naming $want, got: $err"
       FAILED=1
     fi
-    ROWS+=("$suite | Python $pyver | edgekit[$extra] | $versions | $verdict | install ${installed} s, run ${ran} s")
-    ROWS+=("$suite | Python $pyver | edgekit[$extra] | --backend $other | $missing")
+    ROWS+=("$suite | Python $pyver | edgekit-detect[$extra] | $versions | $verdict | install ${installed} s, run ${ran} s")
+    ROWS+=("$suite | Python $pyver | edgekit-detect[$extra] | --backend $other | $missing")
   done
   unmount_root
   trap - EXIT

@@ -1,4 +1,4 @@
-"""OpenVINO INT8 IR with NNCF post-training quantization (``pip install "edgekit[int8]"``)."""
+"""OpenVINO INT8 IR with NNCF post-training quantization (``pip install "edgekit-detect[int8]"``)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import click
 
-from edgekit import __version__
+from edgekit import DISTRIBUTION, __version__
+from edgekit.errors import pip_install
 
 # (label, import name, the extra that installs it, a probe giving extra detail)
 BACKENDS: List[Tuple[str, str, str]] = [
@@ -64,12 +65,31 @@ def probe_backends() -> List[Dict[str, Optional[str]]]:
     return rows
 
 
+def name_clash() -> Optional[str]:
+    """A warning when the unrelated ``edgekit`` distribution is installed beside this one.
+
+    Both install a top-level ``edgekit`` package; whichever was installed last wins the files.
+    """
+    from importlib import metadata
+
+    try:
+        other = metadata.distribution("edgekit")
+    except metadata.PackageNotFoundError:
+        return None
+    return (
+        f"a distribution named 'edgekit' ({other.version}) is installed here: the PyPI project of "
+        f"that name is unrelated (or it is this one from before its rename to {DISTRIBUTION}) and "
+        f"writes the same 'edgekit' package: pip uninstall edgekit, then "
+        f"pip install --force-reinstall {DISTRIBUTION}"
+    )
+
+
 def host_rows() -> List[Tuple[str, str]]:
     from edgekit.devices.host import detect_host
 
     host = detect_host()
     rows = list(host.to_rows())
-    rows.append(("edgekit", __version__))
+    rows.append(("edgekit", f"{__version__} ({DISTRIBUTION})"))
     rows.append(("matching target", host.matching_profile() or "none"))
     return rows
 
@@ -80,9 +100,12 @@ def doctor(as_json: bool) -> None:
     """Report the host (OS, Python, CPU, Jetson / Raspberry Pi) and the importable backends."""
     host = host_rows()
     backends = probe_backends()
+    clash = name_clash()
     if as_json:
-        click.echo(json.dumps({"host": dict(host), "backends": backends}, indent=2))
+        click.echo(json.dumps({"host": dict(host), "backends": backends, "name_clash": clash}, indent=2))
         return
+    if clash:
+        click.echo(f"warning: {clash}", err=True)
     width = max(len(k) for k, _ in host)
     click.echo("Host")
     for key, value in host:
@@ -92,7 +115,7 @@ def doctor(as_json: bool) -> None:
         if row["status"] == "ok":
             state = f"{row['version']:<12} {row.get('detail') or ''}".rstrip()
         else:
-            state = f'{row["status"]:<12} pip install "edgekit[{row["extra"]}]"'
+            state = f"{row['status']:<12} {pip_install(str(row['extra']))}"
             if row["extra"] in ("core",) or "(" in str(row["extra"]):
                 state = f"{row['status']:<12} ({row['extra']})"
         click.echo(f"  {row['name']:<15} {state}")

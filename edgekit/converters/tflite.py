@@ -1,6 +1,6 @@
 """PyTorch -> TFLite (LiteRT) with litert-torch, no TensorFlow: FP32, FP16 weights, INT8 (ai-edge-quantizer).
 
-``pip install "edgekit[tflite-convert]"``. The reparameterized module is lowered directly (not
+``pip install "edgekit-detect[tflite-convert]"``. The reparameterized module is lowered directly (not
 via ONNX), so the .tflite has the same outputs, in the same order, as the ONNX export.
 """
 

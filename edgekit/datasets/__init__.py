@@ -1,6 +1,6 @@
 """Synthetic detection data: a seeded shapes dataset with YOLO and COCO labels.
 
-The generator draws with OpenCV (``pip install "edgekit[cv]"``); importing this package
+The generator draws with OpenCV (``pip install "edgekit-detect[cv]"``); importing this package
 does not import OpenCV.
 """
 

@@ -1,4 +1,4 @@
-"""Accuracy evaluation: COCO box mAP through faster-coco-eval (``pip install "edgekit[eval]"``).
+"""Accuracy evaluation: COCO box mAP through faster-coco-eval (``pip install "edgekit-detect[eval]"``).
 
 ``evaluate`` is the one implementation every accuracy figure in edgekit comes from.
 Importing this package does not import faster-coco-eval.

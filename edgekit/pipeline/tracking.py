@@ -1,7 +1,7 @@
 """Optional multi-object tracking: an adapter to a well-kept library, never a core dependency.
 
 ``NorfairTracker`` wraps `norfair <https://github.com/tryolabs/norfair>`_ (``pip install
-"edgekit[track]"``): pure Python on numpy/scipy/filterpy, no OpenCV dependency, so it cannot
+"edgekit-detect[track]"``): pure Python on numpy/scipy/filterpy, no OpenCV dependency, so it cannot
 shadow JetPack's OpenCV. (Trackers built on ``supervision`` pull ``opencv-python``: not used.)
 Norfair pins numpy < 2, which is what JetPack ships.
 

@@ -1,4 +1,4 @@
-"""CUDA memory and streams for the TensorRT runtime via cuda-python (``pip install "edgekit[tensorrt]"``).
+"""CUDA memory and streams for the TensorRT runtime via cuda-python (``edgekit-detect[tensorrt]``).
 
 cuda-python >= 12.6 names the runtime bindings ``cuda.bindings.runtime``; older releases (as on
 JetPack 5) ``cuda.cudart``. Every call returns ``(cudaError_t, *values)``; ``call`` checks the

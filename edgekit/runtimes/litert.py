@@ -1,6 +1,6 @@
 """LiteRT (TFLite) backend: ``ai-edge-litert``, else ``tflite_runtime``, else ``tensorflow.lite``.
 
-``pip install "edgekit[tflite]"``. XNNPACK (LiteRT's default CPU delegate) runs the model with
+``pip install "edgekit-detect[tflite]"``. XNNPACK (LiteRT's default CPU delegate) runs the model with
 ``threads`` threads. Outputs are matched to the manifest by signature order (``output_0``, ...).
 Integer inputs/outputs named with their quantization in the manifest (``--int8-io``) pass through
 as integers (preprocessing and decoder apply the manifest's scale and zero point, checked against

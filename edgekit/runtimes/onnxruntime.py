@@ -1,4 +1,4 @@
-"""onnxruntime backend (``pip install "edgekit[onnx]"``)."""
+"""onnxruntime backend (``pip install "edgekit-detect[onnx]"``)."""
 
 from __future__ import annotations
 

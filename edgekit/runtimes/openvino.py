@@ -1,4 +1,4 @@
-"""OpenVINO backend (``pip install "edgekit[openvino]"``): IR on the CPU plugin, sync and async."""
+"""OpenVINO backend (``pip install "edgekit-detect[openvino]"``): IR on the CPU plugin, sync and async."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 
 import pytest
@@ -35,3 +36,18 @@ def test_doctor_table() -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("Host") and "Backends" in proc.stdout
     assert "onnxruntime" in proc.stdout
+
+
+def test_doctor_warns_of_a_distribution_named_edgekit(tmp_path) -> None:
+    """The PyPI project "edgekit" is unrelated and writes the same package: doctor says so."""
+    quiet = run_cli("doctor")
+    assert "distribution named 'edgekit'" not in quiet.stderr  # this environment holds edgekit-detect only
+    info = tmp_path / "edgekit-0.1.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: edgekit\nVersion: 0.1.1\n")
+    proc = run_cli("doctor", env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert "distribution named 'edgekit' (0.1.1)" in proc.stderr
+    assert "pip uninstall edgekit" in proc.stderr
+    report = json.loads(run_cli("doctor", "--json", env={**os.environ, "PYTHONPATH": str(tmp_path)}).stdout)
+    assert "edgekit-detect" in report["name_clash"]

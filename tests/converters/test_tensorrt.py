@@ -174,11 +174,13 @@ def test_build_and_predict_without_tensorrt_name_what_to_install(tmp_path: Path)
     bundle = convert(TINY, target="jetson", imgsz=96, output=tmp_path / "j.edgekit", measure=False)
     if importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("TensorRT is installed: this checks the message of machines without it")
-    one_line_error(run_cli("build", str(bundle)), "tensorrt", 'pip install "edgekit[tensorrt]"', "JetPack")
+    one_line_error(
+        run_cli("build", str(bundle)), "tensorrt", 'pip install "edgekit-detect[tensorrt]"', "JetPack"
+    )
     cv2 = need("cv2")
     cv2.imwrite(str(tmp_path / "frame.png"), np.zeros((48, 64, 3), np.uint8))
     proc = run_cli("predict", str(bundle), str(tmp_path / "frame.png"))
-    one_line_error(proc, 'pip install "edgekit[tensorrt]"')
+    one_line_error(proc, 'pip install "edgekit-detect[tensorrt]"')
 
 
 def test_build_refuses_a_bundle_without_a_tensorrt_model(tmp_path: Path) -> None:

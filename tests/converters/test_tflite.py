@@ -1,5 +1,5 @@
 """TFLite (LiteRT) bundles: FP32 equal to the ONNX bundle, FP16 close, unsupported ops named,
-and a fresh torch-free venv with ``edgekit[tflite]`` runs a bundle made here."""
+and a fresh torch-free venv with ``edgekit-detect[tflite]`` runs a bundle made here."""
 
 from __future__ import annotations
 

@@ -77,8 +77,8 @@ def test_ondevice_modules_are_python38_compatible() -> None:
     vermin = shutil.which("vermin", path=str(Path(sys.executable).parent)) or shutil.which("vermin")
     if vermin is None:
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("vermin must be installed in CI (edgekit[dev])")
-        pytest.skip("vermin is not installed (pip install 'edgekit[dev]')")
+            pytest.fail("vermin must be installed in CI (edgekit-detect[dev])")
+        pytest.skip("vermin is not installed (pip install 'edgekit-detect[dev]')")
     files = [str(p) for p in ondevice_files()]
     proc = subprocess.run(
         [vermin, "--target=3.8-", "--eval-annotations", "--no-tips", "--violations", *files],
@@ -129,4 +129,4 @@ def test_core_only_install_runs_help_and_doctor(tmp_path: Path) -> None:
         text=True,
         cwd=tmp_path,
     )
-    assert 'pip install "edgekit[convert]"' in proc.stderr
+    assert 'pip install "edgekit-detect[convert]"' in proc.stderr

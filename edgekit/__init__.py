@@ -32,4 +32,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'edgekit' has no attribute '{name}'")
 
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["DISTRIBUTION", "__version__", *_LAZY]
+
+
+def __dir__() -> list:
+    return sorted(__all__)

@@ -12,8 +12,9 @@ import numpy as np
 from edgekit._closing import Closing
 from edgekit._optional import available
 from edgekit.bundle import Bundle, read_bundle
+from edgekit.bundle.integrity import check_files
 from edgekit.decoding import DecodeOptions, Detections, Preprocessor, load_image, make_decoder
-from edgekit.errors import BackendError, MissingDependencyError
+from edgekit.errors import BackendError, MissingDependencyError, NoSuchModelError
 from edgekit.runtimes import open_runtime
 from edgekit.runtimes.base import RUNTIME_MODULES
 
@@ -36,7 +37,8 @@ class Detector(Closing):
     ``backend`` picks one of the bundle's models (default: the one ``edgekit benchmark`` measured
     fastest on this machine, else the first whose backend imports);
     ``conf``, ``iou``, ``max_det``, ``classes`` (ids or names), ``agnostic`` override the
-    manifest's decoder defaults, also per call.
+    manifest's decoder defaults, also per call. ``verify`` checks the model file against the
+    sha256 of the manifest (hashed once, then remembered while its size and mtime stay the same).
     """
 
     def __init__(
@@ -49,11 +51,15 @@ class Detector(Closing):
         max_det: Optional[int] = None,
         classes: Optional[Iterable[Union[int, str]]] = None,
         agnostic: Optional[bool] = None,
+        verify: bool = True,
         **runtime_options: Any,
     ) -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
         self.manifest = self.bundle.manifest
-        artifact = self.manifest.artifact(backend) if backend else self._first_runnable()
+        self.note: Optional[str] = None  # how the model is run, where not the obvious way
+        artifact = self._artifact(backend)
+        if verify:  # the model file against its sha256, remembered by size + mtime (bundle.integrity)
+            check_files(self.bundle.root, [artifact], use_cache=True)
         m = self.manifest = self.manifest.for_artifact(artifact)  # its own integer I/O, if any
         self.backend = artifact.backend
         self.runtime = open_runtime(
@@ -70,6 +76,27 @@ class Detector(Closing):
     def class_names(self) -> Sequence[str]:
         return self.manifest.class_names
 
+    def _artifact(self, backend: Optional[str]) -> Any:
+        """The model to run: ``backend``'s, else the default (``_first_runnable``).
+
+        ``onnxruntime`` also runs a Jetson bundle's ONNX (FP32 or INT8 Q/DQ, the file the engine
+        is built from), as the conversion itself verified it.
+        """
+        if backend is None:
+            return self._first_runnable()
+        arts = {a.backend: a for a in self.manifest.artifacts}
+        trt = arts.get("tensorrt")
+        if backend not in arts and backend == "onnxruntime" and trt and trt.path.endswith(".onnx"):
+            precision = "int8" if trt.precision == "int8" else "fp32"  # an fp16 engine builds from FP32
+            self.note = f"running the TensorRT model's ONNX ({trt.path}, {precision}) in onnxruntime"
+            return replace(trt, backend="onnxruntime", precision=precision)
+        if backend not in arts:
+            raise NoSuchModelError(
+                f"{self.bundle.root}: has no {backend} model (it has: {', '.join(arts)}); "
+                "pick one of those with --backend (Detector(backend=...))"
+            )
+        return arts[backend]
+
     def _first_runnable(self) -> Any:
         """The backend ``edgekit benchmark`` found fastest here, else the first one that imports."""
         from edgekit.bundle.choice import recorded_backend
@@ -83,6 +110,12 @@ class Detector(Closing):
             fastest = recorded_backend(self.bundle.root)
             return next((art for art in runnable if art.backend == fastest), runnable[0])
         first = self.manifest.artifacts[0]
+        if first.backend == "tensorrt" and first.path.endswith(".onnx"):
+            raise BackendError(
+                f"{self.bundle.root}: its model is for TensorRT, which comes with JetPack on a Jetson "
+                "and is not importable here; to run its ONNX on this machine's CPU instead, pass "
+                "--backend onnxruntime (Detector(backend='onnxruntime'))"
+            )
         extra = {"onnxruntime": "onnx"}.get(first.backend, first.backend)
         raise MissingDependencyError(
             BACKEND_IMPORTS.get(first.backend, first.backend), extra, "to run this bundle"

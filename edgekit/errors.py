@@ -63,9 +63,7 @@ class MissingDependencyError(EdgekitError, ImportError):
         self.module = module
         self.extra = extra
         what = f" ({reason})" if reason else ""
-        super().__init__(
-            f"the optional dependency '{module}' is not installed{what}: {pip_install(extra)}"
-        )
+        super().__init__(f"the optional dependency '{module}' is not installed{what}: {pip_install(extra)}")
 
 
 class ImageError(EdgekitError):
@@ -82,6 +80,13 @@ class ConversionError(EdgekitError):
 
 class VerificationError(EdgekitError):
     """A converted or reparameterized model no longer matches its source."""
+
+
+class NoSuchModelError(EdgekitError, KeyError):
+    """A bundle has no model for the requested backend (a ``KeyError`` too, for lookups)."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; a user reads the plain sentence
+        return str(self.args[0]) if self.args else "no such model"
 
 
 class BackendError(EdgekitError):

@@ -68,13 +68,13 @@ def read_bundle(path: PathLike, verify_hashes: bool = False) -> Bundle:
         raise ManifestError(manifest_file, str(exc)) from None
     real_root = root.resolve()
     for art in manifest.artifacts:
-        _check_artifact(root, real_root, manifest_file, art, verify_hashes)
+        for entry in (art, *art.files):  # the main file, then the further ones (OpenVINO weights)
+            _check_file(root, real_root, manifest_file, art.backend, entry)
+    if verify_hashes:
+        from edgekit.bundle.integrity import check_files
+
+        check_files(root, manifest.artifacts)
     return Bundle(root, manifest)
-
-
-def _check_artifact(root: Path, real_root: Path, manifest_file: Path, art: Artifact, verify: bool) -> None:
-    for entry in (art, *art.files):  # the main file, then the further ones (OpenVINO weights)
-        _check_file(root, real_root, manifest_file, art.backend, entry, verify)
 
 
 def _check_file(
@@ -83,7 +83,6 @@ def _check_file(
     manifest_file: Path,
     backend: str,
     entry: Union[Artifact, ArtifactFile],
-    verify: bool,
 ) -> None:
     target = (root / entry.path).resolve()
     if real_root != target and real_root not in target.parents:
@@ -94,8 +93,12 @@ def _check_file(
         raise ManifestError(
             manifest_file, f"{entry.path!r} has {target.stat().st_size} bytes, manifest says {entry.size}"
         )
-    if verify and sha256_file(target) != entry.sha256:
-        raise ManifestError(manifest_file, f"{entry.path!r} does not match its sha256 (corrupt copy?)")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class BundleWriter:
@@ -133,6 +136,7 @@ class BundleWriter:
         text = json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n"
         (self.dir / MANIFEST_NAME).write_text(text, encoding="utf-8")
         read_bundle(self.dir, verify_hashes=True)  # never publish a bundle we cannot read back
+        os.chmod(self.dir, 0o777 & ~_umask())  # mkdtemp made it 0700; a bundle is as the user's folders
         backup = None
         if self.dest.exists():
             backup = self.dest.with_name(f".{self.dest.name}.old")

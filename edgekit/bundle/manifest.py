@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Dict, List, Optional, Tuple
 
 from edgekit.bundle import _fields as F
+from edgekit.errors import NoSuchModelError
 
 SCHEMA_VERSION = 1
 LAYOUTS = ("NCHW", "NHWC")
@@ -290,7 +291,7 @@ class Manifest:
             if backend is None or art.backend == backend:
                 return art
         have = ", ".join(a.backend for a in self.artifacts)
-        raise KeyError(f"the bundle has no {backend} model (it has: {have})")
+        raise NoSuchModelError(f"the bundle has no {backend} model (it has: {have})")
 
     def for_artifact(self, artifact: Artifact) -> Manifest:
         """This manifest as ``artifact`` sees it: its own outputs appended (``extra_outputs``), then

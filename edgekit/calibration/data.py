@@ -179,6 +179,31 @@ class CalibrationData:
         return nncf_dataset(self)
 
 
+def readable_images(source: Union[str, Path], wanted: int, split: Optional[str] = None) -> Dict[str, int]:
+    """Decode ``source``'s candidates until ``wanted`` read (a video: count its frames).
+
+    Cheap enough to run before any export, so that an unusable calibration set is refused first.
+    Returns ``readable`` (at most ``wanted``), ``skipped`` (not images or undecodable, of those
+    tried) and ``candidates``.
+    """
+    found = discover(Path(source), split)
+    if found.video is not None:
+        frames = video_frame_count(found.video)
+        return {"readable": min(frames, wanted), "skipped": 0, "candidates": frames}
+    if not found.images:
+        raise CalibrationError(f"{source}: no calibration images found ({found.kind} source)")
+    readable, skipped = 0, len(found.skipped)
+    for path in found.images:
+        if readable >= wanted:
+            break
+        try:
+            load_image(path)
+            readable += 1
+        except EdgekitError:
+            skipped += 1
+    return {"readable": readable, "skipped": skipped, "candidates": len(found.images)}
+
+
 def _cv2(path: Path) -> Any:
     cv2 = try_cv2()
     if cv2 is None:

@@ -49,6 +49,11 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
 )
 @click.option("--calib-images", type=int, default=300, show_default=True, help="Calibration images to use.")
 @click.option(
+    "--allow-small-calib",
+    is_flag=True,
+    help="Calibrate on fewer than 32 readable images (INT8 scales from so few lose accuracy).",
+)
+@click.option(
     "--calib-method",
     type=click.Choice(["minmax", "entropy", "percentile"]),
     help="Calibration method (default: percentile for onnxruntime CPU models, minmax for TensorRT "

@@ -42,7 +42,7 @@ def describe_model(
         "gflops": gflops(model, size),
         "gflops_convention": FLOPS_CONVENTION,
         "imgsz": list(size),
-        "trained_imgsz": list(info.imgsz),
+        "trained_imgsz": list(info.imgsz) if info.imgsz_recorded else None,
         "preprocess": asdict(pre),
         "head": asdict(head),
         "structures": asdict(s),
@@ -50,12 +50,15 @@ def describe_model(
         "reparam_steps": reparam_steps(s),
     }
     if target is not None:
-        from edgekit.converters.engine import ConvertOptions, make_plan, reparameterize_for
+        from edgekit.converters.engine import reparameterize_for
+        from edgekit.converters.options import ConvertOptions, choose_imgsz, make_plan
 
-        plan = make_plan(ConvertOptions(target=target, imgsz=imgsz)).with_head(head.bins, head.end2end)
+        opts = ConvertOptions(target=target, imgsz=imgsz)
+        plan, imgsz_from = choose_imgsz(opts, info, make_plan(opts))
+        plan = plan.with_head(head.bins, head.end2end)
         _, report = reparameterize_for(loaded, plan)
         d["plan"] = plan.to_dict()
-        d["plan_text"] = plan.describe()
+        d["plan_text"] = plan.describe(imgsz_from)
         d["reparam"] = report.to_dict()
         d["reparam_table"] = report.format_table()
     return d

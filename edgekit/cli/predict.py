@@ -93,6 +93,8 @@ def predict(
     det = Detector(
         bundle, backend=backend, threads=threads, conf=conf, iou=iou, max_det=max_det, classes=wanted
     )
+    if det.note:
+        click.echo(f"note: {det.note}", err=True)
     if save:
         sinks.append(ImageFolderSink(save))
     if save_video:

@@ -11,7 +11,12 @@ from edgekit.bundle import read_bundle
 
 @click.command("show")
 @click.argument("bundle", type=click.Path())
-@click.option("--verify", is_flag=True, help="Also check every model file against its sha256.")
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Check every model file against the sha256 the manifest records.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def show(bundle: str, verify: bool, as_json: bool) -> None:
     """Validate BUNDLE (a folder with manifest.json) and summarise it."""
@@ -41,6 +46,9 @@ def show(bundle: str, verify: bool, as_json: bool) -> None:
         ("created", f"{m.created} by edgekit {m.edgekit_version}"),
     ]
     if verify:
-        rows.append(("sha256", "all model files match"))
+        count = sum(1 + len(a.files) for a in m.artifacts)
+        rows.append(("sha256", f"all {count} model files match the manifest"))
+    else:
+        rows.append(("sha256", "not checked (--no-verify)"))
     for key, value in rows:
         click.echo(f"{key:<11} {value}")

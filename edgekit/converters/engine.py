@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 import platform
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from edgekit import __version__
 from edgekit._optional import available, require, version_of
@@ -23,8 +22,15 @@ from edgekit.converters.onnx_export import (
     set_metadata,
     simplify_onnx,
 )
+from edgekit.converters.options import (
+    ConvertOptions,
+    check_calibration,
+    choose_imgsz,
+    default_bundle_path,
+    make_plan,
+)
 from edgekit.converters.verify_bundle import sample_images, verify_bundle
-from edgekit.devices import ConversionPlan, resolve_plan
+from edgekit.devices import ConversionPlan
 from edgekit.errors import ConversionError
 from edgekit.models.base import LoadedModel
 from edgekit.models.loader import load_checkpoint
@@ -42,100 +48,23 @@ ARTIFACT_PRECISIONS = {
 }
 
 
-@dataclass
-class ConvertOptions:
-    target: str = "cpu"
-    imgsz: Union[int, Sequence[int], None] = None
-    precision: Optional[str] = None
-    backend: Optional[str] = None
-    opset: Optional[int] = None
-    dynamic: bool = False
-    nms: Union[bool, str, None] = None
-    dfl: Optional[str] = None
-    jetpack: Optional[str] = None
-    dla_core: Optional[int] = None
-    arch: Optional[str] = None
-    conf: float = 0.25
-    iou: float = 0.45
-    max_det: int = 300
-    simplify: bool = True
-    verify: bool = True
-    host_io: bool = True  # onnxruntime model: uint8 pixels in, best score/class per anchor out
-    measure: bool = True  # params / GFLOPs / CPU latency per reparameterization pass
-    output: Optional[Path] = None
-    # INT8 (see edgekit.converters.int8)
-    calib: Optional[Path] = None
-    calib_images: int = 300
-    calib_method: Optional[str] = None  # None: percentile (onnxruntime CPU), minmax (TensorRT, OpenVINO)
-    keep_float: Sequence[str] = ()
-    quantize_head: bool = False
-    int8_io: bool = False  # TFLite: integer input/outputs instead of float
-    val: Optional[Path] = None
-    val_split: str = "val"
-    max_map_drop: float = 0.5
-    allow_accuracy_loss: bool = False
-    int8_fallback: bool = True  # on a missed bound, re-quantize with the most sensitive layers float
-    extra: Dict[str, Any] = field(default_factory=dict)
-
-    def int8_options(self) -> Any:
-        from edgekit.converters.int8 import Int8Options
-
-        if self.calib is None:
-            raise ConversionError(
-                "INT8 needs calibration images: pass --calib (an image folder, a video, a data.yaml "
-                "or a COCO json; 300 images by default)"
-            )
-        return Int8Options(
-            Path(self.calib),
-            images=self.calib_images,
-            method=self.calib_method,
-            keep_float=tuple(self.keep_float),
-            quantize_head=self.quantize_head,
-            int8_io=self.int8_io,
-            val=Path(self.val) if self.val else None,
-            val_split=self.val_split,
-            max_map_drop=self.max_map_drop,
-            fallback=self.int8_fallback,
-            allow_loss=self.allow_accuracy_loss,
-        )
-
-
-def default_bundle_path(checkpoint: Path, plan: ConversionPlan) -> Path:
-    return Path.cwd() / f"{checkpoint.stem}-{plan.alias_used or plan.target}.edgekit"
-
-
-def make_plan(opts: ConvertOptions) -> ConversionPlan:
-    return resolve_plan(
-        opts.target,
-        precision=opts.precision,
-        backend=opts.backend,
-        jetpack=opts.jetpack,
-        dla_core=opts.dla_core,
-        imgsz=opts.imgsz,
-        opset=opts.opset,
-        dfl=opts.dfl,
-        nms=opts.nms,
-        dynamic=opts.dynamic,
-    )
-
-
 def convert(
     checkpoint: Union[str, Path], target: str = "cpu", log: Optional[Log] = None, **options: Any
 ) -> Path:
     """Convert ``checkpoint`` for ``target``; returns the bundle path. Same engine as ``edgekit convert``."""
     opts = ConvertOptions(target=target, **options)
     checkpoint = Path(checkpoint)
-    plan = make_plan(opts)  # flags are checked before the (slower) checkpoint read
-    if plan.precision == "int8":
-        opts.int8_options()
+    plan = make_plan(opts)  # flags and calibration images are checked before the (slower) checkpoint read
     if opts.int8_io and (plan.precision != "int8" or "tflite" not in plan.backends):
         raise ConversionError(
             f"--int8-io applies to TFLite INT8 models; this plan is {plan.precision} "
             f"for {', '.join(plan.backends)} (add --int8 --backend tflite, or a Raspberry Pi target)"
         )
+    check_calibration(opts, plan)
     loaded = load_checkpoint(checkpoint, arch=opts.arch)
+    plan, imgsz_from = choose_imgsz(opts, loaded.info, plan)
     dest = Path(opts.output) if opts.output else default_bundle_path(checkpoint, plan)
-    return convert_loaded(loaded, dest, opts, plan, log)
+    return build_bundle(loaded, dest, opts, plan, log, imgsz_from)
 
 
 def convert_loaded(
@@ -145,10 +74,29 @@ def convert_loaded(
     plan: Optional[ConversionPlan] = None,
     log: Optional[Log] = None,
 ) -> Path:
-    """Convert an already loaded model into the bundle ``dest`` (written atomically)."""
+    """Convert an already loaded model into the bundle ``dest`` (written atomically).
+
+    Without ``plan``, it is resolved from ``opts`` at the checkpoint's training size (as ``convert``).
+    """
+    imgsz_from = None
+    if plan is None:
+        plan, imgsz_from = choose_imgsz(opts, loaded.info, make_plan(opts))
+        check_calibration(opts, plan)
+    return build_bundle(loaded, dest, opts, plan, log, imgsz_from)
+
+
+def build_bundle(
+    loaded: LoadedModel,
+    dest: Path,
+    opts: ConvertOptions,
+    plan: ConversionPlan,
+    log: Optional[Log] = None,
+    imgsz_from: Optional[str] = None,
+) -> Path:
+    """Reparameterize, export, verify and write the bundle ``dest`` for ``plan``."""
     say: Log = log or (lambda _msg: None)
     info = loaded.info
-    plan = (plan or make_plan(opts)).with_head(info.head.bins, info.head.end2end)
+    plan = plan.with_head(info.head.bins, info.head.end2end)
     backends = [b for b in plan.backends if b in IMPLEMENTED_BACKENDS] or (
         ["onnxruntime"] if opts.backend is None else []
     )
@@ -162,7 +110,7 @@ def convert_loaded(
             f"precision {plan.precision} is not implemented yet for {', '.join(backends)}: "
             "use --precision fp32"
         )
-    say(plan.describe())
+    say(plan.describe(imgsz_from))
     say(f"model: {info.family} {info.variant}, {info.nc} classes, from {info.source or 'memory'}")
     deploy, report = reparameterize_for(loaded, plan, measure=opts.measure)
     say(report.format_table())

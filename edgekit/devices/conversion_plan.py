@@ -172,14 +172,19 @@ class ConversionPlan:
 
     # ---- human summary -------------------------------------------------------------
 
-    def describe(self) -> str:
-        """A multi-line summary printed before conversion."""
+    def describe(self, imgsz_from: Optional[str] = None) -> str:
+        """A multi-line summary printed before conversion (``imgsz_from``: where the input size came from)."""
         alias = f" (from '{self.alias_used}')" if self.alias_used else ""
         rows: List[Tuple[str, str]] = [
             ("target", f"{self.target}{alias}: {self.title} [{self.arch}]"),
             ("backends", ", ".join(self.backends)),
             ("precision", self.precision),
-            ("input", f"{self.imgsz[0]}x{self.imgsz[1]}, batch {'dynamic' if self.dynamic_batch else '1'}"),
+            (
+                "input",
+                f"{self.imgsz[1]}x{self.imgsz[0]}"
+                + (f" ({imgsz_from})" if imgsz_from else "")
+                + f", batch {'dynamic' if self.dynamic_batch else '1'}",
+            ),
             ("onnx opset", str(self.opset)),
             ("head", f"DFL {self.dfl}, output {self.output}, NMS {self.nms}"),
         ]

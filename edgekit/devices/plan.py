@@ -232,7 +232,13 @@ def _imgsz(profile: DeviceProfile, imgsz: Union[int, Sequence[int], None]) -> Tu
         raise _refuse(f"--imgsz {imgsz!r} must be one size or (height, width)")
     for value in values:
         if value <= 0 or value % MAX_STRIDE:
-            raise _refuse(f"--imgsz {value} must be a positive multiple of {MAX_STRIDE} (the largest stride)")
+            below = max(MAX_STRIDE, value // MAX_STRIDE * MAX_STRIDE)
+            above = below + MAX_STRIDE if value > below else below
+            nearest = f"{below}" if below == above else f"{below} or {above}"
+            raise _refuse(
+                f"--imgsz {value} must be a positive multiple of {MAX_STRIDE} (the largest stride): "
+                f"nearest {nearest}"
+            )
     return values[0], values[1]
 
 

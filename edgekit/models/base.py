@@ -68,6 +68,7 @@ class ModelInfo:
     head: HeadSpec
     preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
     imgsz: Tuple[int, int] = (640, 640)  # (height, width) the model was trained at
+    imgsz_recorded: bool = False  # the checkpoint (or its official config) says so; else 640 is a guess
     structures: TrainStructures = field(default_factory=TrainStructures)
     source: Optional[str] = None  # checkpoint file name
     source_sha256: Optional[str] = None

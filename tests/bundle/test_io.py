@@ -103,3 +103,14 @@ def test_not_a_bundle(tmp_path: Path) -> None:
     (tmp_path / "file.onnx").write_bytes(b"x")
     with pytest.raises(InputFileError, match="not a bundle directory"):
         read_bundle(tmp_path / "file.onnx")
+
+
+def test_a_bundle_folder_gets_the_users_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        with BundleWriter(tmp_path / "x.edgekit") as w:
+            (w.dir / "model.onnx").write_bytes(MODEL_BYTES)
+            w.commit(Manifest.from_dict(manifest_dict()))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.edgekit").stat().st_mode & 0o777 == 0o755  # not mkdtemp's 0700

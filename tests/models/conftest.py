@@ -227,6 +227,7 @@ class _TinyFamily(Family):
             names=[names[i] for i in sorted(names)],
             head=HeadSpec(nc=len(names)),
             imgsz=(64, 64),
+            imgsz_recorded=True,
             structures=TrainStructures(rep_branches=1, conv_bn=3, dfl=True),
         )
 

@@ -80,11 +80,14 @@ def variant_name(cfg: Mapping[str, Any]) -> str:
     return stem or "ultralytics-custom"
 
 
-def _imgsz(train_args: Mapping[str, Any]) -> Tuple[int, int]:
-    size = train_args.get("imgsz", 640)
-    if isinstance(size, (list, tuple)):
+def _imgsz(train_args: Mapping[str, Any]) -> Optional[Tuple[int, int]]:
+    """The training size of ``train_args`` (None when the checkpoint records none)."""
+    size = train_args.get("imgsz")
+    if isinstance(size, (list, tuple)) and size:
         return (int(size[0]), int(size[-1]))
-    return (int(size), int(size))
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return (size, size)
+    return None
 
 
 def _names(value: Any, nc: int) -> List[str]:
@@ -137,7 +140,7 @@ def train_structures(model: UltralyticsModel) -> TrainStructures:
     )
 
 
-def model_info(model: UltralyticsModel, variant: str, imgsz: Tuple[int, int] = (640, 640)) -> ModelInfo:
+def model_info(model: UltralyticsModel, variant: str, imgsz: Optional[Tuple[int, int]] = None) -> ModelInfo:
     head = HeadSpec(
         strides=tuple(int(round(float(s))) for s in model.stride),
         bins=model.reg_max,
@@ -153,7 +156,8 @@ def model_info(model: UltralyticsModel, variant: str, imgsz: Tuple[int, int] = (
         names=list(model.names),
         head=head,
         preprocess=PreprocessSpec(resize="letterbox", pad_value=114, color="RGB", scale=1.0 / 255.0),
-        imgsz=imgsz,
+        imgsz=imgsz or (640, 640),
+        imgsz_recorded=imgsz is not None,
         structures=train_structures(model),
         extra={"yaml": copy.deepcopy(model.yaml), "scale": scale, "legacy_head": bool(model.head.legacy)},
     )

@@ -97,12 +97,12 @@ def _names(raw: Any, nc: int) -> List[str]:
     return [str(i) for i in range(nc)]
 
 
-def _imgsz(ckpt: RawCheckpoint) -> Tuple[int, int]:
+def _imgsz(ckpt: RawCheckpoint) -> Optional[Tuple[int, int]]:
     opt = ckpt.get("opt")
     size = opt.get("imgsz", opt.get("img_size")) if isinstance(opt, Mapping) else None
     if isinstance(size, (list, tuple)) and size:
         size = size[0]
-    return (int(size), int(size)) if isinstance(size, int) and size > 0 else (640, 640)
+    return (int(size), int(size)) if isinstance(size, int) and size > 0 else None
 
 
 def _apply_bn_eps(model: YoloV9Model, rec: Record) -> None:
@@ -184,7 +184,7 @@ class YoloV9Family(Family):
 
     def build(self, arch: str, nc: int = 80) -> LoadedModel:
         model = build_model(self._arch(arch), nc=nc)
-        return LoadedModel(model.eval(), self._info(model, arch, list(model.names), (640, 640)))
+        return LoadedModel(model.eval(), self._info(model, arch, list(model.names), None))
 
     @staticmethod
     def _arch(arch: str) -> Dict[str, Any]:
@@ -194,7 +194,9 @@ class YoloV9Family(Family):
             )
         return get_arch(arch)
 
-    def _info(self, model: YoloV9Model, variant: str, names: List[str], imgsz: Tuple[int, int]) -> ModelInfo:
+    def _info(
+        self, model: YoloV9Model, variant: str, names: List[str], imgsz: Optional[Tuple[int, int]]
+    ) -> ModelInfo:
         strides = tuple(int(round(float(s))) for s in model.head.stride)
         return ModelInfo(
             family=self.name,
@@ -202,7 +204,8 @@ class YoloV9Family(Family):
             names=names,
             head=HeadSpec(strides=strides, bins=model.head.reg_max, anchor_offset=0.5, nc=len(names)),
             preprocess=PreprocessSpec(resize="letterbox", pad_value=114, color="RGB", scale=1.0 / 255.0),
-            imgsz=imgsz,
+            imgsz=imgsz or (640, 640),
+            imgsz_recorded=imgsz is not None,
             structures=structures(model),
             extra={
                 "yaml": model.yaml,

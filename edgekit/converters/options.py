@@ -1,0 +1,136 @@
+"""What ``edgekit convert`` was asked for: ``ConvertOptions``, the plan they resolve to, the input
+size and the calibration set, all checked before the (slow) reparameterization and export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+from edgekit.devices import ConversionPlan, resolve_plan
+from edgekit.errors import CalibrationError, ConversionError, UnsupportedTargetError
+from edgekit.models.base import ModelInfo
+
+#: INT8 scales from fewer readable images are noise; refused unless ``allow_small_calib``
+MIN_CALIBRATION_IMAGES = 32
+
+
+@dataclass
+class ConvertOptions:
+    target: str = "cpu"
+    imgsz: Union[int, Sequence[int], None] = None
+    precision: Optional[str] = None
+    backend: Optional[str] = None
+    opset: Optional[int] = None
+    dynamic: bool = False
+    nms: Union[bool, str, None] = None
+    dfl: Optional[str] = None
+    jetpack: Optional[str] = None
+    dla_core: Optional[int] = None
+    arch: Optional[str] = None
+    conf: float = 0.25
+    iou: float = 0.45
+    max_det: int = 300
+    simplify: bool = True
+    verify: bool = True
+    host_io: bool = True  # onnxruntime model: uint8 pixels in, best score/class per anchor out
+    measure: bool = True  # params / GFLOPs / CPU latency per reparameterization pass
+    output: Optional[Path] = None
+    # INT8 (see edgekit.converters.int8)
+    calib: Optional[Path] = None
+    calib_images: int = 300
+    calib_method: Optional[str] = None  # None: percentile (onnxruntime CPU), minmax (TensorRT, OpenVINO)
+    keep_float: Sequence[str] = ()
+    quantize_head: bool = False
+    int8_io: bool = False  # TFLite: integer input/outputs instead of float
+    val: Optional[Path] = None
+    val_split: str = "val"
+    max_map_drop: float = 0.5
+    allow_accuracy_loss: bool = False
+    int8_fallback: bool = True  # on a missed bound, re-quantize with the most sensitive layers float
+    allow_small_calib: bool = False  # INT8 from fewer than MIN_CALIBRATION_IMAGES readable images
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def int8_options(self) -> Any:
+        from edgekit.converters.int8 import Int8Options
+
+        if self.calib is None:
+            raise ConversionError(
+                "INT8 needs calibration images: pass --calib (an image folder, a video, a data.yaml "
+                "or a COCO json; 300 images by default)"
+            )
+        return Int8Options(
+            Path(self.calib),
+            images=self.calib_images,
+            method=self.calib_method,
+            keep_float=tuple(self.keep_float),
+            quantize_head=self.quantize_head,
+            int8_io=self.int8_io,
+            val=Path(self.val) if self.val else None,
+            val_split=self.val_split,
+            max_map_drop=self.max_map_drop,
+            fallback=self.int8_fallback,
+            allow_loss=self.allow_accuracy_loss,
+        )
+
+
+def default_bundle_path(checkpoint: Path, plan: ConversionPlan) -> Path:
+    return Path.cwd() / f"{checkpoint.stem}-{plan.alias_used or plan.target}.edgekit"
+
+
+def make_plan(opts: ConvertOptions) -> ConversionPlan:
+    return resolve_plan(
+        opts.target,
+        precision=opts.precision,
+        backend=opts.backend,
+        jetpack=opts.jetpack,
+        dla_core=opts.dla_core,
+        imgsz=opts.imgsz,
+        opset=opts.opset,
+        dfl=opts.dfl,
+        nms=opts.nms,
+        dynamic=opts.dynamic,
+    )
+
+
+def choose_imgsz(opts: ConvertOptions, info: ModelInfo, plan: ConversionPlan) -> Tuple[ConversionPlan, str]:
+    """The plan at the input size to build, and where that size came from.
+
+    ``--imgsz`` wins; else the size the checkpoint records it was trained at (as Ultralytics'
+    ``yolo export`` does); else the target profile's default.
+    """
+    if opts.imgsz is not None:
+        return plan, "--imgsz"
+    trained = tuple(int(v) for v in info.imgsz)
+    if not info.imgsz_recorded:
+        return plan, f"the {plan.target} profile's default; the checkpoint records no training size"
+    recorded = "the checkpoint's training size"
+    if trained == tuple(plan.imgsz):
+        return plan, recorded
+    try:
+        return make_plan(ConvertOptions(**{**opts.__dict__, "imgsz": trained})), recorded
+    except UnsupportedTargetError as exc:
+        return plan, f"the {plan.target} profile's default; the training size {trained} does not fit: {exc}"
+
+
+def check_calibration(opts: ConvertOptions, plan: ConversionPlan) -> Optional[Dict[str, Any]]:
+    """For an INT8 plan, refuse a calibration set that cannot give usable scales (before any export).
+
+    Walks the source's candidates, decoding images until ``MIN_CALIBRATION_IMAGES`` read; fewer
+    is an error unless ``opts.allow_small_calib``. Returns the counts seen, None for float plans.
+    """
+    if plan.precision != "int8":
+        return None
+    opts.int8_options()  # --calib given at all
+    from edgekit.calibration.data import readable_images
+
+    source = Path(opts.calib)  # type: ignore[arg-type]
+    wanted = min(MIN_CALIBRATION_IMAGES, opts.calib_images)
+    found = readable_images(source, wanted)
+    if found["readable"] < MIN_CALIBRATION_IMAGES and not opts.allow_small_calib:
+        skipped = f", {found['skipped']} unreadable or not images" if found["skipped"] else ""
+        raise CalibrationError(
+            f"{source}: {found['readable']} readable calibration images{skipped}; INT8 needs at least "
+            f"{MIN_CALIBRATION_IMAGES} (300 by default) representative images, or --allow-small-calib"
+        )
+    return found

@@ -159,6 +159,8 @@ class Detector(Closing):
         outputs = self.runtime.infer(x, self.decoder.needs(opts))
         t2 = time.perf_counter()
         results = self.decoder(outputs, geometries, opts)
+        for result, image in zip(results, images):
+            result.keep_image(image, color)  # for plot() / save(); a reference, not a copy
         t3 = time.perf_counter()
         self.timings = {
             "preprocess": (t1 - t0) * 1e3,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from edgekit.errors import ImageError
 
 Index = Union[int, slice, Sequence[int], np.ndarray]
 
@@ -15,10 +18,11 @@ class Detections:
     float32, ``class_id`` (N,) int32, and the model's ``class_names`` to name them.
 
     Validated on construction; indexing with an int, slice, index array or boolean mask returns
-    a new ``Detections``.
+    a new ``Detections``. ``image``: the source image (a reference, not a copy; BGR) when
+    ``Detector`` made them, used by ``plot()`` and ``save()``.
     """
 
-    __slots__ = ("class_id", "class_names", "confidence", "xyxy")
+    __slots__ = ("class_id", "class_names", "confidence", "image", "xyxy")
 
     def __init__(
         self,
@@ -26,7 +30,9 @@ class Detections:
         confidence: np.ndarray,
         class_id: np.ndarray,
         class_names: Sequence[str] = (),
+        image: Optional[np.ndarray] = None,
     ) -> None:
+        self.image = image
         self.xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
         self.confidence = np.asarray(confidence, dtype=np.float32).reshape(-1)
         self.class_id = np.asarray(class_id, dtype=np.int32).reshape(-1)
@@ -53,7 +59,9 @@ class Detections:
     def __getitem__(self, index: Index) -> Detections:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], self.class_names)
+        return Detections(
+            self.xyxy[index], self.confidence[index], self.class_id[index], self.class_names, self.image
+        )
 
     def __iter__(self) -> Iterable[Tuple[np.ndarray, float, int]]:
         for i in range(len(self)):
@@ -80,6 +88,40 @@ class Detections:
             ids = [self.class_names.index(c) if isinstance(c, str) else int(c) for c in classes]
             keep &= np.isin(self.class_id, ids)
         return self[keep]
+
+    def keep_image(self, image: np.ndarray, color: str = "BGR") -> None:
+        """Remember the source ``image`` (a view, no copy; an RGB one is viewed as BGR)."""
+        rgb = color.upper() == "RGB" and image.ndim == 3
+        self.image = image[..., 2::-1] if rgb else image
+
+    def plot(
+        self,
+        image: Optional[np.ndarray] = None,
+        *,
+        labels: bool = True,
+        conf: bool = True,
+        line_width: Optional[int] = None,
+    ) -> np.ndarray:
+        """An annotated BGR copy of ``image`` (default: the source image kept by ``Detector``).
+
+        ``labels=False``: boxes only; ``conf=False``: class names without scores. Needs cv2.
+        """
+        from edgekit.decoding.annotate import draw
+
+        return draw(self._source(image), self, labels=labels, conf=conf, line_width=line_width)
+
+    def save(self, path: Union[str, Path], image: Optional[np.ndarray] = None, **style: Any) -> Path:
+        """Write ``plot(image, **style)`` to ``path`` (format from its suffix, written atomically)."""
+        from edgekit.decoding.annotate import write_image
+
+        return write_image(path, self.plot(image, **style))
+
+    def _source(self, image: Optional[np.ndarray]) -> np.ndarray:
+        if image is not None:
+            return image
+        if self.image is None:
+            raise ImageError("no source image to draw on: pass image= (Detector results keep theirs)")
+        return self.image
 
     def to_dict(self) -> List[Dict[str, Any]]:
         """JSON-ready: one dict per detection."""

@@ -46,6 +46,7 @@ def build(work: Path, imgsz: int) -> Dict[str, Path]:
             measure=False,
             calib=data_yaml if precision == "int8" else None,
             calib_images=8,
+            allow_small_calib=True,
             calib_method="minmax",
             allow_accuracy_loss=True,
             int8_fallback=False,  # untrained weights: time the first quantization, as benchmarks/int8.py

@@ -61,6 +61,7 @@ class Detector(Closing):
         if verify:  # the model file against its sha256, remembered by size + mtime (bundle.integrity)
             check_files(self.bundle.root, [artifact], use_cache=True)
         m = self.manifest = self.manifest.for_artifact(artifact)  # its own integer I/O, if any
+        self.artifact = artifact  # the model file opened (its backend, path and precision)
         self.backend = artifact.backend
         self.runtime = open_runtime(
             artifact.backend, self.bundle.root / artifact.path, m.input, m.outputs, threads, **runtime_options

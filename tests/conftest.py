@@ -21,7 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 ONDEVICE_DIRS = ("bundle", "decoding", "devices", "runtimes", "ondevice", "pipeline")
 CONVERTER_DIRS = ("models", "reparam", "converters", "calibration", "datasets", "eval", "tools")
 # backends whose wheels install on the CI machine: never skipped under CI=true
-INSTALLABLE_HERE = {"onnxruntime", "openvino", "ai_edge_litert", "cv2", "onnx", "onnxslim", "torch"}
+INSTALLABLE_HERE = {
+    "onnxruntime",
+    "openvino",
+    "ai_edge_litert",
+    "cv2",
+    "onnx",
+    "onnxslim",
+    "torch",
+    "tritonclient",
+}
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 if importlib.util.find_spec("torch") is None:  # the device environment: converter tests cannot run

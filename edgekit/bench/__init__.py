@@ -69,14 +69,16 @@ def run_benchmark(
     memory: bool = True,
     throughput_images: int = 32,
     log: Any = None,
-    record_choice: bool = True,
+    record_choice: Optional[bool] = None,
 ) -> BenchmarkRun:
     """Benchmark a bundle folder, or a checkpoint converted per backend/precision into ``workdir``.
 
     ``backends``/``precisions`` None: all of a bundle's models, or for a checkpoint onnxruntime
-    and openvino in fp32 and bf16. A bundle with two backends or more (a Raspberry Pi bundle's
-    OpenVINO and LiteRT models) gets the fastest recorded in it (``record_choice``): ``Detector``
-    opens that one by default on this machine.
+    and openvino in fp32 and bf16. On a bundle with two backends or more (a Raspberry Pi bundle's
+    OpenVINO and LiteRT models) the fastest is named in the notes and recorded in the bundle
+    (``Detector`` then opens it by default on this machine): always with ``record_choice`` True,
+    never with False, and with None only when it won beyond the run's noise
+    (``edgekit.bundle.choice.Comparison.clear``).
     """
     from edgekit.errors import InputFileError
 
@@ -113,29 +115,33 @@ def run_benchmark(
     }
     if data is None:
         notes.append("mAP not measured (pass --data)")
-    if record_choice and Path(source).is_dir():
-        notes += _record_fastest(Path(source), results, threads)
+    if Path(source).is_dir():
+        notes += _record_fastest(Path(source), results, threads, record_choice)
     return BenchmarkRun(results, machine, settings, notes)
 
 
-def _record_fastest(bundle: Path, results: List[Result], threads: Optional[int]) -> List[str]:
-    """Record in ``bundle`` which backend ran fastest end to end (as ``Detector`` opens each one)."""
+def _record_fastest(
+    bundle: Path, results: List[Result], threads: Optional[int], record: Optional[bool]
+) -> List[str]:
+    """Say which of ``bundle``'s backends ran fastest end to end (as ``Detector`` opens each one)
+    and record it when ``record`` is True, or None and the difference is beyond the run's noise."""
     from edgekit.bundle import read_bundle
-    from edgekit.bundle.choice import CHOICE_FILE, record_fastest
+    from edgekit.bundle.choice import CHOICE_FILE, compare_rounds, record_fastest
 
     own = {(a.backend, a.precision) for a in read_bundle(bundle).manifest.artifacts}
-    median = {r.backend: r.median_ms["total"] for r in results if (r.backend, r.precision) in own}
-    try:
-        record = record_fastest(bundle, median, threads)
-    except OSError as exc:
-        return [f"fastest backend not recorded: {bundle} is not writable ({exc.strerror})"]
-    if record is None:
+    rounds = {r.backend: r.rounds_ms for r in results if (r.backend, r.precision) in own}
+    comparison = compare_rounds(rounds)
+    if comparison is None:
         return []
-    others = ", ".join(f"{b} {ms:.1f} ms" for b, ms in sorted(median.items()) if b != record["backend"])
-    return [
-        f"fastest here: {record['backend']} {median[str(record['backend'])]:.1f} ms (vs {others}), "
-        f"recorded in {bundle / CHOICE_FILE}: Detector uses it by default on this machine"
-    ]
+    line = comparison.describe()
+    if record is False or (record is None and not comparison.clear):
+        why = "--no-record" if record is False else "within this run's noise"
+        return [f"{line}: {why}, not recorded (--record records it for Detector's default here)"]
+    try:
+        record_fastest(bundle, comparison.median_ms, threads)
+    except OSError as exc:
+        return [f"{line}: not recorded, {bundle} is not writable ({exc.strerror})"]
+    return [f"{line}: recorded in {bundle / CHOICE_FILE}, Detector uses it by default on this machine"]
 
 
 def _input_size(config: Config) -> List[int]:

@@ -33,6 +33,7 @@ class Result:
     model_mb: Optional[float] = None
     map50_95: Optional[float] = None
     map50: Optional[float] = None
+    rounds_ms: List[float] = field(default_factory=list)  # end-to-end time of each interleaved round
 
     @property
     def name(self) -> str:
@@ -50,13 +51,21 @@ def artifact_bytes(det: Any) -> int:
 
 
 def in_effect(det: Any) -> str:
-    """What the backend computes in, read back from it (not what was asked)."""
+    """What the backend computes in, read back from it where it says (not what was asked).
+
+    onnxruntime runs a model in its own precision (an INT8 Q/DQ model's quantized ops in INT8);
+    OpenVINO reports its inference precision hint, which applies to the ops an INT8 model
+    leaves in float.
+    """
     runtime = det.runtime
+    model = det.artifact.precision
     if hasattr(runtime, "precision_hint"):
+        if model == "int8":
+            return f"int8 + {runtime.precision_hint} (hint read back)"
         return f"{runtime.precision_hint} (hint read back)"
     if hasattr(runtime, "providers"):
-        return f"fp32 ({runtime.providers[0]})"
-    return det.manifest.artifact(det.backend).precision
+        return f"{model} ({runtime.providers[0]})"
+    return model
 
 
 def open_detector(config: Config, threads: Optional[int], **extra: Any) -> Any:
@@ -157,6 +166,7 @@ def benchmark(
                     artifact_bytes(det) / 1e6,
                     {s: percentile(v, 50) for s, v in times.items()},
                     {s: percentile(v, 90) for s, v in times.items()},
+                    rounds_ms=list(times["total"]),
                 )
             )
         if data is not None:

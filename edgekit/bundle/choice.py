@@ -11,13 +11,61 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Union
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 CHOICE_FILE = "device_choice.json"
+# Beyond a run's noise: the fastest backend's median end to end at least MIN_GAIN below every
+# other's, and faster than each in at least MIN_WIN_RATE of the interleaved rounds they shared.
+MIN_GAIN = 0.05
+MIN_WIN_RATE = 0.75
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The fastest backend of one benchmark run and how clearly it won."""
+
+    fastest: str
+    median_ms: Dict[str, float]
+    gain: float  # the smallest relative gain of its median over another backend's
+    win_rate: float  # the smallest fraction of paired rounds it won against another backend
+
+    @property
+    def clear(self) -> bool:
+        """Whether the difference is beyond this run's noise (see ``MIN_GAIN``, ``MIN_WIN_RATE``)."""
+        return self.gain >= MIN_GAIN and self.win_rate >= MIN_WIN_RATE
+
+    def describe(self) -> str:
+        ms = self.median_ms
+        others = ", ".join(f"{b} {t:.1f} ms" for b, t in sorted(ms.items()) if b != self.fastest)
+        return (
+            f"fastest here: {self.fastest} {ms[self.fastest]:.1f} ms (vs {others}; "
+            f"{self.gain:.0%} ahead, won {self.win_rate:.0%} of paired rounds)"
+        )
+
+
+def compare_rounds(rounds_ms: Mapping[str, Sequence[float]]) -> Optional[Comparison]:
+    """Compare backends timed in the same interleaved rounds (backend -> end-to-end ms per round).
+
+    None for fewer than two backends.
+    """
+    if len(rounds_ms) < 2:
+        return None
+    median = {b: float(statistics.median(t)) for b, t in rounds_ms.items()}
+    fastest = min(median, key=lambda b: median[b])
+    gains, wins = [], []
+    for other, times in rounds_ms.items():
+        if other == fastest:
+            continue
+        gains.append(1.0 - median[fastest] / median[other] if median[other] > 0 else 0.0)
+        pairs = list(zip(rounds_ms[fastest], times))
+        wins.append(float(sum(a < b for a, b in pairs)) / len(pairs) if pairs else 0.0)
+    return Comparison(fastest, median, float(min(gains)), float(min(wins)))
 
 
 def machine_key() -> Dict[str, str]:

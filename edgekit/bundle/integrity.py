@@ -97,4 +97,3 @@ def check_files(root: Union[str, Path], artifacts: Iterable[Artifact], use_cache
     if cache_file is not None and hashed:
         _save_cache(cache_file, cache)
     return hashed
-

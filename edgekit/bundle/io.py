@@ -95,7 +95,8 @@ def _check_file(
         )
 
 
-def _umask() -> int:
+def user_umask() -> int:
+    """The process's umask (read without changing it)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -136,7 +137,7 @@ class BundleWriter:
         text = json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n"
         (self.dir / MANIFEST_NAME).write_text(text, encoding="utf-8")
         read_bundle(self.dir, verify_hashes=True)  # never publish a bundle we cannot read back
-        os.chmod(self.dir, 0o777 & ~_umask())  # mkdtemp made it 0700; a bundle is as the user's folders
+        os.chmod(self.dir, 0o777 & ~user_umask())  # mkdtemp made it 0700; a bundle is as the user's folders
         backup = None
         if self.dest.exists():
             backup = self.dest.with_name(f".{self.dest.name}.old")

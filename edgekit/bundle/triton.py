@@ -1,9 +1,11 @@
 """Triton Inference Server model repository from a bundle (``config.pbtxt`` + the model file).
 
-For users serving many streams from one GPU box. ONNX models are served by Triton's
-onnxruntime backend (``platform: "onnxruntime_onnx"``), TensorRT engines as ``tensorrt_plan``;
-the pre/post-processing stays in the client (``edgekit.Detector``'s preprocessor and decoder
-read the same manifest, which is copied beside the config).
+For users serving many streams from one box. ONNX models are served by Triton's onnxruntime
+backend (``platform: "onnxruntime_onnx"``), OpenVINO IR by its OpenVINO backend
+(``backend: "openvino"``, CPU only), TensorRT engines as ``tensorrt_plan``. The instance kind
+follows the bundle's target: GPU for a TensorRT target or engine, CPU otherwise. Pre- and
+post-processing stay in the client (``edgekit.Detector``'s preprocessor and decoder read the same
+manifest, which is copied beside the config).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
-from edgekit.bundle.io import read_bundle
+from edgekit.bundle.io import read_bundle, user_umask
+from edgekit.bundle.manifest import Artifact, Manifest
 from edgekit.errors import InputFileError
 
-PLATFORMS = {"onnxruntime": ("onnxruntime_onnx", "model.onnx"), "tensorrt": ("tensorrt_plan", "model.plan")}
 TRITON_TYPES = {
     "float32": "TYPE_FP32",
     "float16": "TYPE_FP16",
@@ -26,6 +29,19 @@ TRITON_TYPES = {
     "int32": "TYPE_INT32",
     "int64": "TYPE_INT64",
 }
+KINDS = ("auto", "cpu", "gpu")
+# the bundle's models Triton can serve, in the order one is picked when --backend is not given
+SERVABLE = ("tensorrt", "onnxruntime", "openvino")
+
+
+@dataclass(frozen=True)
+class Served:
+    """What Triton loads: the config's platform/backend line, the files of its version folder
+    (source in the bundle -> name Triton expects) and the instance kind."""
+
+    engine_line: str
+    files: Tuple[Tuple[Path, str], ...]
+    kind: str  # KIND_CPU / KIND_GPU
 
 
 def _dims(shape: Sequence[Optional[int]], batched: bool) -> str:
@@ -33,7 +49,17 @@ def _dims(shape: Sequence[Optional[int]], batched: bool) -> str:
     return "[ " + ", ".join(str(-1 if d is None else int(d)) for d in dims) + " ]"
 
 
-def config_text(name: str, manifest: Any, platform: str) -> str:
+def _tensor(name: str, dtype: str, shape: Sequence[Optional[int]], batched: bool) -> List[str]:
+    return [
+        "  {",
+        f'    name: "{name}"',
+        f"    data_type: {TRITON_TYPES[dtype]}",
+        f"    dims: {_dims(shape, batched)}",
+        "  }",
+    ]
+
+
+def config_text(name: str, manifest: Manifest, engine_line: str, kind: str = "KIND_GPU") -> str:
     """The ``config.pbtxt`` of ``manifest``'s model (dynamic batch: ``max_batch_size`` 8)."""
     inp = manifest.input
     batched = inp.batch is None
@@ -42,29 +68,65 @@ def config_text(name: str, manifest: Any, platform: str) -> str:
         if inp.layout == "NCHW"
         else [inp.batch, inp.height, inp.width, 3]
     )
-    lines = [
-        f'name: "{name}"',
-        f'platform: "{platform}"',
-        f"max_batch_size: {8 if batched else 0}",
-        "input [",
-        "  {",
-        f'    name: "{inp.name}"',
-        f"    data_type: {TRITON_TYPES[inp.dtype]}",
-        f"    dims: {_dims(shape, batched)}",
-        "  }",
-        "]",
-        "output [",
-    ]
+    lines = [f'name: "{name}"', engine_line, f"max_batch_size: {8 if batched else 0}", "input ["]
+    lines += _tensor(inp.name, inp.dtype, shape, batched)
+    lines += ["]", "output ["]
     for i, out in enumerate(manifest.outputs):
-        lines += [
-            "  {",
-            f'    name: "{out.name}"',
-            f"    data_type: {TRITON_TYPES[out.dtype]}",
-            f"    dims: {_dims(out.shape, batched)}",
-            "  }" + ("," if i < len(manifest.outputs) - 1 else ""),
-        ]
-    lines += ["]", "instance_group [ { kind: KIND_GPU, count: 1 } ]", ""]
+        block = _tensor(out.name, out.dtype, out.shape, batched)
+        if i < len(manifest.outputs) - 1:
+            block[-1] += ","
+        lines += block
+    lines += ["]", f"instance_group [ {{ kind: {kind}, count: 1 }} ]", ""]
     return "\n".join(lines)
+
+
+def _pick(manifest: Manifest, backend: Optional[str], root: Path) -> Artifact:
+    wanted = [backend] if backend else list(SERVABLE)
+    for name in wanted:
+        for art in manifest.artifacts:
+            if art.backend == name and (name == "openvino" or art.path.endswith(".onnx")):
+                return art
+    have = ", ".join(f"{a.backend} ({a.path})" for a in manifest.artifacts)
+    what = f"{backend} model" if backend else "model"
+    raise InputFileError(
+        root, f"the bundle has no {what} Triton can serve (it has: {have}); pass a built --engine"
+    )
+
+
+def _kind(manifest: Manifest, served_backend: str, kind: str) -> str:
+    if served_backend == "openvino":
+        if kind == "gpu":
+            raise InputFileError(Path("--kind"), "Triton's OpenVINO backend runs on the CPU only")
+        return "KIND_CPU"
+    if kind != "auto":
+        return f"KIND_{kind.upper()}"
+    on_gpu = served_backend == "tensorrt" or "tensorrt" in manifest.target.get("backends", ())
+    return "KIND_GPU" if on_gpu else "KIND_CPU"
+
+
+def served_model(
+    manifest: Manifest, root: Path, backend: Optional[str], engine: Optional[Path], kind: str
+) -> Tuple[Served, Manifest]:
+    """What to serve from the bundle at ``root`` and the manifest as that model sees it."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if engine is not None:
+        if not Path(engine).is_file():
+            raise InputFileError(Path(engine), "no such engine file")
+        source = _pick(manifest, None, root)  # the engine was built from its ONNX: the same I/O
+        files = ((Path(engine), "model.plan"),)
+        return Served('platform: "tensorrt_plan"', files, _kind(manifest, "tensorrt", kind)), (
+            manifest.for_artifact(source)
+        )
+    art = _pick(manifest, backend, root)
+    if art.backend == "openvino":
+        bins = [f.path for f in art.files if f.path.endswith(".bin")]
+        files = ((root / art.path, "model.xml"), *((root / b, "model.bin") for b in bins[:1]))
+        served = Served('backend: "openvino"', files, _kind(manifest, "openvino", kind))
+    else:
+        files = ((root / art.path, "model.onnx"),)
+        served = Served('platform: "onnxruntime_onnx"', files, _kind(manifest, art.backend, kind))
+    return served, manifest.for_artifact(art)  # its own input dtype and outputs (uint8, best scores)
 
 
 def export_triton(
@@ -72,39 +134,30 @@ def export_triton(
     repository: Union[str, Path],
     name: Optional[str] = None,
     engine: Optional[Path] = None,
+    backend: Optional[str] = None,
+    kind: str = "auto",
 ) -> Path:
     """Write ``repository/<name>/`` (``config.pbtxt``, ``1/<model>``, ``manifest.json``); returns it.
 
-    The bundle's onnxruntime model is used, or its TensorRT ONNX; ``engine`` (a built ``.engine``)
-    exports a ``tensorrt_plan`` instead. Written to a temporary folder and renamed into place.
+    ``backend`` picks the bundle's model (default: its TensorRT ONNX, then onnxruntime, then
+    OpenVINO); ``engine`` (a built ``.engine``) exports a ``tensorrt_plan`` instead. ``kind``
+    overrides the instance kind (``auto``: the target's). Written to a temporary folder and
+    renamed into place.
     """
     b = read_bundle(bundle)
-    m = b.manifest
-    name = name or Path(b.root).name.split(".")[0]
-    if engine is not None:
-        platform, model_name = PLATFORMS["tensorrt"]
-        source = Path(engine)
-        if not source.is_file():
-            raise InputFileError(source, "no such engine file")
-    else:
-        onnx = [
-            a for a in m.artifacts if a.backend in ("onnxruntime", "tensorrt") and a.path.endswith(".onnx")
-        ]
-        if not onnx:
-            raise InputFileError(
-                Path(b.root), "the bundle has no ONNX model for Triton (pass a built --engine)"
-            )
-        platform, model_name = PLATFORMS["onnxruntime"]
-        source = Path(b.root) / onnx[0].path
-        m = m.for_artifact(onnx[0])  # its own input dtype and outputs (uint8 pixels, best scores)
+    root = Path(b.root)
+    name = name or root.name.split(".")[0]
+    served, manifest = served_model(b.manifest, root, backend, engine, kind)
     dest = Path(repository) / name
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=dest.parent))
     try:
         (tmp / "1").mkdir()
-        shutil.copyfile(source, tmp / "1" / model_name)
-        shutil.copyfile(Path(b.root) / "manifest.json", tmp / "manifest.json")
-        (tmp / "config.pbtxt").write_text(config_text(name, m, platform))
+        for source, target in served.files:
+            shutil.copyfile(source, tmp / "1" / target)
+        shutil.copyfile(root / "manifest.json", tmp / "manifest.json")
+        (tmp / "config.pbtxt").write_text(config_text(name, manifest, served.engine_line, served.kind))
+        os.chmod(tmp, 0o777 & ~user_umask())  # mkdtemp made it 0700
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)

@@ -22,7 +22,10 @@ def _split(value: str) -> list:
     "--precisions", help="Comma-separated: fp32,bf16,fp16 (default: a bundle's own; checkpoint fp32,bf16)."
 )
 @click.option(
-    "--no-record", is_flag=True, help="Do not record the fastest backend in the bundle (device_choice.json)."
+    "--record/--no-record",
+    default=None,
+    help="Record the fastest backend in the bundle (device_choice.json), or never; "
+    "default: only when it won beyond the run's noise.",
 )
 @click.option("--imgsz", help="Input size when converting: 640 or WIDTHxHEIGHT.")
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep converted bundles here.")
@@ -42,7 +45,7 @@ def benchmark_cmd(
     target: str,
     backends: Optional[str],
     precisions: Optional[str],
-    no_record: bool,
+    record: Optional[bool],
     imgsz: Optional[str],
     workdir: Optional[Path],
     runs: int,
@@ -58,7 +61,8 @@ def benchmark_cmd(
     """Benchmark SOURCE: a bundle folder as is, or a .pt/.pth checkpoint converted per backend/precision.
 
     On a bundle with several backends (a Raspberry Pi bundle: OpenVINO and LiteRT) the fastest
-    is recorded in the bundle and Detector / edgekit predict use it by default on this machine.
+    is printed; recorded in the bundle (Detector and edgekit predict then use it by default on
+    this machine) with --record, or when it won by 5 % or more in 3 of 4 paired rounds.
     """
     from edgekit.bench import run_benchmark
     from edgekit.cli.convert import parse_imgsz
@@ -79,7 +83,7 @@ def benchmark_cmd(
         memory=not no_memory,
         throughput_images=throughput_images,
         log=None if as_json else click.echo,
-        record_choice=not no_record,
+        record_choice=record,
     )
     click.echo(run.json() if as_json else run.table())
     if csv_path:

@@ -7,6 +7,8 @@ from typing import Optional
 
 import click
 
+from edgekit.bundle.triton import KINDS, SERVABLE
+
 
 @click.command("triton")
 @click.argument("bundle", type=click.Path(path_type=Path))
@@ -14,10 +16,32 @@ import click
     "-o", "--output", "repository", type=click.Path(path_type=Path), required=True, help="Repository."
 )
 @click.option("--name", help="Model name in the repository (default: the bundle's name).")
+@click.option(
+    "--backend",
+    type=click.Choice(SERVABLE),
+    help="Which of the bundle's models to serve (default: TensorRT's ONNX, then onnxruntime, then OpenVINO).",
+)
 @click.option("--engine", type=click.Path(path_type=Path), help="A built TensorRT engine to serve instead.")
-def triton(bundle: Path, repository: Path, name: Optional[str], engine: Optional[Path]) -> None:
+@click.option(
+    "--kind",
+    type=click.Choice(KINDS),
+    default="auto",
+    show_default=True,
+    help="Instance kind; auto: GPU for a TensorRT target or engine, CPU otherwise.",
+)
+def triton(
+    bundle: Path,
+    repository: Path,
+    name: Optional[str],
+    backend: Optional[str],
+    engine: Optional[Path],
+    kind: str,
+) -> None:
     """Write REPOSITORY/NAME/{config.pbtxt, 1/model.*} for BUNDLE."""
     from edgekit.bundle.triton import export_triton
 
-    dest = export_triton(bundle, repository, name=name, engine=engine)
-    click.echo(f"wrote {dest}")
+    dest = export_triton(bundle, repository, name=name, engine=engine, backend=backend, kind=kind)
+    config = (dest / "config.pbtxt").read_text()
+    served = next(line for line in config.splitlines() if line.startswith(("platform:", "backend:")))
+    kind_line = next(line for line in config.splitlines() if line.startswith("instance_group"))
+    click.echo(f"wrote {dest} ({served}, {kind_line.split('kind: ')[1].split(',')[0]})")

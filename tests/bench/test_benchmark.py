@@ -9,6 +9,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgekit.bench import run_benchmark
@@ -155,7 +156,7 @@ def test_the_fastest_backend_is_recorded_and_opened_by_default(converted: Path, 
     bundle = Path(
         shutil.copytree(converted, tmp_path / "b.edgekit", ignore=shutil.ignore_patterns(CHOICE_FILE))
     )
-    run = run_benchmark(bundle, runs=3, warmup=1, memory=False, throughput_images=0)
+    run = run_benchmark(bundle, runs=3, warmup=1, memory=False, throughput_images=0, record_choice=True)
     assert sorted(r.name for r in run.results) == ["onnxruntime fp32", "openvino fp32"]  # the bundle's own
     record = json.loads((bundle / CHOICE_FILE).read_text())
     median = {r.backend: r.median_ms["total"] for r in run.results}
@@ -192,6 +193,42 @@ def test_one_backend_records_nothing_and_no_record_writes_nothing(converted: Pat
         "benchmark", str(bundle), "--runs", "2", "--no-memory", "--throughput-images", "0", "--no-record"
     )
     assert proc.returncode == 0, proc.stderr
-    assert not (bundle / CHOICE_FILE).exists() and "fastest here" not in proc.stdout
-    proc = run_cli("benchmark", str(bundle), "--runs", "2", "--no-memory", "--throughput-images", "0")
-    assert proc.returncode == 0 and "fastest here:" in proc.stdout and (bundle / CHOICE_FILE).is_file()
+    assert not (bundle / CHOICE_FILE).exists()
+    assert "fastest here:" in proc.stdout and "--no-record, not recorded" in proc.stdout
+    # by default: printed either way, recorded only when it won beyond the run's noise
+    proc = run_cli("benchmark", str(bundle), "--runs", "4", "--no-memory", "--throughput-images", "0")
+    assert proc.returncode == 0 and "fastest here:" in proc.stdout, proc.stderr
+    recorded = "recorded in" in proc.stdout
+    assert recorded == (bundle / CHOICE_FILE).is_file()
+    assert recorded or "within this run's noise, not recorded (--record" in proc.stdout
+    proc = run_cli(
+        "benchmark", str(bundle), "--runs", "2", "--no-memory", "--throughput-images", "0", "--record"
+    )
+    assert proc.returncode == 0 and "recorded in" in proc.stdout and (bundle / CHOICE_FILE).is_file()
+
+
+def test_a_recorded_choice_needs_a_win_beyond_the_noise() -> None:
+    from edgekit.bundle.choice import compare_rounds
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.4, 40)
+    base = 10.0 + noise - np.median(noise)  # median exactly 10 ms
+    assert compare_rounds({"openvino": base}) is None
+    close = compare_rounds({"openvino": base, "tflite": base * 1.03})  # 3 % apart, every round
+    assert close and close.fastest == "openvino" and close.win_rate == 1.0 and not close.clear
+    clear = compare_rounds({"openvino": base * 1.2, "tflite": base, "onnxruntime": base * 1.1})
+    assert clear and clear.fastest == "tflite" and clear.clear and clear.gain == pytest.approx(1 - 1 / 1.1)
+    assert "tflite 10.0 ms (vs onnxruntime 11.0 ms, openvino 12.0 ms; 9% ahead" in clear.describe()
+    # 10 % apart in the medians, but the rounds split: noise, not a winner
+    noisy = compare_rounds({"a": np.r_[base[:20], base[20:] * 1.5], "b": np.r_[base[:20] * 1.25, base[20:]]})
+    assert noisy and noisy.gain > 0.05 and noisy.win_rate < 0.75 and not noisy.clear
+
+
+def test_an_int8_model_is_labelled_int8(tmp_path: Path) -> None:
+    need("onnxruntime")
+    bundle = write_tiny_bundle(tmp_path / "int8.edgekit", int8=True)  # onnxruntime's own Q/DQ model
+    run = run_benchmark(bundle, runs=2, warmup=1, memory=False, throughput_images=0)
+    assert [(r.name, r.in_effect) for r in run.results] == [
+        ("onnxruntime int8", "int8 (CPUExecutionProvider)")
+    ]
+    assert "int8 (CPUExecutionProvider)" in run.table()

@@ -40,7 +40,7 @@ def test_show_valid_bundle(tmp_path: Path) -> None:
     proc = run_cli("show", str(b), "--verify")
     assert proc.returncode == 0, proc.stderr
     assert "ultralytics yolo11n" in proc.stdout and "384x640" in proc.stdout
-    assert "all model files match" in proc.stdout
+    assert "model files match the manifest" in proc.stdout
 
 
 def test_show_corrupt_manifest_is_one_line(tmp_path: Path) -> None:

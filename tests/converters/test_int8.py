@@ -64,6 +64,7 @@ def test_int8_bundle_carries_both_int8_models_and_the_report(tmp_path: Path, sha
         "--calib-images",
         "12",  # of 16: four calibration-disjoint images remain for the agreement check
         "--allow-accuracy-loss",  # untrained weights: near-tied scores; the report still says how far
+        "--allow-small-calib",  # 12 readable images: refused without it
         "-o",
         str(out),
         timeout=600,

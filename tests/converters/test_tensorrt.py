@@ -149,6 +149,7 @@ def test_jetson_int8_is_symmetric_qdq_checked_in_onnxruntime(tmp_path: Path) -> 
         precision="int8",
         calib=data.root / "images" / "train",
         calib_images=12,
+        allow_small_calib=True,
         allow_accuracy_loss=True,  # untrained weights
         output=tmp_path / "j8.edgekit",
         measure=False,

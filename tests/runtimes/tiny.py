@@ -6,6 +6,7 @@ the colour order and the scale of preprocessing change the result, as they would
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -59,6 +60,25 @@ def write_tiny_onnx(path: Path, height: int, width: int, dynamic: bool = False) 
     save(model, str(path))
 
 
+def quantize_tiny(path: Path, height: int, width: int) -> None:
+    """Replace the tiny ONNX at ``path`` by onnxruntime's static Q/DQ quantization of it."""
+    need("onnxruntime")
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    class Images(CalibrationDataReader):
+        def __init__(self) -> None:
+            rng = np.random.default_rng(0)
+            self.batches = iter([{"images": rng.random((1, 3, height, width), np.float32)} for _ in range(8)])
+
+        def get_next(self) -> Optional[dict]:
+            return next(self.batches, None)
+
+    fp32 = path.with_name("fp32.onnx")
+    path.rename(fp32)
+    quantize_static(str(fp32), str(path), Images(), quant_format=QuantFormat.QDQ)
+    fp32.unlink()
+
+
 def write_tiny_bundle(
     dest: Path,
     height: int = 64,
@@ -66,12 +86,16 @@ def write_tiny_bundle(
     preprocess: Preprocess = Preprocess(),
     dynamic: bool = False,
     drop_model: Optional[bool] = False,
+    int8: bool = False,
 ) -> Path:
+    """The tiny model as a bundle; ``int8``: quantized to Q/DQ by onnxruntime (a real INT8 model)."""
     n = len(BOXES)
     batch = None if dynamic else 1
     with BundleWriter(dest) as w:
         write_tiny_onnx(w.dir / "model.onnx", height, width, dynamic)
-        art = w.artifact("model.onnx", "onnxruntime", "fp32")
+        if int8:
+            quantize_tiny(w.dir / "model.onnx", height, width)
+        art = w.artifact("model.onnx", "onnxruntime", "int8" if int8 else "fp32")
         m = manifest(
             [
                 OutputSpec("boxes", "boxes", (batch, 4, n), layout="BCN"),
@@ -86,7 +110,7 @@ def write_tiny_bundle(
             sha256=art.sha256,
             size=art.size,
         )
-        w.commit(m)
+        w.commit(replace(m, artifacts=(art,)))  # the writer's own record of the file
     if drop_model:
         (dest / "model.onnx").unlink()
     return dest

@@ -250,6 +250,7 @@ def test_int8_weight_scale_10x_off(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         precision="int8",
         calib=data.root / "images" / "train",
         calib_images=24,
+        allow_small_calib=True,  # a fault test: the scales need not be good, only real
         int8_fallback=False,
     )
     assert faulted and ("match FP32 at rate" in message or "cosine" in message), message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 
 from edgekit.bench.configs import Config
 from edgekit.bench.memory import measure_in_subprocess
+from edgekit.timing import alternating
 
 STAGES = ("preprocess", "inference", "decode", "total")
 THROUGHPUT_BATCH = 8
@@ -86,17 +88,14 @@ def time_once(det: Any, frame: np.ndarray) -> Dict[str, float]:
 def interleaved_latency(
     detectors: Sequence[Any], frame: np.ndarray, runs: int, warmup: int
 ) -> List[Dict[str, List[float]]]:
-    """Per detector, per stage, ``runs`` timings; each round runs every detector once, in turn."""
+    """Per detector, per stage, ``runs`` timings; each round runs every detector once, in turn
+    (``edgekit.timing.alternating``: the order reverses each round)."""
     for det in detectors:
         for _ in range(warmup):
             det(frame)
-    samples: List[Dict[str, List[float]]] = [{s: [] for s in STAGES} for _ in detectors]
-    for i in range(runs):
-        order = range(len(detectors)) if i % 2 == 0 else reversed(range(len(detectors)))
-        for k in order:  # alternate the order so no configuration always runs after the same one
-            for stage, value in time_once(detectors[k], frame).items():
-                samples[k][stage].append(value)
-    return samples
+    calls = [functools.partial(time_once, det, frame) for det in detectors]
+    rounds = alternating(calls, blocks=runs)
+    return [{s: [r[s] for r in rs] for s in STAGES} for rs in rounds]
 
 
 def throughput(config: Config, threads: Optional[int], frame: np.ndarray, images: int) -> tuple:

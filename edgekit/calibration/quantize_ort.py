@@ -11,6 +11,7 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
 
 from edgekit._optional import require
 from edgekit.errors import ConversionError, first_line
+from edgekit.progress import chatter
 
 #: calibration methods edgekit offers (onnxruntime's CalibrationMethod names, lower case)
 METHODS = ("minmax", "entropy", "percentile")
@@ -45,7 +46,7 @@ class _DropAdvice(logging.Filter):
 
 
 @contextmanager
-def _quiet_root() -> Iterator[None]:
+def _hide_advice() -> Iterator[None]:
     root, drop = logging.getLogger(), _DropAdvice()
     root.addFilter(drop)
     try:
@@ -104,7 +105,7 @@ def quantize_onnx(
         extra["OpTypesToExcludeOutputQuantization"] = op_types
     started = time.perf_counter()
     reader.rewind()
-    with _quiet_root():
+    with _hide_advice(), chatter():  # its calibrator prints each stage; the hint is logged per call
         try:
             q.quantize_static(
                 str(source),

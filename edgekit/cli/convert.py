@@ -38,6 +38,11 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
 @click.option("--jetpack", help="JetPack release of a Jetson target.")
 @click.option("--dla-core", type=int, help="DLA core of a Jetson target.")
 @click.option("--arch", help="Architecture when the checkpoint does not carry it (e.g. damoyolo-t).")
+@click.option(
+    "--names",
+    help="Class names for a checkpoint without them (DAMO-YOLO): a data.yaml, a .txt of one per "
+    "line, or a,b,c.",
+)
 @click.option("--conf", type=float, default=0.25, show_default=True, help="Default confidence threshold.")
 @click.option("--iou", type=float, default=0.45, show_default=True, help="Default NMS IoU threshold.")
 @click.option("--max-det", type=int, default=300, show_default=True, help="Detections per image at most.")
@@ -94,6 +99,9 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
     "each anchor's best score and class out).",
 )
 @click.option("--no-simplify", is_flag=True, help="Skip onnxslim.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show the warnings and logs of torch, onnxruntime, OpenVINO, LiteRT"
+)
 @click.option("--no-verify", is_flag=True, help="Skip the self-check against PyTorch (not recommended).")
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Bundle folder (default: NAME-TARGET.edgekit)."

@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Optional
 
 import click
 
+from edgekit import progress
+
 
 def describe_model(
     path: Path, arch: Optional[str] = None, imgsz: Optional[int] = None, target: Optional[str] = None
@@ -27,7 +29,8 @@ def describe_model(
         structure_rows,
     )
 
-    loaded = load_checkpoint(path, arch=arch)
+    with progress.step(f"reading {Path(path).name}"):
+        loaded = load_checkpoint(path, arch=arch)
     info, model = loaded.info, loaded.model
     size = (imgsz, imgsz) if imgsz else tuple(info.imgsz)
     pre, head, s = info.preprocess, info.head, info.structures
@@ -56,7 +59,8 @@ def describe_model(
         opts = ConvertOptions(target=target, imgsz=imgsz)
         plan, imgsz_from = choose_imgsz(opts, info, make_plan(opts))
         plan = plan.with_head(head.bins, head.end2end)
-        _, report = reparameterize_for(loaded, plan)
+        with progress.step("reparameterizing"):
+            _, report = reparameterize_for(loaded, plan)
         d["plan"] = plan.to_dict()
         d["plan_text"] = plan.describe(imgsz_from)
         d["reparam"] = report.to_dict()
@@ -130,14 +134,22 @@ def render(d: Dict[str, Any]) -> str:
 )
 @click.option("--target", default="cpu", show_default=True, help="Target of --plan (see edgekit devices).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--verbose", "-v", is_flag=True, help="Show the warnings and logs of torch and the exporters.")
 def inspect_cmd(
-    checkpoint: Path, arch: Optional[str], imgsz: Optional[int], show_plan: bool, target: str, as_json: bool
+    checkpoint: Path,
+    arch: Optional[str],
+    imgsz: Optional[int],
+    show_plan: bool,
+    target: str,
+    as_json: bool,
+    verbose: bool,
 ) -> None:
     """Describe CHECKPOINT: family, variant, classes, size, train-time structures.
 
     The file is read safely: nothing in it is executed.
     """
-    d = describe_model(checkpoint, arch=arch, imgsz=imgsz, target=target if show_plan else None)
+    with progress.session(verbose=verbose):
+        d = describe_model(checkpoint, arch=arch, imgsz=imgsz, target=target if show_plan else None)
     if as_json:
         d = {k: v for k, v in d.items() if k not in ("structure_rows", "plan_text", "reparam_table")}
         click.echo(json.dumps(d, indent=2))

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from edgekit import __version__
+from edgekit import __version__, progress
 from edgekit._optional import available, require, version_of
 from edgekit.bundle import BundleWriter, Manifest
 from edgekit.bundle.manifest import Artifact, InputSpec, ModelSection, Preprocess, SourceInfo
@@ -28,6 +28,8 @@ from edgekit.converters.options import (
     choose_imgsz,
     default_bundle_path,
     make_plan,
+    parse_names,
+    with_names,
 )
 from edgekit.converters.verify_bundle import sample_images, verify_bundle
 from edgekit.devices import ConversionPlan
@@ -61,10 +63,14 @@ def convert(
             f"for {', '.join(plan.backends)} (add --int8 --backend tflite, or a Raspberry Pi target)"
         )
     check_calibration(opts, plan)
-    loaded = load_checkpoint(checkpoint, arch=opts.arch)
-    plan, imgsz_from = choose_imgsz(opts, loaded.info, plan)
-    dest = Path(opts.output) if opts.output else default_bundle_path(checkpoint, plan)
-    return build_bundle(loaded, dest, opts, plan, log, imgsz_from)
+    if opts.names is not None:
+        parse_names(opts.names)  # a bad --names fails before the checkpoint read
+    with progress.session(opts.progress, opts.verbose):
+        with progress.step(f"reading {checkpoint.name}"):
+            loaded = load_checkpoint(checkpoint, arch=opts.arch)
+        plan, imgsz_from = choose_imgsz(opts, loaded.info, plan)
+        dest = Path(opts.output) if opts.output else default_bundle_path(checkpoint, plan)
+        return build_bundle(loaded, dest, opts, plan, log, imgsz_from)
 
 
 def convert_loaded(
@@ -95,7 +101,8 @@ def build_bundle(
 ) -> Path:
     """Reparameterize, export, verify and write the bundle ``dest`` for ``plan``."""
     say: Log = log or (lambda _msg: None)
-    info = loaded.info
+    info, names_from = with_names(opts, loaded.info)
+    loaded = dataclasses.replace(loaded, info=info)
     plan = plan.with_head(info.head.bins, info.head.end2end)
     backends = [b for b in plan.backends if b in IMPLEMENTED_BACKENDS] or (
         ["onnxruntime"] if opts.backend is None else []
@@ -112,13 +119,18 @@ def build_bundle(
         )
     say(plan.describe(imgsz_from))
     say(f"model: {info.family} {info.variant}, {info.nc} classes, from {info.source or 'memory'}")
-    deploy, report = reparameterize_for(loaded, plan, measure=opts.measure)
-    say(report.format_table())
-    with BundleWriter(dest) as writer:
-        manifest = write_onnx_bundle(writer, deploy, loaded, plan, opts, backends, report.to_dict(), say)
-        writer.commit(manifest)
-    say(f"wrote {dest}")
-    build_engine_here(dest, manifest, say)
+    if names_from:
+        say(f"{names_from}: {', '.join(info.names[:8])}{', ...' if info.nc > 8 else ''}")
+    with progress.session(opts.progress, opts.verbose):
+        with progress.step("reparameterizing"):
+            deploy, report = reparameterize_for(loaded, plan, measure=opts.measure)
+        say(report.format_table())
+        with BundleWriter(dest) as writer:
+            manifest = write_onnx_bundle(writer, deploy, loaded, plan, opts, backends, report.to_dict(), say)
+            writer.commit(manifest)
+        say(f"wrote {dest}")
+        with progress.step("building the TensorRT engine"):
+            build_engine_here(dest, manifest, say)
     return dest
 
 
@@ -164,12 +176,15 @@ def write_onnx_bundle(
     onnx_path = writer.dir / ONNX_NAME
     sample = torch.zeros(1, 3, h, w)
     started = time.perf_counter()
-    export_onnx(module, onnx_path, sample, [n for n, _ in roles], plan.opset, plan.dynamic_batch)
-    check_export(onnx_path)
-    from edgekit.reparam import sample_inputs
+    with progress.step(f"exporting ONNX (opset {plan.opset})"):
+        export_onnx(module, onnx_path, sample, [n for n, _ in roles], plan.opset, plan.dynamic_batch)
+        check_export(onnx_path)
+        from edgekit.reparam import sample_inputs
 
-    check = sample_inputs((h, w), info.preprocess, batch=1).numpy()
-    simplified = simplify_onnx(onnx_path, check) if opts.simplify else {"kept": False, "reason": "disabled"}
+        check = sample_inputs((h, w), info.preprocess, batch=1).numpy()
+        simplified = (
+            simplify_onnx(onnx_path, check) if opts.simplify else {"kept": False, "reason": "disabled"}
+        )
     if plan.nms == "graph":
         roles.append(
             (
@@ -236,8 +251,9 @@ def write_onnx_bundle(
     if opts.host_io and not int8:
         manifest = with_host_io(writer, manifest, say)
     if opts.verify:
-        samples = verification_samples(manifest, opts)
-        figures = verify_bundle(writer.dir, manifest, loaded, module, samples, say)
+        with progress.step("verifying against PyTorch"):
+            samples = verification_samples(manifest, opts)
+            figures = verify_bundle(writer.dir, manifest, loaded, module, samples, say)
         manifest = Manifest(**{**manifest.__dict__, "verification": {**manifest.verification, **figures}})
     if int8:
         from edgekit.converters.int8 import TFLITE_FP32, build_int8
@@ -245,8 +261,10 @@ def write_onnx_bundle(
         if "tflite" in backends:  # the TFLite quantizer starts from a FP32 .tflite of the same module
             from edgekit.converters.tflite import convert_float
 
-            convert_float(module, sample, writer.dir / TFLITE_FP32)
-        quantized, report = build_int8(writer, manifest, plan, backends, opts.int8_options(), say)
+            with progress.step("lowering to a FP32 .tflite for the quantizer"):
+                convert_float(module, sample, writer.dir / TFLITE_FP32)
+        with progress.step("INT8: calibrating and quantizing"):
+            quantized, report = build_int8(writer, manifest, plan, backends, opts.int8_options(), say)
         if "build" in target:  # the device builds from the Q/DQ model
             from edgekit.converters.tensorrt import build_section
 
@@ -295,7 +313,8 @@ def write_artifact(
         from edgekit.converters.tflite import write_tflite
 
         started = time.perf_counter()
-        name = write_tflite(module, sample, writer.dir, precision)
+        with progress.step(f"lowering to TFLite {precision} (LiteRT)"):
+            name = write_tflite(module, sample, writer.dir, precision)
         size = (writer.dir / name).stat().st_size
         say(f"wrote TFLite {precision} in {time.perf_counter() - started:.1f}s ({size / 1e6:.2f} MB)")
         return writer.artifact(name, backend, precision)
@@ -303,7 +322,8 @@ def write_artifact(
         from edgekit.converters.openvino import write_ir
 
         started = time.perf_counter()
-        xml, weights = write_ir(onnx_path, writer.dir, precision)
+        with progress.step(f"writing the OpenVINO {precision} IR"):
+            xml, weights = write_ir(onnx_path, writer.dir, precision)
         size = (writer.dir / weights).stat().st_size
         say(
             f"wrote OpenVINO {precision} IR in {time.perf_counter() - started:.1f}s "

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.bundle import Bundle
 from edgekit.bundle.manifest import Artifact, Manifest
 from edgekit.errors import ConversionError
@@ -373,6 +374,7 @@ def build_int8(
     artifacts: List[Artifact] = []
     reports: Dict[str, Any] = {}
     for backend in backends:
+        progress.note(f"INT8: calibrating and quantizing the {backend} model on {len(builder.data)} images")
         artifact, reports[backend] = builder.build(backend, writer)
         artifacts.append(artifact)
     failed = {b: r["misses"] for b, r in reports.items() if not r["accepted"]}

@@ -3,12 +3,13 @@ size and the calibration set, all checked before the (slow) reparameterization a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from edgekit.devices import ConversionPlan, resolve_plan
-from edgekit.errors import CalibrationError, ConversionError, UnsupportedTargetError
+from edgekit.errors import CalibrationError, ConversionError, InputFileError, UnsupportedTargetError
 from edgekit.models.base import ModelInfo
 
 #: INT8 scales from fewer readable images are noise; refused unless ``allow_small_calib``
@@ -49,6 +50,9 @@ class ConvertOptions:
     allow_accuracy_loss: bool = False
     int8_fallback: bool = True  # on a missed bound, re-quantize with the most sensitive layers float
     allow_small_calib: bool = False  # INT8 from fewer than MIN_CALIBRATION_IMAGES readable images
+    names: Union[str, Path, Sequence[str], None] = None  # class names: a data.yaml, a .txt, "a,b,c"
+    progress: Optional[bool] = None  # a live line per long step; None: when stderr is a terminal
+    verbose: bool = False  # let torch / onnxruntime / OpenVINO / LiteRT print their warnings and logs
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def int8_options(self) -> Any:
@@ -134,3 +138,58 @@ def check_calibration(opts: ConvertOptions, plan: ConversionPlan) -> Optional[Di
             f"{MIN_CALIBRATION_IMAGES} (300 by default) representative images, or --allow-small-calib"
         )
     return found
+
+
+def parse_names(spec: Union[str, Path, Sequence[str]]) -> Tuple[str, ...]:
+    """Class names from ``--names``: a YOLO ``data.yaml`` (``names`` as a list or {id: name}), a text
+    file of one name per line, or comma-separated names; a list is taken as is."""
+    if not isinstance(spec, (str, Path)):
+        names = tuple(str(n).strip() for n in spec)
+        origin: Union[str, Path] = "--names"
+    elif Path(spec).suffix.lower() in (".yaml", ".yml", ".txt") or Path(spec).is_file():
+        origin = Path(spec)
+        names = _names_from_file(origin)
+    else:
+        origin = "--names"
+        names = tuple(n.strip() for n in str(spec).split(","))
+    if not names or any(not n for n in names):
+        raise InputFileError(Path(origin), f"empty class name in {list(names)}")
+    return names
+
+
+def _names_from_file(path: Path) -> Tuple[str, ...]:
+    if not path.is_file():
+        raise InputFileError(path, "no such names file (a data.yaml, a .txt of one name per line, or a,b,c)")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".txt":
+        return tuple(line.strip() for line in text.splitlines() if line.strip())
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputFileError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, dict) and all(isinstance(k, int) for k in names):
+        if sorted(names) != list(range(len(names))):
+            raise InputFileError(path, f"'names' ids must be 0..{len(names) - 1}, got {sorted(names)}")
+        return tuple(str(names[i]) for i in range(len(names)))
+    if isinstance(names, list):
+        return tuple(str(n) for n in names)
+    raise InputFileError(path, "no 'names' list or {id: name} mapping")
+
+
+def with_names(opts: ConvertOptions, info: ModelInfo) -> Tuple[ModelInfo, Optional[str]]:
+    """``info`` with the class names of ``opts.names`` (as many as the model's classes), and a
+    line saying where they came from; ``info`` itself and None without ``--names``."""
+    if opts.names is None:
+        return info, None
+    names = parse_names(opts.names)
+    if len(names) != info.nc:
+        where = opts.names if isinstance(opts.names, (str, Path)) else "--names"
+        raise ConversionError(
+            f"{where}: {len(names)} class names, but the model has {info.nc} classes "
+            f"(its own names: {', '.join(info.names[:4])}{', ...' if info.nc > 4 else ''})"
+        )
+    origin = opts.names if isinstance(opts.names, (str, Path)) else "--names"
+    return dataclasses.replace(info, names=list(names)), f"class names from {origin}"

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edgekit import progress
 from edgekit._optional import require
 from edgekit.bundle import Bundle, Manifest
 from edgekit.bundle.manifest import Artifact
@@ -250,7 +251,7 @@ def check_line(backend: str, figures: Dict[str, Any], images: int) -> str:
     worst = max(figures["outputs"], key=lambda r: r.get("worst") or 0.0, default=None)
     bound = "outputs in bounds"
     if worst and worst.get("worst"):
-        bound = f"worst output at {worst['worst']:.2g}x its bound"
+        bound = f"worst output {worst['name']} at {worst['worst']:.2g}x its bound ({worst['bound']})"
     return (
         f"verified {backend} {figures['precision']} on {images} images: preprocess identical "
         f"(max {figures['preprocess_max_levels']:.0f} levels), {bound}, "
@@ -268,6 +269,7 @@ def verify_bundle(
     reference = Reference(loaded, manifest)
     per_backend: Dict[str, Any] = {}
     for art in manifest.artifacts:
+        progress.note(f"verifying {art.backend} ({art.path}) against PyTorch")
         figures = verify_artifact(root, manifest, art, reference, exported, samples)
         if not figures["ok"]:
             raise VerificationError(

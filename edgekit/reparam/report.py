@@ -3,15 +3,14 @@
 GFLOPs follow ``edgekit.models.summary.FLOPS_CONVENTION`` (2 x multiply-accumulates of
 convolutions and matmuls, counted by ``torch.utils.flop_counter``; element-wise ops such as
 activations, softmax and additions are not counted) for one image of the sample size.
-Latency is the median wall time of PyTorch on this machine's CPU under
-``torch.inference_mode`` at batch 1 (after one warm-up run): a relative figure, not a
-device prediction.
+Latency is measured for the train form and the final inference form only, together: the median
+wall time of PyTorch on this machine's CPU under ``torch.inference_mode`` at batch 1, timed in
+alternating warmed blocks (``edgekit.timing``) so that both meet the same machine; a relative
+figure, not a device prediction.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from edgekit.models.summary import FLOPS_CONVENTION, count_params
+from edgekit.timing import median_ms
 from edgekit.verify import TOLERANCE
 
 
@@ -30,8 +30,8 @@ class Measurement:
     latency_ms: Optional[float] = None
 
 
-def measure(model: nn.Module, image: torch.Tensor, runs: int = 3) -> Measurement:
-    """Size, GFLOPs and median CPU latency of ``model`` on ``image`` (``1x3xHxW``)."""
+def measure(model: nn.Module, image: torch.Tensor) -> Measurement:
+    """Size and GFLOPs of ``model`` on ``image`` (``1x3xHxW``); latency is set by ``time_forms``."""
     from torch.utils.flop_counter import FlopCounterMode
 
     params = count_params(model)
@@ -39,16 +39,14 @@ def measure(model: nn.Module, image: torch.Tensor, runs: int = 3) -> Measurement
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         model(image)
-    times = []
+    return Measurement(params, buffers, round(counter.get_total_flops() / 1e9, 4))
+
+
+def time_forms(models: List[nn.Module], image: torch.Tensor, blocks: int = 3, runs: int = 3) -> List[float]:
+    """Median CPU ms of each model on ``image``, timed in ``blocks`` alternating warmed blocks of
+    ``runs`` runs each (the order reverses every block)."""
     with torch.inference_mode():
-        model(image)  # warm-up
-        for _ in range(max(1, runs)):
-            start = time.perf_counter()
-            model(image)
-            times.append((time.perf_counter() - start) * 1e3)
-    return Measurement(
-        params, buffers, round(counter.get_total_flops() / 1e9, 4), round(statistics.median(times), 3)
-    )
+        return [round(ms, 3) for ms in median_ms([lambda m=m: m(image) for m in models], blocks, runs)]
 
 
 @dataclass
@@ -74,7 +72,8 @@ class ReparamReport:
     passes: List[PassRecord] = field(default_factory=list)
     tolerance: float = TOLERANCE
     input_shape: List[int] = field(default_factory=list)
-    latency_runs: int = 0
+    latency_runs: int = 0  # timed runs per block
+    latency_blocks: int = 0
     threads: int = 0
 
     @property
@@ -94,7 +93,14 @@ class ReparamReport:
         return {
             "tolerance": self.tolerance,
             "flops_convention": FLOPS_CONVENTION,
-            "latency": {"device": "cpu", "runs": self.latency_runs, "threads": self.threads, "batch": 1},
+            "latency": {
+                "device": "cpu",
+                "runs": self.latency_runs,
+                "blocks": self.latency_blocks,
+                "timing": "train and inference forms in alternating warmed blocks",
+                "threads": self.threads,
+                "batch": 1,
+            },
             "input_shape": list(self.input_shape),
             "before": asdict(self.before) if self.before else None,
             "after": asdict(self.after) if self.after else None,
@@ -114,12 +120,12 @@ class ReparamReport:
 
     def format_table(self, details: bool = True) -> str:
         """A fixed-width table for the CLI (``edgekit convert``, ``edgekit inspect --plan``)."""
-        header = ("pass", "changed", "params", "GFLOPs", "CPU ms", "max rel err")
+        header = ("pass", "changed", "params", "GFLOPs", "max rel err")
         rows = [("(train form)", "", *_figures(self.before), "")]
         notes: List[str] = []
         for p in self.passes:
             if not p.applied:
-                rows.append((p.name, "skipped", "", "", "", ""))
+                rows.append((p.name, "skipped", "", "", ""))
                 continue
             rows.append((p.name, str(p.changed), *_figures(p.after), f"{p.max_error:.1e}"))
             if details:
@@ -134,12 +140,23 @@ class ReparamReport:
             f"verified: raw outputs within {self.tolerance:g} of max|reference|, decoded ones by the "
             "FP32 bounds of edgekit.verify"
         )
-        return "\n".join(lines + notes)
+        speed = self.latency_line()
+        return "\n".join(lines + ([speed] if speed else []) + notes)
+
+    def latency_line(self) -> Optional[str]:
+        """The train vs inference form CPU latency, or None when not timed."""
+        before, after = self.before, self.after
+        if not before or not after or before.latency_ms is None or after.latency_ms is None:
+            return None
+        return (
+            f"PyTorch CPU latency at batch 1 ({self.threads} threads, median of {self.latency_blocks} "
+            f"alternating warmed blocks of {self.latency_runs}): train form {before.latency_ms:.1f} ms, "
+            f"inference form {after.latency_ms:.1f} ms ({before.latency_ms / after.latency_ms:.2f}x)"
+        )
 
 
 def _figures(m: Optional[Measurement]) -> List[str]:
     if m is None:
-        return ["", "", ""]
+        return ["", ""]
     gflops = "" if m.gflops is None else f"{m.gflops:.3f}"
-    latency = "" if m.latency_ms is None else f"{m.latency_ms:.2f}"
-    return [f"{m.params:,}", gflops, latency]
+    return [f"{m.params:,}", gflops]

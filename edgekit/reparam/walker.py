@@ -10,9 +10,10 @@ from typing import Any, List, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from edgekit import progress
 from edgekit.errors import VerificationError
 from edgekit.reparam.protocol import Pass
-from edgekit.reparam.report import PassRecord, ReparamReport
+from edgekit.reparam.report import PassRecord, ReparamReport, time_forms
 from edgekit.reparam.report import measure as measure_model
 from edgekit.verify import FP32, TOLERANCE, merge
 
@@ -42,6 +43,7 @@ def reparameterize(
     tol: float = TOLERANCE,
     measure: bool = True,
     latency_runs: int = 3,
+    latency_blocks: int = 3,
 ) -> Tuple[nn.Module, ReparamReport]:
     """Apply each applicable pass and verify it; returns the inference model and a report.
 
@@ -62,10 +64,11 @@ def reparameterize(
     bounds = replace(FP32, raw_rtol=tol)
     with torch.no_grad():
         expected = [work(x) for x in batches]
+        train = copy.deepcopy(work) if measure and latency_runs > 0 else None  # timed beside the result
         if measure:
-            report.before = measure_model(work, single, latency_runs)
-            report.latency_runs, report.threads = latency_runs, torch.get_num_threads()
-        for p in pass_list:
+            report.before = measure_model(work, single)
+        for i, p in enumerate(pass_list, 1):
+            progress.note(f"reparameterizing: {p.name} ({i}/{len(pass_list)})")
             if not p.applies(work):
                 report.passes.append(PassRecord(p.name, applied=False))
                 continue
@@ -83,6 +86,12 @@ def reparameterize(
             record = PassRecord(p.name, True, result.changed, list(result.details), errors)
             record.seconds = time.perf_counter() - start
             if measure:
-                record.after = measure_model(work, single, latency_runs)
+                record.after = measure_model(work, single)
             report.passes.append(record)
+        if train is not None and report.before and report.after and report.after is not report.before:
+            report.before.latency_ms, report.after.latency_ms = time_forms(
+                [train, work], single, latency_blocks, latency_runs
+            )
+            report.latency_runs, report.latency_blocks = latency_runs, latency_blocks
+            report.threads = torch.get_num_threads()
     return work, report

@@ -128,3 +128,49 @@ def test_the_package_lists_its_public_api() -> None:
 
     assert {"convert", "Detector", "Detections", "read_bundle", "load_checkpoint"} <= set(dir(edgekit))
     assert not any(name.startswith("_LAZY") for name in dir(edgekit))
+
+
+def test_names_from_a_data_yaml_a_text_file_or_commas(tmp_path: Path) -> None:
+    from edgekit.converters.options import parse_names
+    from edgekit.errors import InputFileError
+
+    (tmp_path / "list.yaml").write_text("names: [cat, dog]\n")
+    (tmp_path / "ids.yaml").write_text("nc: 2\nnames:\n  1: dog\n  0: cat\n")
+    (tmp_path / "names.txt").write_text("cat\n\ndog\n")
+    for spec in ("list.yaml", "ids.yaml", "names.txt"):
+        assert parse_names(tmp_path / spec) == ("cat", "dog"), spec
+    assert parse_names("cat, dog") == ("cat", "dog") and parse_names(["cat", "dog"]) == ("cat", "dog")
+    (tmp_path / "gap.yaml").write_text("names: {0: cat, 2: dog}\n")
+    (tmp_path / "none.yaml").write_text("path: .\n")
+    for spec, message in [
+        (tmp_path / "gap.yaml", "ids must be 0..1"),
+        (tmp_path / "none.yaml", "no 'names'"),
+        (tmp_path / "missing.yaml", "no such names file"),
+        ("cat,,dog", "empty class name"),
+    ]:
+        with pytest.raises(InputFileError, match=message):
+            parse_names(spec)
+
+
+def test_convert_names_gives_a_damo_checkpoint_its_class_names(tmp_path: Path) -> None:
+    need("onnxruntime")
+    from edgekit.datasets import generate
+    from edgekit.datasets.shapes import CLASS_NAMES
+
+    data = generate(tmp_path / "shapes", 1, 0, 0, seed=1, imgsz=64).data_yaml
+    dest = tmp_path / "damo.edgekit"
+    args = ["convert", str(FIXTURES / "damoyolo-shapes.pt"), "--imgsz", "128", "--backend", "onnxruntime"]
+    proc = run_cli(*args, "--names", str(data), "-o", str(dest), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert f"class names from {data}: {', '.join(CLASS_NAMES)}" in proc.stdout
+    assert json.loads((dest / "manifest.json").read_text())["model"]["class_names"] == list(CLASS_NAMES)
+    # too few names: one line naming both counts, refused after the read, before any export
+    started = time.perf_counter()
+    bad = tmp_path / "bad.edgekit"
+    proc = run_cli(*args, "--names", "a,b,c", "-o", str(bad))
+    line = proc.stderr.strip().splitlines()[-1]  # after the loader's note on the DAMO-YOLO structure
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert line.startswith("error: a,b,c: 3 class names, but the model has 8 classes (its own names: class0")
+    assert not bad.exists() and not list(tmp_path.glob(".bad*"))
+    one_line_error(run_cli(*args, "--names", str(tmp_path / "nope.yaml"), "-o", str(bad)), "nope.yaml")
+    assert time.perf_counter() - started < 60 and not bad.exists()

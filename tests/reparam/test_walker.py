@@ -139,20 +139,25 @@ def test_report_figures_table_and_json(images: torch.Tensor) -> None:
     before, after = report.before, report.after
     assert before is not None and after is not None
     assert after.params < before.params and after.buffers < before.buffers  # 1x1 branches, BN gone
-    assert 0 < after.gflops < before.gflops and after.latency_ms > 0
+    assert 0 < after.gflops < before.gflops and after.latency_ms > 0 and before.latency_ms > 0
     assert report.passes[-1].applied is False
     table = report.format_table()
     lines = table.splitlines()
-    assert lines[0].split() == ["pass", "changed", "params", "GFLOPs", "CPU", "ms", "max", "rel", "err"]
+    assert lines[0].split() == ["pass", "changed", "params", "GFLOPs", "max", "rel", "err"]
     assert lines[2].startswith("(train form)") and f"{before.params:,}" in lines[2]
     assert lines[3].startswith("deploy_form") and "4" in lines[3].split()
     assert "skipped" in lines[5]
     assert "  deploy_form: RepBlock x4" in lines
+    speed = next(ln for ln in lines if ln.startswith("PyTorch CPU latency"))
+    assert "alternating warmed blocks of 2" in speed
+    assert f"train form {before.latency_ms:.1f} ms, inference form {after.latency_ms:.1f} ms" in speed
     data = json.loads(json.dumps(report.to_dict()))
     assert data["before"]["params"] == before.params and data["after"]["params"] == after.params
     assert [p["name"] for p in data["passes"]] == ["deploy_form", "conv_bn", "deploy_form"]
     assert data["passes"][2]["max_rel_error"] is None and data["input_shape"] == [1, 3, SIZE, SIZE]
-    assert data["latency"]["runs"] == 2 and "multiply-accumulates" in data["flops_convention"]
+    assert data["latency"]["runs"] == 2 and data["latency"]["blocks"] == 3
+    assert "multiply-accumulates" in data["flops_convention"]
+    assert data["before"]["latency_ms"] == before.latency_ms > 0
 
 
 def test_fp16_models_are_verified_in_fp32(images: torch.Tensor) -> None:

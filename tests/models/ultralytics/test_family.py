@@ -136,7 +136,7 @@ def test_names_and_imgsz_helpers() -> None:
     assert _names(None, 2) == ["0", "1"]
     assert _imgsz({"imgsz": [480, 640]}) == (480, 640)
     assert _imgsz({"imgsz": 320}) == (320, 320)
-    assert _imgsz({}) == (640, 640)
+    assert _imgsz({}) is None and _imgsz({"imgsz": True}) is None  # none recorded: the profile decides
 
 
 def test_unknown_activation_in_checkpoint_is_refused() -> None:

@@ -11,7 +11,10 @@ import click
 
 @click.command("val")
 @click.argument("bundle", type=click.Path())
-@click.option("--data", required=True, type=click.Path(path_type=Path), help="YOLO data.yaml or COCO json.")
+@click.argument("dataset", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--data", type=click.Path(path_type=Path), help="YOLO data.yaml or COCO json (or give it after BUNDLE)."
+)
 @click.option("--split", default="val", show_default=True, help="Split of a data.yaml (val, test, ...).")
 @click.option("--images", type=click.Path(path_type=Path), help="Image folder of a COCO json.")
 @click.option("--backend", help="Which of the bundle's models to run.")
@@ -20,7 +23,8 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def val(
     bundle: str,
-    data: Path,
+    dataset: Optional[Path],
+    data: Optional[Path],
     split: str,
     images: Optional[Path],
     backend: Optional[str],
@@ -28,8 +32,14 @@ def val(
     save_json: Optional[Path],
     as_json: bool,
 ) -> None:
-    """Evaluate BUNDLE on --data: mAP50-95, mAP50, AP small/medium/large, per-class AP."""
+    """Evaluate BUNDLE on DATASET (or --data): mAP50-95, mAP50, AP small/medium/large, per-class AP."""
     from edgekit.eval.validate import validate
+
+    if dataset and data and dataset != data:
+        raise click.UsageError(f"two datasets given: {dataset} and --data {data}")
+    data = dataset or data
+    if data is None:
+        raise click.UsageError("no dataset: edgekit val BUNDLE data.yaml (or a COCO json with --images)")
 
     result, facts = validate(bundle, data, split, images, backend, threads, save_json)
     if as_json:

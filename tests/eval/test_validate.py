@@ -63,3 +63,11 @@ def test_cli_val(bundle: Path, tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["map50_95"] == pytest.approx(1.0)
     proc = run_cli("val", str(bundle), "--data", str(tmp_path / "missing.yaml"))
     assert proc.returncode != 0 and "missing.yaml" in proc.stderr
+    proc = run_cli("val", str(bundle), str(data), "--json")  # the dataset as the second argument
+    assert proc.returncode == 0 and json.loads(proc.stdout)["map50_95"] == pytest.approx(1.0), proc.stderr
+    for args, message in [
+        ((), "no dataset"),
+        ((str(data), "--data", str(tmp_path / "x.yaml")), "two datasets"),
+    ]:
+        proc = run_cli("val", str(bundle), *args)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr

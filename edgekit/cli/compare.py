@@ -23,6 +23,7 @@ from edgekit.bundle.manifest import Manifest
 from edgekit.errors import InputFileError, VerificationError
 from edgekit.verify import OutputCheck, bounds_for, check_output
 from edgekit.verify.bounds import PRECISIONS
+from edgekit.verify.detections import describe as describe_matches
 
 Infer = Callable[[np.ndarray], Dict[str, np.ndarray]]
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -214,14 +215,15 @@ def _elementwise(name: str, role: str, a: np.ndarray, b: np.ndarray, atol: float
 
 def compare_sources(
     a: Source, b: Source, inputs: Sequence[np.ndarray], precision: str, tol: Optional[Tuple[float, float]]
-) -> Tuple[List[OutputCheck], Dict[str, np.ndarray]]:
-    """Rows (worst over ``inputs``) for every output both sides have, B taken as the reference."""
+) -> Tuple[List[OutputCheck], Dict[str, np.ndarray], Optional[Dict[str, Any]]]:
+    """Rows (worst over ``inputs``) for every output both sides have, B taken as the reference, and
+    the decoded detections matched both ways (None where a side has no manifest to decode by)."""
     from edgekit.verify import merge
 
     bounds = bounds_for(precision)
     roles = {**a.roles, **b.roles}
     layouts = {**a.layouts, **b.layouts}
-    rows, saved = [], {}
+    rows, saved, pairs = [], {}, []
     for i, x in enumerate(inputs):
         got, want = a.run(x), b.run(x)
         common = [n for n in want if n in got]
@@ -232,6 +234,7 @@ def compare_sources(
         saved[f"input/{i}"] = x
         saved.update({f"A/{n}/{i}": got[n] for n in got})
         saved.update({f"B/{n}/{i}": want[n] for n in want})
+        pairs.append((got, want))
         per_input = []
         for n in common:
             role = roles.get(n, "raw")
@@ -240,7 +243,35 @@ def compare_sources(
             else:
                 per_input.append(_elementwise(n, role, got[n], want[n], *tol))
         rows.append(per_input)
-    return merge(rows), saved
+    return merge(rows), saved, detections_matched(a, b, pairs, bounds)
+
+
+def detections_matched(
+    a: Source, b: Source, pairs: Sequence[Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]], bounds: Any
+) -> Optional[Dict[str, Any]]:
+    """A's decoded detections against B's on every input (``edgekit.verify.agreement``), each side
+    decoded by its own manifest; None when either has none or its outputs are not decodable."""
+    if a.manifest is None or b.manifest is None:
+        return None
+    from edgekit.converters.verify_bundle import decode_floor, verify_iou
+    from edgekit.decoding import DecodeOptions, Geometry, make_decoder
+    from edgekit.verify import Dets, agreement
+
+    geometry = Geometry(1.0, 1.0, 0.0, 0.0, a.size)  # the inputs are network-size already
+    decode_a, decode_b = make_decoder(a.manifest), make_decoder(b.manifest)
+    iou = max(verify_iou(a.manifest), verify_iou(b.manifest))
+
+    def decoded(conf: float, max_det: int) -> List[Tuple[Any, Any, float]]:
+        opts = DecodeOptions(conf, iou, max_det)
+        return [
+            (Dets.of(decode_b(want, [geometry], opts)[0]), Dets.of(decode_a(got, [geometry], opts)[0]), 1.0)
+            for got, want in pairs
+        ]
+
+    try:
+        return agreement(decoded, bounds, max(decode_floor(a.manifest), decode_floor(b.manifest)))
+    except (KeyError, ValueError, IndexError):  # a file whose manifest beside it names other outputs
+        return None
 
 
 def table(rows: Sequence[OutputCheck]) -> str:
@@ -255,6 +286,14 @@ def table(rows: Sequence[OutputCheck]) -> str:
             f"{r.snr_db:>7.1f}  {verdict}{worst}: {r.bound}"
         )
     return "\n".join(lines)
+
+
+def detections_line(dets: Optional[Dict[str, Any]]) -> str:
+    """The decoded-detections row under the table."""
+    if dets is None:
+        return "detections   not compared: a side has no manifest to decode its outputs by"
+    verdict = "ok" if dets["ok"] else "DIFFERS"
+    return f"detections   {describe_matches(dets)}: {verdict} (rate >= {dets['min_match_rate']:g})"
 
 
 def _load_inputs(path: Path) -> List[np.ndarray]:
@@ -313,15 +352,18 @@ def compare(
     scale = manifest.preprocess.scale if manifest else 1.0 / 255.0
     inputs = _load_inputs(Path(load_inputs)) if load_inputs else generated_inputs(a.size, count, scale)
     tol = None if atol is None and rtol is None else (atol or 0.0, rtol or 0.0)
-    rows, saved = compare_sources(a, b, inputs, precision, tol)
+    rows, saved, dets = compare_sources(a, b, inputs, precision, tol)
     click.echo(
         f"A: {a.spec} ({a.name})\nB: {b.spec} ({b.name})\n{len(inputs)} inputs of {a.size[0]}x{a.size[1]}"
     )
     click.echo(table(rows))
+    click.echo(detections_line(dets))
     if save_outputs:
         np.savez(save_outputs, **saved)
         click.echo(f"saved inputs and outputs to {save_outputs}")
     bad = next((r for r in rows if not r.ok), None)
     if bad is not None:
         raise VerificationError(f"output '{bad.name}' differs: {bad.problem}")
-    click.echo(f"all {len(rows)} outputs match")
+    if dets is not None and not dets["ok"]:
+        raise VerificationError(f"decoded detections differ: {describe_matches(dets)}")
+    click.echo(f"all {len(rows)} outputs match" + (", and their detections" if dets else ""))

@@ -32,17 +32,11 @@ from edgekit.decoding.preprocess import Geometry, dequantize
 from edgekit.errors import VerificationError
 from edgekit.models.base import LoadedModel
 from edgekit.models.decode import decode, topk_end2end
-from edgekit.verify import CANDIDATES, MIN_DETECTIONS, Bounds, Dets, bounds_for, check_outputs, match, merge
-from edgekit.verify import summarize as summarize_matches
+from edgekit.verify import VERIFY_IOU, Bounds, Dets, agreement, bounds_for, check_outputs, merge
 from edgekit.verify.detections import describe as describe_matches
 from edgekit.verify.reference_input import reference_input
 
 VERIFY_IMAGES = 4
-VERIFY_CONF = 0.05  # low, so that a trained model yields many detections to compare
-VERIFY_MAX_DET = 3000  # no max_det cut: ranks among near-tied scores at the cut are not meaningful
-# NMS at IoU 0.99 removes only exact duplicates, so every decoded candidate is compared: greedy NMS
-# breaks near-ties by rank, which float noise can flip. NMS itself has its own tests.
-VERIFY_IOU = 0.99
 # generated images: the input size itself, then landscape, portrait and a large frame, so that the
 # letterbox bands and the resize are part of every check (height, width as multiples of the input)
 GENERATED_SHAPES = ((1.0, 1.0), (0.75, 1.5), (1.25, 0.8), (2.25, 4.0))
@@ -131,6 +125,11 @@ def verify_iou(manifest: Manifest) -> float:
     return manifest.decoder.iou_threshold if manifest.decoder.type == "graph-nms" else VERIFY_IOU
 
 
+def decode_floor(manifest: Manifest) -> float:
+    """The lowest score a model's decoded output can hold: its threshold where NMS is in the graph."""
+    return manifest.decoder.conf_threshold if manifest.decoder.type == "graph-nms" else 0.0
+
+
 def expected_outputs(exported: Any, x: np.ndarray, manifest: Manifest) -> Dict[str, np.ndarray]:
     """The exported torch module's outputs by manifest name (plus the host interface's best scores)."""
     torch = require("torch")
@@ -177,26 +176,23 @@ def expected_outputs_by_role(
 def compare_detections(
     runs: Sequence[Dict[str, Any]], det: Any, reference: Reference, bounds: Bounds
 ) -> Dict[str, Any]:
-    """Detections of every run (one image each) against the reference; top-k candidates when the
-    reference finds fewer than ``MIN_DETECTIONS`` in all."""
+    """Detections of every run (one image each) against the reference (``edgekit.verify.agreement``:
+    top-k candidates when the reference finds fewer than ``MIN_DETECTIONS`` in all)."""
     manifest = det.manifest
-    floor = manifest.decoder.conf_threshold if manifest.decoder.type == "graph-nms" else 0.0
-    modes = [("detections", DecodeOptions(max(VERIFY_CONF, floor), verify_iou(manifest), VERIFY_MAX_DET))]
-    modes.append(("candidates", DecodeOptions(floor, verify_iou(manifest), CANDIDATES)))
-    summary: Dict[str, Any] = {}
-    for mode, opts in modes:
-        per_image = []
-        for run in runs:
-            ref = reference.detections(run["x_ref"], run["geometry_ref"], opts)
-            got = Dets.of(det.decoder(run["outputs"], [run["geometry"]], opts)[0])
-            full = mode == "candidates" and len(ref) >= opts.max_det
-            ref_cut = float(ref.scores.min()) if full else opts.conf
-            act_cut = float(got.scores.min()) if full and len(got) >= opts.max_det else opts.conf
-            per_image.append(match(ref, got, bounds, ref_cut, act_cut, box_scale=run["geometry"].gain_x))
-        summary = summarize_matches(per_image, bounds, mode)
-        if summary["reference"] >= MIN_DETECTIONS:
-            break
-    return summary
+    floor, iou = decode_floor(manifest), verify_iou(manifest)
+
+    def decoded(conf: float, max_det: int) -> List[Tuple[Dets, Dets, float]]:
+        opts = DecodeOptions(conf, iou, max_det)
+        return [
+            (
+                reference.detections(run["x_ref"], run["geometry_ref"], opts),
+                Dets.of(det.decoder(run["outputs"], [run["geometry"]], opts)[0]),
+                run["geometry"].gain_x,
+            )
+            for run in runs
+        ]
+
+    return agreement(decoded, bounds, floor)
 
 
 def verify_artifact(

@@ -11,7 +11,18 @@ Reparameterization passes, every exported artifact, INT8 rounds, TensorRT engine
 """
 
 from edgekit.verify.bounds import BF16, BOUNDS, FP16, FP32, INT8, Bounds, bounds_for
-from edgekit.verify.detections import CANDIDATES, MIN_DETECTIONS, Dets, box_iou, match, summarize
+from edgekit.verify.detections import (
+    CANDIDATES,
+    MIN_DETECTIONS,
+    VERIFY_CONF,
+    VERIFY_IOU,
+    VERIFY_MAX_DET,
+    Dets,
+    agreement,
+    box_iou,
+    match,
+    summarize,
+)
 from edgekit.verify.metrics import (
     SNR_CAP_DB,
     TOLERANCE,
@@ -30,6 +41,10 @@ __all__ = [
     "BF16",
     "BOUNDS",
     "CANDIDATES",
+    "VERIFY_CONF",
+    "VERIFY_IOU",
+    "VERIFY_MAX_DET",
+    "agreement",
     "FP16",
     "FP32",
     "INT8",

@@ -16,7 +16,7 @@ classes and boxes of real model outputs instead of reporting 0/0.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -24,6 +24,13 @@ from edgekit.verify.bounds import Bounds
 
 CANDIDATES = 100  # top-k candidates per image when the reference has too few detections
 MIN_DETECTIONS = 20  # fewer reference detections than this over the sample images: compare candidates
+VERIFY_CONF = 0.05  # low, so that a trained model yields many detections to compare
+VERIFY_MAX_DET = 3000  # no max_det cut: ranks among near-tied scores at the cut are not meaningful
+# NMS at IoU 0.99 removes only exact duplicates, so every decoded candidate is compared: greedy NMS
+# breaks near-ties by rank, which float noise can flip. NMS itself has its own tests.
+VERIFY_IOU = 0.99
+#: decode both sides with (conf, max_det) -> per image (reference, actual, box_scale)
+Decoded = Callable[[float, int], Sequence[Tuple["Dets", "Dets", float]]]
 
 
 @dataclass(frozen=True)
@@ -196,3 +203,28 @@ def describe(summary: Dict[str, Any]) -> str:
         f"{summary['required_actual']} kept (rate {summary['match_rate']:.3f}, max "
         f"{summary['max_box_px']:.3g} px)"
     )
+
+
+def agreement(decoded: Decoded, bounds: Bounds, floor: float = 0.0) -> Dict[str, Any]:
+    """Detections of the actual model against the reference's, never vacuous.
+
+    ``decoded(conf, max_det)`` decodes both on every sample image. First the detections above
+    ``max(VERIFY_CONF, floor)``; when the reference has fewer than ``MIN_DETECTIONS`` over all
+    images, the best ``CANDIDATES`` per image above ``floor`` (a model with NMS in its graph keeps
+    nothing below its own threshold: ``floor``), each side cut at its own k-th score when full.
+    """
+    summary: Dict[str, Any] = {}
+    for mode, conf, max_det in (
+        ("detections", max(VERIFY_CONF, floor), VERIFY_MAX_DET),
+        ("candidates", floor, CANDIDATES),
+    ):
+        per_image = []
+        for ref, got, box_scale in decoded(conf, max_det):
+            full = mode == "candidates" and len(ref) >= max_det
+            ref_cut = float(ref.scores.min()) if full else conf
+            act_cut = float(got.scores.min()) if full and len(got) >= max_det else conf
+            per_image.append(match(ref, got, bounds, ref_cut, act_cut, box_scale=box_scale))
+        summary = summarize(per_image, bounds, mode)
+        if summary["reference"] >= MIN_DETECTIONS:
+            break
+    return summary

@@ -38,6 +38,10 @@ def test_backends_of_one_bundle_match(bundle: Path, a: str, b: str) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "boxes" in proc.stdout and "scores" in proc.stdout
     assert "all 2 outputs match" in proc.stdout or "outputs match" in proc.stdout.splitlines()[-1]
+    # the decoded detections too, never vacuously: an untrained model's top-k candidates
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("detections "))
+    found, required = (int(v) for v in line.split()[1].split("/"))
+    assert found == required > 0 and line.endswith("ok (rate >= 0.99)"), line
 
 
 def test_checkpoint_against_its_bundle(bundle: Path, tmp_path: Path) -> None:
@@ -96,3 +100,22 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     proc = run_cli("compare", str(tmp_path / "notes.txt"), str(tmp_path / "notes.txt"))
     one_line_error(proc, "notes.txt", "not a model edgekit compares")
+
+
+def test_detections_decide_where_loose_tolerances_pass(tmp_path: Path) -> None:
+    """Two different trained models with the same output names and shapes: elementwise bounds
+    loosened until every tensor passes, the decoded detections still tell them apart."""
+    need("onnxruntime")
+    fixtures = GOLDEN.parents[1] / "fixtures"
+    bundles = []
+    for name in ("yolo11-shapes", "yolov9-shapes"):
+        out = tmp_path / f"{name}.edgekit"
+        args = ["--backend", "onnxruntime", "--no-host-io", "--imgsz", "160", "--no-verify", "-o", str(out)]
+        proc = run_cli("convert", str(fixtures / f"{name}.pt"), *args, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        bundles.append(str(out))
+    same = run_cli("compare", bundles[0], bundles[0], timeout=300)
+    assert same.returncode == 0 and "and their detections" in same.stdout, same.stderr
+    proc = run_cli("compare", *bundles, "--atol", "1e9", "--rtol", "1", timeout=300)
+    assert "ok (" in proc.stdout and "DIFFERS" not in proc.stdout.split("detections ")[0]  # every tensor row
+    one_line_error(proc, "decoded detections differ")

@@ -4,7 +4,7 @@ VENV ?= .venv
 # torch first and pinned: an unpinned torch pulls GBs of CUDA packages. Pick yours, e.g.
 #   make test TORCH_SPEC="torch==2.5.1 --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= all,dev
+EXTRAS ?= all,dev,docs
 # The on-device environment: the oldest Python we support (JetPack 5 = 3.8) with numpy 1.x and
 # OpenCV 4.x, as on a Jetson; falls back to $(PYTHON) where no 3.8 interpreter exists.
 DEVICE_PYTHON ?= $(firstword $(wildcard /root/.pyenv/versions/3.8*/bin/python3.8) $(shell command -v python3.8 2>/dev/null) $(PYTHON))
@@ -12,12 +12,13 @@ DEVICE_VENV ?= .venv-device
 PIP = $(VENV)/bin/python -m pip
 PYTEST_ARGS ?=
 
-.PHONY: help venv device-venv demo test test-fast test-bench test-device lint clean fixture-venv check-aarch64
+.PHONY: help venv device-venv demo docs test test-fast test-bench test-device lint clean fixture-venv check-aarch64
 
 help:
 	@echo "make demo   - set up $(VENV) and run the most complete user path"
 	@echo "make test   - set up $(VENV) and $(DEVICE_VENV), lint, run the whole test suite"
 	@echo "make test-fast - the suite without tests marked slow"
+	@echo "make docs   - build the documentation site into $(SITE_DIR)/ (mkdocs build --strict)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +45,13 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# the documentation site; --strict: a broken link, a missing page or a stale generated part fails
+SITE_DIR ?= site
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir $(SITE_DIR)
+
 test: venv device-venv lint
+	$(MAKE) --no-print-directory docs
 	$(VENV)/bin/python -m pytest --ignore=tests/bench --ignore=tests/pipeline $(PYTEST_ARGS)
 	@# the live-stream and Ctrl-C tests in a fresh process: a Ctrl-C'd stream once stalled there after
 	@# the converter tests (fixed since: Ctrl-C sets a flag the loop polls); kept apart as a safeguard

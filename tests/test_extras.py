@@ -16,5 +16,6 @@ def test_every_named_extra_is_defined() -> None:
     defined = set(pyproject["project"]["optional-dependencies"])
     assert set(EXTRAS.values()) - {"all"} <= defined, set(EXTRAS.values()) - defined
     everything = pyproject["project"]["optional-dependencies"]["all"][0]
-    for extra in defined - {"all", "dev", "track", "tensorrt"}:  # track pins numpy<2; tensorrt is JetPack's
+    # track pins numpy<2; tensorrt is JetPack's; dev and docs are for developers
+    for extra in defined - {"all", "dev", "docs", "track", "tensorrt"}:
         assert extra in everything, f"edgekit-detect[all] lacks {extra}"

@@ -19,7 +19,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ONDEVICE_DIRS = ("bundle", "decoding", "devices", "runtimes", "ondevice", "pipeline")
-CONVERTER_DIRS = ("models", "reparam", "converters", "calibration", "datasets", "eval", "tools")
+CONVERTER_DIRS = (
+    "models",
+    "reparam",
+    "converters",
+    "calibration",
+    "datasets",
+    "eval",
+    "tools",
+    "docs",
+    "examples",
+)
 # backends whose wheels install on the CI machine: never skipped under CI=true
 INSTALLABLE_HERE = {
     "onnxruntime",

@@ -8,6 +8,7 @@ from typing import Any, Dict, Iterator, List, Optional, Union
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.bundle.manifest import Manifest
 from edgekit.calibration.sources import Skipped, discover
 from edgekit.decoding.images import load_image, try_cv2
@@ -230,18 +231,13 @@ def video_frame_count(path: Path) -> int:
 
 
 def _progress(items: Iterator[np.ndarray], total: int, enabled: bool, title: str) -> Iterator[np.ndarray]:
-    """Wrap ``items`` in a rich or tqdm progress bar when enabled and importable; else pass through."""
+    """Count ``items`` on the conversion's live line (``edgekit.progress``) when enabled."""
     if not enabled:
         return items
-    try:
-        from rich.progress import track
 
-        return iter(track(items, total=total, description=title))
-    except ImportError:
-        pass
-    try:
-        from tqdm import tqdm
+    def counted() -> Iterator[np.ndarray]:
+        for i, item in enumerate(items, 1):
+            progress.note(f"{title}: image {i}/{total}")
+            yield item
 
-        return iter(tqdm(items, total=total, desc=title))
-    except ImportError:
-        return items
+    return counted()

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from edgekit._optional import require
 from edgekit.errors import ConversionError, first_line
+from edgekit.progress import chatter
 
 #: edgekit's calibration method -> NNCF ``RangeEstimatorParametersSet`` member (activations)
 RANGE_ESTIMATORS = {"minmax": "MINMAX", "percentile": "MEAN_QUANTILE", "entropy": "HISTOGRAM"}
@@ -76,18 +77,19 @@ def quantize_openvino(
     try:
         model = ov.convert_model(str(onnx_path))
         scope = openvino_names(model, exclude)
-        quantized = nncf.quantize(
-            model,
-            nncf.Dataset(data),
-            preset=nncf.QuantizationPreset(preset),
-            target_device=nncf.TargetDevice.CPU,
-            subset_size=len(data),
-            fast_bias_correction=fast,
-            ignored_scope=nncf.IgnoredScope(names=scope, validate=False),
-            advanced_parameters=AdvancedQuantizationParameters(
-                overflow_fix=overflow, activations_range_estimator_params=ranges
-            ),
-        )
+        with chatter():  # NNCF draws its own progress bars on stdout
+            quantized = nncf.quantize(
+                model,
+                nncf.Dataset(data),
+                preset=nncf.QuantizationPreset(preset),
+                target_device=nncf.TargetDevice.CPU,
+                subset_size=len(data),
+                fast_bias_correction=fast,
+                ignored_scope=nncf.IgnoredScope(names=scope, validate=False),
+                advanced_parameters=AdvancedQuantizationParameters(
+                    overflow_fix=overflow, activations_range_estimator_params=ranges
+                ),
+            )
         ov.save_model(quantized, str(Path(out_dir) / xml), compress_to_fp16=False)
     except Exception as exc:  # noqa: BLE001 - NNCF and OpenVINO raise their own types
         first = first_line(exc)

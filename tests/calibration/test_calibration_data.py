@@ -246,8 +246,15 @@ def test_nncf_dataset_needs_nncf(tmp_path: Path) -> None:
         data.nncf_dataset()
 
 
-def test_progress_bar_is_optional(tmp_path: Path) -> None:
+def test_progress_bar_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgekit import progress
+
     write_images(tmp_path, 3)
     quiet_tensors = [x.sum() for x in quiet(tmp_path, MANIFEST, seed=9)]
-    shown = [x.sum() for x in quiet(tmp_path, MANIFEST, seed=9, progress=True)]
+    notes: list = []
+    monkeypatch.setattr(progress.Session, "note", lambda self, text: notes.append(text))
+    # counted on the conversion's own live line: no second rich display beside it
+    with progress.session(progress=True), progress.step("INT8"):
+        shown = [x.sum() for x in quiet(tmp_path, MANIFEST, seed=9, progress=True)]
     assert shown == quiet_tensors and len(shown) == 3
+    assert [n.split(": ")[-1] for n in notes] == ["image 1/3", "image 2/3", "image 3/3"]

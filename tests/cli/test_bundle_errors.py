@@ -13,6 +13,8 @@ from typing import Dict
 import numpy as np
 import pytest
 
+pytest.importorskip("torch")  # bundles converted here (the device suite runs without torch)
+
 from edgekit.bundle.integrity import cache_path, check_files
 from edgekit.bundle.io import read_bundle
 from edgekit.detector import Detector

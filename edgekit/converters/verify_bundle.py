@@ -16,6 +16,7 @@ Three checks per artifact, each through ``edgekit.verify`` with the bounds of it
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -32,7 +33,18 @@ from edgekit.decoding.preprocess import Geometry, dequantize
 from edgekit.errors import VerificationError
 from edgekit.models.base import LoadedModel
 from edgekit.models.decode import decode, topk_end2end
-from edgekit.verify import VERIFY_IOU, Bounds, Dets, agreement, bounds_for, check_outputs, merge
+from edgekit.verify import (
+    BOX_ROLES,
+    FLOAT_NOISE_FACTOR,
+    SCORE_ROLES,
+    VERIFY_IOU,
+    Bounds,
+    Dets,
+    agreement,
+    bounds_for,
+    check_outputs,
+    merge,
+)
 from edgekit.verify.detections import describe as describe_matches
 from edgekit.verify.reference_input import reference_input
 
@@ -146,6 +158,40 @@ def expected_outputs(exported: Any, x: np.ndarray, manifest: Manifest) -> Dict[s
     return expected
 
 
+class FloatNoise:
+    """The exported module's own float32 rounding on an input: ``FLOAT_NOISE_FACTOR`` times
+    max |f32 - f64| per output (its outputs run again in float64). Empty where the module does not
+    run in float64; cached per input, as every artifact is checked on the same images."""
+
+    def __init__(self, exported: Any) -> None:
+        self.exported = exported
+        self.double: Any = None
+        self.failed = False
+        self.cache: Dict[bytes, Dict[str, float]] = {}  # by input and output names
+
+    def __call__(self, x: np.ndarray, manifest: Manifest, f32: Dict[str, np.ndarray]) -> Dict[str, float]:
+        key = x.tobytes() + "|".join(sorted(f32)).encode()  # each artifact's own outputs
+        if key not in self.cache:
+            self.cache[key] = self._measure(x, manifest, f32)
+        return self.cache[key]
+
+    def _measure(self, x: np.ndarray, manifest: Manifest, f32: Dict[str, np.ndarray]) -> Dict[str, float]:
+        if self.failed:
+            return {}
+        try:
+            if self.double is None:
+                self.double = copy.deepcopy(self.exported).double()
+            f64 = expected_outputs(self.double, x.astype(np.float64), manifest)
+        except (RuntimeError, TypeError, ValueError):  # an op or buffer that stays float32
+            self.failed = True
+            return {}
+        return {
+            n: FLOAT_NOISE_FACTOR * float(np.max(np.abs(f32[n].astype(np.float64) - f64[n])))
+            for n in f32
+            if n in f64 and f64[n].shape == f32[n].shape and f64[n].size
+        }
+
+
 def expected_outputs_by_role(
     model: Any, head: Any, x: np.ndarray, manifest: Manifest
 ) -> Dict[str, np.ndarray]:
@@ -196,9 +242,17 @@ def compare_detections(
 
 
 def verify_artifact(
-    root: Path, manifest: Manifest, artifact: Artifact, reference: Reference, exported: Any, samples: Samples
+    root: Path,
+    manifest: Manifest,
+    artifact: Artifact,
+    reference: Reference,
+    exported: Any,
+    samples: Samples,
+    noise: Optional[FloatNoise] = None,
 ) -> Dict[str, Any]:
-    """Check ``artifact`` (its precision's bounds); returns its figures, ``ok`` and the first problem."""
+    """Check ``artifact`` (its precision's bounds, widened by the model's own float32 rounding:
+    ``FloatNoise``); returns its figures, ``ok`` and the first problem."""
+    noise = noise or FloatNoise(exported)
     from edgekit.converters.int8 import runnable, single
     from edgekit.detector import Detector
 
@@ -207,6 +261,7 @@ def verify_artifact(
     runs: List[Dict[str, Any]] = []
     rows = []
     levels = 0.0
+    float_noise = {"boxes_px": 0.0, "scores": 0.0}  # scaled f32 rounding of the model itself
     backend = runnable(artifact).backend
     with Detector(Bundle(root, single(manifest, artifact)), backend=backend, threads=1) as det:
         m = det.manifest
@@ -218,9 +273,22 @@ def verify_artifact(
             x_ref, geometry_ref = reference.input(image)
             levels = max(levels, float(np.abs(x - x_ref).max()) / m.preprocess.scale)
             got = det.runtime.infer(pixels.copy())
-            rows.append(check_outputs(got, expected_outputs(exported, x, m), roles, bounds, layouts))
+            want = expected_outputs(exported, x, m)
+            own = noise(x, m, want)
+            rows.append(check_outputs(got, want, roles, bounds, layouts, own))
             runs.append({"outputs": got, "geometry": geometry, "x_ref": x_ref, "geometry_ref": geometry_ref})
-        detections = compare_detections(runs, det, reference, bounds)
+            for n, value in own.items():
+                kind = (
+                    "boxes_px"
+                    if roles.get(n) in BOX_ROLES
+                    else "scores"
+                    if roles.get(n) in SCORE_ROLES
+                    else ""
+                )
+                if kind:
+                    float_noise[kind] = max(float_noise[kind], value)
+        widened = bounds.widened(float_noise["boxes_px"], float_noise["scores"])
+        detections = compare_detections(runs, det, reference, widened)
     outputs = merge(rows)
     problems = []
     if not levels <= bounds.preprocess_levels:
@@ -235,6 +303,7 @@ def verify_artifact(
         "precision": precision,
         "bounds": bounds.precision,
         "preprocess_max_levels": levels,
+        "float_noise": {k: round(v, 9) for k, v in float_noise.items()},
         "outputs": [r.to_dict() for r in outputs],
         "detections": detections,
         "ok": not problems,
@@ -263,10 +332,11 @@ def verify_bundle(
     Returns the manifest's ``verification`` figures: the images, the bounds of every precision used
     and each backend's figures."""
     reference = Reference(loaded, manifest)
+    noise = FloatNoise(exported)
     per_backend: Dict[str, Any] = {}
     for art in manifest.artifacts:
         progress.note(f"verifying {art.backend} ({art.path}) against PyTorch")
-        figures = verify_artifact(root, manifest, art, reference, exported, samples)
+        figures = verify_artifact(root, manifest, art, reference, exported, samples, noise)
         if not figures["ok"]:
             raise VerificationError(
                 f"{art.backend} {figures['precision']} ({art.path}): {figures['problems'][0]}"

@@ -95,9 +95,12 @@ class Pass:
     roles: Sequence[str] = ()
     layout: str = "BNC"  # decoded outputs of the head forms are (B, N, C)
 
-    def compare(self, actual: Any, expected: Any, bounds: Bounds) -> List[OutputCheck]:
-        """One ``edgekit.verify`` row per flattened output, each bounded by its role; structural
-        changes (number or shape of outputs) raise ``VerificationError``."""
+    def compare(
+        self, actual: Any, expected: Any, bounds: Bounds, noise: Sequence[float] = ()
+    ) -> List[OutputCheck]:
+        """One ``edgekit.verify`` row per flattened output, each bounded by its role (widened by
+        ``noise[i]``, the model's own scaled float32 rounding on that output); structural changes
+        (number or shape of outputs) raise ``VerificationError``."""
         got, want = flatten_outputs(actual), flatten_outputs(expected)
         if len(got) != len(want):
             raise VerificationError(
@@ -111,7 +114,8 @@ class Pass:
                     f"from shape {tuple(b.shape)} to {tuple(a.shape)}"
                 )
             role = self.roles[i] if i < len(self.roles) else "raw"
-            rows.append(check_output(f"output {i}", role, a, b, bounds, self.layout))
+            extra = noise[i] if i < len(noise) else 0.0
+            rows.append(check_output(f"output {i}", role, a, b, bounds, self.layout, extra))
         return rows
 
     def describe(self) -> str:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import replace
-from typing import Any, List, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 from edgekit import progress
 from edgekit.errors import VerificationError
-from edgekit.reparam.protocol import Pass
+from edgekit.reparam.protocol import Pass, flatten_outputs
 from edgekit.reparam.report import PassRecord, ReparamReport, time_forms
 from edgekit.reparam.report import measure as measure_model
-from edgekit.verify import FP32, TOLERANCE, merge
+from edgekit.verify import FLOAT_NOISE_FACTOR, FP32, TOLERANCE, merge
 
 SampleInputs = Union[torch.Tensor, Sequence[torch.Tensor]]
 
@@ -64,6 +64,7 @@ def reparameterize(
     bounds = replace(FP32, raw_rtol=tol)
     with torch.no_grad():
         expected = [work(x) for x in batches]
+        exact = _float64_outputs(work, batches)  # the model's own f32 rounding: see FLOAT_NOISE_FACTOR
         train = copy.deepcopy(work) if measure and latency_runs > 0 else None  # timed beside the result
         if measure:
             report.before = measure_model(work, single)
@@ -78,7 +79,9 @@ def reparameterize(
                 work = result.model
             work = work.float().eval()
             expected = [p.reference_transform(e) for e in expected]
-            rows = merge([p.compare(work(x), e, bounds) for x, e in zip(batches, expected)])
+            exact = _transformed(p, exact)
+            noise = [_noise(e, e64) for e, e64 in zip(expected, exact)] if exact else [()] * len(batches)
+            rows = merge([p.compare(work(x), e, bounds, n) for x, e, n in zip(batches, expected, noise)])
             bad = next((r for r in rows if not r.ok), None)
             if bad is not None:
                 raise VerificationError(f"pass '{p.name}' changed {bad.name} ({bad.role}): {bad.problem}")
@@ -95,3 +98,30 @@ def reparameterize(
             report.latency_runs, report.latency_blocks = latency_runs, latency_blocks
             report.threads = torch.get_num_threads()
     return work, report
+
+
+def _float64_outputs(model: nn.Module, batches: List[torch.Tensor]) -> Optional[List[Any]]:
+    """``model``'s outputs computed in float64 (a copy), or None where it does not run so."""
+    try:
+        double = copy.deepcopy(model).double()
+        return [double(x.double()) for x in batches]
+    except (RuntimeError, TypeError, ValueError):  # an op or buffer that stays float32
+        return None
+
+
+def _transformed(p: Pass, exact: Optional[List[Any]]) -> Optional[List[Any]]:
+    if exact is None:
+        return None
+    try:
+        return [p.reference_transform(e) for e in exact]
+    except (RuntimeError, TypeError, ValueError):
+        return None
+
+
+def _noise(f32: Any, f64: Any) -> List[float]:
+    """Per flattened output: ``FLOAT_NOISE_FACTOR`` x max |f32 - f64| (0 where shapes differ)."""
+    pairs = zip(flatten_outputs(f32), flatten_outputs(f64))
+    return [
+        FLOAT_NOISE_FACTOR * float((a.double() - b).abs().max()) if a.shape == b.shape and a.numel() else 0.0
+        for (_, a), (_, b) in pairs
+    ]

@@ -10,7 +10,7 @@ Reparameterization passes, every exported artifact, INT8 rounds, TensorRT engine
 ``edgekit compare`` all compare through these; no other module compares outputs.
 """
 
-from edgekit.verify.bounds import BF16, BOUNDS, FP16, FP32, INT8, Bounds, bounds_for
+from edgekit.verify.bounds import BF16, BOUNDS, FLOAT_NOISE_FACTOR, FP16, FP32, INT8, Bounds, bounds_for
 from edgekit.verify.detections import (
     CANDIDATES,
     MIN_DETECTIONS,
@@ -35,12 +35,15 @@ from edgekit.verify.metrics import (
     max_rel_error,
     snr_db,
 )
-from edgekit.verify.tensors import OutputCheck, check_output, check_outputs, merge
+from edgekit.verify.tensors import BOX_ROLES, SCORE_ROLES, OutputCheck, check_output, check_outputs, merge
 
 __all__ = [
     "BF16",
     "BOUNDS",
+    "BOX_ROLES",
     "CANDIDATES",
+    "SCORE_ROLES",
+    "FLOAT_NOISE_FACTOR",
     "VERIFY_CONF",
     "VERIFY_IOU",
     "VERIFY_MAX_DET",

@@ -24,12 +24,19 @@ anchor offset of 0 instead of 0.5 moves boxes by 4 px, a DFL bin off by one by a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Dict, Optional
 
 import numpy as np
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+# The fixed bounds below hold for convolutional detectors, whose float32 rounding is ~1e-4 px. A model
+# can be far more sensitive to rounding on some inputs (attention with near-one-hot softmax, as an
+# untrained YOLO12: OpenVINO and onnxruntime differ by 0.014 px on its boxes, both in f32). The
+# conversion check therefore also runs the reference in float64 and widens each elementwise bound
+# by FLOAT_NOISE_FACTOR times that model's own max |f32 - f64| on the same input: two correct f32
+# implementations differ by a few times that; every fault that matters is pixels or whole logits.
+FLOAT_NOISE_FACTOR = 10.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,16 @@ class Bounds:
         1.0  # the bundle's input may differ from the reference's by this many 0-255 levels
     )
     why: str = ""
+
+    def widened(self, box_px: float = 0.0, score: float = 0.0) -> Bounds:
+        """These bounds with a model's own scaled float32 rounding added to the absolute box and
+        score terms (see ``FLOAT_NOISE_FACTOR``): for matching detections pair by pair."""
+        changes: Dict[str, float] = {}
+        if box_px > 0 and self.box_atol_px is not None:
+            changes["box_atol_px"] = self.box_atol_px + box_px
+        if score > 0 and self.score_atol is not None:
+            changes["score_atol"] = self.score_atol + score
+        return replace(self, **changes) if changes else self
 
     def box_tol(self, reference: np.ndarray) -> np.ndarray:
         """The allowed absolute difference of each box coordinate of ``reference``."""

@@ -61,15 +61,18 @@ def _ratio(diff: np.ndarray, allowed: np.ndarray) -> float:
     return float(np.max(diff / np.maximum(allowed, 1e-30)))
 
 
-def _elementwise(a: np.ndarray, b: np.ndarray, kind: str, bounds: Bounds) -> Optional[float]:
-    """max |a - b| / allowed over ``kind`` ("box" or "score") elements; None when not bounded."""
+def _elementwise(
+    a: np.ndarray, b: np.ndarray, kind: str, bounds: Bounds, noise: float = 0.0
+) -> Optional[float]:
+    """max |a - b| / allowed over ``kind`` ("box" or "score") elements; None when not bounded.
+    ``noise``: the reference model's own float32 rounding, scaled (``bounds.FLOAT_NOISE_FACTOR``)."""
     if kind == "box":
         if bounds.box_atol_px is None:
             return None
-        return _ratio(np.abs(a - b), bounds.box_tol(b))
+        return _ratio(np.abs(a - b), bounds.box_tol(b) + noise)
     if bounds.score_atol is None:
         return None
-    return _ratio(np.abs(a - b), bounds.score_tol(b))
+    return _ratio(np.abs(a - b), bounds.score_tol(b) + noise)
 
 
 def _bound_text(kind: str, bounds: Bounds) -> str:
@@ -94,9 +97,11 @@ def _topk_rows(a: np.ndarray, b: np.ndarray, bounds: Bounds) -> Dict[str, Any]:
 
 
 def check_output(
-    name: str, role: str, actual: Any, reference: Any, bounds: Bounds, layout: str = "BNC"
+    name: str, role: str, actual: Any, reference: Any, bounds: Bounds, layout: str = "BNC", noise: float = 0.0
 ) -> OutputCheck:
-    """Compare one output of ``actual`` against ``reference`` under ``bounds``."""
+    """Compare one output of ``actual`` against ``reference`` under ``bounds``; ``noise`` widens the
+    elementwise bounds by the reference model's own float32 rounding on this input (already
+    scaled by ``FLOAT_NOISE_FACTOR``; see ``edgekit.verify.bounds``)."""
     a, b = as_array(actual), as_array(reference)
     row = OutputCheck(name, role, list(b.shape), max_abs_error(a, b), max_rel_error(a, b), 0.0, 0.0, "")
     if a.shape != b.shape:
@@ -121,11 +126,11 @@ def check_output(
         a_last, b_last = _channels_last(a, layout), _channels_last(b, layout)
         parts = {"box": (a_last[..., :4], b_last[..., :4]), "score": (a_last[..., 4:], b_last[..., 4:])}
     if not parts:
-        return _raw(row, bounds)
+        return _raw(row, bounds, float(np.max(np.abs(b))) if b.size else 0.0, noise)
     texts = []
     for kind, (x, y) in parts.items():
-        worst = _elementwise(x, y, kind, bounds)
-        texts.append(_bound_text(kind, bounds))
+        worst = _elementwise(x, y, kind, bounds, noise)
+        texts.append(_bound_text(kind, bounds) + (f" + {noise:.2g} model f32 noise" if noise > 0 else ""))
         if worst is not None:
             row.worst = max(row.worst or 0.0, worst)
         elif kind == "box" and bounds.min_cosine is not None and cosine_similarity(x, y) < bounds.min_cosine:
@@ -137,23 +142,29 @@ def check_output(
     return row
 
 
-def _raw(row: OutputCheck, bounds: Bounds) -> OutputCheck:
-    """Raw tensors (logits, distributions): relative to their range, SNR, cosine."""
+def _raw(row: OutputCheck, bounds: Bounds, scale: float, noise: float = 0.0) -> OutputCheck:
+    """Raw tensors (logits, distributions): relative to their range ``scale`` (max|reference|), SNR,
+    cosine; ``noise`` (the model's own scaled f32 rounding) widens the range and SNR rules."""
     rules = []
     if bounds.raw_rtol is not None:
+        allowed = bounds.raw_rtol * scale + noise
         rules.append(
             (
-                row.max_rel <= bounds.raw_rtol,
-                f"max|d|/max|x| <= {bounds.raw_rtol:g}",
-                f"max|d|/max|x| = {row.max_rel:.3g} > {bounds.raw_rtol:g}",
+                row.max_abs <= allowed,
+                f"max|d|/max|x| <= {bounds.raw_rtol:g}"
+                + (f" + {noise:.2g} model f32 noise" if noise else ""),
+                f"max|d|/max|x| = {row.max_rel:.3g} > {allowed / scale if scale else 0.0:.3g}",
             )
         )
-    if bounds.raw_min_snr_db is not None:
+    min_snr = bounds.raw_min_snr_db
+    if min_snr is not None and noise > 0 and scale > 0:  # the SNR that noise alone would leave
+        min_snr = min(min_snr, 20.0 * float(np.log10(scale / noise)))
+    if min_snr is not None:
         rules.append(
             (
-                row.snr_db >= bounds.raw_min_snr_db,
-                f"SNR >= {bounds.raw_min_snr_db:g} dB",
-                f"SNR {row.snr_db:.1f} dB < {bounds.raw_min_snr_db:g} dB",
+                row.snr_db >= min_snr,
+                f"SNR >= {min_snr:.3g} dB",
+                f"SNR {row.snr_db:.1f} dB < {min_snr:.3g} dB",
             )
         )
         if bounds.min_cosine is not None:
@@ -177,8 +188,10 @@ def check_outputs(
     roles: Mapping[str, str],
     bounds: Bounds,
     layouts: Optional[Mapping[str, str]] = None,
+    noise: Optional[Mapping[str, float]] = None,
 ) -> List[OutputCheck]:
-    """``check_output`` for every name of ``reference`` (missing in ``actual``: a failed row)."""
+    """``check_output`` for every name of ``reference`` (missing in ``actual``: a failed row);
+    ``noise``: per output, the model's own scaled float32 rounding (see ``check_output``)."""
     rows = []
     for name, ref in reference.items():
         role = roles.get(name, "raw")
@@ -187,7 +200,8 @@ def check_outputs(
             missing.ok, missing.problem = False, "missing in the model's outputs"
             rows.append(missing)
             continue
-        rows.append(check_output(name, role, actual[name], ref, bounds, (layouts or {}).get(name, "BNC")))
+        layout, extra = (layouts or {}).get(name, "BNC"), (noise or {}).get(name, 0.0)
+        rows.append(check_output(name, role, actual[name], ref, bounds, layout, extra))
     return rows
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -137,9 +137,11 @@ class PgiStripPass(Pass):
             details.append(f"structure of {named}")
         return PassResult(changed=n_before - len(stripped.model), details=details, model=stripped)
 
-    def compare(self, actual: Any, expected: Any, bounds: Bounds) -> List[OutputCheck]:
+    def compare(
+        self, actual: Any, expected: Any, bounds: Bounds, noise: Sequence[float] = ()
+    ) -> List[OutputCheck]:
         """Bitwise: the main branch runs the same modules on the same inputs."""
-        rows = super().compare(actual, expected, bounds)
+        rows = super().compare(actual, expected, bounds, noise)
         for i, ((path, a), (_, b)) in enumerate(zip(flatten_outputs(actual), flatten_outputs(expected))):
             if not torch.equal(a, b):
                 raise VerificationError(

@@ -232,3 +232,8 @@ def test_an_int8_model_is_labelled_int8(tmp_path: Path) -> None:
         ("onnxruntime int8", "int8 (CPUExecutionProvider)")
     ]
     assert "int8 (CPUExecutionProvider)" in run.table()
+    args = ("--runs", "2", "--warmup", "1", "--no-memory", "--throughput-images", "0")
+    proc = run_cli("benchmark", str(bundle), *args)
+    assert proc.returncode == 0, proc.stderr
+    row = next(ln for ln in proc.stdout.splitlines() if ln.startswith("onnxruntime"))
+    assert row.split()[1:4] == ["int8", "int8", "(CPUExecutionProvider)"], row

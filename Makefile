@@ -44,6 +44,7 @@ device-venv: $(DEVICE_VENV)/.installed
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # the documentation site; --strict: a broken link, a missing page or a stale generated part fails
 SITE_DIR ?= site

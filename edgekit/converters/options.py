@@ -18,6 +18,10 @@ MIN_CALIBRATION_IMAGES = 32
 
 @dataclass
 class ConvertOptions:
+    """What ``edgekit convert`` / ``edgekit.convert(...)`` was asked for, one field per CLI option
+    (``None``: the target profile's or the checkpoint's default). Resolved by ``make_plan`` and
+    ``choose_imgsz``; INT8 fields go to ``int8_options``."""
+
     target: str = "cpu"
     imgsz: Union[int, Sequence[int], None] = None
     precision: Optional[str] = None

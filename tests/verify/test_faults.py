@@ -223,8 +223,9 @@ def _scale_one_weight(path: Path) -> str:
     strict=True,
     reason="known gap (issue 27): the INT8 bounds miss a 10x weight scale on model.22.cv2 of the "
     "trained YOLO11 fixture; box cosine 0.9967 (bound 0.99; unfaulted 0.99977), box SNR 21.7 dB "
-    "(unfaulted 33.3 dB), detections 84/84 found: a box SNR bound is the candidate, not yet measured "
-    "on every backend and fixture",
+    "(unfaulted 33.3 dB), detections 84/84 found. Neither a box SNR bound (valid models down to "
+    "23.8 dB) nor a per-layer SNR-loss bound (faulted layer 32.4 dB, valid layers up to 35 dB) "
+    "separates it: docs/measurements/int8-box-snr.md",
 )
 def test_int8_weight_scale_10x_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from edgekit.converters.int8 import Int8Builder

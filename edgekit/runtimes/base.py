@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Type
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
@@ -23,6 +24,8 @@ class Runtime(Closing):
     """
 
     backend = ""
+    #: the keyword options this backend reads (``Detector(bundle, **options)``); others are refused
+    accepted_options: Tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -32,6 +35,14 @@ class Runtime(Closing):
         threads: Optional[int] = None,
         **options: Any,
     ) -> None:
+        unknown = sorted(set(options) - set(self.accepted_options))
+        if unknown:
+            close = [m for u in unknown for m in difflib.get_close_matches(u, self.accepted_options, n=1)]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            accepted = ", ".join(self.accepted_options) or "none"
+            raise BackendError(
+                f"{self.backend}: unknown option {', '.join(unknown)}{hint}; it accepts: {accepted}"
+            )
         self.model_path = Path(model_path)
         self.inp = inp
         self.outputs = list(outputs)

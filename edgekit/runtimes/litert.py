@@ -39,6 +39,7 @@ class LiteRtRuntime(Runtime):
     """A .tflite model on the CPU (XNNPACK). Options: ``delegates`` (loaded LiteRT delegates)."""
 
     backend = "tflite"
+    accepted_options = ("delegates",)
 
     def _load(self, path: Path) -> None:
         interpreter = interpreter_class()

@@ -25,6 +25,7 @@ class OnnxRuntime(Runtime):
     """
 
     backend = "onnxruntime"
+    accepted_options = ("spinning", "providers")
 
     def _load(self, path: Path) -> None:
         ort = require("onnxruntime", "onnx")

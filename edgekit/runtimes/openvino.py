@@ -44,6 +44,7 @@ class OpenVinoRuntime(Runtime):
     """
 
     backend = "openvino"
+    accepted_options = ("precision", "mode", "config", "device")
 
     def _load(self, path: Path) -> None:
         ov = require("openvino", "openvino")

@@ -25,6 +25,7 @@ class TensorRtRuntime(Runtime):
     """A TensorRT engine on the GPU (or a DLA core), fed from pinned host buffers."""
 
     backend = "tensorrt"
+    accepted_options = ("build", "cuda_graph")
 
     def _load(self, path: Path) -> None:
         from edgekit.bundle import read_bundle

@@ -82,6 +82,13 @@ class VerificationError(EdgekitError):
     """A converted or reparameterized model no longer matches its source."""
 
 
+class UnknownNameError(EdgekitError, KeyError):
+    """A name that no registry holds (a family, runtime, decoder, pass); a ``KeyError`` too."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; a user reads the plain sentence
+        return str(self.args[0]) if self.args else "unknown name"
+
+
 class NoSuchModelError(EdgekitError, KeyError):
     """A bundle has no model for the requested backend (a ``KeyError`` too, for lookups)."""
 

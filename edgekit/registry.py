@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from typing import Callable, Dict, Generic, Iterator, List, TypeVar
 
+from edgekit.errors import UnknownNameError
+
 T = TypeVar("T")
 
 
@@ -31,7 +33,7 @@ class Registry(Generic[T]):
             close = difflib.get_close_matches(name, list(self._items), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             known = ", ".join(sorted(self._items))
-            raise KeyError(f"unknown {self.kind} '{name}'{hint} (known: {known})") from None
+            raise UnknownNameError(f"unknown {self.kind} '{name}'{hint} (known: {known})") from None
 
     def names(self) -> List[str]:
         return sorted(self._items)

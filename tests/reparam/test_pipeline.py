@@ -57,6 +57,12 @@ def test_standard_pipeline_order_and_description() -> None:
 def test_registries_hold_the_generic_passes() -> None:
     assert {"deploy_form", "conv_bn", "drop_modules", "output_form", "end2end"} <= set(PASSES.names())
     assert PASSES.get("conv_bn")().name == "conv_bn"
-    with pytest.raises(KeyError, match="did you mean conv_bn"):
+    with pytest.raises(KeyError, match="did you mean conv_bn") as unknown:
         PASSES.get("conv_bnn")
+    from edgekit.errors import EdgekitError
+
+    assert isinstance(unknown.value, EdgekitError)  # the CLI prints it as one line, no traceback
+    assert str(unknown.value).startswith("unknown ") and "'conv_bnn'" in str(
+        unknown.value
+    )  # not KeyError's quotes
     assert "test" not in PIPELINES

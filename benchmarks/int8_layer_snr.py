@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.verify.faults
 
 
 def fp32_source(fixture: Path, imgsz: int, work: Path) -> Path:
@@ -70,25 +70,6 @@ def losses(fp32: Path, int8: Path, inputs: Sequence[np.ndarray]) -> List[Tuple[s
     return layer_sensitivity(fp32, int8, inputs, nodes)
 
 
-def scale_one_weight(src: Path, dest: Path) -> str:
-    """The fault of tests/verify/test_faults.py: one mid-network weight scale x10."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(src))
-    inits = {i.name: i for i in model.graph.initializer}
-    weights = [
-        n
-        for n in model.graph.node
-        if n.op_type == "DequantizeLinear" and n.input[0] in inits and n.input[1] in inits
-    ]
-    node = weights[len(weights) // 3]
-    scale = inits[node.input[1]]
-    scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * np.float32(10), scale.name))
-    onnx.save(model, str(dest))
-    return node.output[0]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="the folder int8_box_snr.py --work wrote")
@@ -111,9 +92,12 @@ def main() -> int:
                     ranked = losses(fp32, bundle / art["path"], inputs)
                     rows.append((fixture.stem, f"{bundle.stem.split('-')[-1]}/{art['backend']}", ranked))
             if fixture.stem == "yolo11-shapes":
+                from tests.verify.faults import scale_one_weight  # the fault test's own injection
+
                 faulted = Path(tmp) / "faulted.onnx"
-                shutil.copy(args.work / "yolo11-shapes-cpu.edgekit" / "model.int8.onnx", faulted)
-                tensor = scale_one_weight(faulted, faulted)
+                tensor = scale_one_weight(
+                    args.work / "yolo11-shapes-cpu.edgekit" / "model.int8.onnx", faulted
+                )
                 rows.append((fixture.stem, f"FAULT x10 at {tensor}", losses(fp32, faulted, inputs)))
     for fixture, what, ranked in rows:
         worst = ", ".join(f"{n} {loss:.1f}" for n, loss in ranked[:3])

@@ -43,6 +43,9 @@ class Served:
     files: Tuple[Tuple[Path, str], ...]
     kind: str  # KIND_CPU / KIND_GPU
 
+    def describe(self) -> str:
+        return f"{self.engine_line}, {self.kind}"
+
 
 def _dims(shape: Sequence[Optional[int]], batched: bool) -> str:
     dims = list(shape[1:]) if batched else list(shape)
@@ -144,6 +147,18 @@ def export_triton(
     overrides the instance kind (``auto``: the target's). Written to a temporary folder and
     renamed into place.
     """
+    return write_repository(bundle, repository, name, engine, backend, kind)[0]
+
+
+def write_repository(
+    bundle: Union[str, Path],
+    repository: Union[str, Path],
+    name: Optional[str] = None,
+    engine: Optional[Path] = None,
+    backend: Optional[str] = None,
+    kind: str = "auto",
+) -> Tuple[Path, Served]:
+    """``export_triton``, also returning what is served there."""
     b = read_bundle(bundle)
     root = Path(b.root)
     name = name or root.name.split(".")[0]
@@ -164,4 +179,4 @@ def export_triton(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return dest
+    return dest, served

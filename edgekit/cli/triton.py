@@ -38,10 +38,7 @@ def triton(
     kind: str,
 ) -> None:
     """Write REPOSITORY/NAME/{config.pbtxt, 1/model.*} for BUNDLE."""
-    from edgekit.bundle.triton import export_triton
+    from edgekit.bundle.triton import write_repository
 
-    dest = export_triton(bundle, repository, name=name, engine=engine, backend=backend, kind=kind)
-    config = (dest / "config.pbtxt").read_text()
-    served = next(line for line in config.splitlines() if line.startswith(("platform:", "backend:")))
-    kind_line = next(line for line in config.splitlines() if line.startswith("instance_group"))
-    click.echo(f"wrote {dest} ({served}, {kind_line.split('kind: ')[1].split(',')[0]})")
+    dest, served = write_repository(bundle, repository, name, engine, backend, kind)
+    click.echo(f"wrote {dest} ({served.describe()})")

@@ -189,11 +189,10 @@ def with_names(opts: ConvertOptions, info: ModelInfo) -> Tuple[ModelInfo, Option
     if opts.names is None:
         return info, None
     names = parse_names(opts.names)
+    origin = opts.names if isinstance(opts.names, (str, Path)) else "--names"
     if len(names) != info.nc:
-        where = opts.names if isinstance(opts.names, (str, Path)) else "--names"
         raise ConversionError(
-            f"{where}: {len(names)} class names, but the model has {info.nc} classes "
+            f"{origin}: {len(names)} class names, but the model has {info.nc} classes "
             f"(its own names: {', '.join(info.names[:4])}{', ...' if info.nc > 4 else ''})"
         )
-    origin = opts.names if isinstance(opts.names, (str, Path)) else "--names"
     return dataclasses.replace(info, names=list(names)), f"class names from {origin}"

@@ -35,7 +35,6 @@ from edgekit.models.base import LoadedModel
 from edgekit.models.decode import decode, topk_end2end
 from edgekit.verify import (
     BOX_ROLES,
-    FLOAT_NOISE_FACTOR,
     SCORE_ROLES,
     VERIFY_IOU,
     Bounds,
@@ -43,6 +42,7 @@ from edgekit.verify import (
     agreement,
     bounds_for,
     check_outputs,
+    float_noise,
     merge,
 )
 from edgekit.verify.detections import describe as describe_matches
@@ -185,11 +185,7 @@ class FloatNoise:
         except (RuntimeError, TypeError, ValueError):  # an op or buffer that stays float32
             self.failed = True
             return {}
-        return {
-            n: FLOAT_NOISE_FACTOR * float(np.max(np.abs(f32[n].astype(np.float64) - f64[n])))
-            for n in f32
-            if n in f64 and f64[n].shape == f32[n].shape and f64[n].size
-        }
+        return {n: float_noise(f32[n], f64[n]) for n in f32 if n in f64}
 
 
 def expected_outputs_by_role(

@@ -15,7 +15,7 @@ from edgekit.errors import VerificationError
 from edgekit.reparam.protocol import Pass, flatten_outputs
 from edgekit.reparam.report import PassRecord, ReparamReport, time_forms
 from edgekit.reparam.report import measure as measure_model
-from edgekit.verify import FLOAT_NOISE_FACTOR, FP32, TOLERANCE, merge
+from edgekit.verify import FP32, TOLERANCE, float_noise, merge
 
 SampleInputs = Union[torch.Tensor, Sequence[torch.Tensor]]
 
@@ -119,9 +119,5 @@ def _transformed(p: Pass, exact: Optional[List[Any]]) -> Optional[List[Any]]:
 
 
 def _noise(f32: Any, f64: Any) -> List[float]:
-    """Per flattened output: ``FLOAT_NOISE_FACTOR`` x max |f32 - f64| (0 where shapes differ)."""
-    pairs = zip(flatten_outputs(f32), flatten_outputs(f64))
-    return [
-        FLOAT_NOISE_FACTOR * float((a.double() - b).abs().max()) if a.shape == b.shape and a.numel() else 0.0
-        for (_, a), (_, b) in pairs
-    ]
+    """Per flattened output: its ``float_noise`` term."""
+    return [float_noise(a, b) for (_, a), (_, b) in zip(flatten_outputs(f32), flatten_outputs(f64))]

@@ -10,7 +10,17 @@ Reparameterization passes, every exported artifact, INT8 rounds, TensorRT engine
 ``edgekit compare`` all compare through these; no other module compares outputs.
 """
 
-from edgekit.verify.bounds import BF16, BOUNDS, FLOAT_NOISE_FACTOR, FP16, FP32, INT8, Bounds, bounds_for
+from edgekit.verify.bounds import (
+    BF16,
+    BOUNDS,
+    FLOAT_NOISE_FACTOR,
+    FP16,
+    FP32,
+    INT8,
+    Bounds,
+    bounds_for,
+    float_noise,
+)
 from edgekit.verify.detections import (
     CANDIDATES,
     MIN_DETECTIONS,
@@ -44,6 +54,7 @@ __all__ = [
     "CANDIDATES",
     "SCORE_ROLES",
     "FLOAT_NOISE_FACTOR",
+    "float_noise",
     "VERIFY_CONF",
     "VERIFY_IOU",
     "VERIFY_MAX_DET",

@@ -39,6 +39,19 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 FLOAT_NOISE_FACTOR = 10.0
 
 
+def float_noise(f32: Any, f64: Any) -> float:
+    """``FLOAT_NOISE_FACTOR`` x max |f32 - f64| of one output computed both ways (numpy arrays or
+    torch tensors); 0 where the shapes differ or the output is empty."""
+
+    def exact(x: Any) -> np.ndarray:  # torch tensors kept in float64 (as_array would round them)
+        return np.asarray(x.detach().cpu().double().numpy() if hasattr(x, "detach") else x, np.float64)
+
+    a, b = exact(f32), exact(f64)
+    if a.shape != b.shape or a.size == 0:
+        return 0.0
+    return FLOAT_NOISE_FACTOR * float(np.max(np.abs(a - b)))
+
+
 @dataclass(frozen=True)
 class Bounds:
     """The bounds of one precision; ``None`` means "reported, not bounded"."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Dict
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")  # the converter side (the device suite runs without torch)
@@ -25,6 +24,7 @@ from edgekit.models.loader import load_checkpoint  # noqa: E402
 
 from ..conftest import need  # noqa: E402
 from ..converters.helpers import convert_quietly  # noqa: E402
+from .faults import scale_one_weight  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 YOLO11 = DATA / "golden" / "ultralytics" / "yolo11_tiny.pt"
@@ -199,25 +199,6 @@ def test_manifest_colour_order_or_letterbox_pad_wrong(
 # ---- INT8: one weight scale 10x off after quantization -----------------------------------------
 
 
-def _scale_one_weight(path: Path) -> str:
-    """Multiply the scale of one convolution weight's DequantizeLinear (mid-network) by 10."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(path))
-    inits = {i.name: i for i in model.graph.initializer}
-    weights = [
-        n
-        for n in model.graph.node
-        if n.op_type == "DequantizeLinear" and n.input[0] in inits and n.input[1] in inits
-    ]
-    node = weights[len(weights) // 3]
-    scale = inits[node.input[1]]
-    scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * np.float32(10), scale.name))
-    onnx.save(model, str(path))
-    return node.output[0]
-
-
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
@@ -237,7 +218,7 @@ def test_int8_weight_scale_10x_off(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     def quantize(self, backend, exclude, writer):  # type: ignore[no-untyped-def]
         artifact, recipe = real(self, backend, exclude, writer)
-        faulted[backend] = _scale_one_weight(self.root / artifact.path)
+        faulted[backend] = scale_one_weight(self.root / artifact.path)
         return writer.artifact(artifact.path, artifact.backend, artifact.precision), recipe
 
     monkeypatch.setattr(Int8Builder, "quantize", quantize)

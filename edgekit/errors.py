@@ -98,3 +98,8 @@ class NoSuchModelError(EdgekitError, KeyError):
 
 class BackendError(EdgekitError):
     """A runtime backend refused the model or the input."""
+
+
+class TensorRtVersionError(BackendError):
+    """The installed TensorRT is a major version edgekit does not build with, or the bundle lacks
+    what that version needs (TensorRT 11: an FP16 ONNX for an FP16 engine)."""

@@ -1,9 +1,10 @@
 """CUDA memory and streams for the TensorRT runtime via cuda-python (``edgekit-detect[tensorrt]``).
 
-cuda-python >= 12.6 names the runtime bindings ``cuda.bindings.runtime``; older releases (as on
-JetPack 5) ``cuda.cudart``. Every call returns ``(cudaError_t, *values)``; ``call`` checks the
-error and returns the values. Only symbols listed in ``edgekit/runtimes/data/tensorrt_api.json``
-are used (a test checks this file against that table).
+cuda-python 12.6.1 and later (cuda-bindings) name the runtime bindings ``cuda.bindings.runtime``;
+older releases (11.8 on JetPack 5, 12.2 / 12.6.0 on JetPack 6) ``cuda.cudart``; 13.x has only the
+new name. Every call returns ``(cudaError_t, *values)``; ``call`` checks the error and returns the
+values. ``tests/runtimes/test_tensorrt_contract.py`` runs this module against stand-ins generated
+from cuda-python 11.8, 12.2, 12.6 and 13.0's real bindings.
 """
 
 from __future__ import annotations

@@ -75,13 +75,45 @@ def _details(profile: DeviceProfile) -> str:
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
 
 
+def install_text(name: Optional[str]) -> str:
+    """Per-JetPack install lines of a Jetson profile (cuda-python pinned to the board's CUDA)."""
+    from edgekit.devices.jetpack import PIP_TENSORRT, install_lines
+    from edgekit.errors import UnsupportedTargetError
+
+    if name is None:
+        raise UnsupportedTargetError(
+            "--install needs a Jetson target, e.g. edgekit devices jetson-orin-nano --install"
+        )
+    profile, _ = resolve_target(name)
+    if not profile.is_jetson:
+        raise UnsupportedTargetError(f"--install lists JetPack lines; {profile.name} is not a Jetson")
+    blocks = []
+    for release in profile.jetpacks:
+        stack = f"TensorRT {release.tensorrt}, CUDA {release.cuda}, Python {release.python}"
+        head = f"# JetPack {release.version} ({stack})"
+        lines = [head, *install_lines(release)]
+        pip = PIP_TENSORRT.get(release.version)
+        if pip is not None:
+            dla = "with DLA" if profile.name in pip[1] else "no DLA on this board"
+            lines.append(
+                f"# JetPack {release.version}.2+: TensorRT {pip[0]} from pip ({dla}; edgekit's build code is "
+                f"contract-checked against it, not yet run on a board): {pip[2]}"
+            )
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 @click.command("devices")
 @click.argument("name", required=False)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON: every full profile, or one profile and its plan."
 )
-def devices(name: Optional[str], as_json: bool) -> None:
+@click.option("--install", is_flag=True, help="With a Jetson NAME: the runtime's install lines per JetPack.")
+def devices(name: Optional[str], as_json: bool, install: bool) -> None:
     """List target device profiles; with NAME, show one profile and its default plan."""
+    if install:
+        click.echo(install_text(name))
+        return
     if name is None:
         catalog = profiles()
         if as_json:

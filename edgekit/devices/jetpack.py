@@ -22,7 +22,7 @@ Versions checked (2026) against:
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from edgekit.devices.profiles import JetPackRelease
 
@@ -33,11 +33,62 @@ JP51 = JetPackRelease("5.1", "35", "8.5", "11.4", "3.8", "20.04", 17, True, f"{_
 JP60 = JetPackRelease("6.0", "36.3", "8.6", "12.2", "3.10", "22.04", 17, True, _NV)
 JP61 = JetPackRelease("6.1", "36.4", "10.3", "12.6", "3.10", "22.04", 20, True, _NV)
 JP62 = JetPackRelease("6.2", "36.4.3", "10.3", "12.6", "3.10", "22.04", 20, True, _NV)
-JP70 = JetPackRelease("7.0", "38.2", "10.13", "13.0", "3.12", "24.04", 24, False, _NV)
-JP71 = JetPackRelease("7.1", "38.4", "10.13", "13.0", "3.12", "24.04", 24, False, _NV)
-JP72 = JetPackRelease(
-    "7.2", "39.2", "10.16", "13.2", "3.12", "24.04", 24, False, "device reports (not NVIDIA notes)"
+_CUDA13_THOR = "https://developer.nvidia.com/blog/whats-new-in-cuda-toolkit-13-0-for-jetson-thor-unified-arm-ecosystem-and-more"
+_JP71_REPORT = "https://github.com/roboflow/inference/issues/1935"
+_JP72_REPORT = "https://github.com/roboflow/inference/issues/2478"
+JP70 = JetPackRelease(
+    "7.0", "38.2", "10.13", "13.0", "3.12", "24.04", 24, False, f"{_CUDA13_THOR}; {_JP71_REPORT}"
 )
+JP71 = JetPackRelease(
+    "7.1", "38.4", "10.13", "13.0", "3.12", "24.04", 24, False, f"{_CUDA13_THOR}; {_JP71_REPORT}"
+)
+JP72 = JetPackRelease(
+    "7.2",
+    "39.2",
+    "10.16",
+    "13.2",
+    "3.12",
+    "24.04",
+    24,
+    False,
+    f"device reports (not NVIDIA notes): {_JP72_REPORT}",
+)
+
+#: TensorRT from pip beside JetPack's own (version, boards with DLA, source). TensorRT 11 has no
+#: FP16/INT8 builder flags: edgekit builds it strongly typed from the bundle's FP16 or Q/DQ ONNX.
+PIP_TENSORRT: Dict[str, Tuple[str, Tuple[str, ...], str]] = {
+    "7.2": ("11.4", ("jetson-agx-orin",), "https://pypi.org/project/tensorrt-cu12-bindings/11.4.0.106/"),
+}
+
+#: cuda-python that installs on each line's Python and matches its CUDA (an unpinned install picks
+#: 12.3 on Python 3.8 and 13.x on 3.10, newer than the boards' drivers). JetPack 5: no 11.4 wheel
+#: exists; 11.8 is the CUDA NVIDIA lets JetPack 5 upgrade to. tests/devices/test_install_pins.py
+#: resolves each with pip for linux aarch64.
+CUDA_PYTHON: Dict[str, str] = {
+    "5.1": "cuda-python>=11.8,<12",
+    "6.0": "cuda-python>=12.2,<12.3",
+    "6.1": "cuda-python>=12.6,<12.7",
+    "6.2": "cuda-python>=12.6,<12.7",
+    "7.0": "cuda-python>=13.0,<13.1",
+    "7.1": "cuda-python>=13.0,<13.1",
+    "7.2": "cuda-python>=13.2,<13.3",
+}
+
+
+def install_lines(release: JetPackRelease) -> List[str]:
+    """The shell lines that set up the edgekit runtime on a board with ``release``."""
+    pin = CUDA_PYTHON.get(release.version)
+    if pin is None:
+        return [
+            f"# JetPack {release.version} ships Python {release.python}: no edgekit runtime; "
+            "build the engine with the bundle's trtexec line"
+        ]
+    return [
+        "python3 -m venv --system-site-packages .venv  # TensorRT and OpenCV come from JetPack",
+        ". .venv/bin/activate",
+        f'pip install "edgekit-detect" "numpy<2" "{pin}"  # JetPack\'s TensorRT and cv2 take numpy 1.x',
+    ]
+
 
 # Exact L4T -> JetPack versions (jetson-stats / jetson-containers tables, NVIDIA archive).
 _L4T_EXACT: Dict[str, str] = {

@@ -13,7 +13,7 @@ import json
 import shlex
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 from edgekit.errors import ConversionError
 
@@ -70,17 +70,88 @@ def check_onnx_for_tensorrt(model: Any, tensorrt: str, name: str = "model.onnx")
     return {"tensorrt_table": key, "opset": opset, "ops_checked": len(model.graph.node)}
 
 
-def trtexec_command(plan: Any, onnx_name: str, engine_name: str = ENGINE_NAME) -> str:
-    """The ``trtexec`` line equivalent to ``edgekit build`` for ``plan`` (run in the bundle folder)."""
-    args = ["trtexec", f"--onnx={onnx_name}", f"--saveEngine={engine_name}", *plan.trtexec_flags]
+INPUT_NAME = "images"  # the input every edgekit ONNX has
+FP16_ONNX_SUFFIX = "-fp16.onnx"
+_PRECISION_FLAGS = ("--fp16", "--int8", "--best")  # gone from trtexec 11 (strongly typed networks)
+
+
+def _shape_flags(plan: Any) -> List[str]:
+    """``--minShapes/--optShapes/--maxShapes`` of a dynamic-batch plan (none for a static batch)."""
+    if plan.batch_range is None:
+        return []
+    h, w = plan.imgsz
+    low, opt, high = plan.batch_range
+    return [f"--{k}Shapes={INPUT_NAME}:{b}x3x{h}x{w}" for k, b in (("min", low), ("opt", opt), ("max", high))]
+
+
+def trtexec_command(plan: Any, onnx_name: str, engine_name: str = ENGINE_NAME, tensorrt: str = "") -> str:
+    """The ``trtexec`` line equivalent to ``edgekit build`` for ``plan`` (run in the bundle folder).
+
+    ``tensorrt`` (default: the plan's) picks the flags: trtexec 11 has no ``--fp16/--int8``; it
+    builds what the ONNX's types say (give it the FP16 or the Q/DQ ONNX).
+    """
+    major = _version_tuple(tensorrt or plan.tensorrt or "10")[0]
+    flags = [f for f in plan.trtexec_flags if major < 11 or f not in _PRECISION_FLAGS]
+    args = ["trtexec", f"--onnx={onnx_name}", f"--saveEngine={engine_name}", *flags, *_shape_flags(plan)]
     args.append("--timingCacheFile=timing.cache")
     return " ".join(shlex.quote(a) for a in args)
 
 
-def build_section(plan: Any, onnx_name: str) -> Dict[str, Any]:
-    """The manifest's record of how the device builds the engine."""
+def fp16_onnx_name(onnx_name: str) -> str:
+    """Where the FP16 copy of ``onnx_name`` goes (TensorRT 11 builds FP16 from FP16 tensors)."""
+    return (
+        onnx_name[: -len(".onnx")] + FP16_ONNX_SUFFIX if onnx_name.endswith(".onnx") else onnx_name + ".fp16"
+    )
+
+
+def needs_fp16_onnx(plan: Any) -> bool:
+    """An FP16 plan whose board may build with TensorRT 11 (its own, or the pip one of its JetPack)."""
+    return plan.precision == "fp16" and any(_version_tuple(v)[0] >= 11 for v in _tensorrt_versions(plan))
+
+
+def write_fp16_onnx(onnx_path: Path) -> str:
+    """Write the FP16 copy of ``onnx_path`` beside it (float32 interface kept); returns its name."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True)
+    name = fp16_onnx_name(onnx_path.name)
+    onnx.save(model, str(onnx_path.with_name(name)))
+    return name
+
+
+def _tensorrt_versions(plan: Any) -> List[str]:
+    """The plan's TensorRT, then the pip TensorRT its JetPack also takes (JetPack 7.2: 11.4)."""
+    from edgekit.devices.jetpack import PIP_TENSORRT
+
+    versions = [plan.tensorrt] if plan.tensorrt else []
+    pip = PIP_TENSORRT.get(plan.jetpack or "")
+    if pip is not None and plan.dla_core is None:  # the plan refuses DLA on JetPack's own TensorRT
+        versions.append(pip[0])
+    return versions
+
+
+def _trtexec_lines(plan: Any, onnx_name: str, fp16: Optional[str]) -> Dict[str, str]:
+    """One trtexec line per TensorRT the board may build with; TensorRT 11 FP16 only from ``fp16``."""
+    lines = {}
+    for version in _tensorrt_versions(plan):
+        strongly_typed = _version_tuple(version)[0] >= 11
+        if strongly_typed and plan.precision == "fp16" and not fp16:
+            continue  # TensorRT 11 would build FP32 from the FP32 ONNX
+        onnx = fp16 if strongly_typed and plan.precision == "fp16" else onnx_name
+        lines[version] = trtexec_command(plan, str(onnx), tensorrt=version)
+    return lines
+
+
+def build_section(plan: Any, onnx_name: str, onnx_fp16: Optional[str] = None) -> Dict[str, Any]:
+    """The manifest's record of how the device builds the engine (one trtexec line per TensorRT).
+
+    ``onnx_fp16``: the FP16 copy (``write_fp16_onnx``) TensorRT 11 builds an FP16 engine from.
+    """
     d = plan.to_dict()
-    return {
+    fp16 = onnx_fp16 if plan.precision == "fp16" else None
+    lines = _trtexec_lines(plan, onnx_name, fp16)
+    section: Dict[str, Any] = {
         "onnx": onnx_name,
         "precision": plan.precision,
         "tensorrt": d.get("tensorrt"),
@@ -88,10 +159,16 @@ def build_section(plan: Any, onnx_name: str) -> Dict[str, Any]:
         "workspace_mib": d.get("workspace_mib"),
         "dla_core": d.get("dla_core"),
         "gpu_fallback": d.get("dla_core") is not None,
-        "max_batch": 1 if not plan.dynamic_batch else None,
+        "max_batch": plan.batch_range[2] if plan.batch_range else 1,
         "timing_cache": "timing.cache",
         "trtexec": trtexec_command(plan, onnx_name),
+        "trtexec_by_tensorrt": lines,
     }
+    if plan.batch_range is not None:
+        section["batch"] = dict(zip(("min", "opt", "max"), plan.batch_range))
+    if fp16:
+        section["onnx_fp16"] = fp16
+    return section
 
 
 def unsupported_nodes(model: Any, tensorrt: str) -> List[str]:

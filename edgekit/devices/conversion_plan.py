@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from edgekit.devices.profiles import Int8Constraints
 
 PLAN_SCHEMA = 1
+DEFAULT_MAX_BATCH = 8  # dynamic-batch engines without --max-batch
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class ConversionPlan:
     convert_only: bool = False  # no edgekit runtime on the device (Python < 3.8)
     notes: Tuple[str, ...] = ()
     schema: int = PLAN_SCHEMA
+    max_batch: Optional[int] = None  # dynamic batch: the largest batch (default DEFAULT_MAX_BATCH)
 
     # ---- derived -------------------------------------------------------------------
 
@@ -70,6 +72,14 @@ class ConversionPlan:
         if "tensorrt" not in self.backends:
             return None
         return " ".join(["trtexec", f"--onnx={onnx}", f"--saveEngine={engine}", *self.trtexec_flags])
+
+    @property
+    def batch_range(self) -> Optional[Tuple[int, int, int]]:
+        """``(min, opt, max)`` batch of a dynamic-batch engine (opt = max: batching is for throughput)."""
+        if not self.dynamic_batch:
+            return None
+        high = int(self.max_batch or DEFAULT_MAX_BATCH)
+        return 1, high, high
 
     def with_head(self, bins: int, end2end: bool) -> ConversionPlan:
         """Adapt the plan to the model's head: no DFL when ``bins == 1``, no NMS when end-to-end."""
@@ -122,6 +132,7 @@ class ConversionPlan:
             "backend_options": options,
             "convert_only": self.convert_only,
             "notes": list(self.notes),
+            **({"max_batch": self.max_batch} if self.max_batch is not None else {}),
         }
 
     @classmethod
@@ -166,6 +177,7 @@ class ConversionPlan:
                 convert_only=bool(data.get("convert_only", False)),
                 notes=tuple(str(n) for n in data.get("notes") or ()),
                 schema=PLAN_SCHEMA,
+                max_batch=int(data["max_batch"]) if data.get("max_batch") is not None else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed conversion plan: {exc!r}") from exc
@@ -183,7 +195,7 @@ class ConversionPlan:
                 "input",
                 f"{self.imgsz[1]}x{self.imgsz[0]}"
                 + (f" ({imgsz_from})" if imgsz_from else "")
-                + f", batch {'dynamic' if self.dynamic_batch else '1'}",
+                + f", batch {f'dynamic 1-{self.batch_range[2]}' if self.batch_range else '1'}",
             ),
             ("onnx opset", str(self.opset)),
             ("head", f"DFL {self.dfl}, output {self.output}, NMS {self.nms}"),

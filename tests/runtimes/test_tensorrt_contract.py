@@ -145,3 +145,37 @@ def test_cuda_graph_replay(cuda_version: str, tmp_path: Path, monkeypatch) -> No
             runtime.infer(np.zeros((1, 3, 64, 64), np.float32))
     assert len(called(rt, "cudaGraphLaunch")) == 2
     assert len(called(rt, "cudaGraphInstantiateWithFlags")) == 1
+
+
+JETPACK_72 = [v for v in TRT_VERSIONS if v.startswith(("tensorrt-10.16", "tensorrt-11."))]
+
+
+@pytest.mark.parametrize("version", JETPACK_72)
+@pytest.mark.parametrize("precision", ["int8", "fp16"])
+def test_a_jetpack_72_dynamic_build_section_builds_on_10_16_and_11(
+    version: str, precision: str, tmp_path: Path, monkeypatch
+) -> None:
+    """What ``convert --target jetson-agx-orin --jetpack 7.2 --dynamic --max-batch 8`` records."""
+    import dataclasses
+
+    from edgekit.converters.tensorrt import build_section
+    from edgekit.devices import resolve_plan
+
+    plan = resolve_plan("jetson-agx-orin", jetpack="7.2", precision=precision, dynamic=True)
+    section = build_section(dataclasses.replace(plan, max_batch=8), "model.onnx", "model-fp16.onnx")
+    assert section["batch"] == {"min": 1, "opt": 8, "max": 8} and set(section["trtexec_by_tensorrt"]) == {
+        "10.16",
+        "11.4",
+    }
+    line = section["trtexec_by_tensorrt"]["11.4"]
+    assert "--fp16" not in line and "--int8" not in line and "--maxShapes=images:8x3x640x640" in line
+    engine = FakeEngine(inputs={"images": (-1, 3, 640, 640)})
+    trt = trt_standin(version, engine)
+    install(monkeypatch, trt, cuda_standin(CUDA_VERSIONS[-1]))
+    onnx = trt_engine.build_onnx(section, "model.onnx", _major(version))
+    assert onnx == ("model-fp16.onnx" if precision == "fp16" and _major(version) >= 11 else "model.onnx")
+    (tmp_path / onnx).write_bytes(b"onnx")
+    trt_engine.build_engine(tmp_path / onnx, section, tmp_path / "e.engine", say=str)
+    assert called(trt, "IOptimizationProfile.set_shape") == [
+        ("images", (1, 3, 640, 640), (8, 3, 640, 640), (8, 3, 640, 640))
+    ]

@@ -49,7 +49,7 @@ FLAVOURS = {
 
 def ensure_data(data: Path) -> Path:
     if not (data / "data.yaml").is_file():
-        from edgekit.datasets import generate
+        from edgekit.testing import generate
 
         print(f"generating the shapes dataset in {data} ...")
         generate(data, 4000, 500, 500, seed=0, imgsz=320, workers=os.cpu_count() or 1)

@@ -76,7 +76,7 @@ def main() -> int:
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--work", type=Path, help="keep the bundles here")
     args = parser.parse_args()
-    from edgekit.datasets import generate
+    from edgekit.testing import generate
 
     header = ["fixture", "flavour/backend", "box cos", "box SNR dB", "match rate", "accepted"]
     rows: List[List[str]] = []

@@ -166,7 +166,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 samples[name].setdefault(key, []).append(value)
     maps: Dict[str, float] = {}
     if args.val_images:
-        from edgekit.datasets import generate
+        from edgekit.testing import generate
 
         info = generate(work / "shapes", 0, args.val_images, 0, seed=2026, imgsz=args.imgsz)
         data_yaml = info.root / "data.yaml"

@@ -11,16 +11,12 @@ import importlib.util
 from types import ModuleType
 from typing import Dict, Optional
 
+from edgekit.backends import BACKENDS
 from edgekit.errors import MissingDependencyError
 
-# import name -> the extra of pyproject.toml that installs it
+# import name -> the extra of pyproject.toml that installs it (the backends' own from their descriptors)
 EXTRAS: Dict[str, str] = {
-    "onnxruntime": "onnx",
-    "openvino": "openvino",
-    "ai_edge_litert": "tflite",
-    "tflite_runtime": "tflite",
-    "cuda": "tensorrt",
-    "tensorrt": "tensorrt",
+    **{m.name: m.extra for name in BACKENDS for m in BACKENDS.get(name).all_modules()},
     "torch": "convert",
     "onnx": "convert",
     "onnxslim": "convert",

@@ -10,21 +10,14 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 import numpy as np
 
 from edgekit._closing import Closing
-from edgekit._optional import available
+from edgekit.backends import BACKENDS, REFERENCE
 from edgekit.bundle import Bundle, read_bundle
 from edgekit.bundle.integrity import check_files
 from edgekit.decoding import DecodeOptions, Detections, Preprocessor, load_image, make_decoder
 from edgekit.errors import BackendError, MissingDependencyError, NoSuchModelError
 from edgekit.runtimes import open_runtime
-from edgekit.runtimes.base import RUNTIME_MODULES
 
 ImageLike = Union[str, Path, np.ndarray]
-BACKEND_IMPORTS = {
-    "onnxruntime": "onnxruntime",
-    "openvino": "openvino",
-    "tflite": "ai_edge_litert",
-    "tensorrt": "tensorrt",
-}
 
 
 class Detector(Closing):
@@ -80,17 +73,19 @@ class Detector(Closing):
     def _artifact(self, backend: Optional[str]) -> Any:
         """The model to run: ``backend``'s, else the default (``_first_runnable``).
 
-        ``onnxruntime`` also runs a Jetson bundle's ONNX (FP32 or INT8 Q/DQ, the file the engine
-        is built from), as the conversion itself verified it.
+        The reference backend (``edgekit.backends.REFERENCE``) also runs the ONNX of a model built
+        on the device (a Jetson bundle's FP32 or INT8 Q/DQ ONNX, the file the engine is built
+        from), as the conversion itself verified it.
         """
         if backend is None:
             return self._first_runnable()
         arts = {a.backend: a for a in self.manifest.artifacts}
-        trt = arts.get("tensorrt")
-        if backend not in arts and backend == "onnxruntime" and trt and trt.path.endswith(".onnx"):
-            precision = "int8" if trt.precision == "int8" else "fp32"  # an fp16 engine builds from FP32
-            self.note = f"running the TensorRT model's ONNX ({trt.path}, {precision}) in onnxruntime"
-            return replace(trt, backend="onnxruntime", precision=precision)
+        onnx = self._device_built_onnx()
+        if backend not in arts and backend == REFERENCE and onnx is not None:
+            precision = "int8" if onnx.precision == "int8" else "fp32"  # an fp16 engine builds from FP32
+            title = BACKENDS.get(onnx.backend).title
+            self.note = f"running the {title} model's ONNX ({onnx.path}, {precision}) in {REFERENCE}"
+            return replace(onnx, backend=REFERENCE, precision=precision)
         if backend not in arts:
             raise NoSuchModelError(
                 f"{self.bundle.root}: has no {backend} model (it has: {', '.join(arts)}); "
@@ -105,21 +100,33 @@ class Detector(Closing):
         runnable = [
             art
             for art in self.manifest.artifacts
-            if art.backend in RUNTIME_MODULES and available(BACKEND_IMPORTS.get(art.backend, art.backend))
+            if art.backend in BACKENDS and BACKENDS.get(art.backend).importable()
         ]
         if runnable:
             fastest = recorded_backend(self.bundle.root)
             return next((art for art in runnable if art.backend == fastest), runnable[0])
         first = self.manifest.artifacts[0]
-        if first.backend == "tensorrt" and first.path.endswith(".onnx"):
+        module = BACKENDS.get(first.backend).module
+        if self._device_built_onnx() is first:
+            where = f", which comes with {module.note}," if module.note else ""
             raise BackendError(
-                f"{self.bundle.root}: its model is for TensorRT, which comes with JetPack on a Jetson "
-                "and is not importable here; to run its ONNX on this machine's CPU instead, pass "
-                "--backend onnxruntime (Detector(backend='onnxruntime'))"
+                f"{self.bundle.root}: its model is for {BACKENDS.get(first.backend).title}{where} and is "
+                "not importable here; to run its ONNX on this machine's CPU instead, pass "
+                f"--backend {REFERENCE} (Detector(backend='{REFERENCE}'))"
             )
-        extra = {"onnxruntime": "onnx"}.get(first.backend, first.backend)
-        raise MissingDependencyError(
-            BACKEND_IMPORTS.get(first.backend, first.backend), extra, "to run this bundle"
+        raise MissingDependencyError(module.name, module.extra, "to run this bundle")
+
+    def _device_built_onnx(self) -> Any:
+        """The artifact of a backend that builds its model on the device from an ONNX, if any."""
+        return next(
+            (
+                a
+                for a in self.manifest.artifacts
+                if a.backend in BACKENDS
+                and BACKENDS.get(a.backend).built_on_device
+                and a.path.endswith(".onnx")
+            ),
+            None,
         )
 
     def _options(self, **overrides: Any) -> DecodeOptions:

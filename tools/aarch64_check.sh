@@ -82,7 +82,7 @@ rm -rf "$HOSTDIR" && mkdir -p "$HOSTDIR/dist"
 say "host: wheel, bundle (--target rpi5), images, reference detections"
 "$HOST_PY" -m pip wheel -q --no-deps --no-build-isolation -w "$HOSTDIR/dist" . >/dev/null
 "$HOST_PY" -m edgekit convert "$CHECKPOINT" --target rpi5 --imgsz 320 -o "$HOSTDIR/bundle" >"$HOSTDIR/convert.log"
-"$HOST_PY" -c "from edgekit.datasets import generate; generate('$HOSTDIR/shapes', 0, 0, 6, seed=11, image_format='png')"
+"$HOST_PY" -c "from edgekit.testing import generate; generate('$HOSTDIR/shapes', 0, 0, 6, seed=11, image_format='png')"
 cp -r "$HOSTDIR/shapes/images/test" "$HOSTDIR/images"
 # the same frames as numpy arrays: the device venvs have no OpenCV to read image files
 "$HOST_PY" -c "

@@ -3,7 +3,7 @@
     .venv/bin/python tools/demo.py CHECKPOINT [--target cpu] [--out runs/demo] [--images 40]
 
 Converts CHECKPOINT with ``edgekit.convert`` (the engine of ``edgekit convert``), generates
-held-out images with ``edgekit.datasets`` (a seed the fixtures never trained on), runs the
+held-out images with ``edgekit.testing`` (a seed the fixtures never trained on), runs the
 bundle with ``edgekit.Detector``, evaluates with ``edgekit.eval`` and prints one table
 (backend, precision, mAP50-95, mAP50, recall at IoU 0.5, latency per stage), then writes an
 annotated image.
@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple
 
 from edgekit import convert
-from edgekit.datasets import generate
 from edgekit.decoding.annotate import annotate
 from edgekit.decoding.images import load_image
 from edgekit.detector import Detector
 from edgekit.eval import EvalResult, evaluate
+from edgekit.testing import generate
 
 DEMO_SEED = 2026  # not the fixtures' training seed (0)
 

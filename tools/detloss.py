@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from edgekit.models.decode import flatten_levels, make_anchors
+from edgekit.contract.decode import flatten_levels, make_anchors
 
 Raw = Tuple[List[torch.Tensor], List[torch.Tensor]]
 EPS = 1e-9

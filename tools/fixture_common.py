@@ -19,14 +19,14 @@ from typing import Any, Callable, Dict, List
 import numpy as np
 
 EVAL_CONF, EVAL_IOU, EVAL_MAX_DET = 0.001, 0.6, 300  # COCO-style evaluation thresholds
-DATASET = {"generator": "edgekit.datasets.shapes", "seed": 0, "train": 4000, "val": 500, "test": 500}
+DATASET = {"generator": "edgekit.testing.shapes", "seed": 0, "train": 4000, "val": 500, "test": 500}
 
 
 def ensure_dataset(data: Path, seed: int = 0, sizes: Dict[str, int] | None = None) -> Path:
     """``data/data.yaml``, generating the seeded shapes dataset there first if it is missing."""
     if (data / "data.yaml").is_file():
         return data / "data.yaml"
-    from edgekit.datasets import generate
+    from edgekit.testing import generate
 
     sizes = sizes or DATASET
     return generate(
@@ -86,9 +86,9 @@ def evaluate_torch(forward: Callable, head, pixel_scale: float, data: Path, batc
     import cv2
     import torch
 
+    from edgekit.contract.decode import decode
     from edgekit.decoding.nms import batched_nms
     from edgekit.eval import evaluate
-    from edgekit.models.decode import decode
 
     gt, images = _test_images(data)
     preds: List[dict] = []

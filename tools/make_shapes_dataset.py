@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from edgekit.datasets import generate
+from edgekit.testing import generate
 
 DEFAULTS = {"train": 4000, "val": 500, "test": 500, "seed": 0, "imgsz": 320}
 

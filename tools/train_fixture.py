@@ -4,7 +4,7 @@
     .venv-fixtures/bin/python tools/train_fixture.py yolo11 --data /tmp/shapes
     .venv-fixtures/bin/python tools/train_fixture.py yolo26 --data /tmp/shapes
 
-Steps: (1) generate the synthetic shapes dataset if ``--data`` has none (edgekit.datasets,
+Steps: (1) generate the synthetic shapes dataset if ``--data`` has none (edgekit.testing,
 seeded); (2) train the architecture from its Ultralytics yaml, from scratch, seeded, on the CPU;
 (3) copy the final checkpoint (Ultralytics' own stripped layout: the EMA weights in FP16) to
 ``tests/data/fixtures/<name>.pt``; (4) convert it with edgekit (FP32, onnxruntime) and evaluate

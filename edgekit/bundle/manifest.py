@@ -12,8 +12,10 @@ import posixpath
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Dict, List, Optional, Tuple
 
+from edgekit import backends
 from edgekit.bundle import _fields as F
 from edgekit.errors import NoSuchModelError
+from edgekit.vocab import ARTIFACT_PRECISIONS, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
 
 SCHEMA_VERSION = 1
 LAYOUTS = ("NCHW", "NHWC")
@@ -37,8 +39,6 @@ OUTPUT_ROLES = (
     "best_classes",  # (B, N) the class of that score
 )
 DECODERS = ("nms", "nms-free", "host-dfl", "graph-nms")
-BACKENDS = ("onnxruntime", "openvino", "tensorrt", "tflite")
-PRECISIONS = ("fp32", "fp16", "int8", "mixed")
 
 
 @dataclass(frozen=True)
@@ -164,9 +164,9 @@ class OutputSpec:
 @dataclass(frozen=True)
 class DecoderSpec:
     type: str
-    conf_threshold: float = 0.25
-    iou_threshold: float = 0.45
-    max_det: int = 300
+    conf_threshold: float = DEFAULT_CONF
+    iou_threshold: float = DEFAULT_IOU
+    max_det: int = DEFAULT_MAX_DET
     agnostic: bool = False
     strides: Tuple[int, ...] = ()  # host-dfl: to rebuild anchors
     bins: int = 1  # host-dfl: DFL bins per side
@@ -178,9 +178,9 @@ class DecoderSpec:
         strides = tuple(int(s) for s in F.int_list(d, "strides", path)) if "strides" in d else ()
         spec = cls(
             kind,
-            F.number(d, "conf_threshold", path, default=0.25),
-            F.number(d, "iou_threshold", path, default=0.45),
-            F.integer(d, "max_det", path, minimum=1, default=300),
+            F.number(d, "conf_threshold", path, default=DEFAULT_CONF),
+            F.number(d, "iou_threshold", path, default=DEFAULT_IOU),
+            F.integer(d, "max_det", path, minimum=1, default=DEFAULT_MAX_DET),
             F.boolean(d, "agnostic", path),
             strides,
             F.integer(d, "bins", path, minimum=1, default=1),
@@ -244,9 +244,9 @@ class Artifact:
         rel = F.string(d, "path", path)
         check_relative(rel, path + "path")
         return cls(
-            F.string(d, "backend", path, choices=BACKENDS),
+            F.string(d, "backend", path, choices=backends.NAMES),
             rel,
-            F.string(d, "precision", path, choices=PRECISIONS),
+            F.string(d, "precision", path, choices=ARTIFACT_PRECISIONS),
             F.string(d, "sha256", path),
             F.integer(d, "size", path, minimum=0),
             F.optional_items(d, "files", path, ArtifactFile.from_dict),

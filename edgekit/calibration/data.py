@@ -14,10 +14,7 @@ from edgekit.calibration.sources import Skipped, discover
 from edgekit.decoding.images import load_image, try_cv2
 from edgekit.decoding.preprocess import Preprocessor
 from edgekit.errors import CalibrationError, EdgekitError
-
-DEFAULT_IMAGES = 300
-#: fewer calibration images than this give poor INT8 scales (see docs: 300-1000 recommended)
-MIN_RECOMMENDED = 100
+from edgekit.vocab import CALIB_IMAGES, CALIB_RECOMMENDED
 
 
 class CalibrationWarning(UserWarning):
@@ -39,12 +36,12 @@ class CalibrationData:
         self,
         source: Union[str, Path],
         manifest: Any,
-        count: int = DEFAULT_IMAGES,
+        count: int = CALIB_IMAGES,
         seed: int = 0,
         split: Optional[str] = None,
         image_root: Optional[Union[str, Path]] = None,
         progress: bool = False,
-        min_recommended: int = MIN_RECOMMENDED,
+        min_recommended: int = CALIB_RECOMMENDED,
         start: int = 0,
     ) -> None:
         if count < 1:
@@ -76,7 +73,7 @@ class CalibrationData:
         if planned < min_recommended:
             message = (
                 f"{self.source}: only {planned} calibration images (at least {min_recommended} recommended, "
-                f"{DEFAULT_IMAGES} by default): INT8 scales from few images lose accuracy"
+                f"{CALIB_IMAGES} by default): INT8 scales from few images lose accuracy"
             )
             self.warnings.append(message)
             warnings.warn(message, CalibrationWarning, stacklevel=2)

@@ -12,9 +12,9 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
 from edgekit._optional import require
 from edgekit.errors import ConversionError, first_line
 from edgekit.progress import chatter
+from edgekit.vocab import CALIBRATION_METHODS
 
 #: calibration methods edgekit offers (onnxruntime's CalibrationMethod names, lower case)
-METHODS = ("minmax", "entropy", "percentile")
 CALIB_CHUNK = 8  # images per calibration chunk, at most
 PERCENTILE = 99.999  # onnxruntime's default; kept explicit so that the manifest records it
 # TensorRT's Q/DQ placement (NVIDIA, "Explicit Quantization: Q/DQ layer-placement recommendations"):
@@ -81,8 +81,10 @@ def quantize_onnx(
     """
     q = require("onnxruntime.quantization", "onnx")
     method = method or default_method(spec)
-    if method not in METHODS:
-        raise ConversionError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
+    if method not in CALIBRATION_METHODS:
+        raise ConversionError(
+            f"unknown calibration method {method!r}; choose one of {', '.join(CALIBRATION_METHODS)}"
+        )
     calibrate = {
         "minmax": q.CalibrationMethod.MinMax,
         "entropy": q.CalibrationMethod.Entropy,

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import click
 
+from edgekit.backends import NAMES
+from edgekit.vocab import BENCH_PRECISIONS
 
-def _split(value: str) -> list:
-    return [v.strip().lower() for v in value.split(",") if v.strip()]
+
+def _split(value: Optional[str], known: Sequence[str], option: str) -> Optional[List[str]]:
+    """A comma-separated list, each item one of ``known`` (else a one-line usage error)."""
+    if not value:
+        return None
+    items = [v.strip().lower() for v in value.split(",") if v.strip()]
+    unknown = [v for v in items if v not in known]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)} is not one of {', '.join(known)}", param_hint=option)
+    return items
 
 
 @click.command("benchmark")
@@ -72,8 +82,8 @@ def benchmark_cmd(
     run = run_benchmark(
         source,
         target=target,
-        backends=_split(backends) if backends else None,
-        precisions=_split(precisions) if precisions else None,
+        backends=_split(backends, NAMES, "--backends"),
+        precisions=_split(precisions, BENCH_PRECISIONS, "--precisions"),
         imgsz=parse_imgsz(imgsz),
         workdir=workdir,
         runs=runs,

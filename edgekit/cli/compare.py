@@ -22,8 +22,8 @@ from edgekit.bundle.io import MANIFEST_NAME
 from edgekit.bundle.manifest import Manifest
 from edgekit.errors import InputFileError, VerificationError
 from edgekit.verify import OutputCheck, bounds_for, check_output
-from edgekit.verify.bounds import PRECISIONS
 from edgekit.verify.detections import describe as describe_matches
+from edgekit.vocab import VERIFY_PRECISIONS
 
 Infer = Callable[[np.ndarray], Dict[str, np.ndarray]]
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -317,7 +317,7 @@ def _load_inputs(path: Path) -> List[np.ndarray]:
 @click.option("--save-outputs", type=click.Path(), help="Write inputs and both sides' outputs to an .npz.")
 @click.option(
     "--precision",
-    type=click.Choice(PRECISIONS),
+    type=click.Choice(VERIFY_PRECISIONS),
     default="fp32",
     show_default=True,
     help="Whose bounds apply.",

@@ -7,6 +7,15 @@ from typing import Optional, Tuple
 
 import click
 
+from edgekit.vocab import (
+    CALIB_IMAGES,
+    CALIBRATION_METHODS,
+    DEFAULT_CONF,
+    DEFAULT_IOU,
+    DEFAULT_MAX_DET,
+    MAX_MAP_DROP,
+)
+
 
 def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
     """``640`` -> (640, 640); ``640x384`` (WIDTHxHEIGHT) -> (384, 640) as (height, width)."""
@@ -43,16 +52,22 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
     help="Class names for a checkpoint without them (DAMO-YOLO): a data.yaml, a .txt of one per "
     "line, or a,b,c.",
 )
-@click.option("--conf", type=float, default=0.25, show_default=True, help="Default confidence threshold.")
-@click.option("--iou", type=float, default=0.45, show_default=True, help="Default NMS IoU threshold.")
-@click.option("--max-det", type=int, default=300, show_default=True, help="Detections per image at most.")
+@click.option(
+    "--conf", type=float, default=DEFAULT_CONF, show_default=True, help="Default confidence threshold."
+)
+@click.option("--iou", type=float, default=DEFAULT_IOU, show_default=True, help="Default NMS IoU threshold.")
+@click.option(
+    "--max-det", type=int, default=DEFAULT_MAX_DET, show_default=True, help="Detections per image at most."
+)
 @click.option("--int8", is_flag=True, help="Same as --precision int8 (needs --calib).")
 @click.option(
     "--calib",
     type=click.Path(path_type=Path),
     help="INT8 calibration images: a folder, a video, a data.yaml or a COCO json.",
 )
-@click.option("--calib-images", type=int, default=300, show_default=True, help="Calibration images to use.")
+@click.option(
+    "--calib-images", type=int, default=CALIB_IMAGES, show_default=True, help="Calibration images to use."
+)
 @click.option(
     "--allow-small-calib",
     is_flag=True,
@@ -60,7 +75,7 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
 )
 @click.option(
     "--calib-method",
-    type=click.Choice(["minmax", "entropy", "percentile"]),
+    type=click.Choice(CALIBRATION_METHODS),
     help="Calibration method (default: percentile for onnxruntime CPU models, minmax for TensorRT "
     "and for OpenVINO, whose NNCF ranges follow it).",
 )
@@ -80,7 +95,11 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
     help="TFLite INT8: int8 input (and int8 outputs where quantized), parameters in the manifest.",
 )
 @click.option(
-    "--max-map-drop", type=float, default=0.5, show_default=True, help="INT8 bound with --val (mAP points)."
+    "--max-map-drop",
+    type=float,
+    default=MAX_MAP_DROP,
+    show_default=True,
+    help="INT8 bound with --val (mAP points).",
 )
 @click.option(
     "--allow-accuracy-loss",

@@ -8,32 +8,35 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import click
 
-from edgekit import DISTRIBUTION, __version__
+from edgekit import DISTRIBUTION, __version__, backends
+from edgekit._optional import EXTRAS
 from edgekit.errors import pip_install
 
-# (label, import name, the extra that installs it, a probe giving extra detail)
-BACKENDS: List[Tuple[str, str, str]] = [
-    ("numpy", "numpy", "core"),
-    ("onnxruntime", "onnxruntime", "onnx"),
-    ("openvino", "openvino", "openvino"),
-    ("ai-edge-litert", "ai_edge_litert", "tflite"),
-    ("tflite-runtime", "tflite_runtime", "tflite"),
-    ("tensorrt", "tensorrt", "tensorrt (JetPack)"),
-    ("cuda-python", "cuda", "tensorrt"),
+# (label, import name, the extra that installs it) of what is not a backend (``edgekit.backends``)
+OTHERS_BEFORE: List[Tuple[str, str, str]] = [("numpy", "numpy", "core")]
+OTHERS_AFTER: List[Tuple[str, str, str]] = [
     ("opencv (cv2)", "cv2", "cv (or the system's)"),
-    ("torch", "torch", "convert"),
-    ("onnx", "onnx", "convert"),
-    ("onnxslim", "onnxslim", "convert"),
+    ("torch", "torch", EXTRAS["torch"]),
+    ("onnx", "onnx", EXTRAS["onnx"]),
+    ("onnxslim", "onnxslim", EXTRAS["onnxslim"]),
 ]
 
 
+def modules_to_probe() -> List[Tuple[str, str, str]]:
+    """(label, import name, extra) rows: numpy, every backend's modules, then the tools."""
+    rows = list(OTHERS_BEFORE)
+    for backend in backends.ordered():
+        for m in backend.all_modules():
+            rows.append((m.distribution, m.name, f"{m.extra} ({m.note})" if m.note else m.extra))
+    return rows + OTHERS_AFTER
+
+
 def _detail(name: str, module: Any) -> str:
-    """Backend-specific facts: providers, devices, GStreamer."""
+    """Backend-specific facts (each backend's ``probe``), GStreamer, CUDA."""
     try:
-        if name == "onnxruntime":
-            return "providers: " + ", ".join(module.get_available_providers())
-        if name == "openvino":
-            return "devices: " + ", ".join(module.Core().available_devices)
+        probe = next((b.probe for b in backends.ordered() if b.probe and b.module.name == name), None)
+        if probe is not None:
+            return probe(module)
         if name == "cv2":
             info = module.getBuildInformation()
             gst = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if "GStreamer" in ln), "?")
@@ -47,7 +50,7 @@ def _detail(name: str, module: Any) -> str:
 
 def probe_backends() -> List[Dict[str, Optional[str]]]:
     rows = []
-    for label, name, extra in BACKENDS:
+    for label, name, extra in modules_to_probe():
         row: Dict[str, Optional[str]] = {"name": label, "module": name, "extra": extra}
         try:
             module = importlib.import_module(name)
@@ -58,7 +61,7 @@ def probe_backends() -> List[Dict[str, Optional[str]]]:
         version = getattr(module, "__version__", None) or getattr(
             getattr(module, "version", None), "__version__", None
         )
-        if name == "openvino" and version is None:
+        if version is None and callable(getattr(module, "get_version", None)):  # OpenVINO's
             version = module.get_version()
         row.update(version=str(version or "unknown"), status="ok", detail=_detail(name, module))
         rows.append(row)

@@ -21,7 +21,7 @@ def describe_model(
     (verified pass by pass): ``plan`` and ``reparam`` (params, GFLOPs, CPU latency per pass).
     """
     from edgekit.models.loader import load_checkpoint
-    from edgekit.models.summary import (
+    from edgekit.reparam.summary import (
         FLOPS_CONVENTION,
         count_params,
         gflops,

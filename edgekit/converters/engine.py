@@ -11,8 +11,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from edgekit import __version__, progress
 from edgekit._optional import available, require, version_of
+from edgekit.backends import BACKENDS, REFERENCE
 from edgekit.bundle import BundleWriter, Manifest
 from edgekit.bundle.manifest import Artifact, InputSpec, ModelSection, Preprocess, SourceInfo
+from edgekit.contract.model import LoadedModel
 from edgekit.converters import graph
 from edgekit.converters.onnx_export import (
     append_nms,
@@ -34,20 +36,10 @@ from edgekit.converters.options import (
 from edgekit.converters.verify_bundle import sample_images, verify_bundle
 from edgekit.devices import ConversionPlan
 from edgekit.errors import ConversionError
-from edgekit.models.base import LoadedModel
 from edgekit.models.loader import load_checkpoint
 
 Log = Callable[[str], None]
 ONNX_NAME = "model.onnx"
-#: backends whose artifact this version writes; the others of a plan are reported as skipped
-IMPLEMENTED_BACKENDS = ("onnxruntime", "openvino", "tflite", "tensorrt")
-#: backend -> plan precisions its artifact implements (onnxruntime runs the FP32 ONNX whatever the plan)
-ARTIFACT_PRECISIONS = {
-    "onnxruntime": ("fp32", "int8"),
-    "openvino": ("fp32", "fp16", "int8"),
-    "tflite": ("fp32", "fp16", "int8"),
-    "tensorrt": ("fp32", "fp16", "int8"),  # the engine precision; the ONNX is built on the device
-}
 
 
 def convert(
@@ -104,15 +96,8 @@ def build_bundle(
     info, names_from = with_names(opts, loaded.info)
     loaded = dataclasses.replace(loaded, info=info)
     plan = plan.with_head(info.head.bins, info.head.end2end)
-    backends = [b for b in plan.backends if b in IMPLEMENTED_BACKENDS] or (
-        ["onnxruntime"] if opts.backend is None else []
-    )
-    if not backends:
-        raise ConversionError(
-            f"the {opts.backend} converter is not implemented yet; "
-            f"available: {', '.join(IMPLEMENTED_BACKENDS)}"
-        )
-    if not any(plan.precision in ARTIFACT_PRECISIONS[b] for b in backends):
+    backends = list(plan.backends) or [REFERENCE]
+    if not any(plan.precision in BACKENDS.get(b).precisions for b in backends):
         raise ConversionError(
             f"precision {plan.precision} is not implemented yet for {', '.join(backends)}: "
             "use --precision fp32"
@@ -291,8 +276,8 @@ def verification_samples(manifest: Manifest, opts: ConvertOptions) -> Any:
 
 
 def artifact_precision(backend: str, plan_precision: str) -> str:
-    """What ``backend``'s artifact really holds for the plan (onnxruntime: always the FP32 ONNX)."""
-    return plan_precision if plan_precision in ARTIFACT_PRECISIONS[backend] else "fp32"
+    """What ``backend``'s artifact really holds for the plan (fp16 plan, onnxruntime model: FP32 ONNX)."""
+    return plan_precision if plan_precision in BACKENDS.get(backend).precisions else "fp32"
 
 
 def write_artifact(

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from edgekit.bundle.manifest import DecoderSpec, OutputSpec
+from edgekit.contract.model import ModelInfo
 from edgekit.devices import ConversionPlan
-from edgekit.models.base import ModelInfo
 
 
 class ChannelsFirst(nn.Module):

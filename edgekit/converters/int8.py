@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edgekit import progress
+from edgekit.backends import BACKENDS, REFERENCE
 from edgekit.bundle import Bundle
 from edgekit.bundle.manifest import Artifact, Manifest
 from edgekit.errors import ConversionError
@@ -32,8 +33,6 @@ MAX_MAP_DROP = INT8.max_map_drop  # mAP50-95 points, with --val
 MAP_DROP_AIM = 0.5
 FALLBACK_STEPS = (2, 4, 8, 16)  # layers kept float per fallback round (cumulative, most sensitive first)
 TFLITE_FP32 = "model.fp32.tflite"  # the engine writes it for the TFLite quantizer; removed afterwards
-#: Q/DQ ONNX models: written by onnxruntime's quantizer, checked in onnxruntime (TensorRT builds on device)
-QDQ_BACKENDS = ("onnxruntime", "tensorrt")
 
 
 @dataclasses.dataclass
@@ -52,10 +51,11 @@ class Int8Options:
 
 
 def runnable(artifact: Artifact) -> Artifact:
-    """The artifact as this machine runs it: a TensorRT Q/DQ ONNX runs in onnxruntime."""
-    return (
-        dataclasses.replace(artifact, backend="onnxruntime") if artifact.backend == "tensorrt" else artifact
-    )
+    """The artifact as this machine runs it: a Q/DQ ONNX built into an engine on the device (TensorRT)
+    runs in the reference backend here."""
+    if BACKENDS.get(artifact.backend).built_on_device:
+        return dataclasses.replace(artifact, backend=REFERENCE)
+    return artifact
 
 
 def single(manifest: Manifest, artifact: Artifact) -> Manifest:
@@ -105,7 +105,7 @@ class Int8Builder:
     def quantize(self, backend: str, exclude: Sequence[str], writer: Any) -> Tuple[Artifact, Dict[str, Any]]:
         source = self.root / self.fp32.path
         spec = self.specs.get(backend, {})
-        if backend in QDQ_BACKENDS:
+        if BACKENDS.get(backend).qdq_int8:
             from edgekit.calibration.quantize_ort import quantize_onnx
 
             recipe = quantize_onnx(
@@ -270,7 +270,7 @@ class Int8Builder:
         fixture's Q/DQ model (2,000 held-out images) the head alone lost 0.30 of its 0.60 points
         (backbone 0.21, neck 0.15). NNCF quantizes only weighted layers' inputs, and its ranked
         fallback met the bound on every fixture; TFLite's fallback has its own candidates."""
-        if backend not in QDQ_BACKENDS:
+        if not BACKENDS.get(backend).qdq_int8:
             return []
         excluded = set(exclude)
         return [n for n in self.scope.head_branches if n not in excluded]

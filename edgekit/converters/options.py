@@ -8,12 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
+from edgekit.contract.model import ModelInfo
 from edgekit.devices import ConversionPlan, resolve_plan
 from edgekit.errors import CalibrationError, ConversionError, InputFileError, UnsupportedTargetError
-from edgekit.models.base import ModelInfo
-
-#: INT8 scales from fewer readable images are noise; refused unless ``allow_small_calib``
-MIN_CALIBRATION_IMAGES = 32
+from edgekit.vocab import (
+    CALIB_IMAGES,
+    DEFAULT_CONF,
+    DEFAULT_IOU,
+    DEFAULT_MAX_DET,
+    MAX_MAP_DROP,
+    MIN_CALIB_IMAGES,
+)
 
 
 @dataclass
@@ -33,9 +38,9 @@ class ConvertOptions:
     jetpack: Optional[str] = None
     dla_core: Optional[int] = None
     arch: Optional[str] = None
-    conf: float = 0.25
-    iou: float = 0.45
-    max_det: int = 300
+    conf: float = DEFAULT_CONF
+    iou: float = DEFAULT_IOU
+    max_det: int = DEFAULT_MAX_DET
     simplify: bool = True
     verify: bool = True
     host_io: bool = True  # onnxruntime model: uint8 pixels in, best score/class per anchor out
@@ -43,17 +48,17 @@ class ConvertOptions:
     output: Optional[Path] = None
     # INT8 (see edgekit.converters.int8)
     calib: Optional[Path] = None
-    calib_images: int = 300
+    calib_images: int = CALIB_IMAGES
     calib_method: Optional[str] = None  # None: percentile (onnxruntime CPU), minmax (TensorRT, OpenVINO)
     keep_float: Sequence[str] = ()
     quantize_head: bool = False
     int8_io: bool = False  # TFLite: integer input/outputs instead of float
     val: Optional[Path] = None
     val_split: str = "val"
-    max_map_drop: float = 0.5
+    max_map_drop: float = MAX_MAP_DROP
     allow_accuracy_loss: bool = False
     int8_fallback: bool = True  # on a missed bound, re-quantize with the most sensitive layers float
-    allow_small_calib: bool = False  # INT8 from fewer than MIN_CALIBRATION_IMAGES readable images
+    allow_small_calib: bool = False  # INT8 from fewer than MIN_CALIB_IMAGES readable images
     names: Union[str, Path, Sequence[str], None] = None  # class names: a data.yaml, a .txt, "a,b,c"
     progress: Optional[bool] = None  # a live line per long step; None: when stderr is a terminal
     verbose: bool = False  # let torch / onnxruntime / OpenVINO / LiteRT print their warnings and logs
@@ -65,7 +70,7 @@ class ConvertOptions:
         if self.calib is None:
             raise ConversionError(
                 "INT8 needs calibration images: pass --calib (an image folder, a video, a data.yaml "
-                "or a COCO json; 300 images by default)"
+                f"or a COCO json; {CALIB_IMAGES} images by default)"
             )
         return Int8Options(
             Path(self.calib),
@@ -124,7 +129,7 @@ def choose_imgsz(opts: ConvertOptions, info: ModelInfo, plan: ConversionPlan) ->
 def check_calibration(opts: ConvertOptions, plan: ConversionPlan) -> Optional[Dict[str, Any]]:
     """For an INT8 plan, refuse a calibration set that cannot give usable scales (before any export).
 
-    Walks the source's candidates, decoding images until ``MIN_CALIBRATION_IMAGES`` read; fewer
+    Walks the source's candidates, decoding images until ``MIN_CALIB_IMAGES`` read; fewer
     is an error unless ``opts.allow_small_calib``. Returns the counts seen, None for float plans.
     """
     if plan.precision != "int8":
@@ -133,13 +138,13 @@ def check_calibration(opts: ConvertOptions, plan: ConversionPlan) -> Optional[Di
     from edgekit.calibration.data import readable_images
 
     source = Path(opts.calib)  # type: ignore[arg-type]
-    wanted = min(MIN_CALIBRATION_IMAGES, opts.calib_images)
+    wanted = min(MIN_CALIB_IMAGES, opts.calib_images)
     found = readable_images(source, wanted)
-    if found["readable"] < MIN_CALIBRATION_IMAGES and not opts.allow_small_calib:
+    if found["readable"] < MIN_CALIB_IMAGES and not opts.allow_small_calib:
         skipped = f", {found['skipped']} unreadable or not images" if found["skipped"] else ""
         raise CalibrationError(
             f"{source}: {found['readable']} readable calibration images{skipped}; INT8 needs at least "
-            f"{MIN_CALIBRATION_IMAGES} (300 by default) representative images, or --allow-small-calib"
+            f"{MIN_CALIB_IMAGES} ({CALIB_IMAGES} by default) representative images, or --allow-small-calib"
         )
     return found
 

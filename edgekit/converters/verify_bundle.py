@@ -9,7 +9,7 @@ Three checks per artifact, each through ``edgekit.verify`` with the bounds of it
    (a uint8-input model gets the integer pixels the module sees dequantized, so input rounding is
    never taken for a model difference), each output bounded by its role;
 3. **detections**: the ``Detector``'s detections in original-image pixels against the train-form
-   model's, decoded by the family's reference decode (``edgekit.models.decode`` with the family's
+   model's, decoded by the family's reference decode (``edgekit.contract.decode`` with the family's
    ``HeadSpec``, not the manifest's) after the reference preprocessing. When the reference finds too
    few detections, the top-k candidates per image are compared instead.
 """
@@ -27,12 +27,12 @@ from edgekit import progress
 from edgekit._optional import require
 from edgekit.bundle import Bundle, Manifest
 from edgekit.bundle.manifest import Artifact
+from edgekit.contract.decode import decode, topk_end2end
+from edgekit.contract.model import LoadedModel
 from edgekit.decoding import DecodeOptions
 from edgekit.decoding.nms import batched_nms
 from edgekit.decoding.preprocess import Geometry, dequantize
 from edgekit.errors import VerificationError
-from edgekit.models.base import LoadedModel
-from edgekit.models.decode import decode, topk_end2end
 from edgekit.verify import (
     BOX_ROLES,
     SCORE_ROLES,

@@ -1,7 +1,7 @@
 """Numpy decoders: raw network outputs -> ``Detections`` in original-image pixels.
 
 The decoder is chosen by ``manifest.decoder.type`` and reads outputs by their *role*; it never
-looks at the model family. Box arithmetic matches ``edgekit.models.decode`` (the torch reference).
+looks at the model family. Box arithmetic matches ``edgekit.contract.decode`` (the torch reference).
 """
 
 from __future__ import annotations
@@ -19,15 +19,16 @@ from edgekit.decoding.ort_nms import ort_nms
 from edgekit.decoding.preprocess import Geometry, dequantize
 from edgekit.errors import BackendError
 from edgekit.registry import Registry
+from edgekit.vocab import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
 
 MAX_NMS = 30000  # candidates entering NMS at most (as Ultralytics)
 
 
 @dataclass(frozen=True)
 class DecodeOptions:
-    conf: float = 0.25
-    iou: float = 0.45
-    max_det: int = 300
+    conf: float = DEFAULT_CONF
+    iou: float = DEFAULT_IOU
+    max_det: int = DEFAULT_MAX_DET
     agnostic: bool = False
     classes: Optional[Tuple[int, ...]] = None
 

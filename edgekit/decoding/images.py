@@ -10,8 +10,6 @@ import numpy as np
 
 from edgekit.errors import ImageError, InputFileError, MissingDependencyError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
 
 def try_cv2() -> Optional[Any]:
     """The ``cv2`` that imports here (a system OpenCV included), or None."""

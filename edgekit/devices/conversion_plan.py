@@ -11,7 +11,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from edgekit.backends import NAMES
 from edgekit.devices.profiles import Int8Constraints
+from edgekit.vocab import DFL_MODES, NMS_PLACEMENTS, OUTPUT_FORMS, PRECISIONS
 
 PLAN_SCHEMA = 1
 DEFAULT_MAX_BATCH = 8  # dynamic-batch engines without --max-batch
@@ -50,6 +52,17 @@ class ConversionPlan:
     notes: Tuple[str, ...] = ()
     schema: int = PLAN_SCHEMA
     max_batch: Optional[int] = None  # dynamic batch: the largest batch (default DEFAULT_MAX_BATCH)
+
+    def __post_init__(self) -> None:
+        for field_name, value, known in (
+            ("precision", self.precision, PRECISIONS),
+            ("dfl", self.dfl, DFL_MODES),
+            ("output", self.output, OUTPUT_FORMS),
+            ("nms", self.nms, NMS_PLACEMENTS),
+            *(("backends", b, NAMES) for b in self.backends),
+        ):
+            if value not in known:
+                raise ValueError(f"conversion plan: {field_name} {value!r} is not one of {', '.join(known)}")
 
     # ---- derived -------------------------------------------------------------------
 
@@ -141,6 +154,9 @@ class ConversionPlan:
         schema = data.get("schema")
         if schema != PLAN_SCHEMA:
             raise ValueError(f"conversion plan schema {schema!r} is not supported (expected {PLAN_SCHEMA})")
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"conversion plan: unknown field(s) {', '.join(unknown)}")
         try:
             height, width = (int(v) for v in data["imgsz"])
             options = tuple(

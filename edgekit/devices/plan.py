@@ -7,17 +7,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
+from edgekit.backends import GRAPH_NMS, NAMES, ONNX_READERS
 from edgekit.devices.catalog import CPU_ALIAS, resolve_target
 from edgekit.devices.conversion_plan import PLAN_SCHEMA, ConversionPlan
 from edgekit.devices.profiles import (
-    BACKENDS,
-    GRAPH_NMS_BACKENDS,
-    ONNX_BACKENDS,
-    PRECISIONS,
     DeviceProfile,
     JetPackRelease,
 )
 from edgekit.errors import UnsupportedTargetError
+from edgekit.vocab import CALIB_IMAGES, PRECISIONS
 
 if TYPE_CHECKING:
     from edgekit.devices.host import HostInfo
@@ -27,7 +25,6 @@ __all__ = ["PLAN_SCHEMA", "ConversionPlan", "resolve_plan"]
 DEFAULT_OPSET = 17  # widely tested by every runtime edgekit targets; capped by the device
 MIN_OPSET = 11
 MIN_INT8_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (axis attribute)
-MIN_CALIBRATION_IMAGES = 300  # 4-image defaults halve mAP; 300-1000 images keep it
 MAX_STRIDE = 32
 MIN_RUNTIME_PYTHON = (3, 8)
 
@@ -74,7 +71,7 @@ def resolve_plan(
     int8 = prec == "int8"
     constraints = tuple(c for c in (profile.int8_for(b) for b in backends) if c is not None) if int8 else ()
     if int8:
-        notes.append(f"calibrate on {MIN_CALIBRATION_IMAGES}-1000 representative images, not a handful")
+        notes.append(f"calibrate on {CALIB_IMAGES}-1000 representative images, not a handful")
     if dynamic and "tensorrt" in backends:
         notes.append("dynamic batch: the engine is built with a min/opt/max optimization profile")
 
@@ -101,7 +98,7 @@ def resolve_plan(
         output=output,
         nms=placement,
         calibration=int8,
-        min_calibration_images=MIN_CALIBRATION_IMAGES if int8 else 0,
+        min_calibration_images=CALIB_IMAGES if int8 else 0,
         keep_head_float=int8,
         int8=constraints,
         jetpack=release.version if release else None,
@@ -150,8 +147,8 @@ def _backends(profile: DeviceProfile, prec: str, backend: Optional[str]) -> Tupl
     if backend is None:
         return profile.backends_for(prec)
     name = str(backend).strip().lower()
-    if name not in BACKENDS:
-        raise _refuse(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
+    if name not in NAMES:
+        raise _refuse(f"unknown backend '{backend}'; choose one of {', '.join(NAMES)}")
     support = profile.backend(name)
     if support is None:
         raise _refuse(
@@ -247,7 +244,7 @@ def _opset(profile: DeviceProfile, release: Optional[JetPackRelease], opset: Opt
     reader = f"TensorRT {release.tensorrt} (JetPack {release.version})" if release else "onnxruntime >= 1.16"
     if opset is None:
         return min(DEFAULT_OPSET, limit)
-    if opset > limit and any(b in ONNX_BACKENDS for b in profile.backend_names):
+    if opset > limit and any(b in ONNX_READERS for b in profile.backend_names):
         raise _refuse(f"--opset {opset} is above what {reader} reads on {profile.name} (max {limit})")
     if opset < MIN_OPSET:
         raise _refuse(f"--opset {opset} is too old: edgekit exports opset {MIN_OPSET} or later")
@@ -281,7 +278,7 @@ def _graph_nms_backends(
 ) -> Tuple[str, ...]:
     if dfl == "host":
         raise _refuse("in-graph NMS needs decoded boxes: --nms graph contradicts --dfl host")
-    kept = tuple(b for b in backends if b in GRAPH_NMS_BACKENDS)
+    kept = tuple(b for b in backends if b in GRAPH_NMS)
     if not kept:
         which = f"--backend {explicit}" if explicit else f"the {', '.join(backends)} backend(s)"
         raise _refuse(f"--nms graph is not available with {which} on {profile.name}")

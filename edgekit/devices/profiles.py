@@ -13,19 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
-PRECISIONS: Tuple[str, ...] = ("fp32", "fp16", "int8")
-BACKENDS: Tuple[str, ...] = ("tensorrt", "openvino", "onnxruntime", "tflite")
-DFL_MODES: Tuple[str, ...] = ("fused", "host", "none")
-OUTPUT_FORMS: Tuple[str, ...] = ("split", "concat", "end2end", "nms")
-NMS_PLACEMENTS: Tuple[str, ...] = ("host", "graph", "none")
-
-# Backends whose graphs can carry NMS: TensorRT through the EfficientNMS_TRT plugin,
-# onnxruntime and OpenVINO through the standard ONNX NonMaxSuppression operator.
-GRAPH_NMS_BACKENDS: Tuple[str, ...] = ("tensorrt", "onnxruntime", "openvino")
-
-# Backends that read the exported ONNX file (opset limits apply to them; the TFLite
-# route converts the PyTorch module directly with litert-torch).
-ONNX_BACKENDS: Tuple[str, ...] = ("tensorrt", "openvino", "onnxruntime")
+from edgekit.vocab import PRECISIONS
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Sequence, Tuple, Union
 
 from edgekit._optional import require
 from edgekit.errors import InputFileError
+from edgekit.vocab import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 PathLike = Union[str, Path]
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 

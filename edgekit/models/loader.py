@@ -7,10 +7,11 @@ import importlib.util
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
+from edgekit.contract.model import LoadedModel
 from edgekit.errors import UnsupportedModelError
-from edgekit.models.base import FAMILIES, Family, LoadedModel
-from edgekit.models.checkpoint import RawCheckpoint, read_checkpoint
-from edgekit.models.records import Record, describe
+from edgekit.loading.checkpoint import RawCheckpoint, read_checkpoint
+from edgekit.loading.records import Record, describe
+from edgekit.models.base import FAMILIES, Family
 
 FAMILY_MODULES = ("edgekit.models.ultralytics", "edgekit.models.yolov9", "edgekit.models.damoyolo")
 SUPPORTED = "ultralytics, yolov9, damoyolo"

@@ -14,9 +14,10 @@ from typing import Any, List, Optional, Sequence, Union
 import numpy as np
 
 from edgekit._optional import require
-from edgekit.decoding.images import IMAGE_SUFFIXES, load_image, to_bgr8
+from edgekit.decoding.images import load_image, to_bgr8
 from edgekit.errors import BackendError, InputFileError
 from edgekit.pipeline.gstreamer import looks_like_gstreamer
+from edgekit.vocab import IMAGE_SUFFIXES
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 SourceSpec = Union[str, int, Path, "Source"]

@@ -57,7 +57,7 @@ Hooks a family implements (nothing is guessed from attribute names)
    (``output``: raw/split/concat/end2end; ``dfl``: fused/host/none).
 
 The model handed to the walker must follow the raw output convention of
-``edgekit.models.base`` (per level box logits and class logits) for the head passes.
+``edgekit.contract.model`` (per level box logits and class logits) for the head passes.
 """
 
 from __future__ import annotations

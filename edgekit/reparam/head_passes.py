@@ -1,6 +1,6 @@
 """Passes that change the output structure on purpose: decoded head forms and the NMS-free top-k.
 
-Both wrap the root model and map the expected raw outputs through ``edgekit.models.decode``
+Both wrap the root model and map the expected raw outputs through ``edgekit.contract.decode``
 (:meth:`reference_transform`), so the walker still compares numbers.
 """
 
@@ -10,8 +10,8 @@ from typing import Any, Optional, Tuple
 
 from torch import nn
 
-from edgekit.models.base import HeadSpec
-from edgekit.models.decode import decode, topk_end2end
+from edgekit.contract.decode import decode, topk_end2end
+from edgekit.contract.model import HeadSpec
 from edgekit.reparam.heads import DecodedHead, End2EndHead, check_dfl, default_dfl, reference_outputs
 from edgekit.reparam.protocol import PASSES, Pass, PassResult
 

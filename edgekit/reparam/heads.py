@@ -19,11 +19,9 @@ from typing import ClassVar, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from edgekit.models.base import HeadSpec
-from edgekit.models.decode import RawHeadOutput, decode, flatten_levels, make_anchors, topk_end2end
-
-DFL_MODES = ("fused", "host", "none")
-OUTPUT_FORMS = ("split", "concat")
+from edgekit.contract.decode import RawHeadOutput, decode, flatten_levels, make_anchors, topk_end2end
+from edgekit.contract.model import HeadSpec
+from edgekit.vocab import DECODED_FORMS, DFL_MODES
 
 
 def default_dfl(head: HeadSpec) -> str:
@@ -74,8 +72,8 @@ class DecodedHead(nn.Module):
         super().__init__()
         dfl = dfl or default_dfl(head)
         check_dfl(head, dfl)
-        if output not in OUTPUT_FORMS:
-            raise ValueError(f"unknown output form '{output}' (known: {', '.join(OUTPUT_FORMS)})")
+        if output not in DECODED_FORMS:
+            raise ValueError(f"unknown output form '{output}' (known: {', '.join(DECODED_FORMS)})")
         self.model = model
         self.head, self.dfl, self.output, self.bins = head, dfl, output, head.bins
         if level_shapes is None:
@@ -148,7 +146,7 @@ class End2EndHead(nn.Module):
 
 
 def reference_outputs(raw: RawHeadOutput, head: HeadSpec, dfl: Optional[str] = None, output: str = "split"):
-    """What :class:`DecodedHead` must return for ``raw``, computed with ``edgekit.models.decode``."""
+    """What :class:`DecodedHead` must return for ``raw``, computed with ``edgekit.contract.decode``."""
     dfl = dfl or default_dfl(head)
     boxes, scores = decode(raw, head)
     if dfl == "host":

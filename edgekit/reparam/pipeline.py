@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from edgekit.models.base import ModelInfo
+from edgekit.contract.model import ModelInfo
 from edgekit.registry import Registry
 from edgekit.reparam.head_passes import End2EndPass, OutputFormPass
-from edgekit.reparam.heads import DFL_MODES, OUTPUT_FORMS, check_dfl, default_dfl
+from edgekit.reparam.heads import check_dfl, default_dfl
 from edgekit.reparam.passes import ConvBnFoldPass, DeployFormPass
 from edgekit.reparam.protocol import Pass
+from edgekit.vocab import DECODED_FORMS, DFL_MODES
 
-OUTPUT_CHOICES = ("raw", *OUTPUT_FORMS, "end2end")
+OUTPUT_CHOICES = ("raw", *DECODED_FORMS, "end2end")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """What reparameterization did: per pass, counts, verification error, size and speed.
 
-GFLOPs follow ``edgekit.models.summary.FLOPS_CONVENTION`` (2 x multiply-accumulates of
+GFLOPs follow ``edgekit.reparam.summary.FLOPS_CONVENTION`` (2 x multiply-accumulates of
 convolutions and matmuls, counted by ``torch.utils.flop_counter``; element-wise ops such as
 activations, softmax and additions are not counted) for one image of the sample size.
 Latency is measured for the train form and the final inference form only, together: the median
@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
-from edgekit.models.summary import FLOPS_CONVENTION, count_params
+from edgekit.reparam.summary import FLOPS_CONVENTION, count_params
 from edgekit.timing import median_ms
 from edgekit.verify import TOLERANCE
 

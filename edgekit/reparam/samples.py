@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekit.models.base import PreprocessSpec
+from edgekit.contract.model import PreprocessSpec
 
 
 def synthetic_images(imgsz: Union[int, Tuple[int, int]], batch: int = 2, seed: int = 0) -> np.ndarray:

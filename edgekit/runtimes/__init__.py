@@ -6,14 +6,15 @@ import importlib
 from pathlib import Path
 from typing import Any, Optional, Sequence, Type
 
+from edgekit.backends import BACKENDS
 from edgekit.bundle.manifest import InputSpec, OutputSpec
-from edgekit.runtimes.base import RUNTIME_MODULES, RUNTIMES, Runtime
+from edgekit.runtimes.base import RUNTIMES, Runtime
 
 
 def runtime_class(backend: str) -> Type[Runtime]:
     """The runtime class of ``backend``, importing its module on first use."""
-    if backend not in RUNTIMES and backend in RUNTIME_MODULES:
-        importlib.import_module(RUNTIME_MODULES[backend])
+    if backend not in RUNTIMES and backend in BACKENDS:
+        importlib.import_module(BACKENDS.get(backend).runtime)
     return RUNTIMES.get(backend)
 
 

@@ -99,10 +99,3 @@ class Runtime(Closing):
 
 
 RUNTIMES: Registry[Type[Runtime]] = Registry("runtime")
-# backend name -> module that registers it (imported only when that backend is asked for)
-RUNTIME_MODULES = {
-    "onnxruntime": "edgekit.runtimes.onnxruntime",
-    "openvino": "edgekit.runtimes.openvino",
-    "tflite": "edgekit.runtimes.litert",
-    "tensorrt": "edgekit.runtimes.tensorrt",
-}

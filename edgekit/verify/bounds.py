@@ -29,7 +29,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+from edgekit.vocab import MAX_MAP_DROP
+
 # The fixed bounds below hold for convolutional detectors, whose float32 rounding is ~1e-4 px. A model
 # can be far more sensitive to rounding on some inputs (attention with near-one-hot softmax, as an
 # untrained YOLO12: OpenVINO and onnxruntime differ by 0.014 px on its boxes, both in f32). The
@@ -168,7 +169,7 @@ INT8 = Bounds(
     match_iou=0.5,
     min_match_rate=0.9,
     cut_rel=1.0,
-    max_map_drop=0.5,
+    max_map_drop=MAX_MAP_DROP,
     why="quantization: detections and mAP decide, box tensors keep their shape",
 )
 BOUNDS: Dict[str, Bounds] = {b.precision: b for b in (FP32, FP16, BF16, INT8)}

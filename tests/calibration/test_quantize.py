@@ -50,7 +50,7 @@ def yolo11(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def calib_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from edgekit.datasets import generate
+    from edgekit.testing import generate
 
     root = tmp_path_factory.mktemp("shapes")
     generate(root, 12, 1, 1, seed=3, imgsz=128)

@@ -143,3 +143,17 @@ def test_a_jetson_bundle_runs_its_onnx_in_onnxruntime_when_asked(copy, image: Pa
     assert proc.returncode == 0, proc.stderr
     assert "note: running the TensorRT model's ONNX (model.onnx, fp32) in onnxruntime" in proc.stderr
     assert proc.stdout.startswith(f"{image}: ")
+
+
+@pytest.mark.parametrize(
+    "option, value, known",
+    [
+        ("--precisions", "bf15", "fp32, bf16, fp16, int8"),
+        ("--backends", "onnxruntime,ncnn", "tensorrt, openvino"),
+    ],
+)
+def test_benchmark_refuses_names_outside_the_vocabulary(copy, option: str, value: str, known: str) -> None:
+    proc = run_cli("benchmark", str(copy("cpu")), option, value)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    unknown = value.split(",")[-1]
+    assert f"Error: Invalid value for {option}: {unknown} is not one of {known}" in proc.stderr

@@ -7,11 +7,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from edgekit.contract.model import LoadedModel
 from edgekit.converters.engine import ConvertOptions, convert_loaded
 from edgekit.converters.verify_bundle import Reference
 from edgekit.decoding import DecodeOptions
 from edgekit.detector import Detector
-from edgekit.models.base import LoadedModel
 from edgekit.reparam.samples import synthetic_images
 from edgekit.verify import Dets
 

@@ -24,7 +24,7 @@ def backends() -> None:
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from edgekit.datasets import generate
+    from edgekit.testing import generate
 
     root = tmp_path_factory.mktemp("shapes")
     return generate(root, 16, 8, 1, seed=5, imgsz=128).data_yaml
@@ -105,7 +105,7 @@ def test_trained_fixture_int8_is_accepted_without_a_fallback(tmp_path: Path, tar
     """Trained weights: the INT8 models agree with FP32 on calibration-disjoint images, first try
     (the TensorRT Q/DQ model is checked in onnxruntime)."""
     from edgekit import convert
-    from edgekit.datasets import generate
+    from edgekit.testing import generate
 
     data = generate(tmp_path / "shapes", 140, 0, 0, seed=11, imgsz=320)
     bundle = convert(

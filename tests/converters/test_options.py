@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgekit.converters.options import (
-    MIN_CALIBRATION_IMAGES,
+    MIN_CALIB_IMAGES,
     ConvertOptions,
     check_calibration,
     choose_imgsz,
@@ -89,7 +89,7 @@ def test_int8_from_almost_nothing_is_refused_before_any_export(tmp_path: Path) -
         str(tmp_path / "b.edgekit"),
     )
     line = one_line_error(proc, str(calib), "1 readable calibration images", "3 unreadable")
-    assert f"at least {MIN_CALIBRATION_IMAGES}" in line and "--allow-small-calib" in line
+    assert f"at least {MIN_CALIB_IMAGES}" in line and "--allow-small-calib" in line
     assert proc.stdout == ""  # refused before the plan, the checkpoint read and the export
     assert time.perf_counter() - started < 30
     assert not any(tmp_path.glob("b.edgekit*"))
@@ -111,9 +111,9 @@ def test_small_calibration_sets_pass_when_allowed_and_large_ones_always(tmp_path
         check_calibration(ConvertOptions(target="cpu", calib=small), plan)
     found = check_calibration(ConvertOptions(target="cpu", calib=small, allow_small_calib=True), plan)
     assert found == {"readable": 5, "skipped": 2, "candidates": 7}
-    large = _calib_folder(tmp_path / "large", good=MIN_CALIBRATION_IMAGES + 3, broken=1)
+    large = _calib_folder(tmp_path / "large", good=MIN_CALIB_IMAGES + 3, broken=1)
     found = check_calibration(ConvertOptions(target="cpu", calib=large), plan)
-    assert found["readable"] == MIN_CALIBRATION_IMAGES  # stops decoding once the minimum is met
+    assert found["readable"] == MIN_CALIB_IMAGES  # stops decoding once the minimum is met
     assert check_calibration(ConvertOptions(target="cpu"), make_plan(ConvertOptions(target="cpu"))) is None
 
 
@@ -154,8 +154,8 @@ def test_names_from_a_data_yaml_a_text_file_or_commas(tmp_path: Path) -> None:
 
 def test_convert_names_gives_a_damo_checkpoint_its_class_names(tmp_path: Path) -> None:
     need("onnxruntime")
-    from edgekit.datasets import generate
-    from edgekit.datasets.shapes import CLASS_NAMES
+    from edgekit.testing import generate
+    from edgekit.testing.shapes import CLASS_NAMES
 
     data = generate(tmp_path / "shapes", 1, 0, 0, seed=1, imgsz=64).data_yaml
     dest = tmp_path / "damo.edgekit"

@@ -139,7 +139,7 @@ def test_jetson_int8_is_symmetric_qdq_checked_in_onnxruntime(tmp_path: Path) -> 
     from onnx import numpy_helper
 
     from edgekit import convert
-    from edgekit.datasets import generate
+    from edgekit.testing import generate
 
     data = generate(tmp_path / "shapes", 16, 0, 0, seed=4, imgsz=128)
     bundle = convert(

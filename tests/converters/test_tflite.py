@@ -149,7 +149,7 @@ def test_tflite_int8_has_float_io_a_float_tail_and_runs(tmp_path: Path) -> None:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from edgekit.converters.tflite import tflite_float_scope
-    from edgekit.datasets import generate
+    from edgekit.testing import generate
 
     data = generate(tmp_path / "shapes", 20, 0, 0, seed=6, imgsz=128)
     bundle = convert(
@@ -190,8 +190,8 @@ def test_int8_io_takes_int8_pixels_and_returns_what_float_io_returns(tmp_path: P
     from ai_edge_litert.interpreter import Interpreter
 
     from edgekit.converters.int8 import float_interface
-    from edgekit.datasets import generate
     from edgekit.detector import Detector
+    from edgekit.testing import generate
 
     data = generate(tmp_path / "shapes", 20, 0, 0, seed=6, imgsz=128)
     common = dict(

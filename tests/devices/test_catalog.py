@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from edgekit.backends import NAMES as BACKENDS
 from edgekit.devices import ALIASES, PROFILES, profiles, resolve_target
 from edgekit.devices.catalog import closest_names
-from edgekit.devices.profiles import BACKENDS, PRECISIONS
 from edgekit.errors import UnsupportedTargetError
+from edgekit.vocab import PRECISIONS
 
 ISSUE_TARGETS = (
     "jetson-nano",

@@ -157,6 +157,23 @@ def test_plan_is_frozen_and_versioned() -> None:
         ConversionPlan.from_dict(broken)
 
 
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"precision": "bf16"}, "precision 'bf16' is not one of fp32, fp16, int8"),
+        ({"dfl": "softmax"}, "dfl 'softmax' is not one of fused, host, none"),
+        ({"nms": "device"}, "nms 'device' is not one of host, graph, none"),
+        ({"output": "flat"}, "output 'flat' is not one of split, concat, end2end, nms"),
+        ({"backends": ["onnxruntime", "ncnn"]}, "backends 'ncnn' is not one of tensorrt, openvino"),
+        ({"dla": 0}, "unknown field.s. dla"),
+    ],
+)
+def test_plan_read_back_refuses_values_outside_the_vocabulary(change, message) -> None:
+    data = {**resolve_plan("rpi5").to_dict(), **change}
+    with pytest.raises(ValueError, match=message):
+        ConversionPlan.from_dict(data)
+
+
 @pytest.mark.parametrize("profile", profiles(), ids=lambda p: p.name)
 def test_every_default_plan_round_trips_through_json(profile) -> None:
     plan = resolve_plan(profile.name)

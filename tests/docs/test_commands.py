@@ -37,7 +37,7 @@ def _edgekit(*args: str, **kw: object) -> Run:
     return Run((*EDGEKIT, *args), **kw)  # type: ignore[arg-type]
 
 
-GENERATE = "from edgekit.datasets import generate; generate('shapes', 0, 40, 0, seed=3, imgsz=320)"
+GENERATE = "from edgekit.testing import generate; generate('shapes', 0, 40, 0, seed=3, imgsz=320)"
 # the walk-through's form of the same command; it shows the file written under it
 WALKTHROUGH_GENERATE = 'python -c "' + GENERATE.replace("'", '\\"') + '"'
 RUN = {

@@ -42,7 +42,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, object]:
     cv2 = need("cv2")
     import numpy as np
 
-    from edgekit.datasets import SceneConfig, generate
+    from edgekit.testing import SceneConfig, generate
 
     root = tmp_path_factory.mktemp("examples")
     checkpoints = root / "checkpoints"

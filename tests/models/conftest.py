@@ -17,9 +17,10 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
+from edgekit.contract.model import HeadSpec, LoadedModel, ModelInfo, TrainStructures
 from edgekit.errors import InputFileError
-from edgekit.models.base import FAMILIES, Family, HeadSpec, LoadedModel, ModelInfo, TrainStructures
-from edgekit.models.checkpoint import RawCheckpoint, Record
+from edgekit.loading.checkpoint import RawCheckpoint, Record
+from edgekit.models.base import FAMILIES, Family
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

@@ -53,7 +53,7 @@ def test_arch_of_wrong_family(tiny_families: None, tiny_ckpt: Path) -> None:
 
 
 def test_explicit_family(tiny_families: None, tiny_ckpt: Path) -> None:
-    from edgekit.models.checkpoint import read_checkpoint
+    from edgekit.loading.checkpoint import read_checkpoint
 
     assert choose_family(read_checkpoint(tiny_ckpt), family="tinytest").name == "tinytest"
     with pytest.raises(UnsupportedModelError, match="unknown model family 'nope'"):

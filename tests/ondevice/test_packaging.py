@@ -22,6 +22,8 @@ ONDEVICE = [
     "edgekit/_optional.py",
     "edgekit/_closing.py",
     "edgekit/registry.py",
+    "edgekit/vocab.py",
+    "edgekit/backends",
     "edgekit/verify",
     "edgekit/detector.py",
     "edgekit/bundle",
@@ -36,7 +38,17 @@ ONDEVICE = [
     "edgekit/cli/devices.py",
     "edgekit/cli/predict.py",
 ]
-CONVERTER_SIDE = ("torch", "onnx", "onnxslim", "edgekit.models", "edgekit.reparam", "edgekit.converters")
+CONVERTER_SIDE = (
+    "torch",
+    "onnx",
+    "onnxslim",
+    "edgekit.models",
+    "edgekit.loading",
+    "edgekit.contract.decode",
+    "edgekit.reparam",
+    "edgekit.converters",
+    "edgekit.testing",
+)
 
 
 def ondevice_files() -> List[Path]:

@@ -2,7 +2,7 @@
 
 ``ConvBN`` declares ``conv_bn_pairs``; ``RepBlock`` is a RepConv (3x3 conv+BN + 1x1 conv+BN
 + optional identity BN) whose ``deploy_form`` uses ``edgekit.reparam.fusion``;
-``TinyDetector`` returns the raw output convention of ``edgekit.models.base``.
+``TinyDetector`` returns the raw output convention of ``edgekit.contract.model``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import nn
 
-from edgekit.models.base import HeadSpec
+from edgekit.contract.model import HeadSpec
 from edgekit.reparam import FusedConv, as_conv_bn, fuse_branches, randomize_batchnorm
 
 EPS = 1e-3

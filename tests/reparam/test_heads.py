@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgekit.models.decode import decode, dfl_expectation, flatten_levels, make_anchors, topk_end2end
+from edgekit.contract.decode import decode, dfl_expectation, flatten_levels, make_anchors, topk_end2end
 from edgekit.reparam import (
     ConvBnFoldPass,
     DecodedHead,

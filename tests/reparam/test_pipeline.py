@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgekit.models.base import ModelInfo
+from edgekit.contract.model import ModelInfo
 from edgekit.reparam import (
     PASSES,
     PIPELINES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from edgekit.models.base import PreprocessSpec
+from edgekit.contract.model import PreprocessSpec
 from edgekit.reparam.samples import randomize_batchnorm, sample_inputs, synthetic_images
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgekit.backends import BACKENDS
 from edgekit.bundle import read_bundle
 from edgekit.bundle.manifest import Artifact
 from edgekit.converters.openvino import write_ir
 from edgekit.errors import BackendError, ConversionError
 from edgekit.runtimes import open_runtime
-from edgekit.runtimes.base import RUNTIME_MODULES
 
 from ..conftest import need
 from .tiny import write_tiny_bundle
@@ -33,7 +33,7 @@ def inputs(n: int) -> list:
 
 
 def test_registered_lazily() -> None:
-    assert RUNTIME_MODULES["openvino"] == "edgekit.runtimes.openvino"
+    assert BACKENDS.get("openvino").runtime == "edgekit.runtimes.openvino"
 
 
 def test_runtime_equals_onnxruntime_and_validates(ir) -> None:

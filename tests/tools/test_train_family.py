@@ -17,7 +17,7 @@ from shapes_data import Augmenter, ShapesTrainSet, collate  # noqa: E402
 from train_family import Ema, Recipe, fit_epochs, lr_at  # noqa: E402
 
 from edgekit import load_checkpoint  # noqa: E402
-from edgekit.datasets import generate  # noqa: E402
+from edgekit.testing import generate  # noqa: E402
 
 
 def grid_points(n: int, stride: float, offset: float = 0.5) -> torch.Tensor:

@@ -18,8 +18,8 @@ import pytest
 
 torch = pytest.importorskip("torch")  # the converter side (the device suite runs without torch)
 
+from edgekit.contract.model import LoadedModel  # noqa: E402
 from edgekit.errors import ConversionError, VerificationError  # noqa: E402
-from edgekit.models.base import LoadedModel  # noqa: E402
 from edgekit.models.loader import load_checkpoint  # noqa: E402
 
 from ..conftest import need  # noqa: E402
@@ -210,7 +210,7 @@ def test_manifest_colour_order_or_letterbox_pad_wrong(
 )
 def test_int8_weight_scale_10x_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from edgekit.converters.int8 import Int8Builder
-    from edgekit.datasets import generate
+    from edgekit.testing import generate
 
     data = generate(tmp_path / "shapes", 40, 0, 0, seed=11, imgsz=320)
     real = Int8Builder.quantize

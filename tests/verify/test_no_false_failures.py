@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")  # the converter side (the device suite runs without torch)
 
-from edgekit.models.base import LoadedModel  # noqa: E402
+from edgekit.contract.model import LoadedModel  # noqa: E402
 from edgekit.models.loader import load_checkpoint  # noqa: E402
 
 from ..conftest import need  # noqa: E402
@@ -33,7 +33,7 @@ def load(path: Path) -> LoadedModel:
     """As ``edgekit convert`` reads it; the DAMO-YOLO golden files are custom tiny structures that
     their tests build with the arch given (``--arch``), as a user of a custom model would."""
     if path.parent.name == "damoyolo" and path.parent.parent.name == "golden":
-        from edgekit.models.checkpoint import read_checkpoint
+        from edgekit.loading.checkpoint import read_checkpoint
         from edgekit.models.damoyolo import FAMILY
 
         from ..models.damoyolo.helpers import TINY

@@ -11,16 +11,9 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple, Union
 import torch
 from torch import nn
 
+from edgekit.contract.model import HeadSpec, LoadedModel, ModelInfo, PreprocessSpec, TrainStructures
 from edgekit.errors import UnsupportedModelError
-from edgekit.models.base import (
-    FAMILIES,
-    Family,
-    HeadSpec,
-    LoadedModel,
-    ModelInfo,
-    PreprocessSpec,
-    TrainStructures,
-)
+from edgekit.models.base import FAMILIES, Family
 from edgekit.models.damoyolo.archs import ARCHS, DamoArch, get_arch
 from edgekit.models.damoyolo.infer import ASSUMED, infer_res_arch
 from edgekit.models.damoyolo.model import DamoYolo, build_model
@@ -28,7 +21,7 @@ from edgekit.models.damoyolo.names import default_names
 from edgekit.models.damoyolo.ops import RepConv, modules_of
 
 if TYPE_CHECKING:
-    from edgekit.models.checkpoint import RawCheckpoint
+    from edgekit.loading.checkpoint import RawCheckpoint
 
 _CLS = "head.gfl_cls.{}.weight"
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ modules declare their hooks themselves (``RepConv.deploy_form``, ``ZeroHead.depl
 
 from __future__ import annotations
 
-from edgekit.models.base import ModelInfo
+from edgekit.contract.model import ModelInfo
 from edgekit.reparam.pipeline import PIPELINES, Pipeline, ReparamOptions, standard_pipeline
 
 

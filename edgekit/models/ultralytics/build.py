@@ -162,7 +162,7 @@ def parse_model(d: Dict[str, Any], ch: int = 3) -> Tuple[nn.Sequential, List[int
 class UltralyticsModel(nn.Module):
     """An Ultralytics detection model rebuilt by edgekit; keys ``model.<i>.*`` as in the checkpoint.
 
-    ``forward`` returns the raw head output ``(box_levels, cls_levels)`` (see ``edgekit.models.base``).
+    ``forward`` returns the raw head output ``(box_levels, cls_levels)`` (see ``edgekit.contract.model``).
     """
 
     def __init__(self, cfg: Dict[str, Any], ch: int = 3, stride: Optional[Sequence[float]] = None) -> None:

@@ -18,24 +18,17 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 import torch
 from torch import nn
 
+from edgekit.contract.model import HeadSpec, LoadedModel, ModelInfo, PreprocessSpec, TrainStructures
 from edgekit.errors import InputFileError, UnsupportedModelError
-from edgekit.models.base import (
-    FAMILIES,
-    Family,
-    HeadSpec,
-    LoadedModel,
-    ModelInfo,
-    PreprocessSpec,
-    TrainStructures,
-)
-from edgekit.models.records import Record, iter_records, record_state_dict
+from edgekit.loading.records import Record, iter_records, record_state_dict
+from edgekit.models.base import FAMILIES, Family
 from edgekit.models.ultralytics.archs import VARIANTS, get_arch
 from edgekit.models.ultralytics.blocks import RepVGGDW
 from edgekit.models.ultralytics.build import UltralyticsModel, model_scale
 from edgekit.models.ultralytics.conv import ACTIVATIONS, Conv, RepConv
 
 if TYPE_CHECKING:
-    from edgekit.models.checkpoint import RawCheckpoint
+    from edgekit.loading.checkpoint import RawCheckpoint
 
 MODEL_CLASS_PREFIX = "ultralytics.nn.tasks."
 #: Ultralytics model classes edgekit recognises but does not convert, with their task

@@ -1,8 +1,8 @@
 """Ultralytics detection heads: ``Detect`` (YOLOv8/v9/11/12/26) and ``v10Detect`` (YOLOv10).
 
-The head returns edgekit's raw convention (see ``edgekit.models.base``): per level the box
+The head returns edgekit's raw convention (see ``edgekit.contract.model``): per level the box
 logits ``(B, 4 * reg_max, H, W)`` and the class logits ``(B, nc, H, W)`` before the sigmoid.
-DFL, anchors and the sigmoid are applied by ``edgekit.models.decode``. An end-to-end head
+DFL, anchors and the sigmoid are applied by ``edgekit.contract.decode``. An end-to-end head
 (``one2one_cv2/cv3`` present) returns its one-to-one branch when ``end2end`` is True; the
 one-to-many branch stays in the module (and in the state dict) until reparameterization,
 which drops the branch the forward does not use (:meth:`Detect.unused_branches`), as

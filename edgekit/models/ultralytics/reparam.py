@@ -15,7 +15,7 @@ from typing import List
 
 from torch import nn
 
-from edgekit.models.base import ModelInfo
+from edgekit.contract.model import ModelInfo
 from edgekit.models.ultralytics.head import Detect
 from edgekit.reparam.passes import DropModulesPass
 from edgekit.reparam.pipeline import PIPELINES, Pipeline, ReparamOptions, standard_pipeline

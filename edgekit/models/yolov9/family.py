@@ -14,23 +14,16 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
+from edgekit.contract.model import HeadSpec, LoadedModel, ModelInfo, PreprocessSpec, TrainStructures
 from edgekit.errors import InputFileError, UnsupportedModelError
-from edgekit.models.base import (
-    FAMILIES,
-    Family,
-    HeadSpec,
-    LoadedModel,
-    ModelInfo,
-    PreprocessSpec,
-    TrainStructures,
-)
+from edgekit.models.base import FAMILIES, Family
 from edgekit.models.yolov9.archs import ARCHS, VARIANTS, get_arch, layer_rows
 from edgekit.models.yolov9.build import YoloV9Model, build_model
 from edgekit.models.yolov9.heads import HEADS
 from edgekit.models.yolov9.modules import Conv, RepConvN
 
 if TYPE_CHECKING:
-    from edgekit.models.checkpoint import RawCheckpoint, Record
+    from edgekit.loading.checkpoint import RawCheckpoint, Record
 
 MODEL_CLASSES = ("models.yolo.DetectionModel", "models.yolo.Model")
 _STRUCTURE_KEYS = ("depth_multiple", "width_multiple", "activation")
@@ -107,7 +100,7 @@ def _imgsz(ckpt: RawCheckpoint) -> Optional[Tuple[int, int]]:
 
 def _apply_bn_eps(model: YoloV9Model, rec: Record) -> None:
     """Use the eps stored with each pickled BatchNorm2d (the official build sets 1e-3)."""
-    from edgekit.models.checkpoint import iter_records
+    from edgekit.loading.checkpoint import iter_records
 
     for name, node in iter_records(rec):
         if node.cls.endswith("BatchNorm2d"):

@@ -21,8 +21,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
+from edgekit.contract.model import ModelInfo
 from edgekit.errors import VerificationError
-from edgekit.models.base import ModelInfo
 from edgekit.models.yolov9.archs import layer_rows
 from edgekit.models.yolov9.build import YoloV9Model, official_type
 from edgekit.models.yolov9.family import identify

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from edgekit.errors import UnsupportedModelError
+from edgekit.loading.checkpoint import RawCheckpoint, read_checkpoint
 from edgekit.models.base import FAMILIES
-from edgekit.models.checkpoint import RawCheckpoint, read_checkpoint
 from edgekit.models.damoyolo import ARCHS, FAMILY, DamoYolo, build_model, get_arch, write_official_checkpoint
 from edgekit.models.damoyolo.family import infer_arch
 from edgekit.models.damoyolo.names import COCO80

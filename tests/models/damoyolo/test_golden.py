@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from edgekit.models.checkpoint import read_checkpoint
+from edgekit.contract.decode import decode
+from edgekit.loading.checkpoint import read_checkpoint
 from edgekit.models.damoyolo import FAMILY, build_model, write_official_checkpoint
-from edgekit.models.decode import decode
 from edgekit.verify import TOLERANCE, assert_equivalent, max_rel_error
 
 from ..golden import fixture_entry, official_repo, read_provenance

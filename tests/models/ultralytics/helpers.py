@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 import torch
 
-from edgekit.models.base import LoadedModel
+from edgekit.contract.model import LoadedModel
 from edgekit.models.loader import load_checkpoint
 
 from ..golden import fixture_entry, read_provenance

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from edgekit.errors import UnsupportedModelError
+from edgekit.loading.checkpoint import RawCheckpoint, Record, read_checkpoint
 from edgekit.models.base import FAMILIES
-from edgekit.models.checkpoint import RawCheckpoint, Record, read_checkpoint
 from edgekit.models.loader import build_model, choose_family
 from edgekit.models.ultralytics import FAMILY, UltralyticsModel, get_arch
 from edgekit.models.ultralytics.family import _imgsz, _names, infer_scale, sync_from_record

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgekit.models.decode import decode, topk_end2end
+from edgekit.contract.decode import decode, topk_end2end
 from edgekit.verify import TOLERANCE, assert_equivalent, max_rel_error
 
 from .helpers import END2END, FIXTURES, GOLDEN, load_golden, provenance, run, to_ultralytics_layout

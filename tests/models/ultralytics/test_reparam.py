@@ -18,8 +18,8 @@ import pytest
 import torch
 from torch import nn
 
-from edgekit.models.base import LoadedModel, ModelInfo
-from edgekit.models.decode import decode
+from edgekit.contract.decode import decode
+from edgekit.contract.model import LoadedModel, ModelInfo
 from edgekit.models.ultralytics import FAMILY, UltralyticsModel, get_arch
 from edgekit.models.ultralytics.blocks import RepVGGDW
 from edgekit.models.ultralytics.conv import RepConv

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from edgekit.contract.model import PreprocessSpec
 from edgekit.errors import UnsupportedModelError
-from edgekit.models.base import FAMILIES, PreprocessSpec
-from edgekit.models.checkpoint import RawCheckpoint, Record, read_checkpoint
+from edgekit.loading.checkpoint import RawCheckpoint, Record, read_checkpoint
+from edgekit.models.base import FAMILIES
 from edgekit.models.loader import choose_family
 from edgekit.models.yolov9 import FAMILY, build_model, get_arch, write_official_checkpoint
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from edgekit.models.base import LoadedModel
-from edgekit.models.checkpoint import iter_records, read_checkpoint
-from edgekit.models.decode import RawHeadOutput, decode
+from edgekit.contract.decode import RawHeadOutput, decode
+from edgekit.contract.model import LoadedModel
+from edgekit.loading.checkpoint import iter_records, read_checkpoint
 from edgekit.models.yolov9 import FAMILY
 from edgekit.verify import TOLERANCE, assert_equivalent, max_rel_error
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
+from edgekit.contract.model import LoadedModel
 from edgekit.errors import VerificationError
-from edgekit.models.base import LoadedModel
 from edgekit.models.loader import load_checkpoint
 from edgekit.models.yolov9 import (
     FAMILY,

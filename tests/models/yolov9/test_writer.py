@@ -10,7 +10,7 @@ from typing import Set
 import pytest
 import torch
 
-from edgekit.models.checkpoint import iter_records, read_checkpoint
+from edgekit.loading.checkpoint import iter_records, read_checkpoint
 from edgekit.models.yolov9 import FAMILY, build_model, write_official_checkpoint
 from edgekit.models.yolov9.writer import official_copy
 from edgekit.verify import assert_equivalent

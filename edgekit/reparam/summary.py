@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Tuple, Union
 
-from edgekit.models.base import ModelInfo, TrainStructures
+from edgekit.contract.model import ModelInfo, TrainStructures
 
 if TYPE_CHECKING:
     import torch

@@ -1,6 +1,6 @@
 """What the safe unpickler may build: allow-listed globals, deny-listed modules, stand-ins.
 
-See :mod:`edgekit.models.safe_pickle` for the rule. Every allow-listed callable is edgekit's own
+See :mod:`edgekit.loading.safe_pickle` for the rule. Every allow-listed callable is edgekit's own
 implementation (or a real constructor of a plain value) wrapped with argument checks; the real
 ``torch._utils`` rebuild functions are never called (they would attach pickled hooks).
 """

@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from edgekit.datasets.backgrounds import _cv2, random_color, value_noise
+from edgekit.testing.backgrounds import _cv2, random_color, value_noise
 
 Contours = List[np.ndarray]  # each (k, 2) float, unit coordinates
 SHIFT = 4  # fillPoly sub-pixel bits

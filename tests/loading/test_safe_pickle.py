@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict
 import pytest
 
 from edgekit.errors import UnsafeCheckpointError
-from edgekit.models.checkpoint import read_checkpoint
+from edgekit.loading.checkpoint import read_checkpoint
 
 from .conftest import write_torch_zip
 

@@ -10,7 +10,7 @@ from typing import List, Tuple
 
 import torch
 
-from edgekit.models.base import HeadSpec
+from edgekit.contract.model import HeadSpec
 
 RawHeadOutput = Tuple[List[torch.Tensor], List[torch.Tensor]]
 

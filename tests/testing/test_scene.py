@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgekit.datasets import CLASS_NAMES, SceneConfig
-from edgekit.datasets.draw import SHAPES, Patch, place
-from edgekit.datasets.scene import _Item, _resolve_occlusion, render_scene
+from edgekit.testing import CLASS_NAMES, SceneConfig
+from edgekit.testing.draw import SHAPES, Patch, place
+from edgekit.testing.scene import _Item, _resolve_occlusion, render_scene
 from tests.conftest import need
 
 need("cv2")

@@ -3,8 +3,8 @@
 Formats: torch zip checkpoints (``torch.save`` since 1.6: Ultralytics ``.pt``, WongKinYiu
 YOLOv9 ``.pt``, DAMO-YOLO ``.pth``), the legacy torch format (``torch.save(...,
 _use_new_zipfile_serialization=False)``), plain pickles and ``.safetensors`` state dicts.
-Pickles are read by :mod:`edgekit.models.safe_pickle`: foreign objects become inert
-:class:`Record` s (see :mod:`edgekit.models.records`), tensors are rebuilt from the raw bytes,
+Pickles are read by :mod:`edgekit.loading.safe_pickle`: foreign objects become inert
+:class:`Record` s (see :mod:`edgekit.loading.records`), tensors are rebuilt from the raw bytes,
 and a payload that tries to run something is refused with ``UnsafeCheckpointError``.
 TorchScript archives and the pre-1.6 tar format are refused with a one-line error.
 """
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, List, Tuple, Un
 
 from edgekit._optional import require
 from edgekit.errors import InputFileError, UnsafeCheckpointError
-from edgekit.models.records import (
+from edgekit.loading.records import (
     MISSING,
     Record,
     describe,
@@ -34,7 +34,7 @@ from edgekit.models.records import (
     record_state_dict,
     tensor_dict_fp32,
 )
-from edgekit.models.safe_pickle import (
+from edgekit.loading.safe_pickle import (
     Corrupt,
     LoadedStorage,
     SafeUnpickler,

@@ -12,8 +12,8 @@ from typing import Dict
 import numpy as np
 import pytest
 
-from edgekit.datasets import CLASS_NAMES, DatasetInfo, generate, render_sample
 from edgekit.eval import evaluate, yolo_to_coco
+from edgekit.testing import CLASS_NAMES, DatasetInfo, generate, render_sample
 from tests.conftest import need
 
 cv2 = need("cv2")
@@ -173,7 +173,7 @@ def test_held_out_test_split_of_500(tmp_path: Path) -> None:
 
 def test_importing_does_not_import_the_optional_dependencies() -> None:
     code = (
-        "import sys, edgekit.datasets, edgekit.eval; "
+        "import sys, edgekit.testing, edgekit.eval; "
         "print(sorted(m for m in ('cv2', 'faster_coco_eval', 'yaml') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -33,9 +33,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from edgekit.datasets.backgrounds import PHOTO_SUFFIXES, PhotoSource, _cv2
-from edgekit.datasets.draw import CLASS_NAMES
-from edgekit.datasets.scene import Annotation, SceneConfig, render_scene
+from edgekit.testing.backgrounds import PHOTO_SUFFIXES, PhotoSource, _cv2
+from edgekit.testing.draw import CLASS_NAMES
+from edgekit.testing.scene import Annotation, SceneConfig, render_scene
 
 GENERATOR_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -81,7 +81,7 @@ class DatasetInfo:
 
     def to_dict(self) -> dict:
         return {
-            "generator": "edgekit.datasets.shapes",
+            "generator": "edgekit.testing.shapes",
             "version": GENERATOR_VERSION,
             "seed": self.seed,
             "imgsz": self.imgsz,

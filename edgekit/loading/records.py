@@ -1,6 +1,6 @@
 """Inert stand-ins for the foreign objects found in pickled checkpoints.
 
-The safe reader (``edgekit.models.checkpoint``) never imports the classes a checkpoint
+The safe reader (``edgekit.loading.checkpoint``) never imports the classes a checkpoint
 names (``ultralytics.nn.tasks.DetectionModel``, ``models.common.RepConvN``, even
 ``torch.nn.Conv2d``). Each instance becomes a :class:`Record`: the class path, the
 constructor arguments and the state ``__setstate__`` would have received. For a pickled

@@ -16,8 +16,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from edgekit.datasets import draw
-from edgekit.datasets.backgrounds import PhotoSource, _cv2, background, random_color
+from edgekit.testing import draw
+from edgekit.testing.backgrounds import PhotoSource, _cv2, background, random_color
 
 SMALL_SPLIT = 32.0  # px: sizes below this are drawn for the "small" share of objects
 

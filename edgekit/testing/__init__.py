@@ -4,8 +4,8 @@ The generator draws with OpenCV (``pip install "edgekit-detect[cv]"``); importin
 does not import OpenCV.
 """
 
-from edgekit.datasets.draw import CLASS_NAMES
-from edgekit.datasets.scene import SceneConfig
-from edgekit.datasets.shapes import DatasetInfo, Sample, SplitStats, generate, render_sample
+from edgekit.testing.draw import CLASS_NAMES
+from edgekit.testing.scene import SceneConfig
+from edgekit.testing.shapes import DatasetInfo, Sample, SplitStats, generate, render_sample
 
 __all__ = ["CLASS_NAMES", "DatasetInfo", "Sample", "SceneConfig", "SplitStats", "generate", "render_sample"]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from edgekit.errors import InputFileError, UnsafeCheckpointError
-from edgekit.models.checkpoint import Record, iter_records, read_checkpoint, record_state_dict
+from edgekit.loading.checkpoint import Record, iter_records, read_checkpoint, record_state_dict
 
 from .conftest import make_model, save_foreign, write_torch_zip
 

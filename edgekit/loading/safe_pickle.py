@@ -14,7 +14,7 @@ Rule (what the unpickler will build):
        ``torch.nn.modules.conv.Conv2d``).
 2. Calls (REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ) are made only to allow-listed callables
    or to a stand-in, and "calling" a stand-in only creates a
-   :class:`~edgekit.models.records.Record`. NEWOBJ/INST/OBJ instantiate a class by
+   :class:`~edgekit.loading.records.Record`. NEWOBJ/INST/OBJ instantiate a class by
    construction, so any stand-in is accepted there (``v8DetectionLoss`` is a class). REDUCE
    calls an arbitrary callable: a stand-in is accepted only if its name looks like a class
    (has an upper-case letter); a function-like name (``numpy.load``, ``torch.load``,
@@ -37,7 +37,7 @@ from collections import OrderedDict
 from typing import Any, BinaryIO, Callable, ClassVar, Dict, Optional
 
 from edgekit.errors import UnsafeCheckpointError
-from edgekit.models.pickle_allowlist import (
+from edgekit.loading.pickle_allowlist import (
     RECORDED_CLASSES,
     Corrupt,
     LoadedStorage,
@@ -51,7 +51,7 @@ from edgekit.models.pickle_allowlist import (
     rebuild_parameter,
     rebuild_tensor,
 )
-from edgekit.models.records import Record
+from edgekit.loading.records import Record
 
 __all__ = [
     "NOTHING_RAN",

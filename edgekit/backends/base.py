@@ -1,0 +1,72 @@
+"""What a backend is, as data: one ``Backend`` per backend, in one registry.
+
+Every consumer reads the descriptor instead of keeping its own table: ``doctor`` (what to import,
+which extra installs it), ``Detector`` (which runtime module), the plan and the CLI (names,
+preference order, which backends read ONNX or carry NMS), the manifest reader (valid names), the
+converters (which precisions an artifact can hold, Q/DQ INT8, whether the model is built on the
+device) and the Triton exporter. Standard library only: the on-device side imports this.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Tuple
+
+from edgekit.registry import Registry
+
+
+@dataclass(frozen=True)
+class Module:
+    """An importable Python module a backend needs, and what installs it."""
+
+    name: str  # import name: "ai_edge_litert"
+    distribution: str  # what pip calls it: "ai-edge-litert"
+    extra: str  # the extra of edgekit-detect that installs it
+    note: str = ""  # where it comes from when pip does not install it ("JetPack")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One inference backend: how it is installed, run, written and quantized."""
+
+    name: str  # the name in plans, manifests and --backend
+    title: str  # for people: "ONNX Runtime"
+    rank: int  # plans list a device's backends in this order (lower first)
+    modules: Tuple[Module, ...]  # alternatives that run it, preferred first (LiteRT or tflite-runtime)
+    companions: Tuple[Module, ...] = ()  # also needed beside one of ``modules`` (cuda-python for TensorRT)
+    runtime: str = ""  # the module registering its ``Runtime`` (imported only when the backend is used)
+    precisions: Tuple[str, ...] = ("fp32",)  # what a bundle's artifact for it can hold
+    reads_onnx: bool = False  # it reads the exported ONNX (opset limits apply)
+    graph_nms: bool = False  # its graph can carry NMS
+    qdq_int8: bool = False  # INT8 as a Q/DQ ONNX (onnxruntime's quantizer writes it)
+    built_on_device: bool = False  # the bundle carries the ONNX; the engine is built on the board
+    probe: Optional[Callable[[Any], str]] = None  # doctor's detail line from the imported module
+
+    @property
+    def module(self) -> Module:
+        """The preferred module (what ``pip install`` suggests when none imports)."""
+        return self.modules[0]
+
+    def importable(self) -> Optional[str]:
+        """The first of ``modules`` that can be imported here, without importing it, or None."""
+        return next((m.name for m in self.modules if _findable(m.name)), None)
+
+    def all_modules(self) -> Tuple[Module, ...]:
+        return (*self.modules, *self.companions)
+
+
+def _findable(name: str) -> bool:
+    # edgekit._optional.available, which cannot be imported here: it reads the extras from BACKENDS
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+BACKENDS: Registry[Backend] = Registry("backend")
+
+
+def register(backend: Backend) -> Backend:
+    """Add a descriptor to ``BACKENDS`` (each ``edgekit/backends/<name>.py`` calls this once)."""
+    return BACKENDS.register(backend.name)(backend)

@@ -1,0 +1,27 @@
+"""ONNX Runtime: the exported ONNX on the CPU (and CUDA where its GPU package is installed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgekit.backends.base import Backend, Module, register
+
+
+def _providers(module: Any) -> str:
+    return "providers: " + ", ".join(module.get_available_providers())
+
+
+ONNXRUNTIME = register(
+    Backend(
+        name="onnxruntime",
+        title="ONNX Runtime",
+        rank=2,
+        modules=(Module("onnxruntime", "onnxruntime", "onnx"),),
+        runtime="edgekit.runtimes.onnxruntime",
+        precisions=("fp32", "int8"),  # fp16 plans still run the FP32 ONNX here
+        reads_onnx=True,
+        graph_nms=True,  # the standard NonMaxSuppression operator
+        qdq_int8=True,
+        probe=_providers,
+    )
+)

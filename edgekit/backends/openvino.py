@@ -1,0 +1,26 @@
+"""OpenVINO: an IR (model.xml + model.bin) compiled for Intel and ARM CPUs (and Intel GPUs/NPUs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgekit.backends.base import Backend, Module, register
+
+
+def _devices(module: Any) -> str:
+    return "devices: " + ", ".join(module.Core().available_devices)
+
+
+OPENVINO = register(
+    Backend(
+        name="openvino",
+        title="OpenVINO",
+        rank=1,
+        modules=(Module("openvino", "openvino", "openvino"),),
+        runtime="edgekit.runtimes.openvino",
+        precisions=("fp32", "fp16", "int8"),
+        reads_onnx=True,
+        graph_nms=True,  # the ONNX NonMaxSuppression operator, converted to the IR's NMS
+        probe=_devices,
+    )
+)

@@ -1,0 +1,21 @@
+"""TensorRT: the bundle carries the ONNX; the engine is built on the Jetson (or GPU) that runs it."""
+
+from __future__ import annotations
+
+from edgekit.backends.base import Backend, Module, register
+
+TENSORRT = register(
+    Backend(
+        name="tensorrt",
+        title="TensorRT",
+        rank=0,
+        modules=(Module("tensorrt", "tensorrt", "tensorrt", note="JetPack"),),
+        companions=(Module("cuda", "cuda-python", "tensorrt"),),
+        runtime="edgekit.runtimes.tensorrt",
+        precisions=("fp32", "fp16", "int8"),  # the engine's precision
+        reads_onnx=True,
+        graph_nms=True,  # the EfficientNMS_TRT plugin
+        qdq_int8=True,  # INT8 engines are built from the Q/DQ ONNX
+        built_on_device=True,
+    )
+)

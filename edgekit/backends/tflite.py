@@ -1,0 +1,19 @@
+"""LiteRT (TFLite): a .tflite converted from the PyTorch module with litert-torch (Raspberry Pi, ARM)."""
+
+from __future__ import annotations
+
+from edgekit.backends.base import Backend, Module, register
+
+TFLITE = register(
+    Backend(
+        name="tflite",
+        title="LiteRT (TFLite)",
+        rank=3,
+        modules=(
+            Module("ai_edge_litert", "ai-edge-litert", "tflite"),
+            Module("tflite_runtime", "tflite-runtime", "tflite"),
+        ),
+        runtime="edgekit.runtimes.litert",
+        precisions=("fp32", "fp16", "int8"),
+    )
+)

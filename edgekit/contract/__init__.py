@@ -1,0 +1,1 @@
+"""The lowest layer: the model contract every family, pass and exporter reads."""

@@ -1,0 +1,1 @@
+"""Reading checkpoints without executing code from them (the security boundary)."""

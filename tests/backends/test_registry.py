@@ -1,0 +1,97 @@
+"""The backend descriptors: the one place a backend is described, read by every consumer."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgekit import backends
+from edgekit._optional import EXTRAS
+from edgekit.backends import BACKENDS, NAMES
+from edgekit.bundle.manifest import Artifact
+from edgekit.errors import UnknownNameError
+from edgekit.runtimes import runtime_class
+
+ROOT = Path(__file__).resolve().parents[2]
+tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+
+
+def test_names_follow_the_rank_and_each_file_registers_one() -> None:
+    files = sorted(
+        p.stem for p in (ROOT / "edgekit" / "backends").glob("*.py") if p.stem not in ("__init__", "base")
+    )
+    assert sorted(NAMES) == files  # one descriptor per file, named after it
+    ranks = [BACKENDS.get(n).rank for n in NAMES]
+    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)
+
+
+@pytest.mark.parametrize("name", NAMES, ids=lambda n: f"backend-{n}")  # not the hardware marker names
+def test_each_runtime_module_registers_the_backends_runtime(name: str) -> None:
+    cls = runtime_class(name)  # imports the descriptor's runtime module on first use
+    assert cls.backend == name
+    assert cls.__module__ == BACKENDS.get(name).runtime
+
+
+@pytest.mark.parametrize("name", NAMES, ids=lambda n: f"backend-{n}")  # not the hardware marker names
+def test_each_module_names_a_real_extra_that_lists_its_distribution(name: str) -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    for module in BACKENDS.get(name).all_modules():
+        assert EXTRAS[module.name] == module.extra  # require() names the descriptor's extra
+        assert module.extra in extras, f"{name}: no extra {module.extra!r} in pyproject.toml"
+        if module.note:  # not from pip (TensorRT comes with JetPack)
+            continue
+        pins = [re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0].lower() for req in extras[module.extra]]
+        assert any(pin in (module.distribution, *alternatives(module.distribution)) for pin in pins) or (
+            module is not BACKENDS.get(name).module
+        ), f"{name}: extra {module.extra} does not install {module.distribution} ({pins})"
+
+
+def alternatives(distribution: str) -> tuple:
+    return (distribution.replace("-", "_"),)
+
+
+def test_precisions_and_flags_agree_with_the_vocabulary() -> None:
+    from edgekit.vocab import PRECISIONS
+
+    for name in NAMES:
+        b = BACKENDS.get(name)
+        assert set(b.precisions) <= set(PRECISIONS) and "fp32" in b.precisions
+        assert not (b.built_on_device and not b.reads_onnx)  # a model built on the board starts from ONNX
+    assert backends.REFERENCE in NAMES and BACKENDS.get(backends.REFERENCE).reads_onnx
+    assert set(backends.GRAPH_NMS) <= set(NAMES) and set(backends.ONNX_READERS) <= set(NAMES)
+
+
+def test_an_unknown_backend_is_one_line_with_a_suggestion() -> None:
+    with pytest.raises(UnknownNameError, match=r"unknown backend 'onnxruntim'; did you mean onnxruntime"):
+        BACKENDS.get("onnxruntim")
+
+
+def test_the_manifest_reader_takes_exactly_the_registered_names(tmp_path: Path) -> None:
+    good = {"backend": NAMES[0], "path": "model.onnx", "precision": "fp32", "sha256": "0" * 64, "size": 1}
+    assert Artifact.from_dict(good, "artifacts[0]").backend == NAMES[0]
+    with pytest.raises(Exception, match="ncnn"):
+        Artifact.from_dict({**good, "backend": "ncnn"}, "artifacts[0]")
+
+
+def test_doctor_lists_every_backend_module_from_the_descriptors() -> None:
+    from edgekit.cli.doctor import modules_to_probe
+
+    imports = [row[1] for row in modules_to_probe()]
+    for name in NAMES:
+        for module in BACKENDS.get(name).all_modules():
+            assert module.name in imports
+
+
+def test_the_on_device_side_imports_the_registry_without_the_converter_side() -> None:
+    code = (
+        "import sys, edgekit.backends, edgekit.detector; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx') "
+        "or m.startswith('edgekit.converters')]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -51,6 +51,21 @@ def test_every_runtime_line_pins_cuda_python_to_the_boards_cuda(version: str) ->
     assert any(CUDA_PYTHON[version] in line for line in install_lines(release))
 
 
+def test_the_tensorrt_extra_takes_the_oldest_cuda_of_each_boards_python() -> None:
+    """Per Python (one per JetPack major), the extra pins the pin of the lowest CUDA: an older
+    runtime runs on a newer driver, never the other way round."""
+    tomllib = pytest.importorskip("tomllib")
+    extra = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    pins = extra["project"]["optional-dependencies"]["tensorrt"]
+    for python in sorted({r.python for r in RELEASES.values() if r.version in CUDA_PYTHON}):
+        oldest = min(
+            (r for r in RELEASES.values() if r.python == python and r.version in CUDA_PYTHON),
+            key=lambda r: tuple(int(p) for p in r.cuda.split(".")),
+        )
+        marker = [p for p in pins if f"python_version=='{python}'" in p.replace(" ", "")]
+        assert marker and marker[0].split(";")[0].strip() == CUDA_PYTHON[oldest.version], (python, pins)
+
+
 def test_devices_install_prints_every_jetpack_of_the_board() -> None:
     text = install_text("jetson-orin-nano")
     for release in next(p for p in profiles() if p.name == "jetson-orin-nano").jetpacks:

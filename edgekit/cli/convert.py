@@ -42,6 +42,9 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
 @click.option("--backend", help="Build only this backend (onnxruntime, openvino, tensorrt, tflite).")
 @click.option("--opset", type=int, help="ONNX opset (default: the target's plan).")
 @click.option("--dynamic", is_flag=True, help="Dynamic batch axis.")
+@click.option(
+    "--max-batch", type=int, help="With --dynamic: the largest batch a TensorRT engine takes (default 8)."
+)
 @click.option("--nms", is_flag=True, help="Put NMS in the graph (ONNX NonMaxSuppression, fixed max_det).")
 @click.option("--dfl", type=click.Choice(["fused", "host"]), help="DFL in the graph or on the host decoder.")
 @click.option("--jetpack", help="JetPack release of a Jetson target.")

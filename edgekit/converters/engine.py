@@ -202,10 +202,18 @@ def write_onnx_bundle(
     if "tensorrt" in backends:
         import onnx
 
-        from edgekit.converters.tensorrt import build_section, check_onnx_for_tensorrt
+        from edgekit.converters.tensorrt import (
+            build_section,
+            check_onnx_for_tensorrt,
+            needs_fp16_onnx,
+            write_fp16_onnx,
+        )
 
         checked = check_onnx_for_tensorrt(onnx.load(str(onnx_path)), target["tensorrt"], onnx_path.name)
-        target["build"] = build_section(plan, onnx_path.name)
+        fp16_onnx = (
+            write_fp16_onnx(onnx_path) if needs_fp16_onnx(plan) else None
+        )  # TensorRT 11 builds FP16 from it
+        target["build"] = build_section(plan, onnx_path.name, fp16_onnx)
         say(
             f"ONNX parses in TensorRT {target['tensorrt']}: {checked['ops_checked']} nodes, "
             f"opset {checked['opset']}; build on the device: {target['build']['trtexec']}"
@@ -315,7 +323,13 @@ def write_artifact(
             f"({size / 1e6:.2f} MB weights)"
         )
         return writer.artifact(xml, backend, precision, extra=[weights])
-    return writer.artifact(onnx_path.name, backend, precision)  # onnxruntime, tensorrt (built on device)
+    from edgekit.converters.tensorrt import fp16_onnx_name
+
+    fp16 = fp16_onnx_name(onnx_path.name)  # TensorRT 11's FP16 source, when the plan wrote one
+    extra = [fp16] if backend == "tensorrt" and (writer.dir / fp16).is_file() else []
+    return writer.artifact(
+        onnx_path.name, backend, precision, extra=extra
+    )  # onnxruntime, tensorrt (built on device)
 
 
 def with_host_io(writer: BundleWriter, manifest: Manifest, say: Log) -> Manifest:

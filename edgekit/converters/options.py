@@ -33,6 +33,7 @@ class ConvertOptions:
     backend: Optional[str] = None
     opset: Optional[int] = None
     dynamic: bool = False
+    max_batch: Optional[int] = None  # with dynamic: the TensorRT optimization profile's max
     nms: Union[bool, str, None] = None
     dfl: Optional[str] = None
     jetpack: Optional[str] = None
@@ -92,7 +93,9 @@ def default_bundle_path(checkpoint: Path, plan: ConversionPlan) -> Path:
 
 
 def make_plan(opts: ConvertOptions) -> ConversionPlan:
-    return resolve_plan(
+    if opts.max_batch is not None and (not opts.dynamic or opts.max_batch < 1):
+        raise UnsupportedTargetError(f"--max-batch {opts.max_batch} needs --dynamic and a batch of 1 or more")
+    plan = resolve_plan(
         opts.target,
         precision=opts.precision,
         backend=opts.backend,
@@ -104,6 +107,7 @@ def make_plan(opts: ConvertOptions) -> ConversionPlan:
         nms=opts.nms,
         dynamic=opts.dynamic,
     )
+    return dataclasses.replace(plan, max_batch=opts.max_batch) if opts.max_batch is not None else plan
 
 
 def choose_imgsz(opts: ConvertOptions, info: ModelInfo, plan: ConversionPlan) -> Tuple[ConversionPlan, str]:

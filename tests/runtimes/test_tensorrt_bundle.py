@@ -22,7 +22,7 @@ JETPACK_72 = [v for v in TRT_VERSIONS if v.startswith(("tensorrt-10.16", "tensor
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     need("torch")
     need("onnxruntime")
-    from edgekit.datasets import generate
+    from edgekit.testing import generate
 
     root = tmp_path_factory.mktemp("jp72")
     data = generate(root / "shapes", 16, 0, 0, seed=4, imgsz=128)

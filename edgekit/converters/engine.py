@@ -94,6 +94,8 @@ def build_bundle(
     """Reparameterize, export, verify and write the bundle ``dest`` for ``plan``."""
     say: Log = log or (lambda _msg: None)
     info, names_from = with_names(opts, loaded.info)
+    if info.head.end2end and info.head.max_det != opts.max_det:  # the graph's top-k is --max-det
+        info = dataclasses.replace(info, head=dataclasses.replace(info.head, max_det=opts.max_det))
     loaded = dataclasses.replace(loaded, info=info)
     plan = plan.with_head(info.head.bins, info.head.end2end)
     backends = list(plan.backends) or [REFERENCE]

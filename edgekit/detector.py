@@ -29,8 +29,10 @@ class Detector(Closing):
 
     ``backend`` picks one of the bundle's models (default: the one ``edgekit benchmark`` measured
     fastest on this machine, else the first whose backend imports);
-    ``conf``, ``iou``, ``max_det``, ``classes`` (ids or names), ``agnostic`` override the
-    manifest's decoder defaults, also per call. ``verify`` checks the model file against the
+    ``conf``, ``iou``, ``max_det``, ``classes`` (ids or names), ``agnostic`` and ``multi_label``
+    (every class above ``conf`` of an anchor enters NMS, as in Ultralytics' val; NMS-free and
+    in-graph NMS outputs are per class already) override the manifest's decoder defaults, also
+    per call. ``verify`` checks the model file against the
     sha256 of the manifest (hashed once, then remembered while its size and mtime stay the same).
     """
 
@@ -44,6 +46,7 @@ class Detector(Closing):
         max_det: Optional[int] = None,
         classes: Optional[Iterable[Union[int, str]]] = None,
         agnostic: Optional[bool] = None,
+        multi_label: Optional[bool] = None,
         verify: bool = True,
         **runtime_options: Any,
     ) -> None:
@@ -63,7 +66,9 @@ class Detector(Closing):
         self.decoder = make_decoder(m)
         d = m.decoder
         self.options = DecodeOptions(d.conf_threshold, d.iou_threshold, d.max_det, d.agnostic)
-        self.options = self._options(conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic)
+        self.options = self._options(
+            conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic, multi_label=multi_label
+        )
         self.timings: Dict[str, float] = {}
 
     @property

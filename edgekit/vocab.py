@@ -51,6 +51,10 @@ DEFAULT_CONF = 0.25
 DEFAULT_IOU = 0.45
 DEFAULT_MAX_DET = 300
 
+# --- evaluation -------------------------------------------------------------------------------
+#: how ``edgekit val`` decodes for scoring (``edgekit.eval.validate.PROTOCOLS`` holds the settings)
+EVAL_PROTOCOLS: Tuple[str, ...] = ("coco", "ultralytics")
+
 # --- files ------------------------------------------------------------------------------------
 #: image files every command reads (predict, val, --calib, streams); lower case
 IMAGE_SUFFIXES: Tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")

@@ -8,6 +8,8 @@ from typing import Optional
 
 import click
 
+from edgekit.vocab import EVAL_PROTOCOLS
+
 
 @click.command("val")
 @click.argument("bundle", type=click.Path())
@@ -21,6 +23,14 @@ import click
 @click.option("--threads", type=int, help="Inference threads.")
 @click.option("--save-json", type=click.Path(path_type=Path), help="Write the COCO results list here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option(
+    "--protocol",
+    type=click.Choice(EVAL_PROTOCOLS),
+    default="coco",
+    show_default=True,
+    help="Decoding for scoring: coco (best class per anchor, NMS IoU 0.6) or ultralytics (as yolo val: "
+    "multi-label, NMS IoU 0.7).",
+)
 def val(
     bundle: str,
     dataset: Optional[Path],
@@ -31,6 +41,7 @@ def val(
     threads: Optional[int],
     save_json: Optional[Path],
     as_json: bool,
+    protocol: str,
 ) -> None:
     """Evaluate BUNDLE on DATASET (or --data): mAP50-95, mAP50, AP small/medium/large, per-class AP."""
     from edgekit.eval.validate import validate
@@ -41,12 +52,13 @@ def val(
     if data is None:
         raise click.UsageError("no dataset: edgekit val BUNDLE data.yaml (or a COCO json with --images)")
 
-    result, facts = validate(bundle, data, split, images, backend, threads, save_json)
+    result, facts = validate(bundle, data, split, images, backend, threads, save_json, protocol)
     if as_json:
         click.echo(json.dumps({**facts, **result.to_dict()}, indent=2))
         return
     click.echo(result.format_table())
     click.echo(
         f"\n{facts['images']} images, {facts['backend']}, {facts['ms_per_image']:.1f} ms/image "
-        f"(conf {facts['conf']}, iou {facts['iou']})"
+        f"({facts['protocol']} protocol: conf {facts['conf']}, iou {facts['iou']}"
+        f"{', multi-label' if facts['multi_label'] else ''})"
     )

@@ -31,6 +31,9 @@ class DecodeOptions:
     max_det: int = DEFAULT_MAX_DET
     agnostic: bool = False
     classes: Optional[Tuple[int, ...]] = None
+    #: every (anchor, class) pair above ``conf`` is a candidate (Ultralytics' val), not only each
+    #: anchor's best class; needs the full scores output
+    multi_label: bool = False
 
 
 class Decoder:
@@ -64,7 +67,7 @@ class Decoder:
 
     def _best_path_needs(self, box_role: str, opts: DecodeOptions) -> Optional[List[str]]:
         """Boxes and the graph's best score and class per anchor, when ``candidates`` reads those."""
-        if opts.classes is not None or "best_scores" not in self.roles:
+        if opts.classes is not None or opts.multi_label or "best_scores" not in self.roles:
             return None
         return [self.roles[r].name for r in (box_role, "best_scores", "best_classes")]
 
@@ -96,13 +99,20 @@ def _above(best: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def select_candidates(
-    scores: np.ndarray, conf: float, classes: Optional[Tuple[int, ...]], is_logit: bool = False
+    scores: np.ndarray,
+    conf: float,
+    classes: Optional[Tuple[int, ...]],
+    is_logit: bool = False,
+    multi_label: bool = False,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(nc, N) scores -> candidate anchor indices, their best score and class (best class per anchor)."""
+    """(nc, N) scores -> candidate anchor indices, their score and class: each anchor's best class,
+    or with ``multi_label`` every (anchor, class) pair above ``conf`` (an anchor may repeat)."""
     mask = _class_mask(scores.shape[0], classes)
     if mask is not None:
         scores = np.where(mask[:, None], scores, -np.inf)
     threshold = math.log(conf / (1 - conf)) if is_logit and 0 < conf < 1 else conf
+    if multi_label:
+        return _pairs_above(scores, threshold, is_logit)
     best = scores.max(0)
     idx = _above(best, threshold)
     cls = scores[:, idx].argmax(0) if len(idx) else np.zeros(0, dtype=np.int64)
@@ -110,6 +120,20 @@ def select_candidates(
     if is_logit:
         top = 1.0 / (1.0 + np.exp(-top))
     return idx, top.astype(np.float32), cls
+
+
+def _pairs_above(
+    scores: np.ndarray, threshold: float, is_logit: bool
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (class, anchor) score above ``threshold``, the highest ``MAX_NMS`` at most."""
+    cls, idx = np.nonzero(scores > threshold)
+    top = scores[cls, idx]
+    if len(top) > MAX_NMS:
+        keep = np.argpartition(-top, MAX_NMS)[:MAX_NMS]
+        cls, idx, top = cls[keep], idx[keep], top[keep]
+    if is_logit:
+        top = 1.0 / (1.0 + np.exp(-top))
+    return idx, top.astype(np.float32), cls.astype(np.int64)
 
 
 def candidates(
@@ -122,14 +146,14 @@ def candidates(
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Image ``b``'s candidates: from the graph's per-anchor best score and class when the model
     has them (and no class filter asks for other classes), else from the full (nc, N) ``scores``."""
-    if opts.classes is None and not is_logit and "best_scores" in decoder.roles:
+    if opts.classes is None and not opts.multi_label and not is_logit and "best_scores" in decoder.roles:
         best = outputs[decoder.roles["best_scores"].name][b]
         idx = _above(best, opts.conf)
         best_class = outputs[decoder.roles["best_classes"].name][b]
         return idx, best[idx].astype(np.float32, copy=False), best_class[idx].astype(np.int64, copy=False)
     if scores is None:
         raise BackendError("the decoder needs the full scores output, which was not fetched")
-    return select_candidates(scores[b], opts.conf, opts.classes, is_logit)
+    return select_candidates(scores[b], opts.conf, opts.classes, is_logit, opts.multi_label)
 
 
 @DECODERS.register("nms")

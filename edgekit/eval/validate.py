@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -13,8 +14,25 @@ from edgekit.eval.result import EvalResult
 from edgekit.eval.yolo import labels_dir_for, split_images, yolo_to_coco
 
 PathLike = Union[str, Path]
-# COCO-style scoring: every detection down to 0.001 counts toward the precision-recall curve
-EVAL_CONF, EVAL_IOU, EVAL_MAX_DET = 0.001, 0.6, 300
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How detections are decoded for scoring (every protocol keeps detections down to ``conf``)."""
+
+    conf: float
+    iou: float
+    max_det: int
+    multi_label: bool
+
+
+#: "coco": each anchor's best class, NMS at IoU 0.6 (edgekit's default); "ultralytics": the
+#: decoding of Ultralytics' ``yolo val`` (every class above 0.001 per anchor, NMS at IoU 0.7)
+PROTOCOLS: Dict[str, Protocol] = {  # one per name of ``edgekit.vocab.EVAL_PROTOCOLS``
+    "coco": Protocol(conf=0.001, iou=0.6, max_det=300, multi_label=False),
+    "ultralytics": Protocol(conf=0.001, iou=0.7, max_det=300, multi_label=True),
+}
+EVAL_CONF, EVAL_IOU, EVAL_MAX_DET = (PROTOCOLS["coco"].conf, PROTOCOLS["coco"].iou, PROTOCOLS["coco"].max_det)
 
 
 def load_labelled_set(
@@ -43,17 +61,28 @@ def validate(
     backend: Optional[str] = None,
     threads: Optional[int] = None,
     save_json: Optional[PathLike] = None,
+    protocol: str = "coco",
 ) -> Tuple[EvalResult, Dict[str, Any]]:
-    """mAP of ``bundle`` on ``data``; returns the result and run facts (images, ms per image)."""
+    """mAP of ``bundle`` on ``data`` decoded by ``protocol`` (``PROTOCOLS``); returns the result and
+    run facts (images, ms per image, the decoding)."""
     from edgekit.decoding.images import load_image
     from edgekit.detector import Detector
 
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    p = PROTOCOLS[protocol]
     gt, folder = load_labelled_set(data, split, images)
     det = bundle if isinstance(bundle, Detector) else Detector(bundle, backend=backend, threads=threads)
     preds: List[Dict[str, Any]] = []
     started = time.perf_counter()
     for img in gt["images"]:
-        r = det(load_image(folder / img["file_name"]), conf=EVAL_CONF, iou=EVAL_IOU, max_det=EVAL_MAX_DET)
+        r = det(
+            load_image(folder / img["file_name"]),
+            conf=p.conf,
+            iou=p.iou,
+            max_det=p.max_det,
+            multi_label=p.multi_label,
+        )
         preds.append(
             {"image_id": img["id"], "boxes": r.xyxy, "scores": r.confidence, "class_ids": r.class_id}
         )
@@ -65,7 +94,9 @@ def validate(
         "images": len(gt["images"]),
         "backend": det.backend,
         "ms_per_image": 1e3 * seconds / max(len(gt["images"]), 1),
-        "conf": EVAL_CONF,
-        "iou": EVAL_IOU,
+        "protocol": protocol,
+        "conf": p.conf,
+        "iou": p.iou,
+        "multi_label": p.multi_label,
     }
     return result, facts

@@ -41,6 +41,32 @@ def test_nms_decoder(layout: str) -> None:
     assert low.class_id.tolist() == [2] and float(low.confidence[0]) == pytest.approx(0.2)
 
 
+@pytest.mark.parametrize("layout", ["BCN", "BNC"])
+def test_multi_label_keeps_every_class_above_conf(layout: str) -> None:
+    m = manifest(
+        [
+            OutputSpec("boxes", "boxes", (1, 4, 4), layout=layout),
+            OutputSpec("scores", "scores", (1, 3, 4), layout=layout),
+        ],
+        DecoderSpec("nms"),
+    )
+    dec = make_decoder(m)
+    outputs = split_outputs(layout)
+    best = DecodeOptions(conf=0.05, iou=0.5)
+    [one] = dec(outputs, [IDENTITY], best)
+    # anchor 2 scores 0.7 for class 1 and 0.1 for class 2: only its best class, or both
+    assert sorted(zip(one.class_id.tolist(), one.confidence.astype(float).round(2).tolist())) == [
+        (0, 0.9),
+        (1, 0.7),
+        (2, 0.2),
+    ]
+    [multi] = dec(outputs, [IDENTITY], DecodeOptions(conf=0.05, iou=0.5, multi_label=True))
+    pairs = sorted(zip(multi.class_id.tolist(), multi.confidence.astype(float).round(2).tolist()))
+    assert pairs == [(0, 0.9), (1, 0.7), (2, 0.1), (2, 0.2)]  # NMS per class: both class-2 boxes stay
+    np.testing.assert_allclose(multi.xyxy[multi.confidence.astype(float).round(2) == 0.1], [[30, 30, 50, 60]])
+    assert dec.needs(DecodeOptions(multi_label=True)) is None  # it reads the full scores
+
+
 def test_boxes_map_back_through_letterbox() -> None:
     m = manifest(
         [

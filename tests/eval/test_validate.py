@@ -56,6 +56,24 @@ def test_wrong_class_and_missed_objects_lower_the_score(bundle: Path, tmp_path: 
     assert 0.3 < partial.map50_95 < 0.9  # two of three objects found
 
 
+def test_the_ultralytics_protocol_decodes_as_yolo_val(bundle: Path, tmp_path: Path) -> None:
+    data = labelled_set(tmp_path / "ok", BOXES[[0, 2]], [0, 0])
+    coco, coco_facts = validate(bundle, data)
+    ultra, facts = validate(bundle, data, protocol="ultralytics")
+    assert (coco_facts["iou"], coco_facts["multi_label"]) == (0.6, False)
+    assert (facts["protocol"], facts["iou"], facts["conf"], facts["multi_label"]) == (
+        "ultralytics",
+        0.7,
+        0.001,
+        True,
+    )
+    assert ultra.map50_95 == pytest.approx(coco.map50_95)  # other classes' boxes have no truth to miss
+    proc = run_cli("val", str(bundle), str(data), "--protocol", "ultralytics")
+    assert proc.returncode == 0 and "ultralytics protocol: conf 0.001, iou 0.7, multi-label" in proc.stdout
+    with pytest.raises(ValueError, match="unknown protocol"):
+        validate(bundle, data, protocol="voc")
+
+
 def test_cli_val(bundle: Path, tmp_path: Path) -> None:
     data = labelled_set(tmp_path / "ok", BOXES[[0, 2]], [0, 0])
     proc = run_cli("val", str(bundle), "--data", str(data), "--json")

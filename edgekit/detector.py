@@ -105,7 +105,7 @@ class Detector(Closing):
         runnable = [
             art
             for art in self.manifest.artifacts
-            if art.backend in BACKENDS and BACKENDS.get(art.backend).importable()
+            if BACKENDS.get(art.backend).importable()  # the manifest reader checked the name
         ]
         if runnable:
             fastest = recorded_backend(self.bundle.root)
@@ -123,15 +123,9 @@ class Detector(Closing):
 
     def _device_built_onnx(self) -> Any:
         """The artifact of a backend that builds its model on the device from an ONNX, if any."""
+        arts = self.manifest.artifacts  # their backend names were checked by the manifest reader
         return next(
-            (
-                a
-                for a in self.manifest.artifacts
-                if a.backend in BACKENDS
-                and BACKENDS.get(a.backend).built_on_device
-                and a.path.endswith(".onnx")
-            ),
-            None,
+            (a for a in arts if BACKENDS.get(a.backend).built_on_device and a.path.endswith(".onnx")), None
         )
 
     def _options(self, **overrides: Any) -> DecodeOptions:

@@ -38,21 +38,19 @@ def test_each_runtime_module_registers_the_backends_runtime(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES, ids=lambda n: f"backend-{n}")  # not the hardware marker names
 def test_each_module_names_a_real_extra_that_lists_its_distribution(name: str) -> None:
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    extras = pyproject["project"]["optional-dependencies"]
-    for module in BACKENDS.get(name).all_modules():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    backend = BACKENDS.get(name)
+    for module in backend.all_modules():
         assert EXTRAS[module.name] == module.extra  # require() names the descriptor's extra
         assert module.extra in extras, f"{name}: no extra {module.extra!r} in pyproject.toml"
-        if module.note:  # not from pip (TensorRT comes with JetPack)
+    # what pip installs for the preferred module and its companions (TensorRT itself: JetPack)
+    for module in (backend.module, *backend.companions):
+        if module.note:
             continue
         pins = [re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0].lower() for req in extras[module.extra]]
-        assert any(pin in (module.distribution, *alternatives(module.distribution)) for pin in pins) or (
-            module is not BACKENDS.get(name).module
-        ), f"{name}: extra {module.extra} does not install {module.distribution} ({pins})"
-
-
-def alternatives(distribution: str) -> tuple:
-    return (distribution.replace("-", "_"),)
+        assert module.distribution in pins, (
+            f"{name}: extra {module.extra} does not install {module.distribution}"
+        )
 
 
 def test_precisions_and_flags_agree_with_the_vocabulary() -> None:

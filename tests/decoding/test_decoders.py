@@ -22,15 +22,20 @@ def split_outputs(layout: str = "BCN"):
     return {"boxes": boxes[None], "scores": scores[None]}
 
 
-@pytest.mark.parametrize("layout", ["BCN", "BNC"])
-def test_nms_decoder(layout: str) -> None:
-    m = manifest(
+def split_manifest(layout: str = "BCN"):
+    """A manifest for ``split_outputs``: boxes and scores of 4 anchors, 3 classes, NMS decoding."""
+    return manifest(
         [
             OutputSpec("boxes", "boxes", (1, 4, 4), layout=layout),
             OutputSpec("scores", "scores", (1, 3, 4), layout=layout),
         ],
         DecoderSpec("nms"),
     )
+
+
+@pytest.mark.parametrize("layout", ["BCN", "BNC"])
+def test_nms_decoder(layout: str) -> None:
+    m = split_manifest(layout)
     dec = make_decoder(m)
     [det] = dec(split_outputs(layout), [IDENTITY], DecodeOptions(conf=0.25, iou=0.5))
     assert isinstance(det, Detections)
@@ -43,13 +48,7 @@ def test_nms_decoder(layout: str) -> None:
 
 @pytest.mark.parametrize("layout", ["BCN", "BNC"])
 def test_multi_label_keeps_every_class_above_conf(layout: str) -> None:
-    m = manifest(
-        [
-            OutputSpec("boxes", "boxes", (1, 4, 4), layout=layout),
-            OutputSpec("scores", "scores", (1, 3, 4), layout=layout),
-        ],
-        DecoderSpec("nms"),
-    )
+    m = split_manifest(layout)
     dec = make_decoder(m)
     outputs = split_outputs(layout)
     best = DecodeOptions(conf=0.05, iou=0.5)

@@ -180,16 +180,16 @@ def test_missing_sigmoid_on_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_manifest_colour_order_or_letterbox_pad_wrong(
     fault: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import edgekit.converters.engine as engine
+    import edgekit.converters.stages as stages
 
-    real = engine.Preprocess
+    real = stages.Preprocess
 
     def wrong(resize: str, pad_value: int, color: str, scale: float):  # type: ignore[no-untyped-def]
         if fault == "bgr":
             return real(resize, pad_value, "BGR" if color == "RGB" else "RGB", scale)
         return real(resize, 0 if pad_value else 114, color, scale)
 
-    monkeypatch.setattr(engine, "Preprocess", wrong)
+    monkeypatch.setattr(stages, "Preprocess", wrong)
     message = fails(
         load_checkpoint(TRAINED), tmp_path, r"^(openvino|onnxruntime) fp32 \(model\.\w+\): preprocess:"
     )

@@ -53,18 +53,30 @@ def _split(spec: str) -> Tuple[Path, Optional[str]]:
     return Path(spec), None
 
 
-def _bundle(path: Path, backend: Optional[str], spec: str) -> Source:
+def bundle_source(path: Path, backend: Optional[str], spec: str, as_built: Optional[bool] = None) -> Source:
+    """A bundle's model in ``backend``. An artifact built on the device (TensorRT's ONNX) runs as
+    its engine where that backend imports (``as_built=None``) or is asked for (``True``), else its
+    ONNX in the reference backend."""
+    import dataclasses
+
+    from edgekit.backends import BACKENDS
     from edgekit.bundle import read_bundle
-    from edgekit.converters.int8 import float_interface, single
+    from edgekit.converters.int8 import float_interface, runnable
     from edgekit.detector import Detector
 
     bundle = read_bundle(path)
     artifact = bundle.manifest.artifact(backend)
-    det = Detector(type(bundle)(bundle.root, single(bundle.manifest, artifact)), threads=1)
+    if as_built is None:
+        as_built = BACKENDS.get(artifact.backend).importable() is not None
+    run = artifact if as_built else runnable(artifact)
+    det = Detector(
+        type(bundle)(bundle.root, dataclasses.replace(bundle.manifest, artifacts=(run,))), threads=1
+    )
     m = det.manifest
+    how = "" if run is artifact else f" (its ONNX in {run.backend})"
     return Source(
         spec,
-        f"{artifact.backend} {artifact.precision}",
+        f"{artifact.backend} {artifact.precision}{how}",
         (m.input.height, m.input.width),
         float_interface(det),
         m,
@@ -169,7 +181,7 @@ def open_source(spec: str, marks: Sequence[str], like: Optional[Source] = None) 
     if not path.exists():
         raise InputFileError(path, "no such file or bundle")
     if path.is_dir():
-        return _bundle(path, backend, spec)
+        return bundle_source(path, backend, spec)
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         return _onnx(path, spec, marks)

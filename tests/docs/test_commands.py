@@ -117,7 +117,7 @@ NOT_RUN: List[Tuple[str, str]] = [
     ),
     (r"edgekit predict model-rpi5\.edgekit picamera2 --max-frames 100", PI),
     (r"edgekit predict yolo11n-jetson\.edgekit rtsp://camera/stream .*", CAMERA),
-    (r"edgekit (build|predict|benchmark) model-jetson\.edgekit( frame\.jpg)?", JETSON),
+    (r"edgekit (build|predict|benchmark) model-jetson\.edgekit( frame\.jpg| --verify)?", JETSON),
     (
         r"edgekit triton model-jetson\.edgekit -o models/( --engine .*)?",
         SLOW.format("needs a converted Jetson bundle", "tests/cli/test_triton.py"),

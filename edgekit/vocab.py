@@ -30,6 +30,9 @@ DFL_MODES: Tuple[str, ...] = ("fused", "host", "none")
 OUTPUT_FORMS: Tuple[str, ...] = ("split", "concat", "end2end", "nms")
 #: the output forms of a decoded (not NMS-free, no NMS) head, as reparameterization writes it
 DECODED_FORMS: Tuple[str, ...] = ("split", "concat")
+#: which branch of a dual-head model (YOLOv10, YOLO26) is exported: the NMS-free one-to-one head
+#: (the default) or the one-to-many head with NMS (what Ultralytics' ``val`` scores)
+HEADS: Tuple[str, ...] = ("one2one", "one2many")
 #: where non-maximum suppression runs
 NMS_PLACEMENTS: Tuple[str, ...] = ("host", "graph", "none")
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from edgekit import backends
 from edgekit.bundle import _fields as F
 from edgekit.errors import NoSuchModelError
-from edgekit.vocab import ARTIFACT_PRECISIONS, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
+from edgekit.vocab import ARTIFACT_PRECISIONS, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, HEADS
 
 SCHEMA_VERSION = 1
 LAYOUTS = ("NCHW", "NHWC")
@@ -79,6 +79,7 @@ class ModelSection:
     variant: str
     class_names: Tuple[str, ...]
     task: str = "detect"
+    head: Optional[str] = None  # dual-head models (YOLOv10, YOLO26): the exported branch (HEADS)
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> ModelSection:
@@ -90,6 +91,7 @@ class ModelSection:
             F.string(d, "variant", path),
             tuple(names),
             F.string(d, "task", path, choices=("detect",)),
+            F.string(d, "head", path, choices=HEADS) if d.get("head") is not None else None,
         )
 
 

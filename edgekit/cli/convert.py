@@ -13,6 +13,7 @@ from edgekit.vocab import (
     DEFAULT_CONF,
     DEFAULT_IOU,
     DEFAULT_MAX_DET,
+    HEADS,
     MAX_MAP_DROP,
 )
 
@@ -46,6 +47,12 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
     "--max-batch", type=int, help="With --dynamic: the largest batch a TensorRT engine takes (default 8)."
 )
 @click.option("--nms", is_flag=True, help="Put NMS in the graph (ONNX NonMaxSuppression, fixed max_det).")
+@click.option(
+    "--head",
+    type=click.Choice(HEADS),
+    help="YOLOv10 / YOLO26: export the NMS-free one-to-one head (default) or the one-to-many head "
+    "with NMS (what Ultralytics' val scores).",
+)
 @click.option("--dfl", type=click.Choice(["fused", "host"]), help="DFL in the graph or on the host decoder.")
 @click.option("--jetpack", help="JetPack release of a Jetson target.")
 @click.option("--dla-core", type=int, help="DLA core of a Jetson target.")

@@ -87,6 +87,8 @@ def _head_line(d: Dict[str, Any]) -> str:
     dfl = f"DFL {head['bins']} bins" if head["bins"] > 1 else "direct ltrb (no DFL)"
     where = "cell centres" if head["anchor_offset"] else "cell corners"
     post = f"NMS-free top-{head['max_det']}" if head["end2end"] else "needs NMS"
+    if d["structures"]["one_to_many_head"]:  # both branches: --head picks
+        post = "two heads: one2one (NMS-free, exported by default) and one2many (needs NMS; --head one2many)"
     return f"strides {strides}, {dfl}, anchors at {where}, {post}"
 
 

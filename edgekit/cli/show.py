@@ -8,6 +8,11 @@ import click
 
 from edgekit.bundle import read_bundle
 
+HEAD_TEXT = {
+    "one2one": "one2one (NMS-free) of a two-head model; convert --head one2many for the other",
+    "one2many": "one2many (needs NMS) of a two-head model; convert --head one2one for the NMS-free one",
+}
+
 
 @click.command("show")
 @click.argument("bundle", type=click.Path())
@@ -38,6 +43,7 @@ def show(bundle: str, verify: bool, as_json: bool) -> None:
         ("preprocess", f"{pre.resize} pad={pre.pad_value} {pre.color} x{pre.scale:g}"),
         ("outputs", "; ".join(f"{o.name} {o.role} {list(o.shape)}" for o in m.outputs)),
         ("decoder", f"{m.decoder.type} conf={m.decoder.conf_threshold:g} iou={m.decoder.iou_threshold:g}"),
+        *([("head", HEAD_TEXT[m.model.head])] if m.model.head else []),
         (
             "models",
             "; ".join(f"{a.backend} {a.precision} {a.path} ({a.size / 1e6:.1f} MB)" for a in m.artifacts),

@@ -24,7 +24,7 @@ from edgekit.converters.options import (
 from edgekit.converters.stages import write_onnx_bundle
 from edgekit.devices import ConversionPlan
 from edgekit.errors import ConversionError
-from edgekit.models.loader import load_checkpoint
+from edgekit.models.loader import family_of, load_checkpoint
 
 Log = Callable[[str], None]
 
@@ -80,6 +80,8 @@ def build_bundle(
 ) -> Path:
     """Reparameterize, export, verify and write the bundle ``dest`` for ``plan``."""
     say: Log = log or (lambda _msg: None)
+    if opts.head is not None:  # a dual-head model's other branch (--head)
+        loaded = family_of(loaded.info.family).select_head(loaded, opts.head)
     info, names_from = with_names(opts, loaded.info)
     if info.head.end2end and info.head.max_det != opts.max_det:  # the graph's top-k is --max-det
         info = dataclasses.replace(info, head=dataclasses.replace(info.head, max_det=opts.max_det))

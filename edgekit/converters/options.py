@@ -35,6 +35,7 @@ class ConvertOptions:
     dynamic: bool = False
     max_batch: Optional[int] = None  # with dynamic: the TensorRT optimization profile's max
     nms: Union[bool, str, None] = None
+    head: Optional[str] = None  # dual-head models: "one2one" (NMS-free) or "one2many" (+ NMS)
     dfl: Optional[str] = None
     jetpack: Optional[str] = None
     dla_core: Optional[int] = None

@@ -12,7 +12,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from edgekit import __version__, progress
 from edgekit._optional import require
@@ -151,6 +151,13 @@ class Exported:
     decoder: Any
 
 
+def exported_head(info: Any) -> Optional[str]:
+    """Which branch of a dual-head model the bundle holds (``HEADS``); None for one-head models."""
+    if not info.structures.one_to_many_head:
+        return None
+    return "one2one" if info.head.end2end else "one2many"
+
+
 def first_manifest(
     b: Build, e: Exported, artifacts: Sequence[Artifact], reparam: List[Dict[str, Any]]
 ) -> Manifest:
@@ -162,7 +169,7 @@ def first_manifest(
     skipped = [name for name in plan.backends if name not in b.backends]
     return Manifest(
         source=SourceInfo(info.source or "checkpoint", info.source_sha256 or "0" * 64),
-        model=ModelSection(info.family, info.variant, tuple(info.names)),
+        model=ModelSection(info.family, info.variant, tuple(info.names), head=exported_head(info)),
         input=InputSpec("images", h, w, "NCHW", "float32", None if plan.dynamic_batch else 1),
         preprocess=e.preprocess,
         outputs=outputs,

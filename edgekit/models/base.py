@@ -6,9 +6,11 @@ A family turns a safely-read checkpoint (``edgekit.loading.checkpoint``) into a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Tuple
+import dataclasses
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from edgekit.contract.model import LoadedModel
+from edgekit.errors import UnsupportedModelError
 from edgekit.registry import Registry
 
 if TYPE_CHECKING:
@@ -32,6 +34,31 @@ class Family:
     def build(self, arch: str, nc: int = 80) -> LoadedModel:
         """Build an un-trained model of a named variant (structural checks, tests)."""
         raise NotImplementedError
+
+    def select_head(self, loaded: LoadedModel, head: Optional[str]) -> LoadedModel:
+        """``loaded`` exporting the head ``head`` ("one2one": NMS-free, "one2many": with NMS; None:
+        the model's own choice). A model with one head takes only that head's name."""
+        if head is None:
+            return loaded
+        info = loaded.info
+        if info.structures.one_to_many_head:  # both branches: the family switches
+            one2one = head == "one2one"
+            model = self.use_branch(loaded, one2one)
+            return LoadedModel(
+                model, dataclasses.replace(info, head=dataclasses.replace(info.head, end2end=one2one))
+            )
+        has = "one2one" if info.head.end2end else "one2many"
+        if head != has:
+            kind = "an NMS-free (one-to-one) head only" if has == "one2one" else "one head, which needs NMS"
+            raise UnsupportedModelError(
+                f"{info.source or info.variant}: --head {head} needs a model with both heads "
+                f"(YOLOv10, YOLO26 before fusing); {info.variant} has {kind}"
+            )
+        return loaded
+
+    def use_branch(self, loaded: LoadedModel, one2one: bool) -> Any:
+        """The model of a dual-head checkpoint with its forward on the one-to-one branch or not."""
+        raise UnsupportedModelError(f"{self.name}: models with two heads are not implemented")
 
 
 FAMILIES: Registry[Family] = Registry("model family")

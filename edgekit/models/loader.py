@@ -54,7 +54,8 @@ def _seen(ckpt: RawCheckpoint) -> str:
     return describe(ckpt.obj) or "?"
 
 
-def _get_family(name: str) -> Family:
+def family_of(name: str) -> Family:
+    """The registered family ``name`` (``ModelInfo.family``)."""
     families = _families()
     if name not in families:
         known = ", ".join(sorted(families)) or "none installed"
@@ -65,7 +66,7 @@ def _get_family(name: str) -> Family:
 def choose_family(ckpt: RawCheckpoint, arch: Optional[str] = None, family: Optional[str] = None) -> Family:
     """The family that will load ``ckpt``: explicit, implied by ``arch``, else the best score."""
     if family is not None:
-        return _get_family(family)
+        return family_of(family)
     families = _families()
     scores = {name: float(fam.score(ckpt)) for name, fam in families.items()}
     best = max(scores, key=lambda n: scores[n]) if scores else None
@@ -105,4 +106,4 @@ def build_model(arch: str, nc: int = 80) -> LoadedModel:
     if name is None:
         variants = sorted(v for fam in _families().values() for v in fam.variants)
         raise UnsupportedModelError(f"unknown architecture '{arch}' (known: {', '.join(variants) or 'none'})")
-    return _get_family(name).build(arch, nc=nc)
+    return family_of(name).build(arch, nc=nc)

@@ -256,6 +256,11 @@ class UltralyticsFamily(Family):
         model.eval()
         return LoadedModel(model=model, info=model_info(model, variant_name(cfg), _imgsz(train_args)))
 
+    def use_branch(self, loaded: LoadedModel, one2one: bool) -> UltralyticsModel:
+        model = loaded.model
+        model.end2end = one2one  # Detect.forward then reads that branch; the other is dropped by reparam
+        return model
+
     def build(self, arch: str, nc: int = 80) -> LoadedModel:
         cfg = get_arch(arch, nc=nc)
         model = UltralyticsModel(cfg).eval()

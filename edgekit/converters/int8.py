@@ -187,8 +187,29 @@ class Int8Builder:
         drop = figures.get("map_drop_points")
         return drop is not None and drop > MAP_DROP_AIM * self.opts.max_map_drop
 
+    def weights(self, artifact: Artifact) -> Dict[str, Any]:
+        """A Q/DQ ONNX's dequantized weights against the FP32 ONNX's (``edgekit.verify.weights``);
+        a weight off by more than the bound is a quantizer defect, not an accuracy trade: it fails
+        the conversion at once. NNCF's IR and LiteRT's flatbuffer are not read here."""
+        from edgekit.converters.int8_weights import check_qdq_weights
+        from edgekit.verify.weights import summarize_weights
+
+        if not artifact.path.endswith(".onnx"):
+            return {"checked": 0, "note": f"weights of a {artifact.backend} model are not read"}
+        steps = float(self.bounds.weight_steps or 1.0)
+        summary = summarize_weights(
+            check_qdq_weights(self.root / artifact.path, self.root / self.fp32.path, steps), steps
+        )
+        if summary["problems"]:
+            more = len(summary["problems"]) - 1
+            raise ConversionError(
+                f"INT8 weights do not match FP32 ({artifact.backend}: {artifact.path}): "
+                f"{summary['problems'][0]}" + (f"; and {more} more" if more else "")
+            )
+        return summary
+
     def measure(self, artifact: Artifact) -> Dict[str, Any]:
-        figures: Dict[str, Any] = {"agreement": self.agreement(artifact)}
+        figures: Dict[str, Any] = {"weights": self.weights(artifact), "agreement": self.agreement(artifact)}
         if self.opts.val is not None:
             fp32, int8 = self.fp32_val(), self.val_map(artifact)
             figures.update(

@@ -69,6 +69,7 @@ class Bounds:
     min_match_rate: float  # share of the detections clear of the cut that must be found
     cut_rel: float = 0.0  # the cut's margin as a share of the threshold (INT8: hysteresis)
     max_map_drop: Optional[float] = None  # mAP50-95 points against FP32 with --val (INT8)
+    weight_steps: Optional[float] = None  # INT8: each dequantized weight within this many steps of FP32
     preprocess_levels: float = (
         1.0  # the bundle's input may differ from the reference's by this many 0-255 levels
     )
@@ -154,7 +155,8 @@ BF16 = Bounds(
 )
 # INT8 changes values by design: no elementwise bound. Boxes keep their shape (cosine), detections
 # above the threshold are found above half of it in the other model (hysteresis), and with --val the
-# mAP decides. Score tensors are reported, not bounded: mostly near-zero probabilities, their
+# mAP decides. Q/DQ weights are read back (edgekit.verify.weights): within one step of FP32, where
+# rounding gives half a step and a wrong scale, zero point or axis gives tens to thousands. Score tensors are reported, not bounded: mostly near-zero probabilities, their
 # cosine follows a handful of confident anchors (0.89-0.95 on a trained YOLO11 whose mAP50-95
 # moved by 0.4 points).
 INT8 = Bounds(
@@ -170,6 +172,7 @@ INT8 = Bounds(
     min_match_rate=0.9,
     cut_rel=1.0,
     max_map_drop=MAX_MAP_DROP,
+    weight_steps=1.0,
     why="quantization: detections and mAP decide, box tensors keep their shape",
 )
 BOUNDS: Dict[str, Bounds] = {b.precision: b for b in (FP32, FP16, BF16, INT8)}

@@ -85,6 +85,14 @@ def test_int8_bundle_carries_both_int8_models_and_the_report(tmp_path: Path, sha
         assert set(figures["agreement"]["outputs"]) == {"boxes", "scores"}
         assert isinstance(figures["accepted"], bool)
     assert report["backends"]["onnxruntime"]["activation_type"] == "uint8"  # x86 VNNI: U8S8
+    # every dequantized weight of the Q/DQ model was read back against FP32: within rounding
+    from edgekit.converters.int8_weights import weight_dequantizers
+
+    onnx = need("onnx")
+    weights = report["backends"]["onnxruntime"]["weights"]
+    assert weights["checked"] == len(weight_dequantizers(onnx.load(str(out / "model.int8.onnx")))) > 20
+    assert weights["max_steps"] <= 0.5 + 1e-3 and weights["problems"] == [], weights
+    assert report["backends"]["openvino"]["weights"]["checked"] == 0  # NNCF's IR: not read
     # the FP32 source was verified against PyTorch before quantization
     assert manifest["verification"]["bounds"]["fp32"]["precision"] == "fp32"
     image = Path(shapes).parent / "images" / "val"
@@ -125,6 +133,8 @@ def test_trained_fixture_int8_is_accepted_without_a_fallback(tmp_path: Path, tar
         det = figures["agreement"]["detections"]
         assert det["mode"] == "detections" and det["match_rate"] >= 0.9 and det["required"] >= 100, det
         assert figures["agreement"]["outputs"]["boxes"]["cosine"] >= 0.99
+        if backend != "openvino":  # Q/DQ ONNX: every weight within rounding of FP32
+            assert figures["weights"]["checked"] > 50 and figures["weights"]["max_steps"] <= 0.501
 
 
 class ScriptedBuilder:

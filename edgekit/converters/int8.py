@@ -19,6 +19,7 @@ from edgekit import progress
 from edgekit.backends import BACKENDS, REFERENCE
 from edgekit.bundle import Bundle
 from edgekit.bundle.manifest import Artifact, Manifest
+from edgekit.converters.int8_report import describe, map_drop, round_figures, summary_line
 from edgekit.errors import ConversionError
 from edgekit.verify import INT8
 
@@ -261,7 +262,7 @@ class Int8Builder:
                         **round_figures(figures),
                     }
                 )
-                if not problems and (best is None or _drop(rounds[-1]) < _drop(rounds[best])):
+                if not problems and (best is None or map_drop(rounds[-1]) < map_drop(rounds[best])):
                     best = len(rounds) - 1
                 if (not problems and not self.short_of_aim(figures)) or k >= len(ranked):
                     break
@@ -337,50 +338,6 @@ def float_interface(det: Any) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:
         return raw
 
     return infer
-
-
-def describe(head: bool, layers: int) -> str:
-    """What a fallback round keeps float, for messages: ``the head's branches + 4 layers``."""
-    if not head:
-        return f"{layers} layers"
-    return "the head's branches" + (f" + {layers} layers" if layers else "")
-
-
-def _drop(r: Dict[str, Any]) -> float:
-    return float(r.get("map_drop_points", 0.0))
-
-
-def round_figures(figures: Dict[str, Any]) -> Dict[str, Any]:
-    """What one quantization round measured, for the report."""
-    out = {"match_rate": figures["agreement"]["match_rate"]}
-    if "map_drop_points" in figures:
-        out["map_drop_points"] = figures["map_drop_points"]
-    return out
-
-
-def summary_line(backend: str, report: Dict[str, Any]) -> str:
-    agreement = report["agreement"]
-    det = agreement["detections"]
-    cosines = [o["cosine"] for o in agreement["outputs"].values() if o["role"] == "boxes"]
-    # an NMS-free model's only output is its top-k rows: compared as detections, not as a tensor
-    cos = f"box cosine {min(cosines):.4f}" if cosines else "no box tensor (top-k rows only)"
-    what = "detections" if det["mode"] == "detections" else "top-k candidates"
-    how = ", ".join(str(report[k]) for k in ("preset", "method") if report.get(k)) or report.get("recipe", "")
-    text = (
-        f"{backend} int8 ({how}): {cos}, {what} match FP32 at rate "
-        f"{det['match_rate']:.3f} ({det['found']}/{det['required']} found, {det['kept']}/"
-        f"{det['required_actual']} kept) on "
-        f"{agreement['images']} images ({agreement['images_are']})"
-    )
-    if "map_drop_points" in report:
-        text += (
-            f"; mAP50-95 {report['map50_95_fp32']:.4f} -> {report['map50_95_int8']:.4f} "
-            f"({report['map_drop_points']:+.2f} points drop)"
-        )
-    last = report["rounds"][-1]
-    if last["float_layers"] or last.get("head_float"):
-        text += f"; {describe(last.get('head_float', False), len(last['float_layers']))} kept float"
-    return text
 
 
 def build_int8(

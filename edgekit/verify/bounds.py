@@ -156,9 +156,9 @@ BF16 = Bounds(
 # INT8 changes values by design: no elementwise bound. Boxes keep their shape (cosine), detections
 # above the threshold are found above half of it in the other model (hysteresis), and with --val the
 # mAP decides. Q/DQ weights are read back (edgekit.verify.weights): within one step of FP32, where
-# rounding gives half a step and a wrong scale, zero point or axis gives tens to thousands. Score tensors are reported, not bounded: mostly near-zero probabilities, their
-# cosine follows a handful of confident anchors (0.89-0.95 on a trained YOLO11 whose mAP50-95
-# moved by 0.4 points).
+# rounding gives half a step and a wrong scale, zero point or axis gives tens to thousands.
+# Score tensors are reported, not bounded: mostly near-zero probabilities, their cosine follows a
+# handful of confident anchors (0.89-0.95 on a trained YOLO11 whose mAP50-95 moved by 0.4 points).
 INT8 = Bounds(
     "int8",
     box_atol_px=None,

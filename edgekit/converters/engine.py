@@ -82,6 +82,11 @@ def build_bundle(
     say: Log = log or (lambda _msg: None)
     if opts.head is not None:  # a dual-head model's other branch (--head)
         loaded = family_of(loaded.info.family).select_head(loaded, opts.head)
+    elif loaded.info.structures.one_to_many_head:
+        say(
+            "two heads: exporting the NMS-free one2one head (--head one2many exports the "
+            "one-to-many head + NMS, the one Ultralytics' val scores)"
+        )
     info, names_from = with_names(opts, loaded.info)
     if info.head.end2end and info.head.max_det != opts.max_det:  # the graph's top-k is --max-det
         info = dataclasses.replace(info, head=dataclasses.replace(info.head, max_det=opts.max_det))

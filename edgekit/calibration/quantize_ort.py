@@ -7,7 +7,7 @@ import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 from edgekit._optional import require
 from edgekit.errors import ConversionError, first_line
@@ -65,6 +65,54 @@ def quant_types(spec: Mapping[str, Any]) -> Dict[str, Any]:
     }
 
 
+def _calibration(q: Any, spec: Mapping[str, Any], method: str, images: int) -> Tuple[Any, Dict[str, Any]]:
+    """onnxruntime's calibration method and ``extra_options`` for the plan's int8 ``spec``."""
+    if method not in CALIBRATION_METHODS:
+        raise ConversionError(
+            f"unknown calibration method {method!r}; choose one of {', '.join(CALIBRATION_METHODS)}"
+        )
+    calibrate = {
+        "minmax": q.CalibrationMethod.MinMax,
+        "entropy": q.CalibrationMethod.Entropy,
+        "percentile": q.CalibrationMethod.Percentile,
+    }[method]
+    extra: Dict[str, Any] = {
+        "ActivationSymmetric": bool(spec.get("activation_symmetric", False)),
+        "WeightSymmetric": True,
+        # calibrate in chunks: onnxruntime keeps every tensor of every image of a chunk in memory
+        # (a YOLO11n at 640 holds ~0.55 GB per image; 100 images at once ran out of 24 GB)
+        "CalibStridedMinMax": chunk_size(images),
+    }
+    if method == "percentile":
+        extra["CalibPercentile"] = PERCENTILE
+    if extra["ActivationSymmetric"]:  # the TensorRT scheme: Q/DQ at weighted layers' inputs only;
+        # their outputs stay float too: the next weighted layer quantizes its own input
+        extra["OpTypesToExcludeOutputQuantization"] = list(TENSORRT_OP_TYPES)
+    return calibrate, extra
+
+
+def _after_quantization(source: Path, dest: Path, reader: Any, spec: Mapping[str, Any]) -> Tuple[Any, Any]:
+    """edgekit's own passes over the Q/DQ model: SiLU input ranges, then bias correction."""
+    silu = None
+    if spec.get("silu_ranges", True):  # SiLU inputs of the QLinearConv -> QLinearSigmoid/Mul scheme
+        import onnx
+
+        from edgekit.calibration.silu_ranges import tighten_silu_inputs
+
+        model = onnx.load(str(dest))
+        silu = tighten_silu_inputs(model)
+        if silu["tensors"]:
+            onnx.save(model, str(dest))
+    corrected = None
+    if spec.get("bias_correction", True):  # onnxruntime's quantizer has none; NNCF applies its own
+        from edgekit.calibration.bias_correction import correct_biases
+
+        reader.rewind()
+        inputs = [next(iter(item.values())) for _, item in zip(range(BIAS_CORRECTION_IMAGES), reader)]
+        corrected = correct_biases(source, dest, inputs)
+    return silu, corrected
+
+
 def quantize_onnx(
     source: Path,
     dest: Path,
@@ -81,30 +129,10 @@ def quantize_onnx(
     """
     q = require("onnxruntime.quantization", "onnx")
     method = method or default_method(spec)
-    if method not in CALIBRATION_METHODS:
-        raise ConversionError(
-            f"unknown calibration method {method!r}; choose one of {', '.join(CALIBRATION_METHODS)}"
-        )
-    calibrate = {
-        "minmax": q.CalibrationMethod.MinMax,
-        "entropy": q.CalibrationMethod.Entropy,
-        "percentile": q.CalibrationMethod.Percentile,
-    }[method]
-    extra = {
-        "ActivationSymmetric": bool(spec.get("activation_symmetric", False)),
-        "WeightSymmetric": True,
-        # calibrate in chunks: onnxruntime keeps every tensor of every image of a chunk in memory
-        # (a YOLO11n at 640 holds ~0.55 GB per image; 100 images at once ran out of 24 GB)
-        "CalibStridedMinMax": chunk_size(len(reader)),
-    }
-    if method == "percentile":
-        extra["CalibPercentile"] = PERCENTILE
+    calibrate, extra = _calibration(q, spec, method, len(reader))
     per_channel = bool(spec.get("per_channel", True))
     reduce_range = bool(spec.get("reduce_range", False))
-    # symmetric activations = the TensorRT scheme: Q/DQ at weighted layers' inputs only
     op_types = list(TENSORRT_OP_TYPES) if extra["ActivationSymmetric"] else None
-    if op_types:  # their outputs too stay float: the next weighted layer quantizes its own input
-        extra["OpTypesToExcludeOutputQuantization"] = op_types
     started = time.perf_counter()
     reader.rewind()
     with _hide_advice(), chatter():  # its calibrator prints each stage; the hint is logged per call
@@ -125,23 +153,7 @@ def quantize_onnx(
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises plain Exceptions here
             first = first_line(exc)
             raise ConversionError(f"onnxruntime cannot quantize {source.name}: {first}") from None
-    silu = None
-    if spec.get("silu_ranges", True):  # SiLU inputs of the QLinearConv -> QLinearSigmoid/Mul scheme
-        import onnx
-
-        from edgekit.calibration.silu_ranges import tighten_silu_inputs
-
-        model = onnx.load(str(dest))
-        silu = tighten_silu_inputs(model)
-        if silu["tensors"]:
-            onnx.save(model, str(dest))
-    corrected = None
-    if spec.get("bias_correction", True):  # onnxruntime's quantizer has none; NNCF applies its own
-        from edgekit.calibration.bias_correction import correct_biases
-
-        reader.rewind()
-        inputs = [next(iter(item.values())) for _, item in zip(range(BIAS_CORRECTION_IMAGES), reader)]
-        corrected = correct_biases(source, dest, inputs)
+    silu, corrected = _after_quantization(source, dest, reader, spec)
     return {
         "quantizer": "onnxruntime.quantization.quantize_static",
         "format": "QDQ",

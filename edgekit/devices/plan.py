@@ -5,7 +5,7 @@ Every refusal is an ``UnsupportedTargetError`` that names the flag and the profi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple, Union
 
 from edgekit.backends import GRAPH_NMS, NAMES, ONNX_READERS
 from edgekit.devices.catalog import CPU_ALIAS, resolve_target
@@ -31,6 +31,33 @@ MIN_RUNTIME_PYTHON = (3, 8)
 _PRECISION_ALIASES = {"fp32": "fp32", "float32": "fp32", "fp16": "fp16", "half": "fp16", "int8": "int8"}
 
 
+def _plan_notes(
+    profile: Any,
+    alias: Optional[str],
+    release: Any,
+    prec: str,
+    backends: Sequence[str],
+    dla_core: Optional[int],
+    dynamic: bool,
+) -> List[str]:
+    """What the plan tells the user beside its settings (the profile's own notes first)."""
+    notes: List[str] = list(profile.notes)
+    if alias == CPU_ALIAS:
+        notes.insert(0, f"'cpu' is this machine's CPU: {profile.name}")
+    if dla_core is not None and prec == "int8":
+        notes.append("INT8 on DLA: layers DLA cannot run in INT8 fall back to the GPU (--allowGPUFallback)")
+    if prec == "int8":
+        notes.append(f"calibrate on {CALIB_IMAGES}-1000 representative images, not a handful")
+    if dynamic and "tensorrt" in backends:
+        notes.append("dynamic batch: the engine is built with a min/opt/max optimization profile")
+    if release is not None and release.python_tuple < MIN_RUNTIME_PYTHON:
+        notes.append(
+            f"JetPack {release.version} ships Python {release.python} and the edgekit runtime needs "
+            "Python >= 3.8: convert-only, the bundle carries the ONNX file and the trtexec line"
+        )
+    return notes
+
+
 def resolve_plan(
     target: str,
     *,
@@ -50,16 +77,10 @@ def resolve_plan(
     ``host`` is only used for the ``cpu`` alias (default: ``detect_host()``).
     """
     profile, alias = resolve_target(target, host)
-    notes: List[str] = list(profile.notes)
-    if alias == CPU_ALIAS:
-        notes.insert(0, f"'cpu' is this machine's CPU: {profile.name}")
-
     prec = _precision(profile, precision)
     backends = _backends(profile, prec, backend)
     release = _jetpack(profile, jetpack)
     _check_dla(profile, release, dla_core, prec, dynamic)
-    if dla_core is not None and prec == "int8":
-        notes.append("INT8 on DLA: layers DLA cannot run in INT8 fall back to the GPU (--allowGPUFallback)")
     size = _imgsz(profile, imgsz)
     onnx_opset = _opset(profile, release, opset, prec)
     dfl_mode = _dfl(profile, dfl)
@@ -70,19 +91,9 @@ def resolve_plan(
 
     int8 = prec == "int8"
     constraints = tuple(c for c in (profile.int8_for(b) for b in backends) if c is not None) if int8 else ()
-    if int8:
-        notes.append(f"calibrate on {CALIB_IMAGES}-1000 representative images, not a handful")
-    if dynamic and "tensorrt" in backends:
-        notes.append("dynamic batch: the engine is built with a min/opt/max optimization profile")
-
     python = release.python if release else profile.python
-    convert_only = False
-    if release is not None and release.python_tuple < MIN_RUNTIME_PYTHON:
-        convert_only = True
-        notes.append(
-            f"JetPack {release.version} ships Python {release.python} and the edgekit runtime needs "
-            "Python >= 3.8: convert-only, the bundle carries the ONNX file and the trtexec line"
-        )
+    convert_only = release is not None and release.python_tuple < MIN_RUNTIME_PYTHON
+    notes = _plan_notes(profile, alias, release, prec, backends, dla_core, dynamic)
     workspace = _workspace_mib(profile) if profile.is_jetson else None
     return ConversionPlan(
         target=profile.name,

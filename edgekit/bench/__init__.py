@@ -93,16 +93,8 @@ def run_benchmark(
         if not configs:
             raise InputFileError(source, "nothing to benchmark: " + "; ".join(notes))
         frame = benchmark_frame()
-        results = benchmark(
-            configs,
-            frame,
-            runs,
-            warmup,
-            threads,
-            Path(data) if data else None,
-            memory,
-            throughput_images,
-        )
+        data_path = Path(data) if data else None
+        results = benchmark(configs, frame, runs, warmup, threads, data_path, memory, throughput_images)
         inp = _input_size(configs[0])
     settings = {
         "source": str(source),

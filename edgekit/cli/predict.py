@@ -79,7 +79,7 @@ def predict(
     Live sources reconnect when lost; Ctrl-C stops cleanly and completes the output files.
     """
     from edgekit.detector import Detector
-    from edgekit.pipeline import ImageFolderSink, ImagesSource, JsonLinesSink, VideoSink, WindowSink
+    from edgekit.pipeline import ImagesSource
     from edgekit.pipeline.sources import open_source
 
     wanted = None
@@ -87,20 +87,12 @@ def predict(
         wanted = [int(c) if c.strip().isdigit() else c.strip() for c in classes.split(",")]
     src = open_source(source)
     still = isinstance(src, ImagesSource)
-    sinks: List[Any] = []
-    if show:
-        sinks.append(WindowSink(f"edgekit: {source}"))
+    sinks = _sinks(source, show, save, save_video, jsonl)
     det = Detector(
         bundle, backend=backend, threads=threads, conf=conf, iou=iou, max_det=max_det, classes=wanted
     )
     if det.note:
         click.echo(f"note: {det.note}", err=True)
-    if save:
-        sinks.append(ImageFolderSink(save))
-    if save_video:
-        sinks.append(VideoSink(save_video))
-    if jsonl:
-        sinks.append(JsonLinesSink(jsonl, source))
     echo = (lambda line: click.echo(line, err=True)) if as_json or jsonl == "-" else click.echo
     stream = det.stream(
         src,
@@ -109,6 +101,29 @@ def predict(
         stats_every=None if still else (stats_every or None),
         echo=echo,
     )
+    _run(stream, src, still, as_json, det)
+
+
+def _sinks(
+    source: str, show: bool, save: Optional[Path], save_video: Optional[Path], jsonl: Optional[str]
+) -> List[Any]:
+    """The outputs the options ask for: a window first (it may fail without a display)."""
+    from edgekit.pipeline import ImageFolderSink, JsonLinesSink, VideoSink, WindowSink
+
+    sinks: List[Any] = []
+    if show:
+        sinks.append(WindowSink(f"edgekit: {source}"))
+    if save:
+        sinks.append(ImageFolderSink(save))
+    if save_video:
+        sinks.append(VideoSink(save_video))
+    if jsonl:
+        sinks.append(JsonLinesSink(jsonl, source))
+    return sinks
+
+
+def _run(stream: Any, src: Any, still: bool, as_json: bool, det: Any) -> None:
+    """Print each result; Ctrl-C stops after the current frame with exit status 130."""
     try:
         # Ctrl-C ends the loop after the current frame: no KeyboardInterrupt raised inside a queue
         # or a sink, where it can leave a lock held and the exit hanging

@@ -19,7 +19,7 @@ from edgekit import progress
 from edgekit.backends import BACKENDS, REFERENCE
 from edgekit.bundle import Bundle
 from edgekit.bundle.manifest import Artifact, Manifest
-from edgekit.converters.int8_report import describe, map_drop, round_figures, summary_line
+from edgekit.converters.int8_report import describe, map_drop, round_record, summary_line
 from edgekit.errors import ConversionError
 from edgekit.verify import INT8
 
@@ -233,9 +233,7 @@ class Int8Builder:
         artifact, recipe = self.quantize(backend, exclude, writer)
         figures = self.measure(artifact)
         problems = self.misses(figures)
-        rounds: List[Dict[str, Any]] = [
-            {"float_layers": [], "head_float": False, "misses": problems, **round_figures(figures)}
-        ]
+        rounds: List[Dict[str, Any]] = [round_record([], False, problems, figures)]
         choices: List[List[str]] = [[]]  # the nodes each round kept float
         best: Optional[int] = 0 if not problems else None
         if (problems or self.short_of_aim(figures)) and self.opts.fallback:
@@ -254,14 +252,7 @@ class Int8Builder:
                 artifact, recipe = self.quantize(backend, self.excluded(choices[-1]), writer)
                 figures = self.measure(artifact)
                 problems = self.misses(figures)
-                rounds.append(
-                    {
-                        "float_layers": ranked[:k],
-                        "head_float": bool(head),
-                        "misses": problems,
-                        **round_figures(figures),
-                    }
-                )
+                rounds.append(round_record(ranked[:k], bool(head), problems, figures))
                 if not problems and (best is None or map_drop(rounds[-1]) < map_drop(rounds[best])):
                     best = len(rounds) - 1
                 if (not problems and not self.short_of_aim(figures)) or k >= len(ranked):
@@ -275,10 +266,8 @@ class Int8Builder:
                 problems = self.misses(figures)
                 rounds.append(
                     {
-                        **{k: chosen[k] for k in ("float_layers", "head_float")},
-                        "misses": problems,
+                        **round_record(chosen["float_layers"], chosen["head_float"], problems, figures),
                         "restored": True,
-                        **round_figures(figures),
                     }
                 )
         report = {**recipe, **figures, "rounds": rounds, "accepted": not problems, "misses": problems}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 
 def describe(head: bool, layers: int) -> str:
@@ -22,6 +22,18 @@ def round_figures(figures: Dict[str, Any]) -> Dict[str, Any]:
     if "map_drop_points" in figures:
         out["map_drop_points"] = figures["map_drop_points"]
     return out
+
+
+def round_record(
+    float_layers: List[str], head_float: bool, misses: List[str], figures: Dict[str, Any]
+) -> Dict[str, Any]:
+    """One fallback round in the report: what it kept float, what it missed, what it measured."""
+    return {
+        "float_layers": list(float_layers),
+        "head_float": head_float,
+        "misses": misses,
+        **round_figures(figures),
+    }
 
 
 def summary_line(backend: str, report: Dict[str, Any]) -> str:

@@ -237,6 +237,22 @@ def compare_detections(
     return agreement(decoded, bounds, floor)
 
 
+def _problems(
+    levels: float, bounds: Any, m: Manifest, outputs: Sequence[Any], detections: Dict[str, Any]
+) -> List[str]:
+    """What an artifact's check found out of bounds, first the preprocessing."""
+    problems = []
+    if not levels <= bounds.preprocess_levels:
+        problems.append(
+            f"preprocess: the bundle's input differs from the model's preprocessing by {levels:.0f} pixel "
+            f"levels (manifest resize/pad/colour/scale: {m.preprocess})"
+        )
+    problems += [f"output '{r.name}' ({r.role}): {r.problem}" for r in outputs if not r.ok]
+    if not detections["ok"]:
+        problems.append(f"detections differ from PyTorch: {describe_matches(detections)}")
+    return problems
+
+
 def verify_artifact(
     root: Path,
     manifest: Manifest,
@@ -286,15 +302,7 @@ def verify_artifact(
         widened = bounds.widened(float_noise["boxes_px"], float_noise["scores"])
         detections = compare_detections(runs, det, reference, widened)
     outputs = merge(rows)
-    problems = []
-    if not levels <= bounds.preprocess_levels:
-        problems.append(
-            f"preprocess: the bundle's input differs from the model's preprocessing by {levels:.0f} pixel "
-            f"levels (manifest resize/pad/colour/scale: {m.preprocess})"
-        )
-    problems += [f"output '{r.name}' ({r.role}): {r.problem}" for r in outputs if not r.ok]
-    if not detections["ok"]:
-        problems.append(f"detections differ from PyTorch: {describe_matches(detections)}")
+    problems = _problems(levels, bounds, m, outputs, detections)
     return {
         "precision": precision,
         "bounds": bounds.precision,

@@ -5,7 +5,7 @@ Every refusal is an ``UnsupportedTargetError`` that names the flag and the profi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from edgekit.backends import GRAPH_NMS, NAMES, ONNX_READERS
 from edgekit.devices.catalog import CPU_ALIAS, resolve_target
@@ -58,6 +58,21 @@ def _plan_notes(
     return notes
 
 
+def _release_fields(
+    release: Any, prec: str, dla_core: Optional[int], workspace: Optional[int]
+) -> Dict[str, Any]:
+    """The plan's JetPack facts and trtexec flags (None / empty off Jetson)."""
+    if release is None:
+        return {"jetpack": None, "l4t": None, "tensorrt": None, "cuda": None, "trtexec_flags": ()}
+    return {
+        "jetpack": release.version,
+        "l4t": release.l4t,
+        "tensorrt": release.tensorrt,
+        "cuda": release.cuda,
+        "trtexec_flags": _trtexec_flags(release, prec, dla_core, workspace),
+    }
+
+
 def resolve_plan(
     target: str,
     *,
@@ -72,10 +87,8 @@ def resolve_plan(
     dynamic: bool = False,
     host: Optional[HostInfo] = None,
 ) -> ConversionPlan:
-    """Resolve a target name (or alias) and the user's flags into a ``ConversionPlan``.
-
-    ``host`` is only used for the ``cpu`` alias (default: ``detect_host()``).
-    """
+    """Resolve a target name (or alias) and the user's flags into a ``ConversionPlan``;
+    ``host`` only for the ``cpu`` alias (default: ``detect_host()``)."""
     profile, alias = resolve_target(target, host)
     prec = _precision(profile, precision)
     backends = _backends(profile, prec, backend)
@@ -91,8 +104,6 @@ def resolve_plan(
 
     int8 = prec == "int8"
     constraints = tuple(c for c in (profile.int8_for(b) for b in backends) if c is not None) if int8 else ()
-    python = release.python if release else profile.python
-    convert_only = release is not None and release.python_tuple < MIN_RUNTIME_PYTHON
     notes = _plan_notes(profile, alias, release, prec, backends, dla_core, dynamic)
     workspace = _workspace_mib(profile) if profile.is_jetson else None
     return ConversionPlan(
@@ -112,16 +123,12 @@ def resolve_plan(
         min_calibration_images=CALIB_IMAGES if int8 else 0,
         keep_head_float=int8,
         int8=constraints,
-        jetpack=release.version if release else None,
-        l4t=release.l4t if release else None,
-        tensorrt=release.tensorrt if release else None,
-        cuda=release.cuda if release else None,
-        python=python,
+        python=release.python if release else profile.python,
         dla_core=dla_core,
         workspace_mib=workspace,
-        trtexec_flags=_trtexec_flags(release, prec, dla_core, workspace) if release else (),
+        **_release_fields(release, prec, dla_core, workspace),
         backend_options=_backend_options(backends, prec),
-        convert_only=convert_only,
+        convert_only=release is not None and release.python_tuple < MIN_RUNTIME_PYTHON,
         notes=tuple(notes),
     )
 

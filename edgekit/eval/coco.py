@@ -187,7 +187,14 @@ def evaluate(
         raise ValueError(f"{len(class_names)} class names for {len(cat_ids)} categories")
     names = list(class_names) if class_names is not None else [by_id[c] for c in cat_ids]
     results = coco_results(predictions, data, cat_ids)
+    ev = _accumulated(fce, data, results, cat_ids, int(max_dets))
+    return _result(ev, data, results, cat_ids, names, int(max_dets))
 
+
+def _accumulated(
+    fce: Any, data: Dict[str, Any], results: List[Dict[str, Any]], cat_ids: List[int], max_dets: int
+) -> Any:
+    """faster-coco-eval's evaluator, evaluated and accumulated over ``cat_ids``."""
     quiet = lambda *args, **kwargs: None  # noqa: E731 - faster-coco-eval logs every step otherwise
     coco_gt = fce.COCO(data, print_function=quiet)
     coco_dt = fce.COCO(print_function=quiet)
@@ -196,11 +203,22 @@ def evaluate(
     coco_dt.createIndex()
     ev = fce.COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=quiet)
     ev.params.catIds = sorted(cat_ids)
-    ev.params.maxDets = sorted({1, 10, int(max_dets)})
+    ev.params.maxDets = sorted({1, 10, max_dets})
     ev.evaluate()
     ev.accumulate()
+    return ev
 
-    m = ev.params.maxDets.index(int(max_dets))
+
+def _result(
+    ev: Any,
+    data: Dict[str, Any],
+    results: List[Dict[str, Any]],
+    cat_ids: List[int],
+    names: List[str],
+    max_dets: int,
+) -> EvalResult:
+    """The ``EvalResult`` read out of an accumulated evaluator."""
+    m = ev.params.maxDets.index(max_dets)
     precision = np.asarray(ev.eval["precision"])[..., m]  # (IoU thresholds, recall points, classes, areas)
     recall = np.asarray(ev.eval["recall"])[..., m]  # (IoU thresholds, classes, areas)
     thresholds = np.asarray(ev.params.iouThrs)
@@ -228,7 +246,7 @@ def evaluate(
         n_images=len(data["images"]),
         n_detections=len(results),
         n_gt=sum(gt_count.values()),
-        max_dets=int(max_dets),
+        max_dets=max_dets,
         recall50=_mean(recall[i50, :, area["all"]]) or 0.0,
         recall50_small=_mean(recall[i50, :, area["small"]]),
         recall50_medium=_mean(recall[i50, :, area["medium"]]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import replace
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -80,24 +80,37 @@ def reparameterize(
             work = work.float().eval()
             expected = [p.reference_transform(e) for e in expected]
             exact = _transformed(p, exact)
-            noise = [_noise(e, e64) for e, e64 in zip(expected, exact)] if exact else [()] * len(batches)
-            rows = merge([p.compare(work(x), e, bounds, n) for x, e, n in zip(batches, expected, noise)])
-            bad = next((r for r in rows if not r.ok), None)
-            if bad is not None:
-                raise VerificationError(f"pass '{p.name}' changed {bad.name} ({bad.role}): {bad.problem}")
-            errors = {r.name: r.max_rel for r in rows}
+            errors = _verified(p, work, batches, expected, exact, bounds)
             record = PassRecord(p.name, True, result.changed, list(result.details), errors)
             record.seconds = time.perf_counter() - start
             if measure:
                 record.after = measure_model(work, single)
             report.passes.append(record)
         if train is not None and report.before and report.after and report.after is not report.before:
-            report.before.latency_ms, report.after.latency_ms = time_forms(
-                [train, work], single, latency_blocks, latency_runs
-            )
-            report.latency_runs, report.latency_blocks = latency_runs, latency_blocks
-            report.threads = torch.get_num_threads()
+            _time_both(report, train, work, single, latency_blocks, latency_runs)
     return work, report
+
+
+def _verified(
+    p: Pass, work: nn.Module, batches: List[torch.Tensor], expected: List[Any], exact: Any, bounds: Any
+) -> Dict[str, float]:
+    """Each output of ``work`` after pass ``p`` against the original's (``VerificationError``
+    naming the pass on a drift); returns the max relative error per output."""
+    noise = [_noise(e, e64) for e, e64 in zip(expected, exact)] if exact else [()] * len(batches)
+    rows = merge([p.compare(work(x), e, bounds, n) for x, e, n in zip(batches, expected, noise)])
+    bad = next((r for r in rows if not r.ok), None)
+    if bad is not None:
+        raise VerificationError(f"pass '{p.name}' changed {bad.name} ({bad.role}): {bad.problem}")
+    return {r.name: r.max_rel for r in rows}
+
+
+def _time_both(
+    report: ReparamReport, train: nn.Module, work: nn.Module, single: torch.Tensor, blocks: int, runs: int
+) -> None:
+    """Train and inference forms timed in alternating warmed blocks, into the report."""
+    report.before.latency_ms, report.after.latency_ms = time_forms([train, work], single, blocks, runs)
+    report.latency_runs, report.latency_blocks = runs, blocks
+    report.threads = torch.get_num_threads()
 
 
 def _float64_outputs(model: nn.Module, batches: List[torch.Tensor]) -> Optional[List[Any]]:

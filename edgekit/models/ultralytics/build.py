@@ -90,6 +90,23 @@ def model_scale(d: Dict[str, Any]) -> Tuple[str, float, float, float]:
     return scale, depth, width, max_channels
 
 
+def _other_args(
+    m: str, args: List[Any], f: Any, chs: List[int], reg_max: int, end2end: bool
+) -> Tuple[List[Any], int]:
+    """Constructor arguments and output channels of a layer that is not a scaled conv block."""
+    if m == "Concat":
+        return args, sum(chs[x] for x in f)
+    if m == "Detect":
+        return [*args[:1], reg_max, end2end, [chs[x] for x in f]], 0
+    if m == "v10Detect":
+        return [*args[:1], [chs[x] for x in f]], 0
+    if m == "CBLinear":
+        return [chs[f], args[0], *args[1:]], args[0]
+    if m == "CBFuse":
+        return args, chs[f[-1]]
+    return args, chs[f]
+
+
 def parse_model(d: Dict[str, Any], ch: int = 3) -> Tuple[nn.Sequential, List[int]]:
     """Architecture dict -> (Sequential of layers with ``f``/``i``/``type``, sorted save list)."""
     d = copy.deepcopy(d)
@@ -128,21 +145,8 @@ def parse_model(d: Dict[str, Any], ch: int = 3) -> Tuple[nn.Sequential, List[int
                         args.extend((True, 1.2))
                 elif m == "C2fCIB":
                     legacy = False
-            elif m == "Concat":
-                c2 = sum(chs[x] for x in f)
-            elif m == "Detect":
-                args = [*args[:1], reg_max, end2end, [chs[x] for x in f]]
-                c2 = 0
-            elif m == "v10Detect":
-                args = [*args[:1], [chs[x] for x in f]]
-                c2 = 0
-            elif m == "CBLinear":
-                c2 = args[0]
-                args = [chs[f], c2, *args[1:]]
-            elif m == "CBFuse":
-                c2 = chs[f[-1]]
             else:
-                c2 = chs[f]
+                args, c2 = _other_args(m, args, f, chs, reg_max, end2end)
             kwargs = {"legacy": legacy} if m == "Detect" else {}
             factory = BASE_MODULES.get(m) or OTHER_MODULES[m]
             mods = [factory(*args, **kwargs) for _ in range(n)]

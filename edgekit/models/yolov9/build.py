@@ -163,6 +163,7 @@ def save_list(froms: Sequence[LayerFrom]) -> List[int]:
 
 
 def _parse(d: Dict[str, Any], ch_in: int) -> Tuple[List[nn.Module], List[int], Dict[int, float]]:
+    """The official ``parse_model``: layers, the save list and each layer's stride."""
     nc, gd, gw = d["nc"], d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0)
     anchors = d.get("anchors", 3)
     na = len(anchors[0]) // 2 if isinstance(anchors, list) else anchors
@@ -218,11 +219,16 @@ def _parse(d: Dict[str, Any], ch_in: int) -> Tuple[List[nn.Module], List[int], D
         )
     if act is not None:
         _replace_activation(layers, act)
-    for layer in layers:  # as the official initialize_weights()
+    _inplace_activations(layers)
+    return layers, save_list([layer.f for layer in layers]), strides
+
+
+def _inplace_activations(layers: List[nn.Module]) -> None:
+    """As the official ``initialize_weights()``: the listed activations run in place."""
+    for layer in layers:
         for module in layer.modules():
             if type(module) in _INPLACE_ACTIVATIONS:
                 module.inplace = True
-    return layers, save_list([layer.f for layer in layers]), strides
 
 
 def _replace_activation(layers: List[nn.Module], act: nn.Module) -> None:

@@ -188,7 +188,7 @@ def evaluate(
     names = list(class_names) if class_names is not None else [by_id[c] for c in cat_ids]
     results = coco_results(predictions, data, cat_ids)
     ev = _accumulated(fce, data, results, cat_ids, int(max_dets))
-    return _result(ev, data, results, cat_ids, names, int(max_dets))
+    return _eval_result(ev, data, results, cat_ids, names, int(max_dets))
 
 
 def _accumulated(
@@ -209,7 +209,7 @@ def _accumulated(
     return ev
 
 
-def _result(
+def _eval_result(
     ev: Any,
     data: Dict[str, Any],
     results: List[Dict[str, Any]],

@@ -9,6 +9,7 @@ device) and the Triton exporter. Standard library only: the on-device side impor
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Tuple
@@ -41,6 +42,11 @@ class Backend:
     graph_nms: bool = False  # its graph can carry NMS
     qdq_int8: bool = False  # INT8 as a Q/DQ ONNX (onnxruntime's quantizer writes it)
     built_on_device: bool = False  # the bundle carries the ONNX; the engine is built on the board
+    # converter-side hooks, "module:function", imported only when a conversion needs them (the
+    # on-device side never does): the artifact writer (``edgekit.converters.artifacts.ArtifactWriter``)
+    # and the INT8 quantizer (``edgekit.converters.int8.Quantizer``)
+    writer: str = ""
+    quantizer: str = ""
     probe: Optional[Callable[[Any], str]] = None  # doctor's detail line from the imported module
 
     @property
@@ -54,6 +60,14 @@ class Backend:
 
     def all_modules(self) -> Tuple[Module, ...]:
         return (*self.modules, *self.companions)
+
+    def hook(self, kind: str) -> Callable[..., Any]:
+        """The converter-side function named by ``writer`` or ``quantizer``."""
+        ref = getattr(self, kind)
+        if not ref:
+            raise NotImplementedError(f"backend {self.name} has no {kind}")
+        module, _, name = ref.partition(":")
+        return getattr(importlib.import_module(module), name)
 
 
 def _findable(name: str) -> bool:

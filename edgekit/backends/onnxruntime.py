@@ -23,5 +23,7 @@ ONNXRUNTIME = register(
         graph_nms=True,  # the standard NonMaxSuppression operator
         qdq_int8=True,
         probe=_providers,
+        writer="edgekit.converters.artifacts:write_onnx_artifact",
+        quantizer="edgekit.converters.int8:quantize_qdq",
     )
 )

@@ -22,5 +22,7 @@ OPENVINO = register(
         reads_onnx=True,
         graph_nms=True,  # the ONNX NonMaxSuppression operator, converted to the IR's NMS
         probe=_devices,
+        writer="edgekit.converters.openvino:write_artifact",
+        quantizer="edgekit.converters.int8:quantize_nncf",
     )
 )

@@ -17,5 +17,7 @@ TENSORRT = register(
         graph_nms=True,  # the EfficientNMS_TRT plugin
         qdq_int8=True,  # INT8 engines are built from the Q/DQ ONNX
         built_on_device=True,
+        writer="edgekit.converters.artifacts:write_onnx_artifact",
+        quantizer="edgekit.converters.int8:quantize_qdq",
     )
 )

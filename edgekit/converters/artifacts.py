@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import platform
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict
 
-from edgekit import __version__, progress
+from edgekit import __version__
 from edgekit._optional import version_of
 from edgekit.backends import BACKENDS
 from edgekit.bundle import BundleWriter, Manifest
@@ -33,6 +32,11 @@ def artifact_precision(backend: str, plan_precision: str) -> str:
     return plan_precision if plan_precision in BACKENDS.get(backend).precisions else "fp32"
 
 
+#: ``(writer, onnx_path, backend, precision, say, module, sample) -> Artifact``: a backend's
+#: artifact writer (``Backend.writer``), which writes (or reuses) its model file(s) beside the ONNX
+ArtifactWriter = Callable[[BundleWriter, Path, str, str, Log, Any, Any], Artifact]
+
+
 def write_artifact(
     writer: BundleWriter,
     onnx_path: Path,
@@ -42,39 +46,23 @@ def write_artifact(
     module: Any = None,
     sample: Any = None,
 ) -> Artifact:
-    """Write (or reuse) ``backend``'s model file(s) beside the ONNX and describe them for the manifest.
-
-    TFLite is lowered from the exported torch ``module`` (input ``sample``), not from the ONNX.
-    """
+    """Write ``backend``'s model file(s) through its descriptor's writer and describe them for the
+    manifest. TFLite is lowered from the exported torch ``module`` (input ``sample``), not the ONNX."""
     precision = artifact_precision(backend, plan_precision)
-    if backend == "tflite":
-        from edgekit.converters.tflite import write_tflite
+    write: ArtifactWriter = BACKENDS.get(backend).hook("writer")
+    return write(writer, onnx_path, backend, precision, say, module, sample)
 
-        started = time.perf_counter()
-        with progress.step(f"lowering to TFLite {precision} (LiteRT)"):
-            name = write_tflite(module, sample, writer.dir, precision)
-        size = (writer.dir / name).stat().st_size
-        say(f"wrote TFLite {precision} in {time.perf_counter() - started:.1f}s ({size / 1e6:.2f} MB)")
-        return writer.artifact(name, backend, precision)
-    if backend == "openvino":
-        from edgekit.converters.openvino import write_ir
 
-        started = time.perf_counter()
-        with progress.step(f"writing the OpenVINO {precision} IR"):
-            xml, weights = write_ir(onnx_path, writer.dir, precision)
-        size = (writer.dir / weights).stat().st_size
-        say(
-            f"wrote OpenVINO {precision} IR in {time.perf_counter() - started:.1f}s "
-            f"({size / 1e6:.2f} MB weights)"
-        )
-        return writer.artifact(xml, backend, precision, extra=[weights])
+def write_onnx_artifact(
+    writer: BundleWriter, onnx_path: Path, backend: str, precision: str, say: Log, module: Any, sample: Any
+) -> Artifact:
+    """The exported ONNX itself (onnxruntime; TensorRT, built on the device, with the FP16 ONNX
+    TensorRT 11 builds from where the plan wrote one)."""
     from edgekit.converters.tensorrt import fp16_onnx_name
 
-    fp16 = fp16_onnx_name(onnx_path.name)  # TensorRT 11's FP16 source, when the plan wrote one
-    extra = [fp16] if backend == "tensorrt" and (writer.dir / fp16).is_file() else []
-    return writer.artifact(
-        onnx_path.name, backend, precision, extra=extra
-    )  # onnxruntime, tensorrt (built on device)
+    fp16 = fp16_onnx_name(onnx_path.name)
+    extra = [fp16] if BACKENDS.get(backend).built_on_device and (writer.dir / fp16).is_file() else []
+    return writer.artifact(onnx_path.name, backend, precision, extra=extra)
 
 
 def with_host_io(writer: BundleWriter, manifest: Manifest, say: Log) -> Manifest:

@@ -104,49 +104,9 @@ class Int8Builder:
     # ---- quantizers ------------------------------------------------------------------
 
     def quantize(self, backend: str, exclude: Sequence[str], writer: Any) -> Tuple[Artifact, Dict[str, Any]]:
-        source = self.root / self.fp32.path
-        spec = self.specs.get(backend, {})
-        if BACKENDS.get(backend).qdq_int8:
-            from edgekit.calibration.quantize_ort import quantize_onnx
-
-            recipe = quantize_onnx(
-                source, self.root / INT8_ONNX, self.data.onnxruntime_reader(), spec, exclude, self.opts.method
-            )
-            self.data.progress = False  # one progress bar per conversion is enough
-            return writer.artifact(INT8_ONNX, backend, "int8"), recipe
-        from edgekit.calibration.quantize_nncf import quantize_openvino
-
-        if backend == "tflite":
-            return self.quantize_tflite(exclude, writer)
-        xml, weights, recipe = quantize_openvino(
-            source, self.root, self.data, spec, exclude, method=self.opts.method
-        )
-        self.data.progress = False
-        return writer.artifact(xml, backend, "int8", extra=[weights]), recipe
-
-    def quantize_tflite(self, exclude: Sequence[str], writer: Any) -> Tuple[Artifact, Dict[str, Any]]:
-        """Full-integer TFLite body with float I/O; the decode tail (and fallback convs) stay float.
-
-        TFLite tensors carry module paths, not ONNX node names: the tail is found by the same walk
-        on the .tflite graph; fallback keeps its head convolutions float (``exclude`` lists
-        ``tflite:<tensor>`` entries for them).
-        """
-        from edgekit.converters.tflite import TFLITE_NAME, quantize_tflite, tflite_float_scope
-
-        source = self.root / TFLITE_FP32
-        tail, _ = tflite_float_scope(source)
-        extra = [e[len("tflite:") :] for e in exclude if e.startswith("tflite:")]
-        floats = [] if self.opts.quantize_head else tail
-        recipe = quantize_tflite(source, self.root / TFLITE_NAME, "int8", self.data, [*floats, *extra])
-        self.data.progress = False
-        if not self.opts.int8_io:
-            return writer.artifact(TFLITE_NAME, "tflite", "int8"), recipe
-        from edgekit.converters.tflite_io import make_integer_io
-
-        m = self.manifest
-        io = make_integer_io(self.root / TFLITE_NAME, m.input.name, [o.name for o in m.outputs])
-        recipe["io"] = {t.name: t.dtype for t in io}
-        return dataclasses.replace(writer.artifact(TFLITE_NAME, "tflite", "int8"), io=io), recipe
+        """``backend``'s INT8 artifact with ``exclude`` kept float, by its descriptor's quantizer."""
+        quantizer: Quantizer = BACKENDS.get(backend).hook("quantizer")
+        return quantizer(self, backend, exclude, writer)
 
     # ---- checks ----------------------------------------------------------------------
 
@@ -327,6 +287,64 @@ def float_interface(det: Any) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:
         return raw
 
     return infer
+
+
+#: ``(builder, backend, exclude, writer) -> (artifact, recipe)``: a backend's INT8 quantizer
+#: (``Backend.quantizer``), calibrated on ``builder.data`` from the FP32 ONNX artifact
+Quantizer = Callable[["Int8Builder", str, Sequence[str], Any], Tuple[Artifact, Dict[str, Any]]]
+
+
+def quantize_qdq(
+    b: Int8Builder, backend: str, exclude: Sequence[str], writer: Any
+) -> Tuple[Artifact, Dict[str, Any]]:
+    """onnxruntime's static quantizer: a Q/DQ ONNX (run by onnxruntime, built into TensorRT engines)."""
+    from edgekit.calibration.quantize_ort import quantize_onnx
+
+    source, spec = b.root / b.fp32.path, b.specs.get(backend, {})
+    recipe = quantize_onnx(
+        source, b.root / INT8_ONNX, b.data.onnxruntime_reader(), spec, exclude, b.opts.method
+    )
+    b.data.progress = False  # one progress bar per conversion is enough
+    return writer.artifact(INT8_ONNX, backend, "int8"), recipe
+
+
+def quantize_nncf(
+    b: Int8Builder, backend: str, exclude: Sequence[str], writer: Any
+) -> Tuple[Artifact, Dict[str, Any]]:
+    """NNCF's post-training quantization of the OpenVINO model."""
+    from edgekit.calibration.quantize_nncf import quantize_openvino
+
+    source, spec = b.root / b.fp32.path, b.specs.get(backend, {})
+    xml, weights, recipe = quantize_openvino(source, b.root, b.data, spec, exclude, method=b.opts.method)
+    b.data.progress = False
+    return writer.artifact(xml, backend, "int8", extra=[weights]), recipe
+
+
+def quantize_litert(
+    b: Int8Builder, backend: str, exclude: Sequence[str], writer: Any
+) -> Tuple[Artifact, Dict[str, Any]]:
+    """Full-integer TFLite body with float I/O; the decode tail (and fallback convs) stay float.
+
+    TFLite tensors carry module paths, not ONNX node names: the tail is found by the same walk
+    on the .tflite graph; fallback keeps its head convolutions float (``exclude`` lists
+    ``tflite:<tensor>`` entries for them).
+    """
+    from edgekit.converters.tflite import TFLITE_NAME, quantize_tflite, tflite_float_scope
+
+    source = b.root / TFLITE_FP32
+    tail, _ = tflite_float_scope(source)
+    extra = [e[len("tflite:") :] for e in exclude if e.startswith("tflite:")]
+    floats = [] if b.opts.quantize_head else tail
+    recipe = quantize_tflite(source, b.root / TFLITE_NAME, "int8", b.data, [*floats, *extra])
+    b.data.progress = False
+    if not b.opts.int8_io:
+        return writer.artifact(TFLITE_NAME, backend, "int8"), recipe
+    from edgekit.converters.tflite_io import make_integer_io
+
+    m = b.manifest
+    io = make_integer_io(b.root / TFLITE_NAME, m.input.name, [o.name for o in m.outputs])
+    recipe["io"] = {t.name: t.dtype for t in io}
+    return dataclasses.replace(writer.artifact(TFLITE_NAME, backend, "int8"), io=io), recipe
 
 
 def build_int8(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Tuple
+from typing import Any, Tuple
 
 from edgekit._optional import require
 from edgekit.errors import ConversionError, first_line
@@ -38,3 +39,19 @@ def write_ir(onnx_path: Path, out_dir: Path, precision: str = "fp32") -> Tuple[s
         message = first_line(exc)
         raise ConversionError(f"OpenVINO cannot convert {onnx_path.name}: {message}") from None
     return IR_XML, IR_BIN
+
+
+def write_artifact(
+    writer: Any, onnx_path: Path, backend: str, precision: str, say: Any, module: Any, sample: Any
+) -> Any:
+    """The OpenVINO backend's artifact writer (``Backend.writer``): the IR beside the ONNX."""
+    from edgekit import progress
+
+    started = time.perf_counter()
+    with progress.step(f"writing the OpenVINO {precision} IR"):
+        xml, weights = write_ir(onnx_path, writer.dir, precision)
+    size = (writer.dir / weights).stat().st_size
+    say(
+        f"wrote OpenVINO {precision} IR in {time.perf_counter() - started:.1f}s ({size / 1e6:.2f} MB weights)"
+    )
+    return writer.artifact(xml, backend, precision, extra=[weights])

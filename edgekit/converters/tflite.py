@@ -225,3 +225,17 @@ def tflite_float_scope(path: Path) -> Tuple[List[str], List[str]]:
         stops,
     )
     return [names[ops[i]["outputs"][0]] for i in tail], [names[ops[i]["outputs"][0]] for i in convs]
+
+
+def write_artifact(
+    writer: Any, onnx_path: Path, backend: str, precision: str, say: Any, module: Any, sample: Any
+) -> Any:
+    """The LiteRT backend's artifact writer (``Backend.writer``): lowered from the torch ``module``."""
+    from edgekit import progress
+
+    started = time.perf_counter()
+    with progress.step(f"lowering to TFLite {precision} (LiteRT)"):
+        name = write_tflite(module, sample, writer.dir, precision)
+    size = (writer.dir / name).stat().st_size
+    say(f"wrote TFLite {precision} in {time.perf_counter() - started:.1f}s ({size / 1e6:.2f} MB)")
+    return writer.artifact(name, backend, precision)

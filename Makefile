@@ -12,7 +12,7 @@ DEVICE_VENV ?= .venv-device
 PIP = $(VENV)/bin/python -m pip
 PYTEST_ARGS ?=
 
-.PHONY: help venv device-venv demo docs test test-fast test-bench test-device lint clean fixture-venv check-aarch64
+.PHONY: help venv device-venv demo docs test test-fast test-bench test-device lint clean fixture-venv check-aarch64 test-variants
 
 help:
 	@echo "make demo   - set up $(VENV) and run the most complete user path"
@@ -103,3 +103,15 @@ $(FIXTURE_VENV)/.installed: pyproject.toml
 	touch $@
 
 fixture-venv: $(FIXTURE_VENV)/.installed
+
+# Slow, not in `make test` (hours on 2 cores): every full-size variant (Ultralytics v8/v9/v10/11/26
+# scales from the real package, WongKinYiu YOLOv9/GELAN, DAMO-YOLO) in its official format with
+# official init, converted by the real CLI for VARIANT_TARGETS with no option added.
+VARIANTS_DIR ?= /tmp/edgekit-variants
+VARIANT_TARGETS ?= cpu
+test-variants: venv fixture-venv
+	TORCHVISION_SHIM=$(abspath ../shared/tools/torchvision_cpu_shim.py) \
+	  $(FIXTURE_VENV)/bin/python tools/make_variant_checkpoints.py --family ultralytics --out $(VARIANTS_DIR)
+	$(VENV)/bin/python tools/make_variant_checkpoints.py --family yolov9 damoyolo --out $(VARIANTS_DIR)
+	EDGEKIT_VARIANTS=$(VARIANTS_DIR) EDGEKIT_VARIANT_TARGETS=$(VARIANT_TARGETS) \
+	  $(VENV)/bin/python -m pytest -m variants tests/verify/test_variants.py $(PYTEST_ARGS)

@@ -156,6 +156,7 @@ def match(
     found, box_dev, score_dev = _find(reference, need_ref, actual, bounds, box_scale)
     kept, _, _ = _find(actual, need_act, reference, bounds, box_scale)
     return {
+        "score_levels": score_levels(reference, actual, bounds),
         "reference": len(reference),
         "actual": len(actual),
         "required": len(need_ref),
@@ -167,8 +168,26 @@ def match(
     }
 
 
+def score_levels(reference: Dets, actual: Dets, bounds: Bounds) -> Optional[float]:
+    """Both sides' scores sorted and compared rank by rank: the worst ``|a - b| / allowed`` (None
+    where either side is empty or the bounds have no score bound). For a tied plateau, where no
+    candidate clears the cut by the score bound, this is what can still be compared."""
+    n = min(len(reference), len(actual))
+    if n == 0 or bounds.score_atol is None:
+        return None
+    ref = np.sort(reference.scores)[::-1][:n]
+    act = np.sort(actual.scores)[::-1][:n]
+    return float(np.max(np.abs(act - ref) / bounds.score_tol(ref)))
+
+
 def summarize(per_image: Sequence[Dict[str, Any]], bounds: Bounds, mode: str) -> Dict[str, Any]:
-    """Aggregate per-image matches; ``ok`` says whether the bounds' match rate is met."""
+    """Aggregate per-image matches; ``ok`` says whether the bounds' match rate is met.
+
+    Candidates tied on a plateau (an untrained model whose scores barely depend on the image:
+    the top-100 spread 1.9e-7..1.1e-5, below the score bound) leave nothing that clears the cut on
+    either side. Then the check is the plateau itself: on every image both sides' sorted scores
+    agree rank by rank within the score bound (``tied``); which tied anchors each side ranks first
+    is not a difference."""
 
     def total(key: str) -> int:
         return int(sum(r[key] for r in per_image))
@@ -192,12 +211,28 @@ def summarize(per_image: Sequence[Dict[str, Any]], bounds: Bounds, mode: str) ->
         "max_box_px": max((r["max_box_px"] for r in per_image), default=0.0),
         "max_score_diff": max((r["max_score_diff"] for r in per_image), default=0.0),
         "ok": bool(need + need_act > 0 and rate >= bounds.min_match_rate),
+        **_plateau(per_image, mode, need + need_act),
     }
+
+
+def _plateau(per_image: Sequence[Dict[str, Any]], mode: str, required_total: int) -> Dict[str, Any]:
+    """The tied-plateau verdict (see ``summarize``); empty where it does not apply."""
+    levels = [r.get("score_levels") for r in per_image]
+    if mode != "candidates" or required_total > 0 or not levels or any(v is None for v in levels):
+        return {}
+    worst = max(float(v) for v in levels if v is not None)
+    return {"tied": True, "score_levels_worst": round(worst, 4), "ok": worst <= 1.0}
 
 
 def describe(summary: Dict[str, Any]) -> str:
     """``42/42 detections found both ways`` / ``100/100 top-k candidates ...`` for messages."""
     what = "detections" if summary["mode"] == "detections" else "top-k candidates"
+    if summary.get("tied"):
+        return (
+            f"{summary['reference']} top-k candidates tied within the score bound on every image: "
+            f"sorted scores agree at {summary['score_levels_worst']:.2g}x the bound "
+            "(rank order of tied anchors not compared)"
+        )
     return (
         f"{summary['found']}/{summary['required']} {what} found, {summary['kept']}/"
         f"{summary['required_actual']} kept (rate {summary['match_rate']:.3f}, max "

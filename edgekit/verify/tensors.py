@@ -115,10 +115,18 @@ def check_output(
         summary = _topk_rows(a, b, bounds)
         row.bound = f"rows matched: class, IoU >= {bounds.match_iou:g}, rate >= {bounds.min_match_rate:g}"
         row.ok = summary["ok"]
+        if summary.get("tied"):
+            row.bound = "rows tied on a score plateau: sorted scores within the score bound"
+            row.worst = summary["score_levels_worst"]
         if not row.ok:
             row.problem = (
                 f"top-k rows match at rate {summary['match_rate']:.3f} < {bounds.min_match_rate} "
                 f"({summary['found']}/{summary['required']} found)"
+                + (
+                    f"; tied scores at {summary['score_levels_worst']:.3g}x the bound"
+                    if summary.get("tied")
+                    else ""
+                )
             )
         return row
     parts = {"box": (a, b)} if role in BOX_ROLES else {"score": (a, b)} if role in SCORE_ROLES else {}

@@ -31,9 +31,12 @@ def verified(manifest: Dict[str, Any], backends: Optional[Sequence[str]] = None)
     for backend, fig in figures.items():
         assert fig["ok"] and not fig["problems"], (backend, fig["problems"])
         assert fig["outputs"] and all(row["ok"] for row in fig["outputs"]), (backend, fig["outputs"])
-        det = fig["detections"]
-        assert det["ok"] and det["required"] > 0 and det["found"] == det["required"], (backend, det)
         assert fig["bounds"] in manifest["verification"]["bounds"]
+        det = fig["detections"]
+        if det.get("tied"):  # a score plateau: compared by sorted scores (edgekit.verify.detections)
+            assert det["ok"] and det["score_levels_worst"] <= 1.0 and det["reference"] > 0, (backend, det)
+            continue
+        assert det["ok"] and det["required"] > 0 and det["found"] == det["required"], (backend, det)
     return figures
 
 

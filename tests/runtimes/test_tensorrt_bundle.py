@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("torch")  # converts a bundle first: the device suite runs without torch
+
 from edgekit.runtimes import trt_engine
 
 from ..cli.helpers import run_cli

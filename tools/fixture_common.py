@@ -112,3 +112,34 @@ def evaluate_torch(forward: Callable, head, pixel_scale: float, data: Path, batc
                     {"image_id": img["id"], "boxes": b[idx], "scores": conf[idx], "class_ids": cls[idx]}
                 )
     return evaluate(gt, preds).to_dict()
+
+
+def save_trainer_checkpoint(
+    model: Any, path: Path, train_args: Dict[str, Any], finalize: bool = True
+) -> Path:
+    """``model`` saved as the Ultralytics trainer saves ``last.pt`` (FP16 ``ema``, ``train_args``),
+    then, with ``finalize``, passed through Ultralytics' own ``strip_optimizer`` like a ``best.pt``.
+    Needs the real ``ultralytics`` package (``.venv-fixtures``)."""
+    import copy
+    from datetime import datetime, timezone
+
+    import torch
+    import ultralytics
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    checkpoint = {
+        "epoch": 0,
+        "best_fitness": None,
+        "model": None,
+        "ema": copy.deepcopy(model).half(),
+        "updates": 1,
+        "optimizer": None,
+        "train_args": train_args,
+        "train_metrics": {},
+        "date": datetime.now(timezone.utc).isoformat(),
+        "version": ultralytics.__version__,
+    }
+    torch.save(checkpoint, path)
+    if finalize:
+        strip_optimizer(path)
+    return path

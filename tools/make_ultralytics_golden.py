@@ -45,10 +45,10 @@ if os.environ.get("TORCHVISION_SHIM"):  # CPU-only torch + CUDA torchvision whee
 import numpy as np
 import torch
 import ultralytics
+from fixture_common import save_trainer_checkpoint
 from torch import nn
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 from ultralytics.utils import DEFAULT_CFG_DICT
-from ultralytics.utils.torch_utils import strip_optimizer
 
 Arch = Dict[str, Any]
 
@@ -201,25 +201,9 @@ def make_fixture(name: str, spec: Dict[str, Any], out: Path, seed: int) -> Dict[
         arrays["decoded"] = ref(x)[0].numpy()
 
     # the checkpoint, written the way the trainer does (then finalized like best.pt)
-    ckpt_path = out / f"{name}.pt"
-    trained = copy.deepcopy(model).half()
-    torch.save(
-        {
-            "epoch": 0,
-            "best_fitness": None,
-            "model": None,
-            "ema": trained,
-            "updates": 1,
-            "optimizer": None,
-            "train_args": train_args,
-            "train_metrics": {},
-            "date": datetime.now(timezone.utc).isoformat(),
-            "version": ultralytics.__version__,
-        },
-        ckpt_path,
+    ckpt_path = save_trainer_checkpoint(
+        model, out / f"{name}.pt", train_args, finalize=spec["style"] == "best"
     )
-    if spec["style"] == "best":
-        strip_optimizer(ckpt_path)
     np.savez_compressed(out / f"{name}.npz", **arrays)
     return {
         "checkpoint": ckpt_path.name,

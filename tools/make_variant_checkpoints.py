@@ -33,7 +33,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import os
@@ -116,9 +115,9 @@ def ultralytics_variants() -> Dict[str, Callable[[Path], Record]]:
 
 def make_ultralytics(name: str, out: Path) -> Record:
     import ultralytics
+    from fixture_common import save_trainer_checkpoint
     from ultralytics.nn.tasks import DetectionModel
     from ultralytics.utils import DEFAULT_CFG_DICT
-    from ultralytics.utils.torch_utils import strip_optimizer
 
     seed = seed_of(name)
     torch.manual_seed(seed)  # the official init draws from the global generator
@@ -130,22 +129,7 @@ def make_ultralytics(name: str, out: Path) -> Record:
     model.eval()
     path = out / "ultralytics" / f"{name}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {
-            "epoch": 0,
-            "best_fitness": None,
-            "model": None,
-            "ema": copy.deepcopy(model).half(),
-            "updates": 1,
-            "optimizer": None,
-            "train_args": train_args,
-            "train_metrics": {},
-            "date": datetime.now(timezone.utc).isoformat(),
-            "version": ultralytics.__version__,
-        },
-        path,
-    )
-    strip_optimizer(path)  # what the trainer does to last.pt/best.pt at the end of training
+    save_trainer_checkpoint(model, path, train_args)  # finalized as the trainer does at the end
     head = model.model[-1]
     return {
         "name": name,

@@ -10,6 +10,7 @@ is quantized again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -90,12 +91,17 @@ class Int8Builder:
         except CalibrationError:  # every image went into calibration: check on those (said so)
             return list(self.data)[:CHECK_IMAGES], "calibration images: none left disjoint"
 
-    def _scope(self) -> Any:
+    @functools.cached_property
+    def fp32_onnx(self) -> Any:
+        """The FP32 ONNX every round quantizes from (an ``onnx.ModelProto``), read once."""
         import onnx
 
+        return onnx.load(str(self.root / self.fp32.path))
+
+    def _scope(self) -> Any:
         from edgekit.calibration.float_scope import head_float_scope
 
-        return head_float_scope(onnx.load(str(self.root / self.fp32.path)), extra=self.opts.keep_float)
+        return head_float_scope(self.fp32_onnx, extra=self.opts.keep_float)
 
     def excluded(self, more: Sequence[str] = ()) -> List[str]:
         base = list(self.opts.keep_float) if self.opts.quantize_head else self.scope.nodes()
@@ -159,7 +165,7 @@ class Int8Builder:
             return {"checked": 0, "note": f"weights of a {artifact.backend} model are not read"}
         steps = float(self.bounds.weight_steps or 1.0)
         summary = summarize_weights(
-            check_qdq_weights(self.root / artifact.path, self.root / self.fp32.path, steps), steps
+            check_qdq_weights(self.root / artifact.path, self.fp32_onnx, steps), steps
         )
         if summary["problems"]:
             more = len(summary["problems"]) - 1
@@ -258,13 +264,11 @@ class Int8Builder:
     ) -> List[Tuple[str, float]]:
         """Weighted layers ranked by the SNR they lose, measured on ``backend``'s own INT8 model:
         onnxruntime's Q/DQ ONNX, or NNCF's IR in OpenVINO (its quantizers sit elsewhere)."""
-        import onnx
-
         from edgekit.calibration.accuracy import layer_sensitivity, openvino_layer_sensitivity
         from edgekit.calibration.float_scope import conv_nodes
 
         source = self.root / self.fp32.path
-        candidates = [n for n in conv_nodes(onnx.load(str(source))) if n not in exclude]
+        candidates = [n for n in conv_nodes(self.fp32_onnx) if n not in exclude]
         inputs = self.check[0][:8]
         if backend == "openvino":
             return openvino_layer_sensitivity(source, self.root / artifact.path, inputs, candidates)

@@ -16,24 +16,19 @@ def map_drop(r: Dict[str, Any]) -> float:
     return float(r.get("map_drop_points", 0.0))
 
 
-def round_figures(figures: Dict[str, Any]) -> Dict[str, Any]:
-    """What one quantization round measured, for the report."""
-    out = {"match_rate": figures["agreement"]["match_rate"]}
-    if "map_drop_points" in figures:
-        out["map_drop_points"] = figures["map_drop_points"]
-    return out
-
-
 def round_record(
     float_layers: List[str], head_float: bool, misses: List[str], figures: Dict[str, Any]
 ) -> Dict[str, Any]:
     """One fallback round in the report: what it kept float, what it missed, what it measured."""
-    return {
+    record = {
         "float_layers": list(float_layers),
         "head_float": head_float,
         "misses": misses,
-        **round_figures(figures),
+        "match_rate": figures["agreement"]["match_rate"],
     }
+    if "map_drop_points" in figures:
+        record["map_drop_points"] = figures["map_drop_points"]
+    return record
 
 
 def summary_line(backend: str, report: Dict[str, Any]) -> str:

@@ -44,12 +44,13 @@ def weight_dequantizers(qdq: Any) -> List[Tuple[Any, Any, int]]:
     return found
 
 
-def check_qdq_weights(qdq_path: Path, fp32_path: Path, max_steps: float) -> List[WeightCheck]:
-    """Every dequantized weight of ``qdq_path`` against its FP32 weight in ``fp32_path``."""
+def check_qdq_weights(qdq_path: Path, fp32: Any, max_steps: float) -> List[WeightCheck]:
+    """Every dequantized weight of ``qdq_path`` against its FP32 weight in ``fp32`` (the FP32 ONNX
+    it was quantized from, an ``onnx.ModelProto``)."""
     onnx = require("onnx", "onnx")
     from onnx import numpy_helper
 
-    qdq, fp32 = onnx.load(str(qdq_path)), onnx.load(str(fp32_path))
+    qdq = onnx.load(str(qdq_path))
     q_inits = {i.name: i for i in qdq.graph.initializer}
     f_inits = {i.name: i for i in fp32.graph.initializer}
     f_nodes = {n.name: n for n in fp32.graph.node if n.name}

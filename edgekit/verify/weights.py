@@ -33,27 +33,24 @@ class WeightCheck:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
+def _along(values: Any, ndim: int, axis: int) -> np.ndarray:
+    """A scale or zero point (float64) shaped to broadcast over an ``ndim`` tensor: a scalar per
+    tensor, else one value per channel on ``axis``."""
+    v = np.asarray(values, np.float64)
+    if v.size == 1:
+        return v.reshape(())
+    shape = [1] * ndim
+    shape[axis % ndim] = -1
+    return v.reshape(shape)
+
+
 def dequantize(
     q: np.ndarray, scale: np.ndarray, zero_point: Optional[np.ndarray], axis: int = 1
 ) -> np.ndarray:
     """``(q - zero_point) * scale`` in float64, per tensor (scalar scale) or per channel on ``axis``."""
     q = np.asarray(q, np.float64)
-    scale = np.asarray(scale, np.float64)
-    zp = np.zeros_like(scale) if zero_point is None else np.asarray(zero_point, np.float64)
-    if scale.ndim == 0 or scale.size == 1:
-        return (q - zp.reshape(())) * scale.reshape(())
-    shape = [1] * q.ndim
-    shape[axis % q.ndim] = -1
-    return (q - zp.reshape(shape)) * scale.reshape(shape)
-
-
-def _per_element(scale: np.ndarray, like: np.ndarray, axis: int) -> np.ndarray:
-    scale = np.asarray(scale, np.float64)
-    if scale.size == 1:
-        return np.full(like.shape, float(scale.reshape(())))
-    shape = [1] * like.ndim
-    shape[axis % like.ndim] = -1
-    return np.broadcast_to(scale.reshape(shape), like.shape)
+    zp = 0.0 if zero_point is None else _along(zero_point, q.ndim, axis)
+    return (q - zp) * _along(scale, q.ndim, axis)
 
 
 def check_weight(
@@ -72,7 +69,7 @@ def check_weight(
             name, float("inf"), False, f"shape {list(np.shape(q))} != FP32 {list(reference.shape)}"
         )
     got = dequantize(q, scale, zero_point, axis)
-    step = np.maximum(np.abs(_per_element(scale, got, axis)), 1e-30)
+    step = np.maximum(np.abs(_along(scale, got.ndim, axis)), 1e-30)
     steps = float(np.max(np.abs(got - reference) / step)) if got.size else 0.0
     ok = bool(np.isfinite(steps) and steps <= max_steps)
     problem = (

@@ -27,14 +27,15 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from edgekit.timing import Schedule, alternating, wall_ms
+
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK, WARMUP = 5, 2  # speed: timed runs per block, untimed runs before each block
+WARMUP = 2  # speed: untimed runs each time a configuration takes over (edgekit.timing)
 # bundle flavour -> (convert options, backends scored): the cpu bundle carries OpenVINO + onnxruntime
 # jetson: the TensorRT-ready ONNX (explicit Q/DQ, symmetric int8) scored in onnxruntime, as no
 # TensorRT runs here
@@ -193,12 +194,6 @@ def speed_bundles(work: Path, calib: Path, calib_images: int) -> Dict[str, Path]
     return bundles
 
 
-def timed_ms(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1e3
-
-
 def speed(bundles: Dict[str, Path], runs: int, threads: Optional[int]) -> Dict[str, float]:
     from edgekit.bundle import read_bundle
     from edgekit.runtimes import open_runtime
@@ -218,24 +213,16 @@ def speed(bundles: Dict[str, Path], runs: int, threads: Optional[int]) -> Dict[s
             backend, b.root / art.path, b.manifest.input, b.manifest.outputs, threads, **options
         )
     x = np.random.default_rng(0).random((1, 3, 640, 640), dtype=np.float32)
-    times: Dict[str, List[float]] = {k: [] for k in runtimes}
-    # Rounds of short blocks: drift in clock or load hits every configuration alike, and each block
-    # starts with untimed runs. Alternating single runs would time each model while the previous
-    # one's idle worker threads still spin (onnxruntime's pool busy-waits after a run), which on a
-    # 2-core VM cost onnxruntime's INT8 model a third of its speed and inflated OpenVINO's FP32.
-    rounds = max(1, runs // BLOCK)
-    for _ in range(rounds):
-        for label, rt in runtimes.items():
-            for _ in range(WARMUP):
-                rt.infer(x)
-            times[label].extend(timed_ms(lambda rt=rt: rt.infer(x)) for _ in range(BLOCK))
+    # the one harness (edgekit.timing): rotating warmed blocks with a pause at each switch, so no
+    # model is timed while the previous one's idle worker threads still spin
+    schedule = Schedule.for_runs(runs, warmup=WARMUP)
+    labels = list(runtimes)
+    timed = alternating([wall_ms(lambda rt=runtimes[k]: rt.infer(x)) for k in labels], schedule)
+    times = dict(zip(labels, timed))
     hints = {k: getattr(rt, "precision_hint", "") for k, rt in runtimes.items()}
     for rt in runtimes.values():
         rt.close()
-    print(
-        f"\nYOLO11n-size, 640x640, batch 1, {threads or 'all'} threads, "
-        f"median of {rounds * BLOCK} runs ({rounds} rounds of {BLOCK} per configuration)"
-    )
+    print(f"\nYOLO11n-size, 640x640, batch 1, {threads or 'all'} threads, median of {schedule.describe()}")
     print(f"{'configuration':22} {'ms':>8}  plugin precision")
     medians = {k: statistics.median(v) for k, v in times.items()}
     for label, ms in medians.items():

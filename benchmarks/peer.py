@@ -6,7 +6,8 @@
 Needs the real ``ultralytics`` (``.venv-fixtures``); its torchvision ops come from
 ``/work/shared/tools/torchvision_cpu_shim.py`` (NMS = OpenCV's compiled NMS, not torchvision's), so
 the peer's inference and post-processing are reported separately from its own ``Results.speed``.
-Both sides run the same 1280x720 frame, interleaved, in this process, with conf 0.25 / iou 0.45.
+Both sides run the same 1280x720 frame in this process, timed by the one harness
+(``edgekit.timing``), with conf 0.25 / iou 0.45.
 mAP (with ``--val-images``): a generated shapes val set, both sides scored by edgekit's one
 evaluation module at conf 0.001 / iou 0.6. Untrained weights give mAP ~0: meaningless there.
 """
@@ -19,9 +20,11 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
+
+from edgekit.timing import Schedule, alternating, by_stage, staged_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden" / "ultralytics" / "yolo11_tiny.pt"
@@ -65,13 +68,6 @@ class Peer:
             "decode": result.speed["postprocess"],
         }
         return result
-
-
-def timed(fn: Callable[[], Any], stages: Callable[[], Dict[str, float]]) -> Dict[str, float]:
-    start = time.perf_counter()
-    fn()
-    total = (time.perf_counter() - start) * 1e3
-    return {**stages(), "total": total}
 
 
 def peer_map(peer: Peer, data_yaml: Path) -> float:
@@ -156,14 +152,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         compiled = getattr(compiled, "ov_compiled_model", None)
         if compiled is not None:  # the precision Ultralytics' OpenVINO model really runs in
             print(f"{name}: INFERENCE_PRECISION_HINT = {compiled.get_property('INFERENCE_PRECISION_HINT')}")
-    samples: Dict[str, Dict[str, List[float]]] = {k: {} for k in systems}
-    for i in range(args.runs):  # interleaved, order alternating
-        names = list(systems) if i % 2 == 0 else list(reversed(systems))
-        for name in names:
-            system = systems[name]
-            stages = (lambda s=system: s.stages) if isinstance(system, Peer) else (lambda s=system: s.timings)
-            for key, value in timed(lambda s=system: s(frame), stages).items():
-                samples[name].setdefault(key, []).append(value)
+
+    def stages(system: Any) -> Any:
+        return (lambda: system.stages) if isinstance(system, Peer) else (lambda: system.timings)
+
+    calls = [staged_ms(partial(system, frame), stages(system)) for system in systems.values()]
+    schedule = Schedule.for_runs(args.runs)  # the one harness: rotating warmed blocks, a pause per switch
+    samples = {name: by_stage(runs) for name, runs in zip(systems, alternating(calls, schedule))}
     maps: Dict[str, float] = {}
     if args.val_images:
         from edgekit.testing import generate
@@ -178,7 +173,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             )
     med = {n: {k: statistics.median(v) for k, v in s.items()} for n, s in samples.items()}
     print(
-        f"\nweights {weights.name}, {args.imgsz}x{args.imgsz}, 1280x720 frame, {args.runs} interleaved runs, "
+        f"\nweights {weights.name}, {args.imgsz}x{args.imgsz}, 1280x720 frame, {schedule.describe()}, "
         f"{args.threads} threads; medians in ms (peer stages from Ultralytics' Results.speed)"
     )
     print(f"{'system':<40}{'pre':>8}{'infer':>8}{'post':>8}{'total':>8}{'mAP50-95':>10}")

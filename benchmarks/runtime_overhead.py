@@ -37,6 +37,7 @@ from edgekit.converters.engine import ConvertOptions, convert_loaded
 from edgekit.detector import Detector
 from edgekit.models.loader import build_model
 from edgekit.reparam.samples import randomize_batchnorm, synthetic_images
+from edgekit.timing import Schedule, alternating, by_stage, median_ms, staged_ms
 
 CONF = 0.25
 STAGES = ("preprocess", "inference", "decode")
@@ -62,14 +63,9 @@ def tune_candidates(model: torch.nn.Module, frame_input: torch.Tensor, wanted: i
     return int((best.sigmoid() > CONF).sum())
 
 
-def median_ms(fn: Callable[[], object], runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+def single_ms(fn: Callable[[], object], runs: int) -> float:
+    """Median ms of ``fn`` alone, through the one harness (``edgekit.timing``)."""
+    return median_ms([fn], Schedule.for_runs(runs, warmup=1))[0]
 
 
 def build_bundles(workdir: Path, candidates: int, frame: np.ndarray) -> List[Path]:
@@ -108,8 +104,8 @@ def ultralytics_steps(frame: np.ndarray, raw: np.ndarray, runs: int) -> Dict[str
 
     prediction = torch.from_numpy(raw)
     return {
-        "preprocess": median_ms(pre, runs),
-        "decode": median_ms(lambda: nms_mod.non_max_suppression(prediction, CONF, 0.45), runs),
+        "preprocess": single_ms(pre, runs),
+        "decode": single_ms(lambda: nms_mod.non_max_suppression(prediction, CONF, 0.45), runs),
     }
 
 
@@ -131,23 +127,13 @@ def cold_call_cost(det: Detector, frame: np.ndarray, runs: int) -> Dict[str, flo
     return {"after": statistics.median(after), "warm": statistics.median(warm)}
 
 
-def alternating_stages(
-    detectors: List[Detector], frame: np.ndarray, runs: int, block: int = 10
-) -> List[Dict[str, float]]:
-    """Median ms of each stage per detector, timed in alternating blocks of ``block`` runs.
-
-    Blocks, not single interleaved runs: one detector's onnxruntime workers may spin on after its
-    run and would slow the other's next inference. The first run of each block is not timed.
-    """
-    samples: List[Dict[str, List[float]]] = [{k: [] for k in STAGES} for _ in detectors]
-    for _ in range(max(1, runs // block)):
-        for det, sample in zip(detectors, samples):
-            det(frame)
-            for _ in range(block):
-                det(frame)
-                for key in STAGES:
-                    sample[key].append(det.timings[key])
-    return [{k: statistics.median(v) for k, v in s.items()} for s in samples]
+def alternating_stages(detectors: List[Detector], frame: np.ndarray, runs: int) -> List[Dict[str, float]]:
+    """Median ms of each stage per detector, timed together by the one harness (rotating warmed
+    blocks with a pause at each switch: one detector's onnxruntime workers may spin on after its
+    run and would slow the other's next inference)."""
+    calls = [staged_ms(partial(det, frame), lambda d=det: d.timings) for det in detectors]
+    samples = alternating(calls, Schedule.for_runs(runs))
+    return [{k: statistics.median(v) for k, v in by_stage(s).items() if k in STAGES} for s in samples]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -169,7 +155,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             x, geo = det.preprocess(frame)
             outputs = det.runtime.infer(x)
             decode = partial(det.decoder, outputs, [geo], det.options)
-            alone.append(median_ms(decode, args.runs * 4))
+            alone.append(single_ms(decode, args.runs * 4))
             n_det.append(len(decode()[0]))
         decode_ms = alone[0]
         cold = cold_call_cost(dets[0], frame, max(10, args.runs // 4))

@@ -21,6 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Dict, List
 
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from edgekit.decoding.images import try_cv2  # noqa: E402
 from edgekit.detector import Detector  # noqa: E402
 from edgekit.pipeline import JsonLinesSink, VideoSink  # noqa: E402
+from edgekit.timing import Schedule, alternating  # noqa: E402
 from tests.runtimes.tiny import write_tiny_bundle  # noqa: E402
 
 
@@ -89,11 +91,14 @@ def main() -> None:
         video = tmp_path / "clip.avi"
         frames = make_video(video, args.frames, width, height)
         det = Detector(bundle, threads=args.threads)
-        runs: Dict[str, List[Dict[str, float]]] = {"detector": [], "stream": [], "stream+sinks": []}
-        for _ in range(args.rounds):  # interleaved
-            runs["detector"].append(run_detector(det, frames))
-            runs["stream"].append(run_stream(det, video, tmp_path, sinks=False))
-            runs["stream+sinks"].append(run_stream(det, video, tmp_path, sinks=True))
+        calls = {
+            "detector": partial(run_detector, det, frames),
+            "stream": partial(run_stream, det, video, tmp_path, False),
+            "stream+sinks": partial(run_stream, det, video, tmp_path, True),
+        }
+        # each call is a whole pass over the clip (its own block); the one harness rotates the order
+        timed = alternating(list(calls.values()), Schedule(blocks=args.rounds, per_block=1, warmup=0))
+        runs: Dict[str, List[Dict[str, float]]] = dict(zip(calls, timed))
         det.close()
     print(f"{len(frames)} frames {width}x{height} @30 FPS, model input {args.input}, {args.rounds} rounds")
     cols = [("wall ms/f", "wall"), ("infer", "inference"), ("capture", "capture")]

@@ -15,6 +15,7 @@ import numpy as np
 from edgekit.bench.configs import Config, prepare
 from edgekit.bench.measure import Result, benchmark
 from edgekit.bench.report import format_table, machine_info, to_csv, to_json
+from edgekit.timing import Schedule
 
 FRAME_SHAPE = (720, 1280)  # a camera frame: preprocessing resizes it, as in deployment
 
@@ -63,7 +64,7 @@ def run_benchmark(
     imgsz: Optional[Tuple[int, int]] = None,
     workdir: Optional[Union[str, Path]] = None,
     runs: int = 50,
-    warmup: int = 5,
+    warmup: int = 3,
     threads: Optional[int] = None,
     data: Optional[Union[str, Path]] = None,
     memory: bool = True,
@@ -94,15 +95,17 @@ def run_benchmark(
             raise InputFileError(source, "nothing to benchmark: " + "; ".join(notes))
         frame = benchmark_frame()
         data_path = Path(data) if data else None
-        results = benchmark(configs, frame, runs, warmup, threads, data_path, memory, throughput_images)
+        schedule = Schedule.for_runs(runs, warmup)
+        results = benchmark(configs, frame, schedule, threads, data_path, memory, throughput_images)
         inp = _input_size(configs[0])
     settings = {
         "source": str(source),
         "target": target,
         "imgsz": inp,
         "frame": list(frame.shape[:2]),
-        "runs": runs,
+        "runs": schedule.runs,
         "warmup": warmup,
+        "timing": schedule.describe(),
         "data": str(data) if data else None,
     }
     if data is None:

@@ -1,4 +1,4 @@
-"""Measure configurations: interleaved latency per stage, throughput, peak memory, size, mAP."""
+"""Measure configurations: latency per stage (rotating warmed blocks), throughput, peak memory, size, mAP."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from edgekit.bench.configs import Config
 from edgekit.bench.memory import measure_in_subprocess
-from edgekit.timing import alternating
+from edgekit.timing import Schedule, alternating, staged_ms
 
 STAGES = ("preprocess", "inference", "decode", "total")
 THROUGHPUT_BATCH = 8
@@ -35,7 +35,7 @@ class Result:
     model_mb: Optional[float] = None
     map50_95: Optional[float] = None
     map50: Optional[float] = None
-    rounds_ms: List[float] = field(default_factory=list)  # end-to-end time of each interleaved round
+    rounds_ms: List[float] = field(default_factory=list)  # end-to-end ms of each timed run, block by block
 
     @property
     def name(self) -> str:
@@ -78,24 +78,15 @@ def open_detector(config: Config, threads: Optional[int], **extra: Any) -> Any:
     )
 
 
-def time_once(det: Any, frame: np.ndarray) -> Dict[str, float]:
-    start = time.perf_counter()
-    det(frame)
-    total = (time.perf_counter() - start) * 1e3
-    return {**det.timings, "total": total}
-
-
-def interleaved_latency(
-    detectors: Sequence[Any], frame: np.ndarray, runs: int, warmup: int
+def block_latency(
+    detectors: Sequence[Any], frame: np.ndarray, schedule: Schedule
 ) -> List[Dict[str, List[float]]]:
-    """Per detector, per stage, ``runs`` timings; each round runs every detector once, in turn
-    (``edgekit.timing.alternating``: the order reverses each round)."""
-    for det in detectors:
-        for _ in range(warmup):
-            det(frame)
-    calls = [functools.partial(time_once, det, frame) for det in detectors]
-    rounds = alternating(calls, blocks=runs)
-    return [{s: [r[s] for r in rs] for s in STAGES} for rs in rounds]
+    """Per detector, per stage, its timed runs: every detector one block at a time, warmed after
+    each switch, in rotating order (``edgekit.timing``); run ``i`` of each comes from one block."""
+    for det in detectors:  # first compilation / allocation, outside every block
+        det(frame)
+    calls = [staged_ms(functools.partial(det, frame), lambda d=det: d.timings) for det in detectors]
+    return [{s: [run[s] for run in runs] for s in STAGES} for runs in alternating(calls, schedule)]
 
 
 def throughput(config: Config, threads: Optional[int], frame: np.ndarray, images: int) -> tuple:
@@ -137,14 +128,13 @@ def _openvino_pipeline(det: Any, frame: np.ndarray, images: int) -> Any:
 def benchmark(
     configs: Sequence[Config],
     frame: np.ndarray,
-    runs: int = 50,
-    warmup: int = 5,
+    schedule: Schedule = Schedule(),
     threads: Optional[int] = None,
     data: Optional[Path] = None,
     memory: bool = True,
     throughput_images: int = 32,
 ) -> List[Result]:
-    """Measure every configuration; latency rounds are interleaved across all of them."""
+    """Measure every configuration; latency in blocks rotating across all of them (``schedule``)."""
     # Peak memory first, each configuration in a child interpreter: spawning children while this
     # process tears down OpenVINO's throughput-mode streams aborted it now and then (CI, 2 cores).
     memories = [
@@ -153,7 +143,7 @@ def benchmark(
     ]
     detectors = [open_detector(c, threads) for c in configs]
     try:
-        samples = interleaved_latency(detectors, frame, runs, warmup)
+        samples = block_latency(detectors, frame, schedule)
         results = []
         for config, det, times in zip(configs, detectors, samples):
             results.append(

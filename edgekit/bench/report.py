@@ -94,8 +94,9 @@ def format_table(results: Sequence[Result], machine: Dict[str, Any], settings: D
         )
     lines.append("")
     lines.append(
-        "times in ms: median over interleaved runs (p90 of total beside it); peak MB = RSS high-water of "
-        "a separate process per configuration, +model = what loading and running the model added"
+        "times in ms: median over runs in rotating warmed blocks (p90 of total beside it); "
+        "peak MB = RSS high-water of a separate process per configuration, "
+        "+model = what loading and running the model added"
     )
     return "\n".join(lines)
 
@@ -104,8 +105,8 @@ def _settings_line(settings: Dict[str, Any]) -> str:
     h, w = settings.get("imgsz", ("?", "?"))
     frame = settings.get("frame", ("?", "?"))
     return (
-        f"input {w}x{h}, frame {frame[1]}x{frame[0]}, {settings.get('runs')} interleaved runs after "
-        f"{settings.get('warmup')} warm-up, source {settings.get('source')}"
+        f"input {w}x{h}, frame {frame[1]}x{frame[0]}, "
+        f"{settings.get('timing') or str(settings.get('runs')) + ' runs'}, source {settings.get('source')}"
     )
 
 

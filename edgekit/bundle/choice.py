@@ -21,7 +21,7 @@ from typing import Dict, Mapping, Optional, Sequence, Union
 
 CHOICE_FILE = "device_choice.json"
 # Beyond a run's noise: the fastest backend's median end to end at least MIN_GAIN below every
-# other's, and faster than each in at least MIN_WIN_RATE of the interleaved rounds they shared.
+# other's, and faster than each in at least MIN_WIN_RATE of the timed runs they shared (paired by block).
 MIN_GAIN = 0.05
 MIN_WIN_RATE = 0.75
 
@@ -50,7 +50,7 @@ class Comparison:
 
 
 def compare_rounds(rounds_ms: Mapping[str, Sequence[float]]) -> Optional[Comparison]:
-    """Compare backends timed in the same interleaved rounds (backend -> end-to-end ms per round).
+    """Compare backends timed together (backend -> end-to-end ms of each timed run, ``edgekit.timing``).
 
     None for fewer than two backends.
     """

@@ -40,9 +40,19 @@ def _split(value: Optional[str], known: Sequence[str], option: str) -> Optional[
 @click.option("--imgsz", help="Input size when converting: 640 or WIDTHxHEIGHT.")
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep converted bundles here.")
 @click.option(
-    "--runs", type=int, default=50, show_default=True, help="Interleaved timed runs per configuration."
+    "--runs",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Timed runs per configuration, in rotating blocks of up to 10 (edgekit.timing).",
 )
-@click.option("--warmup", type=int, default=5, show_default=True, help="Untimed runs first.")
+@click.option(
+    "--warmup",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Untimed runs each time a configuration takes over.",
+)
 @click.option("--threads", type=int, help="Inference threads (default: the backend's).")
 @click.option("--data", type=click.Path(path_type=Path), help="YOLO data.yaml or COCO json: adds mAP.")
 @click.option("--throughput-images", type=int, default=32, show_default=True, help="0 skips throughput.")

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from edgekit.reparam.summary import FLOPS_CONVENTION, count_params
-from edgekit.timing import median_ms
+from edgekit.timing import Schedule, median_ms
 from edgekit.verify import TOLERANCE
 
 
@@ -43,10 +43,11 @@ def measure(model: nn.Module, image: torch.Tensor) -> Measurement:
 
 
 def time_forms(models: List[nn.Module], image: torch.Tensor, blocks: int = 3, runs: int = 3) -> List[float]:
-    """Median CPU ms of each model on ``image``, timed in ``blocks`` alternating warmed blocks of
-    ``runs`` runs each (the order reverses every block)."""
+    """Median CPU ms of each model on ``image``, timed by the one harness (``edgekit.timing``) in
+    ``blocks`` rotating warmed blocks of ``runs`` runs each."""
+    schedule = Schedule.quick(blocks, runs)
     with torch.inference_mode():
-        return [round(ms, 3) for ms in median_ms([lambda m=m: m(image) for m in models], blocks, runs)]
+        return [round(ms, 3) for ms in median_ms([lambda m=m: m(image) for m in models], schedule)]
 
 
 @dataclass

@@ -11,15 +11,15 @@ from __future__ import annotations
 from typing import Tuple
 
 # --- precisions -------------------------------------------------------------------------------
-#: what a conversion plan can build (bf16 is a runtime hint of OpenVINO over the FP32 IR, timed by
-#: ``edgekit benchmark``, not a precision a bundle is written in)
-PRECISIONS: Tuple[str, ...] = ("fp32", "fp16", "int8")
+#: what a conversion plan can build; bf16 is OpenVINO's on x86 CPUs with AVX512_BF16 or AMX: the
+#: FP32 IR, computed in bf16 (the runtime's precision hint, recorded as the artifact's precision)
+PRECISIONS: Tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
 #: what a manifest artifact may record: a plan precision, or "mixed" (INT8 with layers kept float)
 ARTIFACT_PRECISIONS: Tuple[str, ...] = (*PRECISIONS, "mixed")
 #: what ``edgekit benchmark --precisions`` may time
-BENCH_PRECISIONS: Tuple[str, ...] = ("fp32", "bf16", "fp16", "int8")
+BENCH_PRECISIONS: Tuple[str, ...] = PRECISIONS
 #: the precisions the verification module has a bound for
-VERIFY_PRECISIONS: Tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
+VERIFY_PRECISIONS: Tuple[str, ...] = PRECISIONS
 
 # --- the exported head ------------------------------------------------------------------------
 #: where the distribution focal loss expectation runs: in the graph, on the host, or nowhere

@@ -9,6 +9,7 @@ from typing import Any, List
 import numpy as np
 import pytest
 
+from edgekit.testing.onnx_models import conv_stack_onnx
 from edgekit.timing import Schedule, alternating, by_stage, median_ms, rotation, staged_ms, wall_ms
 from tests.conftest import need
 
@@ -49,33 +50,6 @@ def test_staged_calls_keep_the_system_s_own_stages_and_add_the_total() -> None:
     runs = alternating([staged_ms(lambda: time.sleep(0.002), lambda: stages)], Schedule(2, 2, 0, 0))[0]
     table = by_stage(runs)
     assert table["inference"] == [1.5] * 4 and min(table["total"]) >= 2.0
-
-
-def conv_stack_onnx() -> bytes:
-    """Three 64-channel 3x3 convolutions on 64x64: a few milliseconds on two threads."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    nodes, weights, prev = [], [], "x"
-    for i in range(3):
-        weights.append(
-            numpy_helper.from_array((rng.standard_normal((64, 64, 3, 3)) * 0.05).astype(np.float32), f"w{i}")
-        )
-        nodes += [
-            helper.make_node("Conv", [prev, f"w{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
-            helper.make_node("Relu", [f"c{i}"], [f"y{i}"]),
-        ]
-        prev = f"y{i}"
-    graph = helper.make_graph(
-        nodes,
-        "convs",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 64, 64])],
-        [helper.make_tensor_value_info(prev, TensorProto.FLOAT, None)],
-        weights,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model.SerializeToString()
 
 
 def test_two_identical_spinning_sessions_time_alike_in_either_order() -> None:

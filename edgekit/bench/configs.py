@@ -69,8 +69,10 @@ def configs_for_bundle(
         for precision in precisions:
             if backend == "onnxruntime" and precision != "fp32":
                 notes.append(f"onnxruntime {precision}: skipped (this bundle's ONNX runs in fp32)")
+            elif backend == "openvino" and precision == "fp32" and "fp32" not in arts and "bf16" in arts:
+                configs.append(Config(backend, precision, path, {"precision": "fp32"}))  # bf16 = the FP32 IR
             elif backend == "openvino" and precision == "bf16":
-                if "fp32" not in arts:
+                if not {"fp32", "bf16"} & set(arts):
                     notes.append("openvino bf16: skipped (needs the FP32 IR)")
                 elif not host_supports_bf16(cpu_flags):
                     notes.append("openvino bf16: skipped (this CPU has no avx512_bf16 / amx_bf16)")

@@ -1,7 +1,7 @@
 """Which ONNX nodes INT8 must leave in float: the head's decode tail, found from the graph.
 
 Walking back from the graph outputs, every node up to the last convolution of each head branch is
-decode arithmetic (Sigmoid, Softmax + the DFL convolution, dist2bbox Sub/Add/Mul, Concat,
+decode arithmetic (Sigmoid, Softmax + the DFL expectation (MatMul or 1x1 Conv), dist2bbox Sub/Add/Mul, Concat,
 Reshape, Transpose, TopK/GatherElements of end-to-end heads, NMS). Quantizing them crushes small
 scores and box coordinates; keeping them float costs almost nothing. Works for every family
 because it reads only the exported graph. OpenVINO keeps ONNX node names, so the same names serve
@@ -45,14 +45,25 @@ class FloatScope:
         }
 
 
+def is_arange(w: np.ndarray) -> bool:
+    """A vector ``0, 1, ..., n-1`` (n > 1) in any shape with one axis longer than 1."""
+    return w.size > 1 and max(w.shape) == w.size and np.allclose(w.ravel(), np.arange(w.size))
+
+
 def is_dfl_conv(node: Any, initializers: Dict[str, Any]) -> bool:
-    """The DFL expectation: a 1x1 Conv with one output channel whose weights are 0, 1, ..., n-1."""
-    if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in initializers:
+    """The DFL expectation: a MatMul (edgekit's form) or a 1x1 Conv with one output channel (the
+    form of other exporters) whose constant operand is 0, 1, ..., n-1."""
+    if node.op_type not in ("Conv", "MatMul"):
         return False
     from onnx import numpy_helper
 
-    w = numpy_helper.to_array(initializers[node.input[1]])
-    return w.shape[0] == 1 and w.size > 1 and np.allclose(w.ravel(), np.arange(w.size))
+    slots = (1,) if node.op_type == "Conv" else (0, 1)
+    for slot in slots:
+        if len(node.input) > slot and node.input[slot] in initializers:
+            w = numpy_helper.to_array(initializers[node.input[slot]])
+            if (node.op_type == "MatMul" or w.shape[0] == 1) and is_arange(w):
+                return True
+    return False
 
 
 def walk_tail(

@@ -15,6 +15,7 @@ from edgekit.vocab import (
     DEFAULT_MAX_DET,
     HEADS,
     MAX_MAP_DROP,
+    PRECISIONS,
 )
 
 
@@ -39,7 +40,7 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
     "--target", "-t", default="cpu", show_default=True, help="Device profile or alias (edgekit devices)."
 )
 @click.option("--imgsz", help="Input size: 640 or WIDTHxHEIGHT (e.g. 640x384 for 16:9 cameras).")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), help="Default: the target's.")
+@click.option("--precision", type=click.Choice(PRECISIONS), help="Default: the target's.")
 @click.option("--backend", help="Build only this backend (onnxruntime, openvino, tensorrt, tflite).")
 @click.option("--opset", type=int, help="ONNX opset (default: the target's plan).")
 @click.option("--dynamic", is_flag=True, help="Dynamic batch axis.")

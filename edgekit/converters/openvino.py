@@ -12,7 +12,7 @@ from edgekit.errors import ConversionError, first_line
 IR_XML = "model.xml"
 IR_BIN = "model.bin"
 #: plan precision -> IR precision; int8 (NNCF) comes with the quantizers
-IR_PRECISIONS = ("fp32", "fp16")
+IR_PRECISIONS = ("fp32", "fp16", "bf16")  # bf16: the FP32 IR, computed in bf16 (the runtime's hint)
 
 
 def ir_precision(plan_precision: str) -> str:

@@ -17,6 +17,9 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 from edgekit._optional import require
 from edgekit.errors import ConversionError, first_line
 
+#: LiteRT ops that carry the network's weights (the float-scope walk stops at them)
+WEIGHTED_TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL")
+
 TFLITE_NAME = "model.tflite"
 TFLITE_PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -196,7 +199,7 @@ def tflite_float_scope(path: Path) -> Tuple[List[str], List[str]]:
     """
     import numpy as np
 
-    from edgekit.calibration.float_scope import walk_tail
+    from edgekit.calibration.float_scope import is_arange, walk_tail
 
     lite = require("ai_edge_litert.interpreter", "tflite")
     interpreter = lite.Interpreter(  # no XNNPACK: the op list must show the ops, not one DELEGATE node
@@ -208,15 +211,20 @@ def tflite_float_scope(path: Path) -> Tuple[List[str], List[str]]:
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     producer = {t: i for i, op in ops.items() for t in op["outputs"]}
 
-    def is_dfl(op: dict) -> bool:
+    def constant(index: int) -> Optional[np.ndarray]:
         try:
-            w = interpreter.get_tensor(int(op["inputs"][1]))
+            return interpreter.get_tensor(index)
         except ValueError:
-            return False
-        return w.shape[0] == 1 and w.size > 1 and np.allclose(w.ravel(), np.arange(w.size))
+            return None
+
+    def is_dfl(op: dict) -> bool:
+        """The DFL expectation: its constant operand is 0..bins-1 (edgekit's MatMul form lowers to
+        BATCH_MATMUL or FULLY_CONNECTED, other exporters' 1x1 conv to CONV_2D)."""
+        weights = [constant(int(t)) for t in op["inputs"][:2] if t >= 0]
+        return any(w is not None and w.ndim > 0 and is_arange(w) for w in weights)
 
     def stops(i: int) -> bool:
-        return ops[i]["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and not is_dfl(ops[i])
+        return ops[i]["op_name"] in WEIGHTED_TFLITE_OPS and not is_dfl(ops[i])
 
     tail, convs = walk_tail(
         [d["index"] for d in interpreter.get_output_details()],

@@ -108,6 +108,8 @@ _X86 = (
     BackendSupport("onnxruntime", ("fp32", "int8")),
     BackendSupport("tflite", ("fp32", "int8"), explicit=True),  # --backend tflite only
 )
+# CPUs that may have bf16 arithmetic (AVX512_BF16: Zen 4+, Cooper Lake; AMX: Sapphire Rapids+)
+_X86_BF16 = (BackendSupport("openvino", ("fp32", "bf16", "int8")), *_X86[1:])
 _RPI5 = (
     BackendSupport("openvino", ("fp32", "fp16")),
     BackendSupport("onnxruntime", ("fp32", "int8")),
@@ -128,6 +130,9 @@ _ORIN_JP = (jp.JP51, jp.JP60, jp.JP61, jp.JP62, jp.JP72)
 _JETSON_NOTE = "TensorRT engines are tied to the GPU and TensorRT version: edgekit builds them on the device"
 _ARM_OV_NOTE = "OpenVINO on ARM defaults to f16 inference: edgekit sets INFERENCE_PRECISION_HINT explicitly"
 _X86_FP16_NOTE = "no FP16 arithmetic: use fp32 (OpenVINO IR already stores fp16 weights) or int8"
+_X86_BF16_NOTE = (
+    "--precision bf16: OpenVINO computes in bf16 where the CPU has AVX512_BF16 or AMX, in f32 elsewhere"
+)
 
 
 def _x86(
@@ -137,6 +142,7 @@ def _x86(
     int8_constraints: Tuple[Int8Constraints, ...],
     cpu_flags: Tuple[str, ...],
     *notes: str,
+    backends: Tuple[BackendSupport, ...] = _X86,
 ) -> DeviceProfile:
     """An x86-64 ISA level: OpenVINO then onnxruntime, fp32 by default, no FP16 arithmetic."""
     return DeviceProfile(
@@ -147,7 +153,7 @@ def _x86(
         cpu=cpu,
         accelerator=None,
         memory_gb=(),
-        backends=_X86,
+        backends=backends,
         default_precision="fp32",
         int8=True,
         fp16=False,
@@ -328,6 +334,8 @@ _CATALOG: Tuple[DeviceProfile, ...] = (
         "x86-64 with VNNI (Cascade Lake+, Ice Lake+, Alder Lake+, Zen 4+)",
         (OV_NNCF, ORT_U8S8),
         ("avx512_vnni", "avx_vnni"),
+        _X86_BF16_NOTE,
+        backends=_X86_BF16,
     ),
     _x86(
         "x86-amx",
@@ -336,6 +344,8 @@ _CATALOG: Tuple[DeviceProfile, ...] = (
         (OV_NNCF, ORT_U8S8),
         ("amx_tile",),
         "OpenVINO runs bf16 on AMX unless told otherwise: fp32 plans set INFERENCE_PRECISION_HINT=f32",
+        _X86_BF16_NOTE,
+        backends=_X86_BF16,
     ),
     DeviceProfile(
         name="arm64",

@@ -28,7 +28,15 @@ MIN_INT8_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (axis attribu
 MAX_STRIDE = 32
 MIN_RUNTIME_PYTHON = (3, 8)
 
-_PRECISION_ALIASES = {"fp32": "fp32", "float32": "fp32", "fp16": "fp16", "half": "fp16", "int8": "int8"}
+_PRECISION_ALIASES = {
+    "fp32": "fp32",
+    "float32": "fp32",
+    "fp16": "fp16",
+    "half": "fp16",
+    "bf16": "bf16",
+    "bfloat16": "bf16",
+    "int8": "int8",
+}
 
 
 def _plan_notes(
@@ -154,6 +162,8 @@ def _precision(profile: DeviceProfile, precision: Optional[str]) -> str:
             reason = " (no FP16 arithmetic on x86 CPUs; OpenVINO already stores fp16 weights)"
         elif prec == "fp16":
             reason = " (no FP16 arithmetic on this CPU)"
+        elif prec == "bf16":
+            reason = " (bf16 is OpenVINO's on x86 CPUs with AVX512_BF16 or AMX: --target x86-vnni or x86-amx)"
         raise _refuse(
             f"--precision {prec} is not supported on {profile.name}{reason}; "
             f"supported: {', '.join(profile.precisions)}"
@@ -331,5 +341,5 @@ def _backend_options(backends: Tuple[str, ...], prec: str) -> Tuple[Tuple[str, s
     # OpenVINO picks bf16 on AMX and f16 on ARM by itself: always say what the plan means.
     if "openvino" not in backends:
         return ()
-    hint = "f16" if prec == "fp16" else "f32"
+    hint = {"fp16": "f16", "bf16": "bf16"}.get(prec, "f32")
     return (("openvino", "INFERENCE_PRECISION_HINT", hint),)

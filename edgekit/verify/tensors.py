@@ -62,13 +62,23 @@ def _ratio(diff: np.ndarray, allowed: np.ndarray) -> float:
 
 
 def _elementwise(
-    a: np.ndarray, b: np.ndarray, kind: str, bounds: Bounds, noise: float = 0.0
+    a: np.ndarray,
+    b: np.ndarray,
+    kind: str,
+    bounds: Bounds,
+    noise: float = 0.0,
+    anchor_scores: Optional[np.ndarray] = None,
 ) -> Optional[float]:
     """max |a - b| / allowed over ``kind`` ("box" or "score") elements; None when not bounded.
-    ``noise``: the reference model's own float32 rounding, scaled (``bounds.FLOAT_NOISE_FACTOR``)."""
+    ``noise``: the reference model's own float32 rounding, scaled (``bounds.FLOAT_NOISE_FACTOR``);
+    ``anchor_scores``: each anchor's best reference score, channels-last boxes ``(B, N, 4)``
+    are then bounded only where it reaches ``bounds.box_min_score``."""
     if kind == "box":
         if bounds.box_atol_px is None:
             return None
+        if bounds.box_min_score > 0 and anchor_scores is not None and anchor_scores.shape == b.shape[:-1]:
+            keep = anchor_scores >= bounds.box_min_score
+            a, b = a[keep], b[keep]
         return _ratio(np.abs(a - b), bounds.box_tol(b) + noise)
     if bounds.score_atol is None:
         return None
@@ -77,7 +87,8 @@ def _elementwise(
 
 def _bound_text(kind: str, bounds: Bounds) -> str:
     if kind == "box" and bounds.box_atol_px is not None:
-        return f"|d| <= {bounds.box_atol_px:g} px + {bounds.box_rtol:g}|x|"
+        where = f" where score >= {bounds.box_min_score:g}" if bounds.box_min_score > 0 else ""
+        return f"|d| <= {bounds.box_atol_px:g} px + {bounds.box_rtol:g}|x|{where}"
     if kind == "score" and bounds.score_atol is not None:
         return f"|d| <= {bounds.score_atol:g} + {bounds.score_logit:g} p(1-p)"
     if kind == "box" and bounds.min_cosine is not None:
@@ -97,11 +108,20 @@ def _topk_rows(a: np.ndarray, b: np.ndarray, bounds: Bounds) -> Dict[str, Any]:
 
 
 def check_output(
-    name: str, role: str, actual: Any, reference: Any, bounds: Bounds, layout: str = "BNC", noise: float = 0.0
+    name: str,
+    role: str,
+    actual: Any,
+    reference: Any,
+    bounds: Bounds,
+    layout: str = "BNC",
+    noise: float = 0.0,
+    anchor_scores: Optional[np.ndarray] = None,
 ) -> OutputCheck:
     """Compare one output of ``actual`` against ``reference`` under ``bounds``; ``noise`` widens the
     elementwise bounds by the reference model's own float32 rounding on this input (already
-    scaled by ``FLOAT_NOISE_FACTOR``; see ``edgekit.verify.bounds``)."""
+    scaled by ``FLOAT_NOISE_FACTOR``; see ``edgekit.verify.bounds``); ``anchor_scores``
+    (``(B, N)``, each anchor's best reference probability) limits box bounds to
+    ``bounds.box_min_score``."""
     a, b = as_array(actual), as_array(reference)
     row = OutputCheck(name, role, list(b.shape), max_abs_error(a, b), max_rel_error(a, b), 0.0, 0.0, "")
     if a.shape != b.shape:
@@ -129,15 +149,20 @@ def check_output(
                 )
             )
         return row
-    parts = {"box": (a, b)} if role in BOX_ROLES else {"score": (a, b)} if role in SCORE_ROLES else {}
-    if role == "boxes_scores":
+    parts: Dict[str, Any] = {}
+    if role in BOX_ROLES:
+        parts = {"box": (_channels_last(a, layout), _channels_last(b, layout))}
+    elif role in SCORE_ROLES:
+        parts = {"score": (a, b)}
+    elif role == "boxes_scores":
         a_last, b_last = _channels_last(a, layout), _channels_last(b, layout)
         parts = {"box": (a_last[..., :4], b_last[..., :4]), "score": (a_last[..., 4:], b_last[..., 4:])}
+        anchor_scores = b_last[..., 4:].max(-1) if b_last.shape[-1] > 4 else None
     if not parts:
         return _raw(row, bounds, float(np.max(np.abs(b))) if b.size else 0.0, noise)
     texts = []
     for kind, (x, y) in parts.items():
-        worst = _elementwise(x, y, kind, bounds, noise)
+        worst = _elementwise(x, y, kind, bounds, noise, anchor_scores)
         texts.append(_bound_text(kind, bounds) + (f" + {noise:.2g} model f32 noise" if noise > 0 else ""))
         if worst is not None:
             row.worst = max(row.worst or 0.0, worst)
@@ -201,6 +226,7 @@ def check_outputs(
     """``check_output`` for every name of ``reference`` (missing in ``actual``: a failed row);
     ``noise``: per output, the model's own scaled float32 rounding (see ``check_output``)."""
     rows = []
+    anchor_scores = best_anchor_scores(reference, roles, layouts or {})
     for name, ref in reference.items():
         role = roles.get(name, "raw")
         if name not in actual:
@@ -209,8 +235,22 @@ def check_outputs(
             rows.append(missing)
             continue
         layout, extra = (layouts or {}).get(name, "BNC"), (noise or {}).get(name, 0.0)
-        rows.append(check_output(name, role, actual[name], ref, bounds, layout, extra))
+        rows.append(check_output(name, role, actual[name], ref, bounds, layout, extra, anchor_scores))
     return rows
+
+
+def best_anchor_scores(
+    outputs: Mapping[str, Any], roles: Mapping[str, str], layouts: Mapping[str, str]
+) -> Optional[np.ndarray]:
+    """Each anchor's best class probability ``(B, N)`` from a ``best_scores`` or ``scores``
+    output of ``outputs``; None where there is neither."""
+    for name, value in outputs.items():
+        if roles.get(name) == "best_scores":
+            return as_array(value)
+    for name, value in outputs.items():
+        if roles.get(name) == "scores":
+            return _channels_last(as_array(value), layouts.get(name, "BNC")).max(-1)
+    return None
 
 
 def merge(rows: Sequence[Sequence[OutputCheck]]) -> List[OutputCheck]:

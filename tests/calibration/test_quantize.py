@@ -78,8 +78,9 @@ def test_float_scope_holds_the_decode_tail_and_stops_at_the_head_convs(yolo11: P
     scope = head_float_scope(model)
     ops = {n.name: n.op_type for n in model.graph.node}
     tail_ops = {ops[n] for n in scope.tail}
-    assert {"Sigmoid", "Softmax", "Conv", "Concat"} <= tail_ops  # Conv: only the DFL expectation
-    assert len([n for n in scope.tail if ops[n] == "Conv"]) == 1  # the DFL expectation, nothing else
+    assert {"Sigmoid", "Softmax", "MatMul", "Concat"} <= tail_ops  # MatMul: the DFL expectation
+    assert len([n for n in scope.tail if ops[n] == "MatMul"]) == 1  # the DFL expectation, nothing else
+    assert not [n for n in scope.tail if ops[n] == "Conv"]
     assert len(scope.head_convs) == 6  # 3 levels x (box branch, class branch)
     assert all(ops[n] == "Conv" for n in scope.head_convs)
     body = [n for n, op in ops.items() if op == "Conv" and n not in scope.tail and n not in scope.head_convs]
@@ -380,3 +381,27 @@ def test_openvino_keeps_the_named_convolutions_float(yolo11: Path, calib_dir: Pa
 
     assert all(activation_source(n) != "FakeQuantize" for n in kept)
     assert activation_source(other) == "FakeQuantize"
+
+
+def test_dfl_expectation_is_recognized_in_either_form_and_nothing_else() -> None:
+    """edgekit's DFL is a (1, bins) MatMul from the left; other exporters write a 1x1 Conv. A MatMul
+    or Conv with learned weights is part of the network and stays quantizable."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    from edgekit.calibration.float_scope import is_dfl_conv
+
+    arange = np.arange(16, dtype=np.float32)
+    inits = {
+        "proj": numpy_helper.from_array(arange.reshape(1, 16), "proj"),
+        "proj_col": numpy_helper.from_array(arange.reshape(16, 1), "proj_col"),
+        "conv_w": numpy_helper.from_array(arange.reshape(1, 16, 1, 1), "conv_w"),
+        "learned": numpy_helper.from_array(np.random.default_rng(0).random((1, 16), np.float32), "learned"),
+        "square": numpy_helper.from_array(np.arange(16, dtype=np.float32).reshape(4, 4), "square"),
+    }
+    assert is_dfl_conv(helper.make_node("MatMul", ["proj", "prob"], ["d"]), inits)
+    assert is_dfl_conv(helper.make_node("MatMul", ["prob", "proj_col"], ["d"]), inits)
+    assert is_dfl_conv(helper.make_node("Conv", ["prob", "conv_w"], ["d"]), inits)
+    assert not is_dfl_conv(helper.make_node("MatMul", ["learned", "prob"], ["d"]), inits)
+    assert not is_dfl_conv(helper.make_node("MatMul", ["square", "prob"], ["d"]), inits)
+    assert not is_dfl_conv(helper.make_node("Add", ["proj", "prob"], ["d"]), inits)

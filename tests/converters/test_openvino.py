@@ -11,6 +11,7 @@ import pytest
 
 from edgekit.bundle import read_bundle
 from edgekit.detector import Detector
+from edgekit.devices.host import detect_host
 from edgekit.errors import ManifestError
 from edgekit.models.loader import load_checkpoint
 from edgekit.reparam.samples import synthetic_images
@@ -122,3 +123,24 @@ def test_fp16_ir_is_smaller_and_close(yolo11_fp32: Path, tmp_path: Path) -> None
     d16, d32 = detections(bundle, "openvino"), detections(yolo11_fp32, "openvino")
     for a, b in zip(d16, d32):
         assert strict_matches(b, a, px=2.0) >= 0.9 * max(len(a), len(b))
+
+
+def test_bf16_plan_writes_the_fp32_ir_runs_it_in_bf16_and_verifies_it_with_the_bf16_bounds(
+    tmp_path: Path,
+) -> None:
+    """``--precision bf16`` (x86 CPUs with AVX512_BF16 / AMX): the FP32 IR, recorded as bf16, opened
+    with the bf16 hint by ``Detector`` and checked against PyTorch with the BF16 bounds."""
+    trained = GOLDEN.parent / "fixtures" / "yolo11-shapes.pt"
+    bundle = convert_quietly(
+        load_checkpoint(trained), tmp_path / "bf16.edgekit", "x86-vnni", (160, 160), precision="bf16"
+    )
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert [(a["backend"], a["precision"]) for a in manifest["artifacts"]] == [("openvino", "bf16")]
+    figures = verified(manifest, ["openvino"])
+    assert figures["openvino"]["bounds"] == "bf16" and "bf16" in manifest["verification"]["bounds"]
+    assert manifest["target"]["backend_options"] == {"openvino": {"INFERENCE_PRECISION_HINT": "bf16"}}
+    native = any(f in detect_host().cpu_flags for f in ("avx512_bf16", "amx_bf16"))
+    with Detector(bundle) as det:  # the hint read back from the compiled model
+        assert (
+            det.runtime.precision_hint == "bf16" if native else det.runtime.precision_hint in ("bf16", "f32")
+        )

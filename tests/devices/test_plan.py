@@ -41,7 +41,11 @@ REFUSALS: Tuple[Tuple[str, Dict[str, Any], Tuple[str, ...]], ...] = (
     ("x86-vnni", {"imgsz": 500}, ("--imgsz 500", "multiple of 32")),
     ("x86-vnni", {"imgsz": (640, 0)}, ("--imgsz 0",)),
     ("x86-vnni", {"imgsz": (1, 2, 3)}, ("--imgsz",)),
-    ("x86-vnni", {"precision": "bf16"}, ("unknown precision 'bf16'",)),
+    (
+        "x86-avx2",
+        {"precision": "bf16"},
+        ("--precision bf16 is not supported on x86-avx2", "AVX512_BF16 or AMX"),
+    ),
     ("x86-vnni", {"backend": "ncnn"}, ("unknown backend 'ncnn'",)),
     ("x86-vnni", {"dfl": "host", "nms": "graph"}, ("--nms graph", "--dfl host")),
     ("x86-vnni", {"dfl": "none"}, ("--dfl none",)),
@@ -160,7 +164,7 @@ def test_plan_is_frozen_and_versioned() -> None:
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"precision": "bf16"}, "precision 'bf16' is not one of fp32, fp16, int8"),
+        ({"precision": "bfloat16"}, "precision 'bfloat16' is not one of fp32, fp16, bf16, int8"),
         ({"dfl": "softmax"}, "dfl 'softmax' is not one of fused, host, none"),
         ({"nms": "device"}, "nms 'device' is not one of host, graph, none"),
         ({"output": "flat"}, "output 'flat' is not one of split, concat, end2end, nms"),
@@ -195,3 +199,17 @@ def test_tflite_is_built_on_x86_only_when_asked_for(target: str) -> None:
     assert "tflite" not in resolve_plan(target).backends
     for precision in ("fp32", "int8"):  # x86 has no FP16 arithmetic: refused as for every backend
         assert resolve_plan(target, backend="tflite", precision=precision).backends == ("tflite",)
+
+
+def test_bf16_is_openvino_s_on_x86_cpus_that_may_have_it_and_refused_elsewhere() -> None:
+    plan = resolve_plan("x86-vnni", precision="bf16")
+    assert plan.precision == "bf16" and plan.backends == ("openvino",)
+    assert plan.options_for("openvino") == {"INFERENCE_PRECISION_HINT": "bf16"}
+    assert resolve_plan("x86-amx", precision="bfloat16").precision == "bf16"
+    for target in ("x86-avx2", "rpi5", "jetson"):
+        with pytest.raises(
+            UnsupportedTargetError, match="--precision bf16 is not supported.*AVX512_BF16 or AMX"
+        ):
+            resolve_plan(target, precision="bf16")
+    with pytest.raises(UnsupportedTargetError, match="bf16 is not available with --backend onnxruntime"):
+        resolve_plan("x86-vnni", precision="bf16", backend="onnxruntime")

@@ -208,7 +208,7 @@ def test_bf16_is_openvino_s_on_x86_cpus_that_may_have_it_and_refused_elsewhere()
     assert resolve_plan("x86-amx", precision="bfloat16").precision == "bf16"
     for target in ("x86-avx2", "rpi5", "jetson"):
         with pytest.raises(
-            UnsupportedTargetError, match="--precision bf16 is not supported.*AVX512_BF16 or AMX"
+            UnsupportedTargetError, match=r"--precision bf16 is not supported.*AVX512_BF16 or AMX"
         ):
             resolve_plan(target, precision="bf16")
     with pytest.raises(UnsupportedTargetError, match="bf16 is not available with --backend onnxruntime"):

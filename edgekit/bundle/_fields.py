@@ -105,7 +105,22 @@ def optional_items(
 
 
 def mapping(d: Dict[str, Any], key: str, path: str) -> Dict[str, Any]:
-    value = d.get(key, {})
+    """An optional object field (absent or null: empty)."""
+    value = d.get(key)
+    if value is None:
+        return {}
     if not isinstance(value, dict):
         raise FieldError(f"'{path}{key}' must be an object, got {_show(value)}")
     return value
+
+
+def opt_integer(d: Dict[str, Any], key: str, path: str, minimum: int = 0) -> Optional[int]:
+    return None if d.get(key) is None else integer(d, key, path, minimum)
+
+
+def known(d: Dict[str, Any], path: str, keys: Sequence[str]) -> None:
+    """Refuse a field of ``d`` that is not one of ``keys`` (a typo, or a newer edgekit's field)."""
+    unknown = [k for k in d if k not in keys]
+    if unknown:
+        where = path.rstrip(".") or "the manifest"
+        raise FieldError(f"unknown field '{path}{unknown[0]}' in {where} (known: {', '.join(keys)})")

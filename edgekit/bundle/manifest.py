@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Dict, Optional, Tuple
 
 from edgekit import backends
 from edgekit.bundle import _fields as F
+from edgekit.bundle.records import EngineBuild, ReparamRecord, Verification, plan_record, upgrade_v1
+from edgekit.devices.conversion_plan import ConversionPlan
 from edgekit.errors import NoSuchModelError
 from edgekit.vocab import ARTIFACT_PRECISIONS, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, HEADS
 
-SCHEMA_VERSION = 1
+#: 2: typed ``target`` (the ConversionPlan), ``build`` (was ``target.build``), ``verification`` and
+#: ``reparam``; unknown fields refused everywhere. Version 1 is still read (``_from_v1``).
+SCHEMA_VERSION = 2
 LAYOUTS = ("NCHW", "NHWC")
 DTYPES = ("float32", "float16", "uint8", "int8", "int32", "int64")
 RESIZES = ("letterbox", "stretch")
@@ -50,6 +54,7 @@ class Quantization:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> Quantization:
+        _only(cls, d, path)
         return cls(F.number(d, "scale", path, positive=True), F.integer(d, "zero_point", path, minimum=-128))
 
     @classmethod
@@ -67,6 +72,7 @@ class SourceInfo:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> SourceInfo:
+        _only(cls, d, path)
         digest = F.string(d, "sha256", path)
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise F.FieldError(f"'{path}sha256' must be 64 lowercase hex digits")
@@ -83,6 +89,7 @@ class ModelSection:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> ModelSection:
+        _only(cls, d, path)
         names = F.string_list(d, "class_names", path)
         if not names:
             raise F.FieldError(f"'{path}class_names' must not be empty")
@@ -107,6 +114,7 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> InputSpec:
+        _only(cls, d, path)
         batch = d.get("batch", 1)
         if batch is not None:
             batch = F.integer(d, "batch", path, minimum=1)
@@ -130,6 +138,7 @@ class Preprocess:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> Preprocess:
+        _only(cls, d, path)
         pad = F.integer(d, "pad_value", path, minimum=0)
         if pad > 255:
             raise F.FieldError(f"'{path}pad_value' must be 0..255, got {pad}")
@@ -153,6 +162,7 @@ class OutputSpec:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> OutputSpec:
+        _only(cls, d, path)
         return cls(
             F.string(d, "name", path),
             F.string(d, "role", path, choices=OUTPUT_ROLES),
@@ -176,6 +186,7 @@ class DecoderSpec:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> DecoderSpec:
+        _only(cls, d, path)
         kind = F.string(d, "type", path, choices=DECODERS)
         strides = tuple(int(s) for s in F.int_list(d, "strides", path)) if "strides" in d else ()
         spec = cls(
@@ -206,6 +217,7 @@ class ArtifactFile:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> ArtifactFile:
+        _only(cls, d, path)
         rel = F.string(d, "path", path)
         check_relative(rel, path + "path")
         return cls(rel, F.string(d, "sha256", path), F.integer(d, "size", path, minimum=0))
@@ -222,6 +234,7 @@ class TensorIO:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> TensorIO:
+        _only(cls, d, path)
         return cls(
             F.string(d, "name", path),
             F.string(d, "dtype", path, choices=DTYPES),
@@ -243,6 +256,7 @@ class Artifact:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> Artifact:
+        _only(cls, d, path)
         rel = F.string(d, "path", path)
         check_relative(rel, path + "path")
         return cls(
@@ -255,6 +269,11 @@ class Artifact:
             F.optional_items(d, "io", path, TensorIO.from_dict),
             F.optional_items(d, "extra_outputs", path, OutputSpec.from_dict),
         )
+
+
+def _only(cls: Any, d: Dict[str, Any], path: str) -> None:
+    """Refuse a field of ``d`` that ``cls`` (a manifest section) does not have."""
+    F.known(d, path, tuple(f.name for f in fields(cls)))
 
 
 def check_relative(rel: str, where: str) -> None:
@@ -277,10 +296,11 @@ class Manifest:
     artifacts: Tuple[Artifact, ...]
     edgekit_version: str
     created: str  # ISO 8601, UTC
-    target: Dict[str, Any] = field(default_factory=dict)  # the resolved conversion plan
+    target: Optional[ConversionPlan] = None  # the resolved conversion plan
     tools: Dict[str, str] = field(default_factory=dict)  # versions used to convert
-    verification: Dict[str, Any] = field(default_factory=dict)  # figures recorded at conversion
-    reparam: List[Dict[str, Any]] = field(default_factory=list)  # per-pass report
+    verification: Verification = field(default_factory=Verification)  # figures recorded at conversion
+    reparam: Optional[ReparamRecord] = None  # the reparameterization report
+    build: Optional[EngineBuild] = None  # how the device builds its engine (TensorRT bundles)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -318,8 +338,17 @@ class Manifest:
         return replace(self, input=apply(self.input), outputs=tuple(apply(o) for o in outputs))
 
     def to_dict(self) -> Dict[str, Any]:
-        d = json.loads(json.dumps(asdict(self)))  # tuples -> lists: exactly what is written to disk
-        return {"schema_version": d.pop("schema_version"), **d}
+        """The JSON object written to disk (tuples as lists; empty records left out)."""
+        d = asdict(replace(self, target=None, verification=Verification(), reparam=None, build=None))
+        d = {"schema_version": d.pop("schema_version"), **d}
+        del d["reparam"], d["build"]
+        d["target"] = self.target.to_dict() if self.target is not None else {}
+        d["verification"] = self.verification.to_dict()
+        if self.reparam is not None:
+            d["reparam"] = self.reparam.to_dict()
+        if self.build is not None:
+            d["build"] = self.build.to_dict()
+        return json.loads(json.dumps(d))
 
     @classmethod
     def from_dict(cls, d: Any) -> Manifest:
@@ -331,6 +360,9 @@ class Manifest:
             raise F.FieldError(
                 f"schema_version {version} is newer than this edgekit reads ({SCHEMA_VERSION})"
             )
+        if version == 1:
+            d = upgrade_v1(d, SCHEMA_VERSION)
+        _only(cls, d, "")
         outputs = tuple(
             OutputSpec.from_dict(o, f"outputs[{i}].") for i, o in enumerate(F.obj_list(d, "outputs", ""))
         )
@@ -347,11 +379,13 @@ class Manifest:
             artifacts=artifacts,
             edgekit_version=F.string(d, "edgekit_version", ""),
             created=F.string(d, "created", ""),
-            target=F.mapping(d, "target", ""),
+            target=plan_record(F.mapping(d, "target", "")),
             tools={str(k): str(v) for k, v in F.mapping(d, "tools", "").items()},
-            verification=F.mapping(d, "verification", ""),
-            reparam=list(d.get("reparam", [])),
-            schema_version=version,
+            verification=Verification.from_dict(F.mapping(d, "verification", ""), "verification."),
+            reparam=ReparamRecord.from_dict(F.section(d, "reparam", ""), "reparam.")
+            if d.get("reparam")
+            else None,
+            build=EngineBuild.from_dict(F.section(d, "build", ""), "build.") if d.get("build") else None,
         )
         for art in artifacts:
             manifest.for_artifact(art)  # io entries name known tensors

@@ -103,7 +103,9 @@ def _kind(manifest: Manifest, served_backend: str, kind: str) -> str:
         return "KIND_CPU"
     if kind != "auto":
         return f"KIND_{kind.upper()}"
-    on_gpu = served_backend == "tensorrt" or "tensorrt" in manifest.target.get("backends", ())
+    on_gpu = served_backend == "tensorrt" or (
+        manifest.target is not None and "tensorrt" in manifest.target.backends
+    )
     return "KIND_GPU" if on_gpu else "KIND_CPU"
 
 

@@ -48,7 +48,7 @@ def show(bundle: str, verify: bool, as_json: bool) -> None:
             "models",
             "; ".join(f"{a.backend} {a.precision} {a.path} ({a.size / 1e6:.1f} MB)" for a in m.artifacts),
         ),
-        ("target", str(m.target.get("target", "-"))),
+        ("target", m.target.target if m.target is not None else "-"),
         ("created", f"{m.created} by edgekit {m.edgekit_version}"),
     ]
     if verify:

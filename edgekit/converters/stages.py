@@ -18,6 +18,7 @@ from edgekit import __version__, progress
 from edgekit._optional import require
 from edgekit.bundle import BundleWriter, Manifest
 from edgekit.bundle.manifest import Artifact, InputSpec, ModelSection, Preprocess, SourceInfo
+from edgekit.bundle.records import EngineBuild, ReparamRecord, Verification
 from edgekit.contract.model import LoadedModel
 from edgekit.converters import graph
 from edgekit.converters.artifacts import tool_versions, verification_samples, with_host_io, write_artifact
@@ -105,10 +106,10 @@ def describe_stage(b: Build, roles: Roles) -> Tuple[Preprocess, Any]:
     return preprocess, decoder
 
 
-def tensorrt_stage(b: Build, target: Dict[str, Any]) -> Dict[str, Any]:
-    """The ONNX checked against the JetPack's TensorRT parser, and the build section for the device."""
+def tensorrt_stage(b: Build) -> Optional[EngineBuild]:
+    """The ONNX checked against the JetPack's TensorRT parser, and how the device builds the engine."""
     if "tensorrt" not in b.backends:
-        return target
+        return None
     import onnx
 
     from edgekit.converters.tensorrt import (
@@ -119,14 +120,14 @@ def tensorrt_stage(b: Build, target: Dict[str, Any]) -> Dict[str, Any]:
     )
 
     path = b.onnx_path
-    checked = check_onnx_for_tensorrt(onnx.load(str(path)), target["tensorrt"], path.name)
+    checked = check_onnx_for_tensorrt(onnx.load(str(path)), b.plan.tensorrt, path.name)
     fp16_onnx = write_fp16_onnx(path) if needs_fp16_onnx(b.plan) else None  # TensorRT 11 builds FP16 from it
-    target = {**target, "build": build_section(b.plan, path.name, fp16_onnx)}
+    build = build_section(b.plan, path.name, fp16_onnx)
     b.say(
-        f"ONNX parses in TensorRT {target['tensorrt']}: {checked['ops_checked']} nodes, "
-        f"opset {checked['opset']}; build on the device: {target['build']['trtexec']}"
+        f"ONNX parses in TensorRT {b.plan.tensorrt}: {checked['ops_checked']} nodes, "
+        f"opset {checked['opset']}; build on the device: {build.trtexec}"
     )
-    return target
+    return build
 
 
 def artifacts_stage(b: Build) -> Tuple[Artifact, ...]:
@@ -141,12 +142,12 @@ def artifacts_stage(b: Build) -> Tuple[Artifact, ...]:
 
 @dataclass(frozen=True)
 class Exported:
-    """What the export stages made: the outputs' roles, the simplifier's report, the target section
-    (with the TensorRT build section) and the preprocessing and decoder written into the ONNX."""
+    """What the export stages made: the outputs' roles, the simplifier's report, the device's engine
+    build (TensorRT) and the preprocessing and decoder written into the ONNX."""
 
     roles: Roles
     simplified: Dict[str, Any]
-    target: Dict[str, Any]
+    build: Optional[EngineBuild]
     preprocess: Preprocess
     decoder: Any
 
@@ -158,9 +159,7 @@ def exported_head(info: Any) -> Optional[str]:
     return "one2one" if info.head.end2end else "one2many"
 
 
-def first_manifest(
-    b: Build, e: Exported, artifacts: Sequence[Artifact], reparam: List[Dict[str, Any]]
-) -> Manifest:
+def first_manifest(b: Build, e: Exported, artifacts: Sequence[Artifact], reparam: Dict[str, Any]) -> Manifest:
     """The manifest of the float bundle, before the host interface and verification."""
     info, plan, (h, w) = b.loaded.info, b.plan, b.plan.imgsz
     outputs = graph.output_specs(
@@ -177,10 +176,11 @@ def first_manifest(
         artifacts=tuple(artifacts),
         edgekit_version=__version__,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        target=e.target,
+        target=plan,
         tools=tool_versions(),
-        verification={"onnx_simplify": e.simplified, "backends_not_built": skipped},
-        reparam=reparam,
+        verification=Verification(onnx_simplify=e.simplified, backends_not_built=tuple(skipped)),
+        reparam=ReparamRecord.from_dict(reparam, "reparam.") if reparam else None,
+        build=e.build,
     )
 
 
@@ -191,7 +191,7 @@ def verify_stage(b: Build, manifest: Manifest) -> Manifest:
     with progress.step("verifying against PyTorch"):
         samples = verification_samples(manifest, b.opts)
         figures = verify_bundle(b.writer.dir, manifest, b.loaded, b.module, samples, b.say)
-    return dataclasses.replace(manifest, verification={**manifest.verification, **figures})
+    return dataclasses.replace(manifest, verification=manifest.verification.with_figures(**figures))
 
 
 def int8_stage(b: Build, manifest: Manifest) -> Manifest:
@@ -209,14 +209,13 @@ def int8_stage(b: Build, manifest: Manifest) -> Manifest:
         quantized, report = build_int8(
             b.writer, manifest, b.plan, list(b.backends), b.opts.int8_options(), b.say
         )
-    target = manifest.target
-    if "build" in target:  # the device builds from the Q/DQ model
+    build = manifest.build
+    if build is not None:  # the device builds from the Q/DQ model
         from edgekit.converters.tensorrt import build_section
 
-        trt = next(a for a in quantized if a.backend == "tensorrt")
-        target = {**target, "build": build_section(b.plan, trt.path)}
-    verification = {**manifest.verification, "int8": report}
-    return dataclasses.replace(manifest, artifacts=quantized, target=target, verification=verification)
+        build = build_section(b.plan, next(a for a in quantized if a.backend == "tensorrt").path)
+    verification = manifest.verification.with_figures(int8=report)
+    return dataclasses.replace(manifest, artifacts=quantized, build=build, verification=verification)
 
 
 def write_onnx_bundle(
@@ -226,7 +225,7 @@ def write_onnx_bundle(
     plan: ConversionPlan,
     opts: ConvertOptions,
     backends: Sequence[str],
-    reparam: List[Dict[str, Any]],
+    reparam: Dict[str, Any],
     say: Log,
 ) -> Manifest:
     """Every stage in order; returns the manifest to commit with the writer."""
@@ -237,8 +236,8 @@ def write_onnx_bundle(
     b = Build(writer, module, loaded, plan, opts, tuple(backends), say, torch.zeros(1, 3, h, w))
     roles, simplified = export_stage(b)
     preprocess, decoder = describe_stage(b, roles)  # the ONNX is final after its metadata ...
-    target = tensorrt_stage(b, plan.to_dict())  # ... and the TensorRT FP16 copy, before hashing
-    exported = Exported(roles, simplified, target, preprocess, decoder)
+    build = tensorrt_stage(b)  # ... and the TensorRT FP16 copy, before hashing
+    exported = Exported(roles, simplified, build, preprocess, decoder)
     manifest = first_manifest(b, exported, artifacts_stage(b), reparam)
     if opts.host_io and not b.int8:
         manifest = with_host_io(writer, manifest, say)

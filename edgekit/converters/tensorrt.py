@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
+from edgekit.bundle.records import EngineBuild
 from edgekit.errors import ConversionError
 
 OPS_TABLE = Path(__file__).resolve().parents[1] / "devices" / "data" / "tensorrt_onnx_ops.json"
@@ -143,7 +144,7 @@ def _trtexec_lines(plan: Any, onnx_name: str, fp16: Optional[str]) -> Dict[str, 
     return lines
 
 
-def build_section(plan: Any, onnx_name: str, onnx_fp16: Optional[str] = None) -> Dict[str, Any]:
+def build_section(plan: Any, onnx_name: str, onnx_fp16: Optional[str] = None) -> EngineBuild:
     """The manifest's record of how the device builds the engine (one trtexec line per TensorRT).
 
     ``onnx_fp16``: the FP16 copy (``write_fp16_onnx``) TensorRT 11 builds an FP16 engine from.
@@ -168,7 +169,7 @@ def build_section(plan: Any, onnx_name: str, onnx_fp16: Optional[str] = None) ->
         section["batch"] = dict(zip(("min", "opt", "max"), plan.batch_range))
     if fp16:
         section["onnx_fp16"] = fp16
-    return section
+    return EngineBuild.from_dict(section, "build.")
 
 
 def unsupported_nodes(model: Any, tensorrt: str) -> List[str]:

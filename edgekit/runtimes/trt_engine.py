@@ -213,7 +213,7 @@ def ensure_engine(
     """
     trt = require("tensorrt", "tensorrt", JETPACK_HINT)
     checked_major(trt)
-    build = dict(manifest.target.get("build") or {})
+    build = manifest.build.to_dict() if manifest.build is not None else {}
     if not build:
         raise BackendError(
             f"{bundle_root}: the bundle has no TensorRT build section (convert for a Jetson target)"

@@ -7,6 +7,7 @@ from typing import Any, Dict
 import pytest
 
 from edgekit.bundle import BundleWriter, Manifest
+from edgekit.devices import resolve_plan
 
 MODEL_BYTES = b"not a real network: the bundle format does not run its files" * 10
 
@@ -14,7 +15,7 @@ MODEL_BYTES = b"not a real network: the bundle format does not run its files" * 
 def manifest_dict(model_path: str = "model.onnx", data: bytes = MODEL_BYTES) -> Dict[str, Any]:
     """A complete, valid manifest as a JSON-ready dict."""
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "edgekit_version": "0.1.0",
         "created": "2026-11-21T07:00:00Z",
         "source": {"name": "yolo11n.pt", "sha256": "ab" * 32},
@@ -42,10 +43,18 @@ def manifest_dict(model_path: str = "model.onnx", data: bytes = MODEL_BYTES) -> 
                 "size": len(data),
             }
         ],
-        "target": {"target": "x86-vnni"},
+        "target": resolve_plan("x86-vnni").to_dict(),
         "tools": {"torch": "2.13.0"},
-        "verification": {"max_rel_error": {"boxes": 1e-6}},
-        "reparam": [],
+        "verification": {"onnx_simplify": {"kept": True}, "backends_not_built": []},
+        "reparam": {
+            "tolerance": 1e-4,
+            "flops_convention": "2 x MACs",
+            "latency": {},
+            "input_shape": [1, 3, 384, 640],
+            "before": {"params": 10},
+            "after": {"params": 9},
+            "passes": [{"name": "conv_bn", "applied": True, "changed": 3}],
+        },
     }
 
 

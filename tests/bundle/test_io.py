@@ -63,7 +63,7 @@ def _write_manifest(bundle: Path, text: str) -> None:
 
 
 def test_corrupt_manifest(bundle_dir: Path) -> None:
-    _write_manifest(bundle_dir, '{"schema_version": 1, "source": ')
+    _write_manifest(bundle_dir, '{"schema_version": 2, "source": ')
     with pytest.raises(ManifestError, match="not valid JSON") as exc:
         read_bundle(bundle_dir)
     assert str(bundle_dir / "manifest.json") in str(exc.value)

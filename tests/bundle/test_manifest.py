@@ -39,6 +39,13 @@ def test_roundtrip_is_lossless() -> None:
         (lambda d: d["artifacts"][0].update(backend="ncnn"), "artifacts[0].backend"),
         (lambda d: d.update(schema_version=99), "schema_version 99"),
         (lambda d: d.pop("schema_version"), "schema_version"),
+        (lambda d: d.update(colour="RGB"), "unknown field 'colour' in the manifest"),
+        (lambda d: d["input"].update(colour="RGB"), "unknown field 'input.colour' in input"),
+        (lambda d: d["artifacts"][0].update(sha="x"), "unknown field 'artifacts[0].sha'"),
+        (lambda d: d["verification"].update(max_rel_error={}), "unknown field 'verification.max_rel_error'"),
+        (lambda d: d["reparam"].update(steps=[]), "unknown field 'reparam.steps'"),
+        (lambda d: d.update(build={"onnx": "m.onnx", "precision": "fp16", "trtexc": ""}), "build.trtexc"),
+        (lambda d: d["target"].update(dla=0), "'target': conversion plan: unknown field.s. dla"),
         (
             lambda d: d["artifacts"][0].update(io=[{"name": "images", "dtype": "int4"}]),
             "artifacts[0].io[0].dtype",
@@ -108,3 +115,35 @@ def test_an_artifacts_extra_outputs_follow_the_manifests() -> None:
     seen = m.for_artifact(m.artifacts[0])
     assert [o.role for o in seen.outputs] == [o.role for o in m.outputs] + ["best_scores", "best_classes"]
     assert seen.outputs[-1].dtype == "int64" and seen.input.dtype == "uint8"
+
+
+def test_the_records_are_typed_and_round_trip() -> None:
+    m = Manifest.from_dict(manifest_dict())
+    assert m.target is not None and m.target.target == "x86-vnni" and m.target.backends[0] == "openvino"
+    assert m.reparam is not None and m.reparam.passes[0]["name"] == "conv_bn"  # was read as its keys
+    assert m.to_dict()["reparam"] == manifest_dict()["reparam"]
+    assert m.verification.onnx_simplify == {"kept": True} and m.build is None
+    assert Manifest.from_dict(m.to_dict()) == m
+
+
+def test_a_schema_1_manifest_is_read_and_upgraded() -> None:
+    """Schema 1 kept the engine build inside ``target`` and free-form verification figures."""
+    d = manifest_dict()
+    build = {
+        "onnx": "model.onnx",
+        "precision": "fp16",
+        "tensorrt": "10.3",
+        "max_batch": 1,
+        "trtexec": "trtexec --onnx=model.onnx --fp16",
+        "trtexec_by_tensorrt": {"10.3": "trtexec --fp16"},
+    }
+    d.update(schema_version=1, target={**d["target"], "build": build})
+    d["verification"] = {"max_rel_error": {"boxes": 1e-6}, "backends_not_built": ["tflite"]}
+    m = Manifest.from_dict(d)
+    assert m.schema_version == 2 and m.build is not None and m.build.precision == "fp16"
+    assert m.build.to_dict()["trtexec_by_tensorrt"] == {"10.3": "trtexec --fp16"}
+    assert m.target is not None and m.verification.backends_not_built == ("tflite",)
+    old_plan = manifest_dict()
+    old_plan.update(schema_version=1, target={"target": "x86-vnni"}, reparam=[])  # an early layout
+    m = Manifest.from_dict(old_plan)
+    assert m.target is None and m.reparam is None

@@ -148,7 +148,7 @@ def test_a_jetson_bundle_runs_its_onnx_in_onnxruntime_when_asked(copy, image: Pa
 @pytest.mark.parametrize(
     "option, value, known",
     [
-        ("--precisions", "bf15", "fp32, bf16, fp16, int8"),
+        ("--precisions", "bf15", "fp32, fp16, bf16, int8"),
         ("--backends", "onnxruntime,ncnn", "tensorrt, openvino"),
     ],
 )

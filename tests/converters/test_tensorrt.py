@@ -124,7 +124,7 @@ def test_jetson_fp16_bundle_carries_the_onnx_and_the_build_plan(tmp_path: Path) 
     manifest = json.loads((bundle / "manifest.json").read_text())
     (art,) = manifest["artifacts"]
     assert art["backend"] == "tensorrt" and art["precision"] == "fp16" and art["path"] == "model.onnx"
-    build = manifest["target"]["build"]
+    build = manifest["build"]
     assert build["onnx"] == "model.onnx" and build["trtexec"].startswith("trtexec --onnx=model.onnx")
     assert build["tensorrt"] == manifest["target"]["tensorrt"]
     # the ONNX TensorRT will parse was run here in onnxruntime and matched PyTorch
@@ -157,7 +157,7 @@ def test_jetson_int8_is_symmetric_qdq_checked_in_onnxruntime(tmp_path: Path) -> 
     manifest = json.loads((bundle / "manifest.json").read_text())
     (art,) = manifest["artifacts"]
     assert art["backend"] == "tensorrt" and art["precision"] == "int8" and art["path"] == "model.int8.onnx"
-    assert manifest["target"]["build"]["onnx"] == "model.int8.onnx"
+    assert manifest["build"]["onnx"] == "model.int8.onnx"
     g = onnx.load(str(bundle / art["path"])).graph
     inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     zps = [inits[n.input[2]] for n in g.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]

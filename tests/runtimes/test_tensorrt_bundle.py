@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("torch")  # converts a bundle first: the device suite runs without torch
 
+from edgekit.bundle import Manifest
 from edgekit.runtimes import trt_engine
 
 from ..cli.helpers import run_cli
@@ -38,7 +39,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_build_section_records_the_batch_range_and_one_line_per_tensorrt(bundle: Path) -> None:
-    build = json.loads((bundle / "manifest.json").read_text())["target"]["build"]
+    build = json.loads((bundle / "manifest.json").read_text())["build"]
     assert build["batch"] == {"min": 1, "opt": 8, "max": 8} and build["max_batch"] == 8
     lines = build["trtexec_by_tensorrt"]
     assert set(lines) == {"10.16", "11.4"}
@@ -51,27 +52,20 @@ def test_the_build_section_records_the_batch_range_and_one_line_per_tensorrt(bun
 def test_the_bundle_builds_against_the_contract(bundle: Path, version: str, monkeypatch) -> None:
     onnx = need("onnx")
     manifest = json.loads((bundle / "manifest.json").read_text())
-    build, (art,) = manifest["target"]["build"], manifest["artifacts"]
+    build, (art,) = manifest["build"], manifest["artifacts"]
     dims = onnx.load(str(bundle / build["onnx"])).graph.input[0].type.tensor_type.shape.dim
     shape = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in dims)
     assert shape == (-1, 3, 96, 96)  # the Q/DQ ONNX keeps the dynamic batch
     trt = trt_standin(version, FakeEngine(inputs={"images": shape}))
     install(monkeypatch, trt, cuda_standin(CUDA_VERSIONS[-1]))
     monkeypatch.setattr(trt_engine, "device_key", lambda _t, b, sha: f"{version}-{b['precision']}-{sha[:8]}")
-    path = trt_engine.ensure_engine(bundle, _Manifest(manifest), art["path"], art["sha256"], say=str)
+    path = trt_engine.ensure_engine(bundle, Manifest.from_dict(manifest), art["path"], art["sha256"], say=str)
     assert path.read_bytes() == b"engine"
     assert called(trt, "IOptimizationProfile.set_shape") == [
         ("images", (1, 3, 96, 96), (8, 3, 96, 96), (8, 3, 96, 96))
     ]
     flags = {args[0].name for args in called(trt, "IBuilderConfig.set_flag")}
     assert flags == (set() if version.startswith("tensorrt-11.") else {"FP16", "INT8"})
-
-
-class _Manifest:
-    """The part of a manifest ``ensure_engine`` reads."""
-
-    def __init__(self, data: dict) -> None:
-        self.target = data["target"]
 
 
 def test_a_jetpack_72_fp16_bundle_carries_the_fp16_onnx_tensorrt_11_builds_from(
@@ -85,7 +79,7 @@ def test_a_jetpack_72_fp16_bundle_carries_the_fp16_onnx_tensorrt_11_builds_from(
         TINY, target="jetson-agx-orin", jetpack="7.2", imgsz=96, output=tmp_path / "f.edgekit", measure=False
     )
     manifest = json.loads((out / "manifest.json").read_text())
-    build, (art,) = manifest["target"]["build"], manifest["artifacts"]
+    build, (art,) = manifest["build"], manifest["artifacts"]
     assert build["onnx_fp16"] == "model-fp16.onnx" and [f["path"] for f in art["files"]] == [
         "model-fp16.onnx"
     ]
@@ -97,7 +91,7 @@ def test_a_jetpack_72_fp16_bundle_carries_the_fp16_onnx_tensorrt_11_builds_from(
     monkeypatch.setattr(trt_engine, "device_key", lambda _t, b, sha: f"k-{sha[:8]}")
     seen = []
     monkeypatch.setattr(trt_engine, "_parse", lambda _t, _n, _l, path: seen.append(Path(path).name))
-    trt_engine.ensure_engine(out, _Manifest(manifest), art["path"], art["sha256"], say=str)
+    trt_engine.ensure_engine(out, Manifest.from_dict(manifest), art["path"], art["sha256"], say=str)
     assert seen == ["model-fp16.onnx"]
 
 

@@ -162,7 +162,7 @@ def test_a_jetpack_72_dynamic_build_section_builds_on_10_16_and_11(
     from edgekit.devices import resolve_plan
 
     plan = resolve_plan("jetson-agx-orin", jetpack="7.2", precision=precision, dynamic=True)
-    section = build_section(dataclasses.replace(plan, max_batch=8), "model.onnx", "model-fp16.onnx")
+    section = build_section(dataclasses.replace(plan, max_batch=8), "model.onnx", "model-fp16.onnx").to_dict()
     assert section["batch"] == {"min": 1, "opt": 8, "max": 8} and set(section["trtexec_by_tensorrt"]) == {
         "10.16",
         "11.4",

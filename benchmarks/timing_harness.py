@@ -24,8 +24,8 @@ METHODS = {
     "run by run (old benchmark)": Schedule(blocks=48, per_block=1, warmup=0, settle_s=0),
     "blocks, warm-up only": Schedule(blocks=8, per_block=8, warmup=2, settle_s=0),
     "blocks + 5 ms pause": Schedule(blocks=8, per_block=8, warmup=2, settle_s=0.005),
-    "blocks + 20 ms pause (default)": Schedule(blocks=8, per_block=8, warmup=2),
-    "blocks + 50 ms pause": Schedule(blocks=8, per_block=8, warmup=2, settle_s=0.05),
+    "blocks + 20 ms pause": Schedule(blocks=8, per_block=8, warmup=2, settle_s=0.02),
+    "blocks + 50 ms pause (default)": Schedule(blocks=8, per_block=8, warmup=2),
 }
 
 

@@ -156,6 +156,8 @@ def default_of(f: dataclasses.Field) -> str:
         return "required"
     if isinstance(value, float):
         return f"`{value:.8g}`"
+    if hasattr(value, "to_dict"):  # a record: its empty JSON form
+        value = value.to_dict()
     return f"`{json.dumps(value)}`"
 
 
@@ -186,12 +188,15 @@ def _nested(cls: type, classes: Dict[str, type]) -> List[type]:
 
 def manifest_schema() -> str:
     from edgekit.bundle import manifest as M
+    from edgekit.bundle import records as R
     from edgekit.devices import conversion_plan as P
 
+    modules = {M.__name__: M, R.__name__: R}
     classes = {
         name: obj
-        for name, obj in vars(M).items()
-        if inspect.isclass(obj) and dataclasses.is_dataclass(obj) and obj.__module__ == M.__name__
+        for module in modules.values()
+        for name, obj in vars(module).items()
+        if inspect.isclass(obj) and dataclasses.is_dataclass(obj) and obj.__module__ in modules
     }
     order: List[type] = []
     queue = [M.Manifest]
@@ -202,10 +207,12 @@ def manifest_schema() -> str:
             queue.extend(_nested(cls, classes))
     unused = sorted(set(classes.values()) - set(order), key=lambda c: c.__name__)
     out = [
-        f"Schema version **{M.SCHEMA_VERSION}** (`schema_version`; a reader refuses a newer one). "
-        "Generated at build time from the dataclasses of `edgekit/bundle/manifest.py`: the accepted "
-        "values are read off each section's `from_dict`, the meanings off the comments beside the "
-        "fields.",
+        f"Schema version **{M.SCHEMA_VERSION}** (`schema_version`; a reader refuses a newer one and "
+        "reads version 1, whose `target` carried the engine `build` and whose verification figures "
+        "were free-form). Every section refuses a field it does not know, naming it. Generated at "
+        "build time from the dataclasses of `edgekit/bundle/manifest.py` and `records.py`: the "
+        "accepted values are read off each section's `from_dict`, the meanings off the comments "
+        "beside the fields.",
         "",
     ]
     for cls in order + unused:
@@ -213,7 +220,7 @@ def manifest_schema() -> str:
         doc = inspect.getdoc(cls) or ""
         if doc and not doc.startswith(cls.__name__ + "("):  # dataclasses invent a signature docstring
             out += [doc, ""]
-        out += [*class_table(cls, classes, vars(M)), ""]
+        out += [*class_table(cls, classes, vars(modules[cls.__module__])), ""]
     out += [
         "### Output roles",
         "",
@@ -226,8 +233,8 @@ def manifest_schema() -> str:
     out += [
         "`target` is `ConversionPlan.to_dict()` of `edgekit/devices/conversion_plan.py` "
         "(its own `schema`), with `backend_options` written as `{backend: {key: value}}`; a "
-        "TensorRT plan adds a `build` section (precision, workspace cap, DLA core, timing cache) "
-        "that `edgekit build` reads.",
+        "TensorRT bundle records how the device builds its engine in `build` (`EngineBuild`), "
+        "which `edgekit build` and `Detector` read.",
         "",
     ]
     out += [*class_table(P.ConversionPlan, {}, vars(P)), ""]

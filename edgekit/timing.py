@@ -30,15 +30,15 @@ class Schedule:
     ``blocks`` rounds; in each, every configuration runs ``warmup`` untimed then ``per_block``
     timed runs; ``settle_s`` is slept before a configuration takes over, so that the previous
     one's spinning worker threads park. Measured on 2 cores with two identical onnxruntime
-    sessions (``docs/measurements/2026-12-07-timing-harness.md``): without the pause 44 % of the
-    blocks ran at half speed (the other pool still spinning through the whole block), with
-    20 ms 2 %; warm-up runs alone did not absorb it.
+    sessions (``benchmarks/timing_harness.py``, ``docs/measurements/2026-12-07-cpu-speed.md``):
+    run by run, 60 % of the runs were slowed (2.6x the session alone); in blocks without a pause
+    45 % of the blocks ran at about half speed, with 20 ms 7 %, with 50 ms none.
     """
 
     blocks: int = 6
     per_block: int = 8
     warmup: int = 2
-    settle_s: float = 0.02
+    settle_s: float = 0.05
 
     def __post_init__(self) -> None:
         if self.blocks < 1 or self.per_block < 1 or self.warmup < 0 or self.settle_s < 0:

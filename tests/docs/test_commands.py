@@ -132,8 +132,12 @@ NOT_RUN: List[Tuple[str, str]] = [
         SLOW.format("benchmark rounds on a converted bundle", "tests/bench/test_benchmark.py"),
     ),
     (
-        r"edgekit benchmark tests/data/golden/ultralytics/yolo11_tiny\.pt .*",
+        r"edgekit benchmark tests/data/fixtures/yolo11-shapes\.pt .*",
         SLOW.format("converts and benchmarks, minutes", "tests/bench/test_benchmark.py"),
+    ),
+    (
+        r"edgekit convert tests/data/fixtures/yolo11-shapes\.pt --target cpu --precision bf16 .*",
+        SLOW.format("converts a fixture for bf16", "tests/converters/test_openvino.py"),
     ),
     (
         r"edgekit val (model|yolo11-shapes)-cpu\.edgekit .*",
@@ -158,9 +162,9 @@ NOT_RUN: List[Tuple[str, str]] = [
         "root, debootstrap and qemu, 14 minutes: `make check-aarch64`, outside `make test`",
     ),
     (
-        r"(\.venv/bin/)?python benchmarks/(int8|reparam|stream)\.py( .*)?",
+        r"(\.venv/bin/)?python benchmarks/(int8|reparam|stream|dfl_layout|timing_harness)\.py( .*)?",
         "a benchmark run (minutes; the figures it printed are the page's); "
-        "tests/bench/test_benchmark.py covers the harness",
+        "tests/bench/test_benchmark.py and tests/test_timing.py cover the harness",
     ),
     (
         r"\.venv-fixtures/bin/python (benchmarks|tools)/\S+\.py( .*)?",

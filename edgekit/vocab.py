@@ -39,6 +39,9 @@ NMS_PLACEMENTS: Tuple[str, ...] = ("host", "graph", "none")
 # --- INT8 -------------------------------------------------------------------------------------
 #: how activation ranges are estimated from the calibration images
 CALIBRATION_METHODS: Tuple[str, ...] = ("minmax", "entropy", "percentile")
+#: bias correction after quantization: NNCF's full or fast one (onnxruntime: edgekit's own for
+#: both), or none
+BIAS_CORRECTIONS: Tuple[str, ...] = ("full", "fast", "none")
 #: calibration images read by default (more add little)
 CALIB_IMAGES = 300
 #: fewer readable calibration images than this draw a warning

@@ -24,6 +24,6 @@ ONNXRUNTIME = register(
         qdq_int8=True,
         probe=_providers,
         writer="edgekit.converters.artifacts:write_onnx_artifact",
-        quantizer="edgekit.converters.int8:quantize_qdq",
+        quantizer="edgekit.converters.int8_quantizers:quantize_qdq",
     )
 )

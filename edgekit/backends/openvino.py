@@ -23,6 +23,6 @@ OPENVINO = register(
         graph_nms=True,  # the ONNX NonMaxSuppression operator, converted to the IR's NMS
         probe=_devices,
         writer="edgekit.converters.openvino:write_artifact",
-        quantizer="edgekit.converters.int8:quantize_nncf",
+        quantizer="edgekit.converters.int8_quantizers:quantize_nncf",
     )
 )

@@ -18,6 +18,6 @@ TENSORRT = register(
         qdq_int8=True,  # INT8 engines are built from the Q/DQ ONNX
         built_on_device=True,
         writer="edgekit.converters.artifacts:write_onnx_artifact",
-        quantizer="edgekit.converters.int8:quantize_qdq",
+        quantizer="edgekit.converters.int8_quantizers:quantize_qdq",
     )
 )

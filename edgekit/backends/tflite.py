@@ -16,6 +16,6 @@ TFLITE = register(
         runtime="edgekit.runtimes.litert",
         precisions=("fp32", "fp16", "int8"),
         writer="edgekit.converters.tflite:write_artifact",
-        quantizer="edgekit.converters.int8:quantize_litert",
+        quantizer="edgekit.converters.int8_quantizers:quantize_litert",
     )
 )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from edgekit._optional import require
+from edgekit.calibration.recipe import QuantRecipe
 from edgekit.errors import ConversionError, first_line
 from edgekit.progress import chatter
 
@@ -17,7 +18,7 @@ RANGE_ESTIMATORS = {"minmax": "MINMAX", "percentile": "MEAN_QUANTILE", "entropy"
 #: trained fixtures' test split (no fallback) the mAP50-95 drop was, YOLO11 / YOLO26, in points:
 #: performance preset + NNCF's ranges 0.83 / 0.79, + entropy 0.75 / -, + percentile 1.67 / -;
 #: mixed + NNCF's ranges 0.50 / 0.55, + entropy 0.48 / -, + percentile 1.33 / -, + minmax 0.25 / 0.17.
-DEFAULT_PRESET, DEFAULT_METHOD = "mixed", "minmax"
+#: Hence the recipe's defaults for OpenVINO (``edgekit.calibration.recipe``): mixed, minmax.
 
 
 WITHOUT_BIASES = "/WithoutBiases"  # OpenVINO's name for a biased ONNX Conv's Convolution op
@@ -34,20 +35,26 @@ def openvino_names(model: Any, onnx_names: Sequence[str]) -> List[str]:
     return names
 
 
-def _advanced(spec: Mapping[str, Any], method: str) -> Tuple[Any, Any]:
-    """NNCF's advanced parameters (overflow fix, activation range estimator) and the overflow fix."""
+def _advanced(recipe: QuantRecipe) -> Tuple[Any, Any]:
+    """NNCF's advanced parameters (overflow fix, activation range estimator, bias correction off
+    for ``none``) and the overflow fix."""
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
+    method = recipe.method
     if method not in RANGE_ESTIMATORS:
         raise ConversionError(
             f"calibration method '{method}' has no NNCF range estimator ({', '.join(RANGE_ESTIMATORS)})"
         )
     overflow = {"enable": OverflowFix.ENABLE, "disable": OverflowFix.DISABLE}.get(
-        str(spec.get("overflow_fix") or "disable"), OverflowFix.DISABLE
+        recipe.overflow_fix, OverflowFix.DISABLE
     )
     ranges = getattr(RangeEstimatorParametersSet, RANGE_ESTIMATORS[method])
-    params = AdvancedQuantizationParameters(overflow_fix=overflow, activations_range_estimator_params=ranges)
+    params = AdvancedQuantizationParameters(
+        overflow_fix=overflow,
+        activations_range_estimator_params=ranges,
+        disable_bias_correction=recipe.bias_correction == "none",
+    )
     return params, overflow
 
 
@@ -60,27 +67,24 @@ def quantize_openvino(
     onnx_path: Path,
     out_dir: Path,
     data: Any,
-    spec: Mapping[str, Any],
+    recipe: QuantRecipe,
     exclude: Sequence[str],
     stem: str = "model.int8",
-    preset: str = DEFAULT_PRESET,
-    method: Optional[str] = None,
 ) -> Tuple[str, str, Dict[str, Any]]:
     """Quantize the FP32 ONNX with NNCF for the OpenVINO CPU plugin; returns (xml, bin, recipe).
 
-    ``data`` is a ``CalibrationData``; ``spec`` the plan's openvino int8 entry (overflow fix for
-    CPUs without VNNI); ``exclude`` ONNX node names kept float (``openvino_names``).
-    ``preset``: ``mixed`` (asymmetric activations, the default) or ``performance`` (symmetric).
-    ``method``: NNCF's range estimator by edgekit's method names (``RANGE_ESTIMATORS``; None:
-    ``DEFAULT_METHOD``). Bias correction is NNCF's full one unless ``spec`` asks for
-    ``fast_bias_correction`` (why: the comment above).
+    ``data`` is a ``CalibrationData``; ``recipe`` the overflow fix (CPUs without VNNI), the
+    preset (``mixed``: asymmetric activations, the default; ``performance``: symmetric), the
+    method (NNCF's range estimator by edgekit's method names, ``RANGE_ESTIMATORS``) and the bias
+    correction (NNCF's full one by default, why: the comment above; ``fast``; ``none``);
+    ``exclude`` ONNX node names kept float (``openvino_names``).
     """
     ov = require("openvino", "openvino")
     nncf = require("nncf", "int8")
     logging.getLogger("nncf").setLevel(logging.ERROR)  # its progress bars and INFO lines
-    method = method or DEFAULT_METHOD
-    advanced, overflow = _advanced(spec, method)
-    fast = bool(spec.get("fast_bias_correction", False))
+    method, preset = recipe.method, recipe.preset
+    advanced, overflow = _advanced(recipe)
+    fast = recipe.bias_correction == "fast"
     started = time.perf_counter()
     xml, weights = f"{stem}.xml", f"{stem}.bin"
     try:
@@ -109,7 +113,7 @@ def quantize_openvino(
         "range_estimator": RANGE_ESTIMATORS[method],
         "target_device": "CPU",
         "overflow_fix": overflow.value,
-        "bias_correction": "fast" if fast else "full",
+        "bias_correction": recipe.bias_correction,
         "float_nodes": len(exclude),
         "float_openvino_ops": len(scope),
         "seconds": round(time.perf_counter() - started, 1),

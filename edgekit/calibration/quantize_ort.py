@@ -7,14 +7,13 @@ import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, Sequence, Tuple
 
 from edgekit._optional import require
+from edgekit.calibration.recipe import QuantRecipe
 from edgekit.errors import ConversionError, first_line
 from edgekit.progress import chatter
-from edgekit.vocab import CALIBRATION_METHODS
 
-#: calibration methods edgekit offers (onnxruntime's CalibrationMethod names, lower case)
 CALIB_CHUNK = 8  # images per calibration chunk, at most
 PERCENTILE = 99.999  # onnxruntime's default; kept explicit so that the manifest records it
 # TensorRT's Q/DQ placement (NVIDIA, "Explicit Quantization: Q/DQ layer-placement recommendations"):
@@ -27,14 +26,6 @@ BIAS_CORRECTION_IMAGES = 64  # calibration images whose per-channel output means
 def chunk_size(n: int, most: int = CALIB_CHUNK) -> int:
     """The largest divisor of ``n`` up to ``most`` (onnxruntime's strided calibration needs one)."""
     return next(k for k in range(min(most, max(n, 1)), 0, -1) if n % k == 0)
-
-
-def default_method(spec: Mapping[str, Any]) -> str:
-    """The calibration method when none is named: percentile for onnxruntime's asymmetric CPU
-    scheme, minmax for TensorRT's symmetric one. On the trained fixtures' test split, percentile
-    cut the CPU model's mAP50-95 drop from 0.66 / 0.64 to 0.41 / 0.42 points (YOLO11 / YOLO26,
-    no fallback); the TensorRT Q/DQ figures (0.49 / 0.25) were measured with minmax."""
-    return "minmax" if spec.get("activation_symmetric", False) else "percentile"
 
 
 class _DropAdvice(logging.Filter):
@@ -55,29 +46,23 @@ def _hide_advice() -> Iterator[None]:
         root.removeFilter(drop)
 
 
-def quant_types(spec: Mapping[str, Any]) -> Dict[str, Any]:
-    """QuantType of activations and weights for a plan's int8 spec (``activation_type``, ``weight_type``)."""
+def quant_types(recipe: QuantRecipe) -> Dict[str, Any]:
+    """QuantType of activations and weights for ``recipe``."""
     q = require("onnxruntime.quantization", "onnx")
     table = {"int8": q.QuantType.QInt8, "uint8": q.QuantType.QUInt8}
-    return {
-        "activation_type": table[spec.get("activation_type", "int8")],
-        "weight_type": table[spec.get("weight_type", "int8")],
-    }
+    return {"activation_type": table[recipe.activation_type], "weight_type": table[recipe.weight_type]}
 
 
-def _calibration(q: Any, spec: Mapping[str, Any], method: str, images: int) -> Tuple[Any, Dict[str, Any]]:
-    """onnxruntime's calibration method and ``extra_options`` for the plan's int8 ``spec``."""
-    if method not in CALIBRATION_METHODS:
-        raise ConversionError(
-            f"unknown calibration method {method!r}; choose one of {', '.join(CALIBRATION_METHODS)}"
-        )
+def _calibration(q: Any, recipe: QuantRecipe, images: int) -> Tuple[Any, Dict[str, Any]]:
+    """onnxruntime's calibration method and ``extra_options`` for ``recipe``."""
+    method = recipe.method
     calibrate = {
         "minmax": q.CalibrationMethod.MinMax,
         "entropy": q.CalibrationMethod.Entropy,
         "percentile": q.CalibrationMethod.Percentile,
     }[method]
     extra: Dict[str, Any] = {
-        "ActivationSymmetric": bool(spec.get("activation_symmetric", False)),
+        "ActivationSymmetric": recipe.activation_symmetric,
         "WeightSymmetric": True,
         # calibrate in chunks: onnxruntime keeps every tensor of every image of a chunk in memory
         # (a YOLO11n at 640 holds ~0.55 GB per image; 100 images at once ran out of 24 GB)
@@ -91,10 +76,10 @@ def _calibration(q: Any, spec: Mapping[str, Any], method: str, images: int) -> T
     return calibrate, extra
 
 
-def _after_quantization(source: Path, dest: Path, reader: Any, spec: Mapping[str, Any]) -> Tuple[Any, Any]:
+def _after_quantization(source: Path, dest: Path, reader: Any, recipe: QuantRecipe) -> Tuple[Any, Any]:
     """edgekit's own passes over the Q/DQ model: SiLU input ranges, then bias correction."""
     silu = None
-    if spec.get("silu_ranges", True):  # SiLU inputs of the QLinearConv -> QLinearSigmoid/Mul scheme
+    if recipe.silu_ranges:  # SiLU inputs of the QLinearConv -> QLinearSigmoid/Mul scheme
         import onnx
 
         from edgekit.calibration.silu_ranges import tighten_silu_inputs
@@ -104,7 +89,7 @@ def _after_quantization(source: Path, dest: Path, reader: Any, spec: Mapping[str
         if silu["tensors"]:
             onnx.save(model, str(dest))
     corrected = None
-    if spec.get("bias_correction", True):  # onnxruntime's quantizer has none; NNCF applies its own
+    if recipe.bias_correction != "none":  # onnxruntime's quantizer has none; NNCF applies its own
         from edgekit.calibration.bias_correction import correct_biases
 
         reader.rewind()
@@ -117,21 +102,19 @@ def quantize_onnx(
     source: Path,
     dest: Path,
     reader: Any,
-    spec: Mapping[str, Any],
+    recipe: QuantRecipe,
     exclude: Sequence[str],
-    method: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """Write the Q/DQ model of ``source`` to ``dest``, calibrated on ``reader``; returns the recipe.
+    """Write the Q/DQ model of ``source`` to ``dest``, calibrated on ``reader``; returns what ran.
 
-    ``spec`` is the plan's onnxruntime int8 entry (types, per-channel, reduce range, symmetric
-    activations for TensorRT; ``silu_ranges`` / ``bias_correction: False`` skip those passes);
-    ``exclude`` the nodes kept float; ``method`` None: ``default_method``.
+    ``recipe``: types, per-channel, reduce range, symmetric activations for TensorRT, the
+    calibration method, and edgekit's SiLU-range and bias-correction passes; ``exclude`` the
+    nodes kept float.
     """
     q = require("onnxruntime.quantization", "onnx")
-    method = method or default_method(spec)
-    calibrate, extra = _calibration(q, spec, method, len(reader))
-    per_channel = bool(spec.get("per_channel", True))
-    reduce_range = bool(spec.get("reduce_range", False))
+    method = recipe.method
+    calibrate, extra = _calibration(q, recipe, len(reader))
+    per_channel, reduce_range = recipe.per_channel, recipe.reduce_range
     op_types = list(TENSORRT_OP_TYPES) if extra["ActivationSymmetric"] else None
     started = time.perf_counter()
     reader.rewind()
@@ -148,19 +131,19 @@ def quantize_onnx(
                 op_types_to_quantize=op_types,
                 calibrate_method=calibrate,
                 extra_options=extra,
-                **quant_types(spec),
+                **quant_types(recipe),
             )
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises plain Exceptions here
             first = first_line(exc)
             raise ConversionError(f"onnxruntime cannot quantize {source.name}: {first}") from None
-    silu, corrected = _after_quantization(source, dest, reader, spec)
+    silu, corrected = _after_quantization(source, dest, reader, recipe)
     return {
         "quantizer": "onnxruntime.quantization.quantize_static",
         "format": "QDQ",
         "method": method,
         "percentile": PERCENTILE if method == "percentile" else None,
-        "activation_type": spec.get("activation_type", "int8"),
-        "weight_type": spec.get("weight_type", "int8"),
+        "activation_type": recipe.activation_type,
+        "weight_type": recipe.weight_type,
         "activation_symmetric": extra["ActivationSymmetric"],
         "op_types": op_types or "all onnxruntime quantizes",
         "per_channel": per_channel,

@@ -8,6 +8,7 @@ from typing import Optional, Tuple
 import click
 
 from edgekit.vocab import (
+    BIAS_CORRECTIONS,
     CALIB_IMAGES,
     CALIBRATION_METHODS,
     DEFAULT_CONF,
@@ -89,6 +90,17 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
     type=click.Choice(CALIBRATION_METHODS),
     help="Calibration method (default: percentile for onnxruntime CPU models, minmax for TensorRT "
     "and for OpenVINO, whose NNCF ranges follow it).",
+)
+@click.option(
+    "--bias-correction",
+    type=click.Choice(BIAS_CORRECTIONS),
+    help="After quantizing: NNCF's full (default) or fast bias correction, or none "
+    "(onnxruntime: edgekit's own unless none).",
+)
+@click.option(
+    "--silu-ranges/--no-silu-ranges",
+    default=None,
+    help="onnxruntime Q/DQ: tighten the ranges of SiLU inputs (default: on).",
 )
 @click.option("--keep-float", multiple=True, help="ONNX node to keep in float (repeatable).")
 @click.option(

@@ -20,6 +20,7 @@ from edgekit import progress
 from edgekit.backends import BACKENDS, REFERENCE
 from edgekit.bundle import Bundle
 from edgekit.bundle.manifest import Artifact, Manifest
+from edgekit.calibration.recipe import QuantRecipe
 from edgekit.converters.int8_report import describe, map_drop, round_record, summary_line
 from edgekit.errors import ConversionError
 from edgekit.verify import INT8
@@ -35,13 +36,19 @@ MAX_MAP_DROP = INT8.max_map_drop  # mAP50-95 points, with --val
 MAP_DROP_AIM = 0.5
 FALLBACK_STEPS = (2, 4, 8, 16)  # layers kept float per fallback round (cumulative, most sensitive first)
 TFLITE_FP32 = "model.fp32.tflite"  # the engine writes it for the TFLite quantizer; removed afterwards
+#: ``(builder, backend, exclude, writer) -> (artifact, what ran)``: a backend's INT8 quantizer (in
+#: ``edgekit.converters.int8_quantizers``)
+#: (``Backend.quantizer``), calibrated on ``builder.data`` from the FP32 ONNX artifact
+Quantizer = Callable[["Int8Builder", str, Sequence[str], Any], Tuple[Artifact, Dict[str, Any]]]
 
 
 @dataclasses.dataclass
 class Int8Options:
     calib: Path
     images: int = 300
-    method: Optional[str] = None  # None: per quantizer (quantize_ort.default_method, quantize_nncf)
+    method: Optional[str] = None  # None: per backend (edgekit.calibration.recipe.default_method)
+    bias_correction: Optional[str] = None  # None: "full" (BIAS_CORRECTIONS)
+    silu_ranges: Optional[bool] = None  # None: on (onnxruntime Q/DQ)
     keep_float: Sequence[str] = ()
     quantize_head: bool = False  # the naive baseline: decode tail quantized too (benchmarks only)
     int8_io: bool = False  # TFLite: int8 input (and int8 outputs where quantized) instead of float
@@ -74,10 +81,24 @@ class Int8Builder:
         self.fp32 = manifest.artifact("onnxruntime")
         self.data = CalibrationData(opts.calib, manifest, count=opts.images, progress=True)
         self.check = self._check_images()
-        self.specs = {c["backend"]: c for c in plan.to_dict().get("int8", [])}
+        self.recipes = {b: self.recipe_for(b) for b in plan.backends}
         self.scope = self._scope()
         self._fp32_val: Optional[Dict[str, Any]] = None
         self.bounds = dataclasses.replace(INT8, max_map_drop=opts.max_map_drop)
+
+    def recipe_for(self, backend: str) -> QuantRecipe:
+        """``backend``'s recipe: the user's flags over the plan's constraints over the defaults."""
+        o = self.opts
+        return QuantRecipe.resolve(
+            backend,
+            self.plan.int8_for(backend),
+            method=o.method,
+            bias_correction=o.bias_correction,
+            silu_ranges=o.silu_ranges,
+            images=o.images,
+            keep_float=tuple(o.keep_float),
+            quantize_head=o.quantize_head,
+        )
 
     def _check_images(self) -> Tuple[List[np.ndarray], str]:
         from edgekit.calibration import CalibrationData
@@ -291,64 +312,6 @@ def float_interface(det: Any) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:
         return raw
 
     return infer
-
-
-#: ``(builder, backend, exclude, writer) -> (artifact, recipe)``: a backend's INT8 quantizer
-#: (``Backend.quantizer``), calibrated on ``builder.data`` from the FP32 ONNX artifact
-Quantizer = Callable[["Int8Builder", str, Sequence[str], Any], Tuple[Artifact, Dict[str, Any]]]
-
-
-def quantize_qdq(
-    b: Int8Builder, backend: str, exclude: Sequence[str], writer: Any
-) -> Tuple[Artifact, Dict[str, Any]]:
-    """onnxruntime's static quantizer: a Q/DQ ONNX (run by onnxruntime, built into TensorRT engines)."""
-    from edgekit.calibration.quantize_ort import quantize_onnx
-
-    source, spec = b.root / b.fp32.path, b.specs.get(backend, {})
-    recipe = quantize_onnx(
-        source, b.root / INT8_ONNX, b.data.onnxruntime_reader(), spec, exclude, b.opts.method
-    )
-    b.data.progress = False  # one progress bar per conversion is enough
-    return writer.artifact(INT8_ONNX, backend, "int8"), recipe
-
-
-def quantize_nncf(
-    b: Int8Builder, backend: str, exclude: Sequence[str], writer: Any
-) -> Tuple[Artifact, Dict[str, Any]]:
-    """NNCF's post-training quantization of the OpenVINO model."""
-    from edgekit.calibration.quantize_nncf import quantize_openvino
-
-    source, spec = b.root / b.fp32.path, b.specs.get(backend, {})
-    xml, weights, recipe = quantize_openvino(source, b.root, b.data, spec, exclude, method=b.opts.method)
-    b.data.progress = False
-    return writer.artifact(xml, backend, "int8", extra=[weights]), recipe
-
-
-def quantize_litert(
-    b: Int8Builder, backend: str, exclude: Sequence[str], writer: Any
-) -> Tuple[Artifact, Dict[str, Any]]:
-    """Full-integer TFLite body with float I/O; the decode tail (and fallback convs) stay float.
-
-    TFLite tensors carry module paths, not ONNX node names: the tail is found by the same walk
-    on the .tflite graph; fallback keeps its head convolutions float (``exclude`` lists
-    ``tflite:<tensor>`` entries for them).
-    """
-    from edgekit.converters.tflite import TFLITE_NAME, quantize_tflite, tflite_float_scope
-
-    source = b.root / TFLITE_FP32
-    tail, _ = tflite_float_scope(source)
-    extra = [e[len("tflite:") :] for e in exclude if e.startswith("tflite:")]
-    floats = [] if b.opts.quantize_head else tail
-    recipe = quantize_tflite(source, b.root / TFLITE_NAME, "int8", b.data, [*floats, *extra])
-    b.data.progress = False
-    if not b.opts.int8_io:
-        return writer.artifact(TFLITE_NAME, backend, "int8"), recipe
-    from edgekit.converters.tflite_io import make_integer_io
-
-    m = b.manifest
-    io = make_integer_io(b.root / TFLITE_NAME, m.input.name, [o.name for o in m.outputs])
-    recipe["io"] = {t.name: t.dtype for t in io}
-    return dataclasses.replace(writer.artifact(TFLITE_NAME, backend, "int8"), io=io), recipe
 
 
 def build_int8(

@@ -52,6 +52,8 @@ class ConvertOptions:
     calib: Optional[Path] = None
     calib_images: int = CALIB_IMAGES
     calib_method: Optional[str] = None  # None: percentile (onnxruntime CPU), minmax (TensorRT, OpenVINO)
+    bias_correction: Optional[str] = None  # None: "full" (edgekit.calibration.recipe.QuantRecipe)
+    silu_ranges: Optional[bool] = None  # None: on (onnxruntime Q/DQ)
     keep_float: Sequence[str] = ()
     quantize_head: bool = False
     int8_io: bool = False  # TFLite: integer input/outputs instead of float
@@ -78,6 +80,8 @@ class ConvertOptions:
             Path(self.calib),
             images=self.calib_images,
             method=self.calib_method,
+            bias_correction=self.bias_correction,
+            silu_ranges=self.silu_ranges,
             keep_float=tuple(self.keep_float),
             quantize_head=self.quantize_head,
             int8_io=self.int8_io,

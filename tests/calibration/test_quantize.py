@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -11,14 +12,16 @@ import pytest
 
 from edgekit.bundle import read_bundle
 from edgekit.calibration import CalibrationData, CalibrationWarning
+from edgekit.calibration.recipe import QuantRecipe
+from edgekit.devices import resolve_plan
 from edgekit.errors import ConversionError
 
 from ..conftest import need
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "ultralytics"
 IMGSZ = 96
-U8S8 = {"activation_type": "uint8", "weight_type": "int8", "per_channel": True, "activation_symmetric": False}
-TRT = {"activation_type": "int8", "weight_type": "int8", "per_channel": True, "activation_symmetric": True}
+U8S8 = QuantRecipe.resolve("onnxruntime", resolve_plan("x86-vnni", precision="int8").int8_for("onnxruntime"))
+TRT = QuantRecipe.resolve("tensorrt", resolve_plan("jetson", precision="int8").int8_for("tensorrt"))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -118,7 +121,7 @@ def test_keep_float_names_must_exist(yolo11: Path) -> None:
 
 
 def quantized(
-    yolo11: Path, calib_dir: Path, tmp_path: Path, spec: Dict[str, Any], method: Optional[str] = None
+    yolo11: Path, calib_dir: Path, tmp_path: Path, recipe: QuantRecipe, method: Optional[str] = None
 ):
     import onnx
 
@@ -127,15 +130,12 @@ def quantized(
 
     scope = head_float_scope(onnx.load(str(yolo11 / "model.onnx")))
     dest = tmp_path / "int8.onnx"
-    recipe = quantize_onnx(
-        yolo11 / "model.onnx",
-        dest,
-        data_for(yolo11, calib_dir).onnxruntime_reader(),
-        spec,
-        scope.nodes(),
-        method,
+    if method is not None:
+        recipe = dataclasses.replace(recipe, method=method)
+    ran = quantize_onnx(
+        yolo11 / "model.onnx", dest, data_for(yolo11, calib_dir).onnxruntime_reader(), recipe, scope.nodes()
     )
-    return dest, scope, recipe
+    return dest, scope, ran
 
 
 def run(path: Path, x: np.ndarray) -> Dict[str, np.ndarray]:
@@ -191,15 +191,38 @@ def test_tensorrt_scheme_has_symmetric_activations(yolo11: Path, calib_dir: Path
     assert len(dequantized) < sum(n.op_type == "Conv" for n in g.node) + 10
 
 
-def test_default_method_follows_the_scheme() -> None:
-    from edgekit.calibration.quantize_ort import default_method
+def test_the_recipe_is_resolved_once_user_over_device_over_defaults() -> None:
+    assert U8S8.method == "percentile" and TRT.method == "minmax"  # the scheme's default method
+    assert (U8S8.activation_type, U8S8.activation_symmetric, TRT.activation_symmetric) == (
+        "uint8",
+        False,
+        True,
+    )
+    avx2 = resolve_plan("x86-avx2", precision="int8")
+    assert QuantRecipe.resolve("onnxruntime", avx2.int8_for("onnxruntime")).reduce_range is True
+    assert QuantRecipe.resolve("openvino", avx2.int8_for("openvino")).overflow_fix == "enable"
+    chosen = QuantRecipe.resolve(
+        "onnxruntime",
+        avx2.int8_for("onnxruntime"),
+        method="entropy",
+        bias_correction="none",
+        silu_ranges=False,
+    )
+    assert (chosen.method, chosen.bias_correction, chosen.silu_ranges, chosen.reduce_range) == (
+        "entropy",
+        "none",
+        False,
+        True,
+    )
+    assert QuantRecipe.resolve("openvino").to_dict()["bias_correction"] == "full"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        chosen.method = "minmax"  # type: ignore[misc]
 
-    assert default_method(U8S8) == "percentile" and default_method(TRT) == "minmax"
 
-
-def test_unknown_method_is_refused(yolo11: Path, calib_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConversionError, match="unknown calibration method"):
-        quantized(yolo11, calib_dir, tmp_path, U8S8, "median")
+@pytest.mark.parametrize("field, value", [("method", "median"), ("bias_correction", "half"), ("preset", "x")])
+def test_a_recipe_outside_the_vocabulary_is_refused(field: str, value: str) -> None:
+    with pytest.raises(ConversionError, match=f"INT8 recipe: {field} '{value}' is not one of"):
+        dataclasses.replace(U8S8, **{field: value})
 
 
 def test_nncf_writes_an_int8_ir_that_runs(yolo11: Path, calib_dir: Path, tmp_path: Path) -> None:
@@ -211,16 +234,19 @@ def test_nncf_writes_an_int8_ir_that_runs(yolo11: Path, calib_dir: Path, tmp_pat
     from edgekit.calibration.quantize_nncf import quantize_openvino
 
     scope = head_float_scope(onnx.load(str(yolo11 / "model.onnx")))
-    spec = {"overflow_fix": "disable"}
     xml, weights, recipe = quantize_openvino(
-        yolo11 / "model.onnx", tmp_path, data_for(yolo11, calib_dir), spec, scope.nodes()
+        yolo11 / "model.onnx",
+        tmp_path,
+        data_for(yolo11, calib_dir),
+        QuantRecipe.resolve("openvino"),
+        scope.nodes(),
     )
     model = ov.Core().read_model(str(tmp_path / xml))
     types = [op.get_type_name() for op in model.get_ordered_ops()]
     assert types.count("FakeQuantize") > 10 and (tmp_path / weights).is_file()
     assert recipe["float_nodes"] == len(scope.nodes())
     assert (recipe["preset"], recipe["method"], recipe["range_estimator"]) == ("mixed", "minmax", "MINMAX")
-    assert recipe["bias_correction"] == "full"  # NNCF's fast one is the spec's opt-in
+    assert recipe["bias_correction"] == "full"  # NNCF's fast one is the recipe's opt-in
     # no FakeQuantize right after a kept-float decode node
     tail = set(scope.tail)
     for op in model.get_ordered_ops():
@@ -239,11 +265,10 @@ def test_nncf_range_estimator_follows_the_calibration_method(
     need("nncf")
     from edgekit.calibration.quantize_nncf import quantize_openvino
 
-    data, spec = data_for(yolo11, calib_dir), {"overflow_fix": "disable", "fast_bias_correction": True}
-    with pytest.raises(ConversionError, match="calibration method 'median' has no NNCF range estimator"):
-        quantize_openvino(yolo11 / "model.onnx", tmp_path, data, spec, [], method="median")
+    data = data_for(yolo11, calib_dir)
+    recipe = QuantRecipe.resolve("openvino", method="entropy", bias_correction="fast")
     xml, _, recipe = quantize_openvino(
-        yolo11 / "model.onnx", tmp_path, data, spec, [], method="entropy", preset="performance"
+        yolo11 / "model.onnx", tmp_path, data, dataclasses.replace(recipe, preset="performance"), []
     )
     assert (recipe["preset"], recipe["range_estimator"], recipe["bias_correction"]) == (
         "performance",
@@ -281,8 +306,8 @@ def test_bias_correction_removes_the_mean_shift_of_each_quantized_conv(
 
     data = data_for(yolo11, calib_dir)
     dest = tmp_path / "q.onnx"
-    spec = {**U8S8, "bias_correction": False}
-    recipe = quantize_onnx(yolo11 / "model.onnx", dest, data.onnxruntime_reader(), spec, [])
+    off = dataclasses.replace(U8S8, bias_correction="none")
+    recipe = quantize_onnx(yolo11 / "model.onnx", dest, data.onnxruntime_reader(), off, [])
     assert recipe["bias_correction"] is None
     inputs = list(data)[:6]
     before = dest.read_bytes()
@@ -314,7 +339,9 @@ def test_openvino_layer_sensitivity_ranks_every_candidate_on_the_nncf_model(
     source = onnx.load(str(yolo11 / "model.onnx"))
     scope = head_float_scope(source)
     data = data_for(yolo11, calib_dir)
-    xml, _, _ = quantize_openvino(yolo11 / "model.onnx", tmp_path, data, {}, scope.nodes())
+    xml, _, _ = quantize_openvino(
+        yolo11 / "model.onnx", tmp_path, data, QuantRecipe.resolve("openvino"), scope.nodes()
+    )
     candidates = [n for n in conv_nodes(source) if n not in scope.nodes()]
     inputs = list(data_for(yolo11, calib_dir, 3))
     ranking = openvino_layer_sensitivity(yolo11 / "model.onnx", tmp_path / xml, inputs, candidates)
@@ -372,7 +399,9 @@ def test_openvino_keeps_the_named_convolutions_float(yolo11: Path, calib_dir: Pa
 
     convs = conv_nodes(onnx.load(str(yolo11 / "model.onnx")))
     kept, other = convs[:3], convs[3]
-    xml, _, recipe = quantize_openvino(yolo11 / "model.onnx", tmp_path, data_for(yolo11, calib_dir), {}, kept)
+    xml, _, recipe = quantize_openvino(
+        yolo11 / "model.onnx", tmp_path, data_for(yolo11, calib_dir), QuantRecipe.resolve("openvino"), kept
+    )
     assert recipe["float_openvino_ops"] == 2 * len(kept)
     ops = {op.get_friendly_name(): op for op in ov.Core().read_model(str(tmp_path / xml)).get_ops()}
 

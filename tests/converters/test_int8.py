@@ -65,6 +65,9 @@ def test_int8_bundle_carries_both_int8_models_and_the_report(tmp_path: Path, sha
         "12",  # of 16: four calibration-disjoint images remain for the agreement check
         "--allow-accuracy-loss",  # untrained weights: near-tied scores; the report still says how far
         "--allow-small-calib",  # 12 readable images: refused without it
+        "--bias-correction",
+        "fast",  # reaches both quantizers through the recipe
+        "--no-silu-ranges",
         "-o",
         str(out),
         timeout=600,
@@ -85,6 +88,14 @@ def test_int8_bundle_carries_both_int8_models_and_the_report(tmp_path: Path, sha
         assert set(figures["agreement"]["outputs"]) == {"boxes", "scores"}
         assert isinstance(figures["accepted"], bool)
     assert report["backends"]["onnxruntime"]["activation_type"] == "uint8"  # x86 VNNI: U8S8
+    recipes = {b: report["backends"][b]["recipe"] for b in ("onnxruntime", "openvino")}  # stored whole
+    assert recipes["onnxruntime"]["scheme"] == "qdq-u8s8" and recipes["onnxruntime"]["method"] == "percentile"
+    assert recipes["openvino"]["method"] == "minmax" and recipes["openvino"]["preset"] == "mixed"
+    assert {r["bias_correction"] for r in recipes.values()} == {"fast"} and not recipes["onnxruntime"][
+        "silu_ranges"
+    ]
+    assert report["backends"]["openvino"]["bias_correction"] == "fast"  # what NNCF ran
+    assert report["backends"]["onnxruntime"]["silu_ranges"] is None  # the pass was skipped
     # every dequantized weight of the Q/DQ model was read back against FP32: within rounding
     from edgekit.converters.int8_weights import weight_dequantizers
 

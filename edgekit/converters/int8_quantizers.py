@@ -1,0 +1,72 @@
+"""Each backend's INT8 quantizer, as its descriptor names it (``Backend.quantizer``).
+
+``(builder, backend, exclude, writer) -> (artifact, what ran)``: calibrated on ``builder.data``
+from the bundle's FP32 ONNX artifact, by the backend's frozen ``QuantRecipe``
+(``builder.recipes``), with the nodes of ``exclude`` kept float.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Dict, Sequence, Tuple
+
+from edgekit.bundle.manifest import Artifact
+from edgekit.converters.int8 import INT8_ONNX, TFLITE_FP32
+
+if TYPE_CHECKING:
+    from edgekit.converters.int8 import Int8Builder
+
+
+def quantize_qdq(
+    b: Int8Builder, backend: str, exclude: Sequence[str], writer: Any
+) -> Tuple[Artifact, Dict[str, Any]]:
+    """onnxruntime's static quantizer: a Q/DQ ONNX (run by onnxruntime, built into TensorRT engines)."""
+    from edgekit.calibration.quantize_ort import quantize_onnx
+
+    source = b.root / b.fp32.path
+    ran = quantize_onnx(source, b.root / INT8_ONNX, b.data.onnxruntime_reader(), b.recipes[backend], exclude)
+    b.data.progress = False  # one progress bar per conversion is enough
+    return writer.artifact(INT8_ONNX, backend, "int8"), {**ran, "recipe": b.recipes[backend].to_dict()}
+
+
+def quantize_nncf(
+    b: Int8Builder, backend: str, exclude: Sequence[str], writer: Any
+) -> Tuple[Artifact, Dict[str, Any]]:
+    """NNCF's post-training quantization of the OpenVINO model."""
+    from edgekit.calibration.quantize_nncf import quantize_openvino
+
+    source = b.root / b.fp32.path
+    xml, weights, ran = quantize_openvino(source, b.root, b.data, b.recipes[backend], exclude)
+    b.data.progress = False
+    return writer.artifact(xml, backend, "int8", extra=[weights]), {
+        **ran,
+        "recipe": b.recipes[backend].to_dict(),
+    }
+
+
+def quantize_litert(
+    b: Int8Builder, backend: str, exclude: Sequence[str], writer: Any
+) -> Tuple[Artifact, Dict[str, Any]]:
+    """Full-integer TFLite body with float I/O; the decode tail (and fallback convs) stay float.
+
+    TFLite tensors carry module paths, not ONNX node names: the tail is found by the same walk
+    on the .tflite graph; fallback keeps its head convolutions float (``exclude`` lists
+    ``tflite:<tensor>`` entries for them).
+    """
+    from edgekit.converters.tflite import TFLITE_NAME, quantize_tflite, tflite_float_scope
+
+    source = b.root / TFLITE_FP32
+    tail, _ = tflite_float_scope(source)
+    extra = [e[len("tflite:") :] for e in exclude if e.startswith("tflite:")]
+    floats = [] if b.opts.quantize_head else tail
+    recipe = quantize_tflite(source, b.root / TFLITE_NAME, "int8", b.data, [*floats, *extra])
+    recipe["recipe"] = b.recipes[backend].to_dict()
+    b.data.progress = False
+    if not b.opts.int8_io:
+        return writer.artifact(TFLITE_NAME, backend, "int8"), recipe
+    from edgekit.converters.tflite_io import make_integer_io
+
+    m = b.manifest
+    io = make_integer_io(b.root / TFLITE_NAME, m.input.name, [o.name for o in m.outputs])
+    recipe["io"] = {t.name: t.dtype for t in io}
+    return dataclasses.replace(writer.artifact(TFLITE_NAME, backend, "int8"), io=io), recipe

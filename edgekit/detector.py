@@ -59,8 +59,8 @@ class Detector(Closing):
         m = self.manifest = self.manifest.for_artifact(artifact)  # its own integer I/O, if any
         self.artifact = artifact  # the model file opened (its backend, path and precision)
         self.backend = artifact.backend
-        if artifact.precision == "bf16":  # the FP32 model computed in bf16: the runtime's hint
-            runtime_options = {"precision": "bf16", **runtime_options}
+        if artifact.precision in BACKENDS.get(artifact.backend).precision_hints[1:]:
+            runtime_options = {"precision": artifact.precision, **runtime_options}  # FP32 model, bf16 hint
         self.runtime = open_runtime(
             artifact.backend, self.bundle.root / artifact.path, m.input, m.outputs, threads, **runtime_options
         )

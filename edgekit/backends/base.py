@@ -42,11 +42,18 @@ class Backend:
     graph_nms: bool = False  # its graph can carry NMS
     qdq_int8: bool = False  # INT8 as a Q/DQ ONNX (onnxruntime's quantizer writes it)
     built_on_device: bool = False  # the bundle carries the ONNX; the engine is built on the board
+    # precisions its runtime computes a float model in when told (OpenVINO's CPU hint; the first is
+    # what edgekit sets by default); empty: it runs a model in the model's own precision
+    precision_hints: Tuple[str, ...] = ()
+    # runtime options for throughput with an async request queue (``Runtime.infer_many``); empty:
+    # throughput is measured with batches or one image after another
+    throughput_options: Tuple[Tuple[str, str], ...] = ()
     # converter-side hooks, "module:function", imported only when a conversion needs them (the
     # on-device side never does): the artifact writer (``edgekit.converters.artifacts.ArtifactWriter``)
     # and the INT8 quantizer (``edgekit.converters.int8.Quantizer``)
     writer: str = ""
     quantizer: str = ""
+    ranking: str = ""  # the INT8 fallback's layer ranking (``edgekit.converters.int8.Ranking``)
     probe: Optional[Callable[[Any], str]] = None  # doctor's detail line from the imported module
 
     @property

@@ -25,5 +25,6 @@ ONNXRUNTIME = register(
         probe=_providers,
         writer="edgekit.converters.artifacts:write_onnx_artifact",
         quantizer="edgekit.converters.int8_quantizers:quantize_qdq",
+        ranking="edgekit.converters.int8_quantizers:rank_qdq",
     )
 )

@@ -19,10 +19,13 @@ OPENVINO = register(
         modules=(Module("openvino", "openvino", "openvino"),),
         runtime="edgekit.runtimes.openvino",
         precisions=("fp32", "fp16", "bf16", "int8"),  # bf16: the FP32 IR with the bf16 hint
+        precision_hints=("fp32", "bf16"),  # INFERENCE_PRECISION_HINT on CPUs (bf16: AVX512_BF16 / AMX)
+        throughput_options=(("mode", "throughput"),),  # its async request queue
         reads_onnx=True,
         graph_nms=True,  # the ONNX NonMaxSuppression operator, converted to the IR's NMS
         probe=_devices,
         writer="edgekit.converters.openvino:write_artifact",
         quantizer="edgekit.converters.int8_quantizers:quantize_nncf",
+        ranking="edgekit.converters.int8_quantizers:rank_nncf",
     )
 )

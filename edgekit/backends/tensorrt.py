@@ -19,5 +19,6 @@ TENSORRT = register(
         built_on_device=True,
         writer="edgekit.converters.artifacts:write_onnx_artifact",
         quantizer="edgekit.converters.int8_quantizers:quantize_qdq",
+        ranking="edgekit.converters.int8_quantizers:rank_qdq",
     )
 )

@@ -17,5 +17,6 @@ TFLITE = register(
         precisions=("fp32", "fp16", "int8"),
         writer="edgekit.converters.tflite:write_artifact",
         quantizer="edgekit.converters.int8_quantizers:quantize_litert",
+        ranking="edgekit.converters.int8_quantizers:rank_litert",
     )
 )

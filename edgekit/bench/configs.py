@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from edgekit.backends import BACKENDS
 from edgekit.bundle import Bundle, read_bundle
 from edgekit.errors import EdgekitError, InputFileError
 
@@ -67,24 +68,30 @@ def configs_for_bundle(
             notes.append(f"{backend}: {path.name} has no {backend} model")
             continue
         for precision in precisions:
-            if backend == "onnxruntime" and precision != "fp32":
-                notes.append(f"onnxruntime {precision}: skipped (this bundle's ONNX runs in fp32)")
-            elif backend == "openvino" and precision == "fp32" and "fp32" not in arts and "bf16" in arts:
-                configs.append(Config(backend, precision, path, {"precision": "fp32"}))  # bf16 = the FP32 IR
-            elif backend == "openvino" and precision == "bf16":
-                if not {"fp32", "bf16"} & set(arts):
-                    notes.append("openvino bf16: skipped (needs the FP32 IR)")
-                elif not host_supports_bf16(cpu_flags):
-                    notes.append("openvino bf16: skipped (this CPU has no avx512_bf16 / amx_bf16)")
-                else:
-                    configs.append(Config(backend, precision, path, {"precision": "bf16"}))
-            elif precision in arts:
-                # an FP16 IR on a CPU still computes in f32: the hint says so, the column shows it
-                options = {"precision": "fp32"} if backend == "openvino" else {}
-                configs.append(Config(backend, precision, path, options))
-            else:
-                notes.append(f"{backend} {precision}: skipped ({path.name} has {backend} {', '.join(arts)})")
+            config, note = _config(path, backend, precision, arts, cpu_flags)
+            configs += [config] if config else []
+            notes += [note] if note else []
     return configs, notes
+
+
+def _config(
+    path: Path, backend: str, precision: str, arts: List[str], cpu_flags: Sequence[str]
+) -> Tuple[Optional[Config], str]:
+    """How ``backend`` times ``precision`` from a bundle whose ``backend`` models hold ``arts``, or
+    why it cannot. A runtime that takes a precision hint (``Backend.precision_hints``) runs the FP32
+    model (or a bf16 artifact, the same IR) in any of them; its own FP16 model still computes in
+    f32 on a CPU (the hint says so, the column shows it); other runtimes run their models as they are."""
+    hints = BACKENDS.get(backend).precision_hints
+    float_ir = bool({"fp32", "bf16"} & set(arts))
+    if precision in hints and float_ir:
+        if precision == "bf16" and not host_supports_bf16(cpu_flags):
+            return None, f"{backend} bf16: skipped (this CPU has no avx512_bf16 / amx_bf16)"
+        return Config(backend, precision, path, {"precision": precision}), ""
+    if precision in arts:
+        return Config(backend, precision, path, {"precision": hints[0]} if hints else {}), ""
+    if not hints:
+        return None, f"{backend} {precision}: skipped ({path.name} has {backend} {', '.join(arts)})"
+    return None, f"{backend} {precision}: skipped (needs the FP32 model; {path.name} has {', '.join(arts)})"
 
 
 def prepare(

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from edgekit.backends import BACKENDS
 from edgekit.bench.configs import Config
 from edgekit.bench.memory import measure_in_subprocess
 from edgekit.timing import Schedule, alternating, staged_ms
@@ -90,15 +91,17 @@ def block_latency(
 
 
 def throughput(config: Config, threads: Optional[int], frame: np.ndarray, images: int) -> tuple:
-    """Images per second end to end; OpenVINO: throughput mode + async queue, ORT: batch or sequential."""
-    if config.backend == "openvino":
-        det = open_detector(config, threads, mode="throughput")
+    """Images per second end to end: an async request queue where the backend has one
+    (``Backend.throughput_options``: OpenVINO's throughput mode), else batches or one by one."""
+    queued = dict(BACKENDS.get(config.backend).throughput_options)
+    if queued:
+        det = open_detector(config, threads, **queued)
         try:
             runtime = det.runtime
             mode = f"async x{runtime.optimal_requests}"
-            list(_openvino_pipeline(det, frame, min(images, 4)))  # warm-up
+            list(_queued_pipeline(det, frame, min(images, 4)))  # warm-up
             start = time.perf_counter()
-            list(_openvino_pipeline(det, frame, images))
+            list(_queued_pipeline(det, frame, images))
             return images / (time.perf_counter() - start), mode
         finally:
             det.close()
@@ -117,7 +120,7 @@ def throughput(config: Config, threads: Optional[int], frame: np.ndarray, images
         det.close()
 
 
-def _openvino_pipeline(det: Any, frame: np.ndarray, images: int) -> Any:
+def _queued_pipeline(det: Any, frame: np.ndarray, images: int) -> Any:
     """Preprocess, infer through the async queue, decode: what a throughput user runs."""
     prepared = [det.preprocess(frame) for _ in range(images)]
     outputs = det.runtime.infer_many(x for x, _ in prepared)

@@ -40,6 +40,9 @@ TFLITE_FP32 = "model.fp32.tflite"  # the engine writes it for the TFLite quantiz
 #: ``edgekit.converters.int8_quantizers``)
 #: (``Backend.quantizer``), calibrated on ``builder.data`` from the FP32 ONNX artifact
 Quantizer = Callable[["Int8Builder", str, Sequence[str], Any], Tuple[Artifact, Dict[str, Any]]]
+#: ``(builder, backend, exclude, int8 artifact) -> [(node, loss)]``: the fallback's candidates
+#: (``Backend.ranking``), most sensitive first
+Ranking = Callable[["Int8Builder", str, Sequence[str], Artifact], List[Tuple[str, float]]]
 
 
 @dataclasses.dataclass
@@ -224,9 +227,7 @@ class Int8Builder:
         choices: List[List[str]] = [[]]  # the nodes each round kept float
         best: Optional[int] = 0 if not problems else None
         if (problems or self.short_of_aim(figures)) and self.opts.fallback:
-            ranking = (
-                self.tflite_ranking() if backend == "tflite" else self.sensitivity(backend, exclude, artifact)
-            )
+            ranking = self.ranking(backend, exclude, artifact)
             head = self.head_round(backend, exclude)
             ranked = [name for name, _ in ranking if name not in head]
             for k in ([0] if head else []) + list(FALLBACK_STEPS):
@@ -273,27 +274,11 @@ class Int8Builder:
         excluded = set(exclude)
         return [n for n in self.scope.head_branches if n not in excluded]
 
-    def tflite_ranking(self) -> List[Tuple[str, float]]:
-        """TFLite fallback candidates: the head convolutions (names prefixed ``tflite:``)."""
-        from edgekit.converters.tflite import tflite_float_scope
-
-        _, convs = tflite_float_scope(self.root / TFLITE_FP32)
-        return [(f"tflite:{name}", 0.0) for name in convs]
-
-    def sensitivity(
-        self, backend: str, exclude: Sequence[str], artifact: Artifact
-    ) -> List[Tuple[str, float]]:
-        """Weighted layers ranked by the SNR they lose, measured on ``backend``'s own INT8 model:
-        onnxruntime's Q/DQ ONNX, or NNCF's IR in OpenVINO (its quantizers sit elsewhere)."""
-        from edgekit.calibration.accuracy import layer_sensitivity, openvino_layer_sensitivity
-        from edgekit.calibration.float_scope import conv_nodes
-
-        source = self.root / self.fp32.path
-        candidates = [n for n in conv_nodes(self.fp32_onnx) if n not in exclude]
-        inputs = self.check[0][:8]
-        if backend == "openvino":
-            return openvino_layer_sensitivity(source, self.root / artifact.path, inputs, candidates)
-        return layer_sensitivity(source, self.root / artifact.path, inputs, candidates)
+    def ranking(self, backend: str, exclude: Sequence[str], artifact: Artifact) -> List[Tuple[str, float]]:
+        """The fallback's candidates, most sensitive first, by the backend's ``Backend.ranking`` hook
+        (``edgekit.converters.int8_quantizers``)."""
+        rank: Ranking = BACKENDS.get(backend).hook("ranking")
+        return rank(self, backend, exclude, artifact)
 
 
 def float_interface(det: Any) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:

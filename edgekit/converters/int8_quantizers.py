@@ -8,7 +8,7 @@ from the bundle's FP32 ONNX artifact, by the backend's frozen ``QuantRecipe``
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Dict, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 
 from edgekit.bundle.manifest import Artifact
 from edgekit.converters.int8 import INT8_ONNX, TFLITE_FP32
@@ -70,3 +70,43 @@ def quantize_litert(
     io = make_integer_io(b.root / TFLITE_NAME, m.input.name, [o.name for o in m.outputs])
     recipe["io"] = {t.name: t.dtype for t in io}
     return dataclasses.replace(writer.artifact(TFLITE_NAME, backend, "int8"), io=io), recipe
+
+
+def rank_qdq(
+    b: Int8Builder, backend: str, exclude: Sequence[str], artifact: Artifact
+) -> List[Tuple[str, float]]:
+    """Weighted layers ranked by the SNR they lose in the backend's own Q/DQ ONNX."""
+    from edgekit.calibration.accuracy import layer_sensitivity
+
+    return layer_sensitivity(
+        b.root / b.fp32.path, b.root / artifact.path, b.check[0][:8], _candidates(b, exclude)
+    )
+
+
+def rank_nncf(
+    b: Int8Builder, backend: str, exclude: Sequence[str], artifact: Artifact
+) -> List[Tuple[str, float]]:
+    """Weighted layers ranked by the SNR they lose in NNCF's IR, run in OpenVINO (its quantizers
+    sit elsewhere than onnxruntime's)."""
+    from edgekit.calibration.accuracy import openvino_layer_sensitivity
+
+    inputs = b.check[0][:8]
+    return openvino_layer_sensitivity(
+        b.root / b.fp32.path, b.root / artifact.path, inputs, _candidates(b, exclude)
+    )
+
+
+def rank_litert(
+    b: Int8Builder, backend: str, exclude: Sequence[str], artifact: Artifact
+) -> List[Tuple[str, float]]:
+    """TFLite fallback candidates: the head convolutions (names prefixed ``tflite:``)."""
+    from edgekit.converters.tflite import tflite_float_scope
+
+    _, convs = tflite_float_scope(b.root / TFLITE_FP32)
+    return [(f"tflite:{name}", 0.0) for name in convs]
+
+
+def _candidates(b: Int8Builder, exclude: Sequence[str]) -> List[str]:
+    from edgekit.calibration.float_scope import conv_nodes
+
+    return [n for n in conv_nodes(b.fp32_onnx) if n not in exclude]

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from edgekit import __version__, progress
 from edgekit._optional import require
+from edgekit.backends import BACKENDS
 from edgekit.bundle import BundleWriter, Manifest
 from edgekit.bundle.manifest import Artifact, InputSpec, ModelSection, Preprocess, SourceInfo
 from edgekit.bundle.records import EngineBuild, ReparamRecord, Verification
@@ -213,7 +214,8 @@ def int8_stage(b: Build, manifest: Manifest) -> Manifest:
     if build is not None:  # the device builds from the Q/DQ model
         from edgekit.converters.tensorrt import build_section
 
-        build = build_section(b.plan, next(a for a in quantized if a.backend == "tensorrt").path)
+        built = next(a for a in quantized if BACKENDS.get(a.backend).built_on_device)
+        build = build_section(b.plan, built.path)
     verification = manifest.verification.with_figures(int8=report)
     return dataclasses.replace(manifest, artifacts=quantized, build=build, verification=verification)
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from edgekit import progress
 from edgekit._optional import require
+from edgekit.backends import BACKENDS
 from edgekit.bundle import Bundle, Manifest
 from edgekit.bundle.manifest import Artifact
 from edgekit.contract.decode import decode, topk_end2end
@@ -268,7 +269,8 @@ def verify_artifact(
     from edgekit.converters.int8 import runnable, single
     from edgekit.detector import Detector
 
-    precision = "fp32" if artifact.backend == "tensorrt" else artifact.precision  # ONNX holds FP32
+    # a model built on the device is checked here as the ONNX it is built from, which holds FP32
+    precision = "fp32" if BACKENDS.get(artifact.backend).built_on_device else artifact.precision
     bounds = bounds_for(precision)
     runs: List[Dict[str, Any]] = []
     rows = []

@@ -93,3 +93,20 @@ def test_the_on_device_side_imports_the_registry_without_the_converter_side() ->
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_converter_hook_resolves_to_a_function_of_its_kind() -> None:
+    """The writer, INT8 quantizer and fallback ranking named by each descriptor exist (imported the
+    way a conversion imports them), and the precisions a runtime takes as a hint are ones its
+    artifacts can record."""
+    pytest.importorskip("torch")
+    import inspect
+
+    for name in NAMES:
+        backend = BACKENDS.get(name)
+        for kind, params in (("writer", 7), ("quantizer", 4), ("ranking", 4)):
+            fn = backend.hook(kind)
+            assert callable(fn) and len(inspect.signature(fn).parameters) == params, (name, kind)
+        assert set(backend.precision_hints) <= set(backend.precisions), name
+    assert BACKENDS.get("openvino").precision_hints[0] == "fp32"  # the default hint is honest f32
+    assert dict(BACKENDS.get("openvino").throughput_options) == {"mode": "throughput"}

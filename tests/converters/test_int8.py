@@ -175,7 +175,7 @@ class ScriptedBuilder:
                     "map_drop_points": drop,
                 }
 
-            def sensitivity(self, backend, exclude, artifact):  # type: ignore[no-untyped-def]
+            def ranking(self, backend, exclude, artifact):  # type: ignore[no-untyped-def]
                 return [(f"conv{i}", 1.0 / (i + 1)) for i in range(20)]
 
             def excluded(self, more=()):  # type: ignore[no-untyped-def]

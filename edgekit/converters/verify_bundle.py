@@ -254,6 +254,15 @@ def _problems(
     return problems
 
 
+def _track_noise(float_noise: Dict[str, float], own: Dict[str, float], roles: Dict[str, str]) -> None:
+    """Keep the largest scaled f32 rounding of the model's boxes and scores in ``float_noise``."""
+    for name, value in own.items():
+        role = roles.get(name)
+        kind = "boxes_px" if role in BOX_ROLES else "scores" if role in SCORE_ROLES else ""
+        if kind:
+            float_noise[kind] = max(float_noise[kind], value)
+
+
 def verify_artifact(
     root: Path,
     manifest: Manifest,
@@ -291,16 +300,7 @@ def verify_artifact(
             own = noise(x, m, want)
             rows.append(check_outputs(got, want, roles, bounds, layouts, own))
             runs.append({"outputs": got, "geometry": geometry, "x_ref": x_ref, "geometry_ref": geometry_ref})
-            for n, value in own.items():
-                kind = (
-                    "boxes_px"
-                    if roles.get(n) in BOX_ROLES
-                    else "scores"
-                    if roles.get(n) in SCORE_ROLES
-                    else ""
-                )
-                if kind:
-                    float_noise[kind] = max(float_noise[kind], value)
+            _track_noise(float_noise, own, roles)
         widened = bounds.widened(float_noise["boxes_px"], float_noise["scores"])
         detections = compare_detections(runs, det, reference, widened)
     outputs = merge(rows)

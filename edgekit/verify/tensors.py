@@ -16,7 +16,7 @@ max rel, cosine, SNR) and the verdict of the bound that fits its role (``edgekit
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -149,15 +149,7 @@ def check_output(
                 )
             )
         return row
-    parts: Dict[str, Any] = {}
-    if role in BOX_ROLES:
-        parts = {"box": (_channels_last(a, layout), _channels_last(b, layout))}
-    elif role in SCORE_ROLES:
-        parts = {"score": (a, b)}
-    elif role == "boxes_scores":
-        a_last, b_last = _channels_last(a, layout), _channels_last(b, layout)
-        parts = {"box": (a_last[..., :4], b_last[..., :4]), "score": (a_last[..., 4:], b_last[..., 4:])}
-        anchor_scores = b_last[..., 4:].max(-1) if b_last.shape[-1] > 4 else None
+    parts, anchor_scores = _parts(role, a, b, layout, anchor_scores)
     if not parts:
         return _raw(row, bounds, float(np.max(np.abs(b))) if b.size else 0.0, noise)
     texts = []
@@ -173,6 +165,22 @@ def check_output(
         row.ok = False
         row.problem = f"differs by {row.worst:.3g}x its bound ({row.bound}; max |d| {row.max_abs:.3g})"
     return row
+
+
+def _parts(
+    role: str, a: np.ndarray, b: np.ndarray, layout: str, anchor_scores: Optional[np.ndarray]
+) -> Tuple[Dict[str, Any], Optional[np.ndarray]]:
+    """The box and score parts of an output by its role (channels last), and the anchor scores
+    that bound its boxes (a ``boxes_scores`` tensor carries its own)."""
+    if role in BOX_ROLES:
+        return {"box": (_channels_last(a, layout), _channels_last(b, layout))}, anchor_scores
+    if role in SCORE_ROLES:
+        return {"score": (a, b)}, anchor_scores
+    if role != "boxes_scores":
+        return {}, anchor_scores
+    a_last, b_last = _channels_last(a, layout), _channels_last(b, layout)
+    parts = {"box": (a_last[..., :4], b_last[..., :4]), "score": (a_last[..., 4:], b_last[..., 4:])}
+    return parts, (b_last[..., 4:].max(-1) if b_last.shape[-1] > 4 else None)
 
 
 def _raw(row: OutputCheck, bounds: Bounds, scale: float, noise: float = 0.0) -> OutputCheck:

@@ -1,7 +1,7 @@
 """Peer comparison (dev-only): the same weights through Ultralytics' own export + predict and through edgekit.
 
     .venv-fixtures/bin/python benchmarks/peer.py [--weights PT | --yolo11n] [--imgsz 320] [--runs 30]
-                                                 [--val-images 50]
+                                                 [--val-images 50] [--head one2one|one2many]
 
 Needs the real ``ultralytics`` (``.venv-fixtures``); its torchvision ops come from
 ``/work/shared/tools/torchvision_cpu_shim.py`` (NMS = OpenCV's compiled NMS, not torchvision's), so
@@ -100,6 +100,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--val-images", type=int, default=0, help="generate a shapes val set: adds mAP")
+    parser.add_argument(
+        "--head",
+        choices=("one2one", "one2many"),
+        help="dual-head models (YOLOv10, YOLO26): the head edgekit exports (default: edgekit's, one2one); "
+        "Ultralytics' own export and val run one2many + NMS",
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="edgekit-peer-"))
     import_ultralytics(work / "yolo-config")
@@ -132,6 +138,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         imgsz=args.imgsz,
         output=work / "edgekit.edgekit",
         measure=False,
+        **({"head": args.head} if args.head else {}),
     )
     systems["edgekit onnxruntime fp32"] = Detector(bundle, backend="onnxruntime", threads=args.threads)
     systems["edgekit openvino fp32"] = Detector(bundle, backend="openvino", threads=args.threads)

@@ -106,10 +106,10 @@ def staged_ms(
     """``fn`` as a call returning ``stages()`` read after it (per-stage ms the system reports
     itself, e.g. ``Detector.timings``) plus ``total``, its wall time."""
 
+    wall = wall_ms(fn)
+
     def timed() -> Dict[str, float]:
-        start = time.perf_counter()
-        fn()
-        total = (time.perf_counter() - start) * 1e3
+        total = wall()
         return {**stages(), "total": total}
 
     return timed

@@ -82,6 +82,30 @@ def randomize_bn_stats(model: nn.Module, seed: int) -> int:
     return count
 
 
+def record(
+    name: str,
+    family: str,
+    path: Path,
+    out: Path,
+    model: nn.Module,
+    n_bn: int,
+    seed: int,
+    made: str,
+    **extra: Any,
+) -> Record:
+    """What the manifest of the sweep says of one checkpoint (``extra`` before seed and provenance)."""
+    return {
+        "name": name,
+        "family": family,
+        "file": str(path.relative_to(out)),
+        "params": n_params(model),
+        "bn_randomized": n_bn,
+        **extra,
+        "seed": seed,
+        "made": made,
+    }
+
+
 def n_params(model: nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
@@ -131,18 +155,13 @@ def make_ultralytics(name: str, out: Path) -> Record:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_trainer_checkpoint(model, path, train_args)  # finalized as the trainer does at the end
     head = model.model[-1]
-    return {
-        "name": name,
-        "family": "ultralytics",
-        "file": str(path.relative_to(out)),
-        "params": n_params(model),
-        "bn_randomized": n_bn,
-        "end2end": getattr(head, "one2one_cv2", None) is not None,
-        "seed": seed,
-        "made": f"ultralytics {ultralytics.__version__} DetectionModel('{name}.yaml', nc={NC}) "
+    made = (
+        f"ultralytics {ultralytics.__version__} DetectionModel('{name}.yaml', nc={NC}) "
         "(official initialize_weights + Detect.bias_init), BN running stats randomized, "
-        "trainer dict with FP16 'ema', finalized by ultralytics strip_optimizer",
-    }
+        "trainer dict with FP16 'ema', finalized by ultralytics strip_optimizer"
+    )
+    end2end = getattr(head, "one2one_cv2", None) is not None
+    return record(name, "ultralytics", path, out, model, n_bn, seed, made, end2end=end2end)
 
 
 # --------------------------------------------------------------------------- WongKinYiu YOLOv9
@@ -179,17 +198,12 @@ def make_yolov9(name: str, out: Path) -> Record:
     path.parent.mkdir(parents=True, exist_ok=True)
     # stripped layout (utils/general.py strip_optimizer): epoch -1, no ema/optimizer
     write_official_checkpoint(model, path, names=NAMES, epoch=-1, opt={"imgsz": IMGSZ})
-    return {
-        "name": name,
-        "family": "yolov9",
-        "file": str(path.relative_to(out)),
-        "params": n_params(model),
-        "bn_randomized": n_bn,
-        "seed": seed,
-        "made": f"edgekit build_model('{name}', nc={NC}), official initialize_weights (BN eps 1e-3, "
+    made = (
+        f"edgekit build_model('{name}', nc={NC}), official initialize_weights (BN eps 1e-3, "
         "momentum 0.03) + bias_init (box 1.0, cls log(5/nc/(640/s)^2)), BN running stats randomized, "
-        "edgekit.models.yolov9.writer.write_official_checkpoint (epoch -1)",
-    }
+        "edgekit.models.yolov9.writer.write_official_checkpoint (epoch -1)"
+    )
+    return record(name, "yolov9", path, out, model, n_bn, seed, made)
 
 
 # --------------------------------------------------------------------------- DAMO-YOLO
@@ -248,19 +262,13 @@ def make_damoyolo(name: str, out: Path) -> Record:
     n_bn = randomize_bn_stats(model, seed)
     path = out / "damoyolo" / f"{name}.pth"
     write_official_checkpoint(model, path, epoch=0)
-    return {
-        "name": name,
-        "family": "damoyolo",
-        "file": str(path.relative_to(out)),
-        "params": n_params(model),
-        "bn_randomized": n_bn,
-        "imgsz": arch.imgsz,
-        "seed": seed,
-        "made": f"edgekit DamoYolo({name}, nc={NC}), official Detector.init_model (BN eps 1e-3, "
+    made = (
+        f"edgekit DamoYolo({name}, nc={NC}), official Detector.init_model (BN eps 1e-3, "
         "momentum 0.03; TinyNAS_mob.init_weights for Nano; ZeroHead.init_weights: normal 0.01, "
         "gfl_cls bias -log(99)), BN running stats randomized, "
-        "edgekit.models.damoyolo.writer.write_official_checkpoint",
-    }
+        "edgekit.models.damoyolo.writer.write_official_checkpoint"
+    )
+    return record(name, "damoyolo", path, out, model, n_bn, seed, made, imgsz=arch.imgsz)
 
 
 FAMILIES: Dict[str, Callable[[], Dict[str, Callable[[Path], Record]]]] = {

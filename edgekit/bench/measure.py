@@ -13,7 +13,7 @@ import numpy as np
 from edgekit.backends import BACKENDS
 from edgekit.bench.configs import Config
 from edgekit.bench.memory import measure_in_subprocess
-from edgekit.timing import Schedule, alternating, staged_ms
+from edgekit.timing import Schedule, alternating, by_stage, staged_ms
 
 STAGES = ("preprocess", "inference", "decode", "total")
 THROUGHPUT_BATCH = 8
@@ -87,7 +87,7 @@ def block_latency(
     for det in detectors:  # first compilation / allocation, outside every block
         det(frame)
     calls = [staged_ms(functools.partial(det, frame), lambda d=det: d.timings) for det in detectors]
-    return [{s: [run[s] for run in runs] for s in STAGES} for runs in alternating(calls, schedule)]
+    return [{s: table[s] for s in STAGES} for table in map(by_stage, alternating(calls, schedule))]
 
 
 def throughput(config: Config, threads: Optional[int], frame: np.ndarray, images: int) -> tuple:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
@@ -116,6 +117,16 @@ def mapping(d: Dict[str, Any], key: str, path: str) -> Dict[str, Any]:
 
 def opt_integer(d: Dict[str, Any], key: str, path: str, minimum: int = 0) -> Optional[int]:
     return None if d.get(key) is None else integer(d, key, path, minimum)
+
+
+def known_fields(d: Dict[str, Any], path: str, cls: Any) -> None:
+    """Refuse a field of ``d`` that the dataclass ``cls`` (a manifest section) does not have."""
+    known(d, path, field_names(cls))
+
+
+def field_names(cls: Any) -> Tuple[str, ...]:
+    """The JSON keys of a manifest section: its dataclass fields."""
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def known(d: Dict[str, Any], path: str, keys: Sequence[str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Dict, Optional, Tuple
 
 from edgekit import backends
@@ -20,7 +20,7 @@ from edgekit.errors import NoSuchModelError
 from edgekit.vocab import ARTIFACT_PRECISIONS, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, HEADS
 
 #: 2: typed ``target`` (the ConversionPlan), ``build`` (was ``target.build``), ``verification`` and
-#: ``reparam``; unknown fields refused everywhere. Version 1 is still read (``_from_v1``).
+#: ``reparam``; unknown fields refused everywhere. Version 1 is still read (``records.upgrade_v1``).
 SCHEMA_VERSION = 2
 LAYOUTS = ("NCHW", "NHWC")
 DTYPES = ("float32", "float16", "uint8", "int8", "int32", "int64")
@@ -54,7 +54,7 @@ class Quantization:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> Quantization:
-        _only(cls, d, path)
+        F.known_fields(d, path, cls)
         return cls(F.number(d, "scale", path, positive=True), F.integer(d, "zero_point", path, minimum=-128))
 
     @classmethod
@@ -72,7 +72,7 @@ class SourceInfo:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> SourceInfo:
-        _only(cls, d, path)
+        F.known_fields(d, path, cls)
         digest = F.string(d, "sha256", path)
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise F.FieldError(f"'{path}sha256' must be 64 lowercase hex digits")
@@ -89,7 +89,7 @@ class ModelSection:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> ModelSection:
-        _only(cls, d, path)
+        F.known_fields(d, path, cls)
         names = F.string_list(d, "class_names", path)
         if not names:
             raise F.FieldError(f"'{path}class_names' must not be empty")
@@ -114,7 +114,7 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> InputSpec:
-        _only(cls, d, path)
+        F.known_fields(d, path, cls)
         batch = d.get("batch", 1)
         if batch is not None:
             batch = F.integer(d, "batch", path, minimum=1)
@@ -138,7 +138,7 @@ class Preprocess:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> Preprocess:
-        _only(cls, d, path)
+        F.known_fields(d, path, cls)
         pad = F.integer(d, "pad_value", path, minimum=0)
         if pad > 255:
             raise F.FieldError(f"'{path}pad_value' must be 0..255, got {pad}")
@@ -162,7 +162,7 @@ class OutputSpec:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> OutputSpec:
-        _only(cls, d, path)
+        F.known_fields(d, path, cls)
         return cls(
             F.string(d, "name", path),
             F.string(d, "role", path, choices=OUTPUT_ROLES),
@@ -186,7 +186,7 @@ class DecoderSpec:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> DecoderSpec:
-        _only(cls, d, path)
+        F.known_fields(d, path, cls)
         kind = F.string(d, "type", path, choices=DECODERS)
         strides = tuple(int(s) for s in F.int_list(d, "strides", path)) if "strides" in d else ()
         spec = cls(
@@ -217,7 +217,7 @@ class ArtifactFile:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> ArtifactFile:
-        _only(cls, d, path)
+        F.known_fields(d, path, cls)
         rel = F.string(d, "path", path)
         check_relative(rel, path + "path")
         return cls(rel, F.string(d, "sha256", path), F.integer(d, "size", path, minimum=0))
@@ -234,7 +234,7 @@ class TensorIO:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> TensorIO:
-        _only(cls, d, path)
+        F.known_fields(d, path, cls)
         return cls(
             F.string(d, "name", path),
             F.string(d, "dtype", path, choices=DTYPES),
@@ -256,7 +256,7 @@ class Artifact:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> Artifact:
-        _only(cls, d, path)
+        F.known_fields(d, path, cls)
         rel = F.string(d, "path", path)
         check_relative(rel, path + "path")
         return cls(
@@ -269,11 +269,6 @@ class Artifact:
             F.optional_items(d, "io", path, TensorIO.from_dict),
             F.optional_items(d, "extra_outputs", path, OutputSpec.from_dict),
         )
-
-
-def _only(cls: Any, d: Dict[str, Any], path: str) -> None:
-    """Refuse a field of ``d`` that ``cls`` (a manifest section) does not have."""
-    F.known(d, path, tuple(f.name for f in fields(cls)))
 
 
 def check_relative(rel: str, where: str) -> None:
@@ -362,7 +357,7 @@ class Manifest:
             )
         if version == 1:
             d = upgrade_v1(d, SCHEMA_VERSION)
-        _only(cls, d, "")
+        F.known_fields(d, "", cls)
         outputs = tuple(
             OutputSpec.from_dict(o, f"outputs[{i}].") for i, o in enumerate(F.obj_list(d, "outputs", ""))
         )

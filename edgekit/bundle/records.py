@@ -9,7 +9,7 @@ by a runtime.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Optional, Tuple
 
 from edgekit.bundle import _fields as F
@@ -36,25 +36,9 @@ class EngineBuild:
     batch: Optional[Tuple[int, int, int]] = None  # (min, opt, max) of a dynamic-batch engine
     onnx_fp16: Optional[str] = None  # TensorRT 11: the FP16 ONNX an FP16 engine is built from
 
-    KEYS = (
-        "onnx",
-        "precision",
-        "tensorrt",
-        "jetpack",
-        "workspace_mib",
-        "dla_core",
-        "gpu_fallback",
-        "max_batch",
-        "timing_cache",
-        "trtexec",
-        "trtexec_by_tensorrt",
-        "batch",
-        "onnx_fp16",
-    )
-
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> EngineBuild:
-        F.known(d, path, cls.KEYS)
+        F.known_fields(d, path, cls)
         batch = None
         if d.get("batch") is not None:
             b = F.section(d, "batch", path)
@@ -78,13 +62,12 @@ class EngineBuild:
         )
 
     def to_dict(self) -> Dict[str, Any]:
-        d: Dict[str, Any] = {k: getattr(self, k) for k in self.KEYS[:10]}
+        """As written: the lines by TensorRT as an object, ``batch`` as min/opt/max, the optional
+        ``batch`` and ``onnx_fp16`` left out when unset."""
+        d: Dict[str, Any] = {k: getattr(self, k) for k in F.field_names(EngineBuild)}
         d["trtexec_by_tensorrt"] = dict(self.trtexec_by_tensorrt)
-        if self.batch is not None:
-            d["batch"] = dict(zip(("min", "opt", "max"), self.batch))
-        if self.onnx_fp16 is not None:
-            d["onnx_fp16"] = self.onnx_fp16
-        return d
+        d["batch"] = dict(zip(("min", "opt", "max"), self.batch)) if self.batch else None
+        return {k: v for k, v in d.items() if v is not None or k not in ("batch", "onnx_fp16")}
 
 
 @dataclass(frozen=True)
@@ -100,13 +83,9 @@ class Verification:
     backends: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # backend -> its figures
     int8: Dict[str, Any] = field(default_factory=dict)  # the INT8 report (rounds, per backend)
 
-    KEYS = ("onnx_simplify", "backends_not_built", "images", "bounds", "backends", "int8")
-
     @classmethod
-    def from_dict(cls, d: Dict[str, Any], path: str, strict: bool = True) -> Verification:
-        """``strict``: refuse unknown fields (the current schema); the reader of schema 1 drops them."""
-        if strict:
-            F.known(d, path, cls.KEYS)
+    def from_dict(cls, d: Dict[str, Any], path: str) -> Verification:
+        F.known_fields(d, path, cls)
         nested = {k: F.mapping(d, k, path) for k in ("bounds", "backends")}
         for key, items in nested.items():
             for name, value in items.items():
@@ -133,14 +112,8 @@ class Verification:
         return d
 
     def with_figures(self, **figures: Any) -> Verification:
-        """These figures with ``figures`` (sections of ``KEYS``) replacing theirs."""
-        unknown = sorted(set(figures) - set(self.KEYS))
-        if unknown:
-            raise ValueError(f"verification: unknown section(s) {', '.join(unknown)}")
-        values = {k: getattr(self, k) for k in self.KEYS}
-        values.update(figures)
-        values["backends_not_built"] = tuple(values["backends_not_built"])
-        return Verification(**values)
+        """These figures with ``figures`` (whole sections) replacing theirs."""
+        return replace(self, **figures)
 
 
 @dataclass(frozen=True)
@@ -156,11 +129,9 @@ class ReparamRecord:
     latency: Dict[str, Any] = field(default_factory=dict)
     input_shape: Tuple[int, ...] = ()
 
-    KEYS = ("tolerance", "flops_convention", "latency", "input_shape", "before", "after", "passes")
-
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> ReparamRecord:
-        F.known(d, path, cls.KEYS)
+        F.known_fields(d, path, cls)
         passes = d.get("passes") or []
         if not isinstance(passes, list) or not all(isinstance(p, dict) and "name" in p for p in passes):
             raise F.FieldError(f"'{path}passes' must be a list of objects with a 'name'")
@@ -213,10 +184,12 @@ def upgrade_v1(d: Dict[str, Any], version: int) -> Dict[str, Any]:
         d["target"] = {}
     verification = d.get("verification")
     if isinstance(verification, dict):
-        d["verification"] = {k: v for k, v in verification.items() if k in Verification.KEYS}
+        d["verification"] = {k: v for k, v in verification.items() if k in F.field_names(Verification)}
     reparam = d.get("reparam")
     d["reparam"] = (
-        {k: v for k, v in reparam.items() if k in ReparamRecord.KEYS} if isinstance(reparam, dict) else None
+        {k: v for k, v in reparam.items() if k in F.field_names(ReparamRecord)}
+        if isinstance(reparam, dict)
+        else None
     )
     d["schema_version"] = version
     return d

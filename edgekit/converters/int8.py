@@ -36,9 +36,9 @@ MAX_MAP_DROP = INT8.max_map_drop  # mAP50-95 points, with --val
 MAP_DROP_AIM = 0.5
 FALLBACK_STEPS = (2, 4, 8, 16)  # layers kept float per fallback round (cumulative, most sensitive first)
 TFLITE_FP32 = "model.fp32.tflite"  # the engine writes it for the TFLite quantizer; removed afterwards
-#: ``(builder, backend, exclude, writer) -> (artifact, what ran)``: a backend's INT8 quantizer (in
-#: ``edgekit.converters.int8_quantizers``)
-#: (``Backend.quantizer``), calibrated on ``builder.data`` from the FP32 ONNX artifact
+#: ``(builder, backend, exclude, writer) -> (artifact, what ran)``: a backend's INT8 quantizer
+#: (``Backend.quantizer``, in ``edgekit.converters.int8_quantizers``), calibrated on
+#: ``builder.data`` from the FP32 ONNX artifact
 Quantizer = Callable[["Int8Builder", str, Sequence[str], Any], Tuple[Artifact, Dict[str, Any]]]
 #: ``(builder, backend, exclude, int8 artifact) -> [(node, loss)]``: the fallback's candidates
 #: (``Backend.ranking``), most sensitive first
@@ -134,9 +134,11 @@ class Int8Builder:
     # ---- quantizers ------------------------------------------------------------------
 
     def quantize(self, backend: str, exclude: Sequence[str], writer: Any) -> Tuple[Artifact, Dict[str, Any]]:
-        """``backend``'s INT8 artifact with ``exclude`` kept float, by its descriptor's quantizer."""
+        """``backend``'s INT8 artifact with ``exclude`` kept float, by its descriptor's quantizer;
+        the report is what ran plus the backend's recipe, whole."""
         quantizer: Quantizer = BACKENDS.get(backend).hook("quantizer")
-        return quantizer(self, backend, exclude, writer)
+        artifact, ran = quantizer(self, backend, exclude, writer)
+        return artifact, {**ran, "recipe": self.recipes[backend].to_dict()}
 
     # ---- checks ----------------------------------------------------------------------
 

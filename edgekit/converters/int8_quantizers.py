@@ -26,7 +26,7 @@ def quantize_qdq(
     source = b.root / b.fp32.path
     ran = quantize_onnx(source, b.root / INT8_ONNX, b.data.onnxruntime_reader(), b.recipes[backend], exclude)
     b.data.progress = False  # one progress bar per conversion is enough
-    return writer.artifact(INT8_ONNX, backend, "int8"), {**ran, "recipe": b.recipes[backend].to_dict()}
+    return writer.artifact(INT8_ONNX, backend, "int8"), ran
 
 
 def quantize_nncf(
@@ -38,10 +38,7 @@ def quantize_nncf(
     source = b.root / b.fp32.path
     xml, weights, ran = quantize_openvino(source, b.root, b.data, b.recipes[backend], exclude)
     b.data.progress = False
-    return writer.artifact(xml, backend, "int8", extra=[weights]), {
-        **ran,
-        "recipe": b.recipes[backend].to_dict(),
-    }
+    return writer.artifact(xml, backend, "int8", extra=[weights]), ran
 
 
 def quantize_litert(
@@ -58,9 +55,8 @@ def quantize_litert(
     source = b.root / TFLITE_FP32
     tail, _ = tflite_float_scope(source)
     extra = [e[len("tflite:") :] for e in exclude if e.startswith("tflite:")]
-    floats = [] if b.opts.quantize_head else tail
+    floats = [] if b.recipes[backend].quantize_head else tail
     recipe = quantize_tflite(source, b.root / TFLITE_NAME, "int8", b.data, [*floats, *extra])
-    recipe["recipe"] = b.recipes[backend].to_dict()
     b.data.progress = False
     if not b.opts.int8_io:
         return writer.artifact(TFLITE_NAME, backend, "int8"), recipe

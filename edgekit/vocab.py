@@ -42,6 +42,9 @@ CALIBRATION_METHODS: Tuple[str, ...] = ("minmax", "entropy", "percentile")
 #: bias correction after quantization: NNCF's full or fast one (onnxruntime: edgekit's own for
 #: both), or none
 BIAS_CORRECTIONS: Tuple[str, ...] = ("full", "fast", "none")
+#: NNCF presets: asymmetric activations ("mixed": SiLU outputs are one-sided) or symmetric
+#: ("performance")
+NNCF_PRESETS: Tuple[str, ...] = ("mixed", "performance")
 #: calibration images read by default (more add little)
 CALIB_IMAGES = 300
 #: fewer readable calibration images than this draw a warning

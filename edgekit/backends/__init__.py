@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 from typing import Tuple
 
-from edgekit.backends.base import BACKENDS, Backend, Module, register
+from edgekit.backends.base import BACKENDS, Backend, Module, Serving, register
 
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _info.name != "base":
@@ -41,6 +41,7 @@ __all__ = [
     "REFERENCE",
     "Backend",
     "Module",
+    "Serving",
     "ordered",
     "register",
 ]

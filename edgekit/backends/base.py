@@ -28,6 +28,17 @@ class Module:
 
 
 @dataclass(frozen=True)
+class Serving:
+    """How Triton Inference Server serves a backend's artifact (``edgekit.bundle.triton``)."""
+
+    line: str  # the config's platform/backend line: 'platform: "onnxruntime_onnx"'
+    files: Tuple[Tuple[str, str], ...]  # (suffix of the bundle's file, the name Triton expects)
+    order: int  # which of a bundle's servable models is picked when none is named (lower first)
+    device: str = "any"  # "cpu": on CPUs only; "gpu": on a GPU unless told otherwise; "any": the target's
+    engine_line: str = ""  # the line for an engine built from the artifact on the device
+
+
+@dataclass(frozen=True)
 class Backend:
     """One inference backend: how it is installed, run, written and quantized."""
 
@@ -54,6 +65,15 @@ class Backend:
     writer: str = ""
     quantizer: str = ""
     ranking: str = ""  # the INT8 fallback's layer ranking (``edgekit.converters.int8.Ranking``)
+    # ``(build) -> EngineBuild``: checks the ONNX against the device's parser and records how the
+    # device builds its engine (backends ``built_on_device``)
+    device_build: str = ""
+    # ``(build) -> None``: writes the float model the INT8 quantizer starts from, where that is not
+    # the FP32 ONNX (LiteRT quantizes a FP32 .tflite of the same module)
+    int8_source: str = ""
+    calibration: str = "minmax"  # the calibration method when none is named (asymmetric schemes)
+    host_io: bool = False  # its ONNX can take uint8 pixels and give the host's outputs (host_io)
+    serving: Optional[Serving] = None  # Triton Inference Server serves its artifact so
     probe: Optional[Callable[[Any], str]] = None  # doctor's detail line from the imported module
 
     @property
@@ -69,7 +89,7 @@ class Backend:
         return (*self.modules, *self.companions)
 
     def hook(self, kind: str) -> Callable[..., Any]:
-        """The converter-side function named by ``writer`` or ``quantizer``."""
+        """The converter-side function a hook field (``writer``, ``quantizer``, ...) names."""
         ref = getattr(self, kind)
         if not ref:
             raise NotImplementedError(f"backend {self.name} has no {kind}")

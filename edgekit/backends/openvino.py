@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgekit.backends.base import Backend, Module, register
+from edgekit.backends.base import Backend, Module, Serving, register
 
 
 def _devices(module: Any) -> str:
@@ -27,5 +27,10 @@ OPENVINO = register(
         writer="edgekit.converters.openvino:write_artifact",
         quantizer="edgekit.converters.int8_quantizers:quantize_nncf",
         ranking="edgekit.converters.int8_quantizers:rank_nncf",
+        # NNCF: minmax with the mixed preset (``edgekit.calibration.quantize_nncf``'s measurements)
+        calibration="minmax",
+        serving=Serving(
+            'backend: "openvino"', ((".xml", "model.xml"), (".bin", "model.bin")), order=2, device="cpu"
+        ),
     )
 )

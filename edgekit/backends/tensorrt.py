@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgekit.backends.base import Backend, Module, register
+from edgekit.backends.base import Backend, Module, Serving, register
 
 TENSORRT = register(
     Backend(
@@ -20,5 +20,15 @@ TENSORRT = register(
         writer="edgekit.converters.artifacts:write_onnx_artifact",
         quantizer="edgekit.converters.int8_quantizers:quantize_qdq",
         ranking="edgekit.converters.int8_quantizers:rank_qdq",
+        device_build="edgekit.converters.tensorrt:device_build",
+        calibration="percentile",  # asymmetric only; TensorRT's symmetric scheme takes minmax
+        # Triton serves the bundle's ONNX with onnxruntime on the GPU, or the engine built from it
+        serving=Serving(
+            'platform: "onnxruntime_onnx"',
+            ((".onnx", "model.onnx"),),
+            order=0,
+            device="gpu",
+            engine_line='platform: "tensorrt_plan"',
+        ),
     )
 )

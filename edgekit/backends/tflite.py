@@ -18,5 +18,7 @@ TFLITE = register(
         writer="edgekit.converters.tflite:write_artifact",
         quantizer="edgekit.converters.int8_quantizers:quantize_litert",
         ranking="edgekit.converters.int8_quantizers:rank_litert",
+        int8_source="edgekit.converters.tflite:write_int8_source",
+        calibration="minmax",  # LiteRT's quantizer has its own min/max calibration
     )
 )

@@ -2,9 +2,9 @@
 figures and the reparameterization report. Typed and frozen like the rest of the manifest; each
 section refuses a field it does not know, naming it.
 
-The figures inside them (one row per output, the detection summary, an INT8 round) stay JSON
-objects: they are written by ``edgekit.verify`` and read by people and ``edgekit show``, never
-by a runtime.
+The INT8 report is typed down to each fallback round (``edgekit.bundle.int8_record``); the
+figures inside the records (one row per output, the detection summary) stay JSON objects: they
+are written by ``edgekit.verify`` and read by people and ``edgekit show``, never by a runtime.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Optional, Tuple
 
 from edgekit.bundle import _fields as F
+from edgekit.bundle.int8_record import Int8Report, int8_v1
 from edgekit.devices.conversion_plan import ConversionPlan
 from edgekit.vocab import PRECISIONS
 
@@ -81,7 +82,7 @@ class Verification:
     images: Dict[str, Any] = field(default_factory=dict)
     bounds: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # precision -> Bounds.to_dict()
     backends: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # backend -> its figures
-    int8: Dict[str, Any] = field(default_factory=dict)  # the INT8 report (rounds, per backend)
+    int8: Optional[Int8Report] = None  # the INT8 build (per backend, each fallback round)
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> Verification:
@@ -100,7 +101,7 @@ class Verification:
             images=F.mapping(d, "images", path),
             bounds=nested["bounds"],
             backends=nested["backends"],
-            int8=F.mapping(d, "int8", path),
+            int8=Int8Report.from_dict(d["int8"], f"{path}int8.") if d.get("int8") else None,
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -108,7 +109,9 @@ class Verification:
             "onnx_simplify": self.onnx_simplify,
             "backends_not_built": list(self.backends_not_built),
         }
-        d.update({k: getattr(self, k) for k in ("images", "bounds", "backends", "int8") if getattr(self, k)})
+        d.update({k: getattr(self, k) for k in ("images", "bounds", "backends") if getattr(self, k)})
+        if self.int8 is not None:
+            d["int8"] = self.int8.to_dict()
         return d
 
     def with_figures(self, **figures: Any) -> Verification:
@@ -185,6 +188,8 @@ def upgrade_v1(d: Dict[str, Any], version: int) -> Dict[str, Any]:
     verification = d.get("verification")
     if isinstance(verification, dict):
         d["verification"] = {k: v for k, v in verification.items() if k in F.field_names(Verification)}
+        if isinstance(verification.get("int8"), dict):
+            d["verification"]["int8"] = int8_v1(verification["int8"])
     reparam = d.get("reparam")
     d["reparam"] = (
         {k: v for k, v in reparam.items() if k in F.field_names(ReparamRecord)}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
+from edgekit.backends import BACKENDS, Backend, Serving, ordered
 from edgekit.bundle.io import read_bundle, user_umask
 from edgekit.bundle.manifest import Artifact, Manifest
 from edgekit.errors import InputFileError
@@ -30,8 +31,12 @@ TRITON_TYPES = {
     "int64": "TYPE_INT64",
 }
 KINDS = ("auto", "cpu", "gpu")
-# the bundle's models Triton can serve, in the order one is picked when --backend is not given
-SERVABLE = ("tensorrt", "onnxruntime", "openvino")
+
+
+def servable() -> Tuple[Backend, ...]:
+    """Backends whose artifacts Triton serves (``Backend.serving``), in the order one is picked."""
+    found = [b for b in ordered() if b.serving is not None]
+    return tuple(sorted(found, key=lambda b: b.serving.order if b.serving else 0))
 
 
 @dataclass(frozen=True)
@@ -83,11 +88,19 @@ def config_text(name: str, manifest: Manifest, engine_line: str, kind: str = "KI
     return "\n".join(lines)
 
 
+def _serving(backend: str) -> Serving:
+    serving = BACKENDS.get(backend).serving
+    if serving is None:
+        raise InputFileError(Path("--backend"), f"Triton does not serve {backend} models")
+    return serving
+
+
 def _pick(manifest: Manifest, backend: Optional[str], root: Path) -> Artifact:
-    wanted = [backend] if backend else list(SERVABLE)
+    wanted = [backend] if backend else [b.name for b in servable()]
     for name in wanted:
+        suffix = _serving(name).files[0][0]
         for art in manifest.artifacts:
-            if art.backend == name and (name == "openvino" or art.path.endswith(".onnx")):
+            if art.backend == name and art.path.endswith(suffix):
                 return art
     have = ", ".join(f"{a.backend} ({a.path})" for a in manifest.artifacts)
     what = f"{backend} model" if backend else "model"
@@ -96,17 +109,25 @@ def _pick(manifest: Manifest, backend: Optional[str], root: Path) -> Artifact:
     )
 
 
-def _kind(manifest: Manifest, served_backend: str, kind: str) -> str:
-    if served_backend == "openvino":
+def _kind(manifest: Manifest, serving: Serving, kind: str) -> str:
+    if serving.device == "cpu":
         if kind == "gpu":
-            raise InputFileError(Path("--kind"), "Triton's OpenVINO backend runs on the CPU only")
+            raise InputFileError(Path("--kind"), f"Triton serves this model on the CPU only ({serving.line})")
         return "KIND_CPU"
     if kind != "auto":
         return f"KIND_{kind.upper()}"
-    on_gpu = served_backend == "tensorrt" or (
-        manifest.target is not None and "tensorrt" in manifest.target.backends
-    )
+    targets = manifest.target.backends if manifest.target is not None else ()
+    on_gpu = serving.device == "gpu" or any(_device(name) == "gpu" for name in targets)
     return "KIND_GPU" if on_gpu else "KIND_CPU"
+
+
+def _device(backend: str) -> str:
+    serving = BACKENDS.get(backend).serving
+    return serving.device if serving is not None else "any"
+
+
+def _engine_serving() -> Serving:
+    return next(b.serving for b in servable() if b.serving and b.serving.engine_line)
 
 
 def served_model(
@@ -119,18 +140,19 @@ def served_model(
         if not Path(engine).is_file():
             raise InputFileError(Path(engine), "no such engine file")
         source = _pick(manifest, None, root)  # the engine was built from its ONNX: the same I/O
-        files = ((Path(engine), "model.plan"),)
-        return Served('platform: "tensorrt_plan"', files, _kind(manifest, "tensorrt", kind)), (
-            manifest.for_artifact(source)
-        )
+        serving = _engine_serving()
+        served = Served(serving.engine_line, ((Path(engine), "model.plan"),), _kind(manifest, serving, kind))
+        return served, manifest.for_artifact(source)
     art = _pick(manifest, backend, root)
-    if art.backend == "openvino":
-        bins = [f.path for f in art.files if f.path.endswith(".bin")]
-        files = ((root / art.path, "model.xml"), *((root / b, "model.bin") for b in bins[:1]))
-        served = Served('backend: "openvino"', files, _kind(manifest, "openvino", kind))
-    else:
-        files = ((root / art.path, "model.onnx"),)
-        served = Served('platform: "onnxruntime_onnx"', files, _kind(manifest, art.backend, kind))
+    serving = _serving(art.backend)
+    paths = [art.path, *(f.path for f in art.files)]
+    files = tuple(
+        (root / path, name)
+        for suffix, name in serving.files
+        for path in [next((p for p in paths if p.endswith(suffix)), None)]
+        if path is not None
+    )
+    served = Served(serving.line, files, _kind(manifest, serving, kind))
     return served, manifest.for_artifact(art)  # its own input dtype and outputs (uint8, best scores)
 
 

@@ -13,10 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Dict, Optional, Tuple
 
 from edgekit.errors import ConversionError
-from edgekit.vocab import BIAS_CORRECTIONS, CALIB_IMAGES, CALIBRATION_METHODS
-
-#: NNCF presets: asymmetric activations ("mixed": SiLU outputs are one-sided) or symmetric
-NNCF_PRESETS = ("mixed", "performance")
+from edgekit.vocab import BIAS_CORRECTIONS, CALIB_IMAGES, CALIBRATION_METHODS, NNCF_PRESETS
 
 
 @dataclass(frozen=True)
@@ -58,6 +55,7 @@ class QuantRecipe:
         method: Optional[str] = None,
         bias_correction: Optional[str] = None,
         silu_ranges: Optional[bool] = None,
+        preset: Optional[str] = None,
         images: int = CALIB_IMAGES,
         keep_float: Tuple[str, ...] = (),
         quantize_head: bool = False,
@@ -81,6 +79,8 @@ class QuantRecipe:
             chosen["bias_correction"] = bias_correction
         if silu_ranges is not None:
             chosen["silu_ranges"] = bool(silu_ranges)
+        if preset is not None:
+            chosen["preset"] = preset
         return replace(recipe, **chosen)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -90,14 +90,8 @@ class QuantRecipe:
 
 
 def default_method(recipe: QuantRecipe) -> str:
-    """The calibration method when none is named.
+    """The calibration method when none is named: the backend's (``Backend.calibration``, with the
+    measurements behind it), minmax for a symmetric scheme (TensorRT's figures were measured so)."""
+    from edgekit.backends import BACKENDS
 
-    onnxruntime's asymmetric CPU scheme: percentile (on the trained fixtures' test split it cut
-    the CPU model's mAP50-95 drop from 0.66 / 0.64 to 0.41 / 0.42 points, YOLO11 / YOLO26, no
-    fallback); TensorRT's symmetric scheme: minmax (its Q/DQ figures, 0.49 / 0.25, were measured
-    with it); NNCF (OpenVINO): minmax with the mixed preset (``quantize_nncf``'s measurements);
-    LiteRT's quantizer has its own min/max calibration.
-    """
-    if recipe.backend in ("openvino", "tflite") or recipe.activation_symmetric:
-        return "minmax"
-    return "percentile"
+    return "minmax" if recipe.activation_symmetric else BACKENDS.get(recipe.backend).calibration

@@ -19,10 +19,11 @@ VERIFY_INPUTS = 4  # generated inputs: the bundle carries no images
 
 
 def tensorrt_artifact(b: Any, bundle: Path) -> Artifact:
-    """The bundle's TensorRT artifact, or a one-line error."""
+    """The bundle's artifact whose engine is built on the device (TensorRT's), or a one-line error."""
+    from edgekit.backends import BACKENDS
     from edgekit.errors import BackendError
 
-    arts = [a for a in b.manifest.artifacts if a.backend == "tensorrt"]
+    arts = [a for a in b.manifest.artifacts if BACKENDS.get(a.backend).built_on_device]
     if not arts:
         raise BackendError(f"{bundle}: the bundle has no TensorRT model (convert it for a Jetson target)")
     return arts[0]
@@ -47,7 +48,7 @@ def verify_engine(
 
     b = read_bundle(bundle)
     art = tensorrt_artifact(b, bundle)
-    engine = bundle_source(bundle, "tensorrt", f"{bundle}:tensorrt", as_built=True)
+    engine = bundle_source(bundle, art.backend, f"{bundle}:{art.backend}", as_built=True)
     reference = open_source(str(Path(b.root) / art.path), ())
     inputs = generated_inputs(engine.size, count, b.manifest.preprocess.scale)
     rows, _saved, dets = compare_sources(engine, reference, inputs, art.precision, None)

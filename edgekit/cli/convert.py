@@ -16,6 +16,7 @@ from edgekit.vocab import (
     DEFAULT_MAX_DET,
     HEADS,
     MAX_MAP_DROP,
+    NNCF_PRESETS,
     PRECISIONS,
 )
 
@@ -101,6 +102,11 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
     "--silu-ranges/--no-silu-ranges",
     default=None,
     help="onnxruntime Q/DQ: tighten the ranges of SiLU inputs (default: on).",
+)
+@click.option(
+    "--nncf-preset",
+    type=click.Choice(NNCF_PRESETS),
+    help="OpenVINO (NNCF): asymmetric activations (mixed, default) or symmetric (performance).",
 )
 @click.option("--keep-float", multiple=True, help="ONNX node to keep in float (repeatable).")
 @click.option(

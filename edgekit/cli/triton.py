@@ -7,7 +7,7 @@ from typing import Optional
 
 import click
 
-from edgekit.bundle.triton import KINDS, SERVABLE
+from edgekit.bundle.triton import KINDS, servable
 
 
 @click.command("triton")
@@ -18,7 +18,7 @@ from edgekit.bundle.triton import KINDS, SERVABLE
 @click.option("--name", help="Model name in the repository (default: the bundle's name).")
 @click.option(
     "--backend",
-    type=click.Choice(SERVABLE),
+    type=click.Choice([b.name for b in servable()]),
     help="Which of the bundle's models to serve (default: TensorRT's ONNX, then onnxruntime, then OpenVINO).",
 )
 @click.option("--engine", type=click.Path(path_type=Path), help="A built TensorRT engine to serve instead.")

@@ -70,10 +70,11 @@ def with_host_io(writer: BundleWriter, manifest: Manifest, say: Log) -> Manifest
     has its own ONNX (a TensorRT artifact builds from the same file, with the float interface)."""
     from edgekit.converters.host_io import applies, write_host_io
 
-    backends = {a.backend for a in manifest.artifacts}
-    if "onnxruntime" not in backends or "tensorrt" in backends or not applies(manifest):
+    arts = [a for a in manifest.artifacts if BACKENDS.get(a.backend).host_io]
+    shares_onnx = any(BACKENDS.get(a.backend).built_on_device for a in manifest.artifacts)
+    if not arts or shares_onnx or not applies(manifest):
         return manifest
-    art = manifest.artifact("onnxruntime")
+    art = arts[0]
     io, extra = write_host_io(writer.dir / art.path, manifest)
     fresh = writer.artifact(art.path, art.backend, art.precision)
     host = dataclasses.replace(fresh, io=io, extra_outputs=extra)

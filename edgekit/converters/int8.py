@@ -19,9 +19,11 @@ import numpy as np
 from edgekit import progress
 from edgekit.backends import BACKENDS, REFERENCE
 from edgekit.bundle import Bundle
+from edgekit.bundle.int8_record import BackendInt8, FallbackRound, Int8Report
 from edgekit.bundle.manifest import Artifact, Manifest
+from edgekit.calibration.fallback import MAP_DROP_AIM, Aim, Candidates, Trial, search
 from edgekit.calibration.recipe import QuantRecipe
-from edgekit.converters.int8_report import describe, map_drop, round_record, summary_line
+from edgekit.converters.int8_report import summary_line
 from edgekit.errors import ConversionError
 from edgekit.verify import INT8
 
@@ -31,10 +33,8 @@ CHECK_IMAGES = 32  # calibration-disjoint images of the always-on agreement chec
 # The bounds (box cosine, detection match rate with its hysteresis, mAP drop) are edgekit.verify's
 # INT8 bounds: see edgekit/verify/bounds.py for the numbers and why.
 MAX_MAP_DROP = INT8.max_map_drop  # mAP50-95 points, with --val
-# With --val the fallback aims at this share of the bound: the user's images are not the check's.
-# (YOLO11 fixture, onnxruntime: 0.5 points on the val split came out as 0.67 on the test split.)
-MAP_DROP_AIM = 0.5
-FALLBACK_STEPS = (2, 4, 8, 16)  # layers kept float per fallback round (cumulative, most sensitive first)
+#: the --val figures a backend's report carries (``BackendInt8``)
+VAL_FIGURES = ("map50_95_fp32", "map50_95_int8", "map_drop_points", "val_images")
 TFLITE_FP32 = "model.fp32.tflite"  # the engine writes it for the TFLite quantizer; removed afterwards
 #: ``(builder, backend, exclude, writer) -> (artifact, what ran)``: a backend's INT8 quantizer
 #: (``Backend.quantizer``, in ``edgekit.converters.int8_quantizers``), calibrated on
@@ -52,6 +52,7 @@ class Int8Options:
     method: Optional[str] = None  # None: per backend (edgekit.calibration.recipe.default_method)
     bias_correction: Optional[str] = None  # None: "full" (BIAS_CORRECTIONS)
     silu_ranges: Optional[bool] = None  # None: on (onnxruntime Q/DQ)
+    preset: Optional[str] = None  # NNCF's (NNCF_PRESETS); None: "mixed"
     keep_float: Sequence[str] = ()
     quantize_head: bool = False  # the naive baseline: decode tail quantized too (benchmarks only)
     int8_io: bool = False  # TFLite: int8 input (and int8 outputs where quantized) instead of float
@@ -81,7 +82,7 @@ class Int8Builder:
         from edgekit.calibration import CalibrationData
 
         self.root, self.manifest, self.plan, self.opts, self.say = root, manifest, plan, opts, say
-        self.fp32 = manifest.artifact("onnxruntime")
+        self.fp32 = manifest.artifact(REFERENCE)
         self.data = CalibrationData(opts.calib, manifest, count=opts.images, progress=True)
         self.check = self._check_images()
         self.recipes = {b: self.recipe_for(b) for b in plan.backends}
@@ -98,6 +99,7 @@ class Int8Builder:
             method=o.method,
             bias_correction=o.bias_correction,
             silu_ranges=o.silu_ranges,
+            preset=o.preset,
             images=o.images,
             keep_float=tuple(o.keep_float),
             quantize_head=o.quantize_head,
@@ -134,11 +136,10 @@ class Int8Builder:
     # ---- quantizers ------------------------------------------------------------------
 
     def quantize(self, backend: str, exclude: Sequence[str], writer: Any) -> Tuple[Artifact, Dict[str, Any]]:
-        """``backend``'s INT8 artifact with ``exclude`` kept float, by its descriptor's quantizer;
-        the report is what ran plus the backend's recipe, whole."""
+        """``backend``'s INT8 artifact with ``exclude`` kept float, by its descriptor's quantizer,
+        and what that quantizer ran."""
         quantizer: Quantizer = BACKENDS.get(backend).hook("quantizer")
-        artifact, ran = quantizer(self, backend, exclude, writer)
-        return artifact, {**ran, "recipe": self.recipes[backend].to_dict()}
+        return quantizer(self, backend, exclude, writer)
 
     # ---- checks ----------------------------------------------------------------------
 
@@ -148,7 +149,7 @@ class Int8Builder:
         from edgekit.detector import Detector
 
         images, kind = self.check
-        ref = Detector(Bundle(self.root, single(self.manifest, self.fp32)), backend="onnxruntime")
+        ref = Detector(Bundle(self.root, single(self.manifest, self.fp32)), backend=REFERENCE)
         got = Detector(Bundle(self.root, single(self.manifest, artifact)), backend=runnable(artifact).backend)
         infer = float_interface(got)  # the same float tensors in and out, whatever the model's I/O
         with ref, got:
@@ -174,11 +175,6 @@ class Int8Builder:
         if drop is not None and drop > self.opts.max_map_drop:
             problems.append(f"mAP50-95 drop {drop:.2f} points > {self.opts.max_map_drop}")
         return problems
-
-    def short_of_aim(self, figures: Dict[str, Any]) -> bool:
-        """True when the val drop is within the bound but above the aim (``MAP_DROP_AIM`` of it)."""
-        drop = figures.get("map_drop_points")
-        return drop is not None and drop > MAP_DROP_AIM * self.opts.max_map_drop
 
     def weights(self, artifact: Artifact) -> Dict[str, Any]:
         """A Q/DQ ONNX's dequantized weights against the FP32 ONNX's (``edgekit.verify.weights``);
@@ -215,52 +211,41 @@ class Int8Builder:
 
     # ---- the loop --------------------------------------------------------------------
 
-    def build(self, backend: str, writer: Any) -> Tuple[Artifact, Dict[str, Any]]:
-        """Quantize for ``backend``; on a missed bound, or a val drop above the aim, keep the head's
-        branches float, then the most sensitive layers on top, and retry. The round that meets the
-        bounds with the smallest drop is kept, the earlier (fewer float layers) on a tie,
-        re-quantized if a later round did worse. Each round reports the ranked ``float_layers``
-        and ``head_float``."""
+    def outcome(self, trial: Trial, figures: Dict[str, Any]) -> FallbackRound:
+        agreement = figures["agreement"]
+        return trial.outcome(self.misses(figures), agreement["match_rate"], figures.get("map_drop_points"))
+
+    def build(self, backend: str, writer: Any) -> Tuple[Artifact, BackendInt8]:
+        """Quantize for ``backend``; on a missed bound, or a val drop above the aim, search for the
+        layers to keep float (``edgekit.calibration.fallback``) and keep its chosen round."""
         exclude = self.excluded()
-        artifact, recipe = self.quantize(backend, exclude, writer)
+        artifact, ran = self.quantize(backend, exclude, writer)
         figures = self.measure(artifact)
-        problems = self.misses(figures)
-        rounds: List[Dict[str, Any]] = [round_record([], False, problems, figures)]
-        choices: List[List[str]] = [[]]  # the nodes each round kept float
-        best: Optional[int] = 0 if not problems else None
-        if (problems or self.short_of_aim(figures)) and self.opts.fallback:
-            ranking = self.ranking(backend, exclude, artifact)
+        rounds = [self.outcome(Trial(), figures)]
+        aim = Aim(self.opts.max_map_drop)
+        if self.opts.fallback and aim.wants_more(rounds[0]):
             head = self.head_round(backend, exclude)
-            ranked = [name for name, _ in ranking if name not in head]
-            for k in ([0] if head else []) + list(FALLBACK_STEPS):
-                why = "; ".join(problems) or (
-                    f"mAP50-95 drop {figures['map_drop_points']:.2f} points > aim "
-                    f"{MAP_DROP_AIM * self.opts.max_map_drop:.2f}"
-                )
-                self.say(f"{backend} int8: {why}: keeping {describe(bool(head), len(ranked[:k]))} float")
-                choices.append(head + ranked[:k])
-                artifact, recipe = self.quantize(backend, self.excluded(choices[-1]), writer)
+            ranking = self.ranking(backend, exclude, artifact)
+            candidates = Candidates(tuple(head), tuple(n for n, _ in ranking if n not in head))
+
+            def evaluate(trial: Trial) -> FallbackRound:
+                nonlocal artifact, ran, figures
+                self.say(trial.line(backend))
+                artifact, ran = self.quantize(backend, self.excluded(trial.keep_float), writer)
                 figures = self.measure(artifact)
-                problems = self.misses(figures)
-                rounds.append(round_record(ranked[:k], bool(head), problems, figures))
-                if not problems and (best is None or map_drop(rounds[-1]) < map_drop(rounds[best])):
-                    best = len(rounds) - 1
-                if (not problems and not self.short_of_aim(figures)) or k >= len(ranked):
-                    break
-            if best is not None and best != len(rounds) - 1:
-                chosen = rounds[best]
-                how = describe(chosen["head_float"], len(chosen["float_layers"]))
-                self.say(f"{backend} int8: back to the round with {how} float (smallest drop)")
-                artifact, recipe = self.quantize(backend, self.excluded(choices[best]), writer)
-                figures = self.measure(artifact)
-                problems = self.misses(figures)
-                rounds.append(
-                    {
-                        **round_record(chosen["float_layers"], chosen["head_float"], problems, figures),
-                        "restored": True,
-                    }
-                )
-        report = {**recipe, **figures, "rounds": rounds, "accepted": not problems, "misses": problems}
+                return self.outcome(trial, figures)
+
+            rounds = search(rounds[0], candidates, aim, evaluate)
+        report = BackendInt8(
+            quantizer=ran,
+            recipe=self.recipes[backend].to_dict(),
+            weights=figures.get("weights", {}),
+            agreement=figures["agreement"],
+            rounds=tuple(rounds),
+            accepted=rounds[-1].accepted,
+            misses=rounds[-1].misses,
+            **{k: figures[k] for k in VAL_FIGURES if k in figures},
+        )
         self.say(summary_line(backend, report))
         return artifact, report
 
@@ -303,7 +288,7 @@ def float_interface(det: Any) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:
 
 def build_int8(
     writer: Any, manifest: Manifest, plan: Any, backends: Sequence[str], opts: Int8Options, say: Log
-) -> Tuple[Tuple[Artifact, ...], Dict[str, Any]]:
+) -> Tuple[Tuple[Artifact, ...], Int8Report]:
     """INT8 artifacts for ``backends`` in ``writer.dir`` (the FP32 ONNX artifact is the source)."""
     builder = Int8Builder(writer.dir, manifest, plan, opts, say)
     say(
@@ -311,19 +296,19 @@ def build_int8(
         f"({builder.data.skipped} skipped); head kept float: {len(builder.scope.tail)} decode nodes"
     )
     artifacts: List[Artifact] = []
-    reports: Dict[str, Any] = {}
+    reports: Dict[str, BackendInt8] = {}
     for backend in backends:
         progress.note(f"INT8: calibrating and quantizing the {backend} model on {len(builder.data)} images")
         artifact, reports[backend] = builder.build(backend, writer)
         artifacts.append(artifact)
-    failed = {b: r["misses"] for b, r in reports.items() if not r["accepted"]}
-    report = {
-        "calibration": builder.data.report(),
-        "float_scope": builder.scope.to_dict(),
-        "head_quantized": opts.quantize_head,
-        "bounds": {**builder.bounds.to_dict(), "map_drop_aim": MAP_DROP_AIM * opts.max_map_drop},
-        "backends": reports,
-    }
+    failed = {b: r.misses for b, r in reports.items() if not r.accepted}
+    report = Int8Report(
+        calibration=builder.data.report(),
+        float_scope=builder.scope.to_dict(),
+        head_quantized=opts.quantize_head,
+        bounds={**builder.bounds.to_dict(), "map_drop_aim": MAP_DROP_AIM * opts.max_map_drop},
+        backends=reports,
+    )
     if failed and not opts.allow_loss:
         detail = "; ".join(f"{b}: {', '.join(m)}" for b, m in failed.items())
         raise ConversionError(
@@ -338,7 +323,7 @@ def build_int8(
 def remove_source(root: Path, manifest: Manifest, artifacts: Sequence[Artifact]) -> None:
     """Delete the FP32 ONNX once the INT8 artifacts exist (an INT8 bundle carries INT8 models)."""
     keep = {a.path for a in artifacts} | {f.path for a in artifacts for f in a.files}
-    source = manifest.artifact("onnxruntime").path
+    source = manifest.artifact(REFERENCE).path
     if source not in keep:
         (root / source).unlink(missing_ok=True)
     (root / TFLITE_FP32).unlink(missing_ok=True)

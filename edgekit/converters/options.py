@@ -54,6 +54,7 @@ class ConvertOptions:
     calib_method: Optional[str] = None  # None: percentile (onnxruntime CPU), minmax (TensorRT, OpenVINO)
     bias_correction: Optional[str] = None  # None: "full" (edgekit.calibration.recipe.QuantRecipe)
     silu_ranges: Optional[bool] = None  # None: on (onnxruntime Q/DQ)
+    nncf_preset: Optional[str] = None  # None: "mixed" (asymmetric activations)
     keep_float: Sequence[str] = ()
     quantize_head: bool = False
     int8_io: bool = False  # TFLite: integer input/outputs instead of float
@@ -82,6 +83,7 @@ class ConvertOptions:
             method=self.calib_method,
             bias_correction=self.bias_correction,
             silu_ranges=self.silu_ranges,
+            preset=self.nncf_preset,
             keep_float=tuple(self.keep_float),
             quantize_head=self.quantize_head,
             int8_io=self.int8_io,

@@ -1,4 +1,4 @@
-"""Convert as stages: export -> simplify -> in-graph NMS -> TensorRT check -> per-backend artifacts
+"""Convert as stages: export -> simplify -> in-graph NMS -> device build check -> per-backend artifacts
 -> host interface -> verify -> INT8.
 
 Every stage reads one immutable ``Build`` (what is being converted, for which plan, into which
@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from edgekit import __version__, progress
 from edgekit._optional import require
-from edgekit.backends import BACKENDS
+from edgekit.backends import BACKENDS, REFERENCE
 from edgekit.bundle import BundleWriter, Manifest
 from edgekit.bundle.manifest import Artifact, InputSpec, ModelSection, Preprocess, SourceInfo
 from edgekit.bundle.records import EngineBuild, ReparamRecord, Verification
@@ -107,34 +107,19 @@ def describe_stage(b: Build, roles: Roles) -> Tuple[Preprocess, Any]:
     return preprocess, decoder
 
 
-def tensorrt_stage(b: Build) -> Optional[EngineBuild]:
-    """The ONNX checked against the JetPack's TensorRT parser, and how the device builds the engine."""
-    if "tensorrt" not in b.backends:
-        return None
-    import onnx
-
-    from edgekit.converters.tensorrt import (
-        build_section,
-        check_onnx_for_tensorrt,
-        needs_fp16_onnx,
-        write_fp16_onnx,
-    )
-
-    path = b.onnx_path
-    checked = check_onnx_for_tensorrt(onnx.load(str(path)), b.plan.tensorrt, path.name)
-    fp16_onnx = write_fp16_onnx(path) if needs_fp16_onnx(b.plan) else None  # TensorRT 11 builds FP16 from it
-    build = build_section(b.plan, path.name, fp16_onnx)
-    b.say(
-        f"ONNX parses in TensorRT {b.plan.tensorrt}: {checked['ops_checked']} nodes, "
-        f"opset {checked['opset']}; build on the device: {build.trtexec}"
-    )
-    return build
+def device_build_stage(b: Build) -> Optional[EngineBuild]:
+    """For a backend whose engine is built on the device (``Backend.device_build``): the ONNX
+    checked against the device's parser, and how the device builds the engine."""
+    for name in b.backends:
+        if BACKENDS.get(name).device_build:
+            return BACKENDS.get(name).hook("device_build")(b)
+    return None
 
 
 def artifacts_stage(b: Build) -> Tuple[Artifact, ...]:
     """Each backend's model file; for INT8 only the FP32 ONNX, the quantizers' verified source."""
     if b.int8:
-        return (write_artifact(b.writer, b.onnx_path, "onnxruntime", "fp32", b.say),)
+        return (write_artifact(b.writer, b.onnx_path, REFERENCE, "fp32", b.say),)
     return tuple(
         write_artifact(b.writer, b.onnx_path, name, b.plan.precision, b.say, b.module, b.sample)
         for name in b.backends
@@ -199,13 +184,11 @@ def int8_stage(b: Build, manifest: Manifest) -> Manifest:
     """Calibrate and quantize per backend from the verified FP32 models (INT8 plans only)."""
     if not b.int8:
         return manifest
-    from edgekit.converters.int8 import TFLITE_FP32, build_int8
+    from edgekit.converters.int8 import build_int8
 
-    if "tflite" in b.backends:  # the TFLite quantizer starts from a FP32 .tflite of the same module
-        from edgekit.converters.tflite import convert_float
-
-        with progress.step("lowering to a FP32 .tflite for the quantizer"):
-            convert_float(b.module, b.sample, b.writer.dir / TFLITE_FP32)
+    for name in b.backends:  # a quantizer that starts from another float model than the FP32 ONNX
+        if BACKENDS.get(name).int8_source:
+            BACKENDS.get(name).hook("int8_source")(b)
     with progress.step("INT8: calibrating and quantizing"):
         quantized, report = build_int8(
             b.writer, manifest, b.plan, list(b.backends), b.opts.int8_options(), b.say
@@ -238,7 +221,7 @@ def write_onnx_bundle(
     b = Build(writer, module, loaded, plan, opts, tuple(backends), say, torch.zeros(1, 3, h, w))
     roles, simplified = export_stage(b)
     preprocess, decoder = describe_stage(b, roles)  # the ONNX is final after its metadata ...
-    build = tensorrt_stage(b)  # ... and the TensorRT FP16 copy, before hashing
+    build = device_build_stage(b)  # ... and the TensorRT FP16 copy, before hashing
     exported = Exported(roles, simplified, build, preprocess, decoder)
     manifest = first_manifest(b, exported, artifacts_stage(b), reparam)
     if opts.host_io and not b.int8:

@@ -181,3 +181,19 @@ def unsupported_nodes(model: Any, tensorrt: str) -> List[str]:
 def _unsupported(model: Any, supported: Set[str]) -> Iterator[Any]:
     """Standard-domain nodes outside ``supported`` (plugins, e.g. EfficientNMS_TRT, have their own)."""
     return (n for n in model.graph.node if n.domain in ("", "ai.onnx") and n.op_type not in supported)
+
+
+def device_build(b: Any) -> EngineBuild:
+    """The TensorRT backend's ``device_build`` stage (``edgekit.converters.stages.Build``): the ONNX
+    checked against the JetPack's TensorRT parser, and the build the device runs."""
+    import onnx
+
+    path = b.onnx_path
+    checked = check_onnx_for_tensorrt(onnx.load(str(path)), b.plan.tensorrt, path.name)
+    fp16_onnx = write_fp16_onnx(path) if needs_fp16_onnx(b.plan) else None  # TensorRT 11 builds FP16 from it
+    build = build_section(b.plan, path.name, fp16_onnx)
+    b.say(
+        f"ONNX parses in TensorRT {b.plan.tensorrt}: {checked['ops_checked']} nodes, "
+        f"opset {checked['opset']}; build on the device: {build.trtexec}"
+    )
+    return build

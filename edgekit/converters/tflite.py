@@ -76,6 +76,16 @@ def convert_float(module: Any, sample: Any, dest: Path) -> Dict[str, Any]:
     return {"converter": "litert_torch.convert", "seconds": round(time.perf_counter() - started, 1)}
 
 
+def write_int8_source(b: Any) -> None:
+    """The LiteRT backend's ``int8_source`` stage: the FP32 .tflite of the same module, which the
+    TFLite quantizer starts from (``edgekit.converters.int8.TFLITE_FP32``; removed afterwards)."""
+    from edgekit import progress
+    from edgekit.converters.int8 import TFLITE_FP32
+
+    with progress.step("lowering to a FP32 .tflite for the quantizer"):
+        convert_float(b.module, b.sample, b.writer.dir / TFLITE_FP32)
+
+
 def _recipe_fp16() -> Any:
     from ai_edge_quantizer import recipe_manager
     from ai_edge_quantizer.recipe import AlgorithmName, TFLOperationName

@@ -87,15 +87,15 @@ def test_int8_bundle_carries_both_int8_models_and_the_report(tmp_path: Path, sha
         assert figures["agreement"]["images_are"] == "calibration-disjoint"
         assert set(figures["agreement"]["outputs"]) == {"boxes", "scores"}
         assert isinstance(figures["accepted"], bool)
-    assert report["backends"]["onnxruntime"]["activation_type"] == "uint8"  # x86 VNNI: U8S8
+    assert report["backends"]["onnxruntime"]["quantizer"]["activation_type"] == "uint8"  # x86 VNNI: U8S8
     recipes = {b: report["backends"][b]["recipe"] for b in ("onnxruntime", "openvino")}  # stored whole
     assert recipes["onnxruntime"]["scheme"] == "qdq-u8s8" and recipes["onnxruntime"]["method"] == "percentile"
     assert recipes["openvino"]["method"] == "minmax" and recipes["openvino"]["preset"] == "mixed"
     assert {r["bias_correction"] for r in recipes.values()} == {"fast"} and not recipes["onnxruntime"][
         "silu_ranges"
     ]
-    assert report["backends"]["openvino"]["bias_correction"] == "fast"  # what NNCF ran
-    assert report["backends"]["onnxruntime"]["silu_ranges"] is None  # the pass was skipped
+    assert report["backends"]["openvino"]["quantizer"]["bias_correction"] == "fast"  # what NNCF ran
+    assert report["backends"]["onnxruntime"]["quantizer"]["silu_ranges"] is None  # the pass was skipped
     # every dequantized weight of the Q/DQ model was read back against FP32: within rounding
     from edgekit.converters.int8_weights import weight_dequantizers
 
@@ -149,11 +149,12 @@ def test_trained_fixture_int8_is_accepted_without_a_fallback(tmp_path: Path, tar
 
 
 class ScriptedBuilder:
-    """``Int8Builder``'s fallback loop over scripted figures: the val drop that each count of
-    float layers gives (the quantizers themselves are exercised by the tests above)."""
+    """``Int8Builder`` over scripted figures: the val drop that each count of float layers gives
+    (the quantizers are exercised by the tests above, the search by tests/calibration/test_fallback)."""
 
     def __new__(cls, drops: dict, fallback: bool = True, head: tuple = ()):  # type: ignore[no-untyped-def]
         from edgekit.calibration.float_scope import FloatScope
+        from edgekit.calibration.recipe import QuantRecipe
         from edgekit.converters.int8 import Int8Builder, Int8Options
 
         class Builder(Int8Builder):
@@ -185,40 +186,10 @@ class ScriptedBuilder:
         builder.opts = Int8Options(Path("."), max_map_drop=0.5, fallback=fallback)
         builder.scope = FloatScope((), (), (), head)
         builder.manifest = type("M", (), {"outputs": ()})()
+        builder.recipes = {b: QuantRecipe(b) for b in ("onnxruntime", "openvino")}
         builder.quantized, builder.said = [], []
         builder.say = builder.said.append
         return builder
-
-
-def test_fallback_goes_on_to_the_aim_and_stops_there() -> None:
-    builder = ScriptedBuilder({0: 0.4, 2: 0.2, 4: 0.1})  # 0.4 meets the bound 0.5, not the aim 0.25
-    _, report = builder.build("onnxruntime", writer=None)
-    assert [len(e) for e in builder.quantized] == [0, 2]
-    assert report["accepted"] and report["map_drop_points"] == 0.2
-    assert "> aim 0.25" in builder.said[0]
-
-
-def test_fallback_returns_to_the_round_with_the_smallest_drop() -> None:
-    builder = ScriptedBuilder({0: 0.4, 2: 0.6, 4: 0.45, 8: 0.7, 16: 0.8})
-    _, report = builder.build("onnxruntime", writer=None)
-    assert [len(e) for e in builder.quantized] == [0, 2, 4, 8, 16, 0]  # the first round, re-quantized
-    assert report["accepted"] and report["map_drop_points"] == 0.4
-    assert [r["misses"] == [] for r in report["rounds"]] == [True, False, True, False, False, True]
-    assert report["rounds"][-1]["restored"] and report["rounds"][-1]["float_layers"] == []
-
-
-def test_fallback_keeps_fewer_float_layers_when_drops_tie() -> None:
-    builder = ScriptedBuilder({0: 0.36, 2: 0.37, 4: 0.36, 8: 0.48, 16: 0.4})
-    _, report = builder.build("openvino", writer=None)
-    assert [len(e) for e in builder.quantized] == [0, 2, 4, 8, 16, 0]
-    assert report["rounds"][-1]["restored"] and report["rounds"][-1]["float_layers"] == []
-
-
-def test_fallback_that_never_meets_the_bound_is_not_accepted() -> None:
-    builder = ScriptedBuilder({0: 0.9, 2: 0.8, 4: 0.7, 8: 0.6, 16: 0.55})
-    _, report = builder.build("onnxruntime", writer=None)
-    assert [len(e) for e in builder.quantized] == [0, 2, 4, 8, 16]
-    assert not report["accepted"] and "0.55 points > 0.5" in report["misses"][0]
 
 
 def test_without_fallback_a_missed_bound_is_reported_after_one_quantization() -> None:
@@ -227,37 +198,19 @@ def test_without_fallback_a_missed_bound_is_reported_after_one_quantization() ->
     assert ConvertOptions(calib=Path("c"), int8_fallback=False).int8_options().fallback is False
     builder = ScriptedBuilder({0: 0.9, 2: 0.1}, fallback=False)
     _, report = builder.build("onnxruntime", writer=None)
-    assert [len(e) for e in builder.quantized] == [0] and len(report["rounds"]) == 1
-    assert not report["accepted"] and "0.90 points > 0.5" in report["misses"][0]
+    assert [len(e) for e in builder.quantized] == [0] and len(report.rounds) == 1
+    assert not report.accepted and "0.90 points > 0.5" in report.misses[0]
+    assert report.quantizer == {"method": "minmax"} and report.recipe["backend"] == "onnxruntime"
 
 
-def test_fallback_keeps_the_head_float_first_then_ranked_layers_on_top() -> None:
-    head = ("h1", "h2", "h3")  # drops are keyed by the count of nodes kept float
-    builder = ScriptedBuilder({0: 0.6, 3: 0.45, 5: 0.2}, head=head)
-    _, report = builder.build("onnxruntime", writer=None)
-    assert builder.quantized == [[], list(head), [*head, "conv0", "conv1"]]
-    assert [(r["head_float"], r["float_layers"]) for r in report["rounds"]] == [
-        (False, []),
-        (True, []),
-        (True, ["conv0", "conv1"]),
-    ]
-    assert report["accepted"] and report["map_drop_points"] == 0.2
-    assert "keeping the head's branches float" in builder.said[0]
-    assert "keeping the head's branches + 2 layers float" in builder.said[1]
-    assert builder.said[-1].endswith("the head's branches + 2 layers kept float")
-
-
-def test_the_head_round_is_restored_when_later_rounds_do_worse() -> None:
-    builder = ScriptedBuilder({0: 0.6, 2: 0.3, 4: 0.7, 6: 0.6, 10: 0.8, 18: 0.9}, head=("h1", "h2"))
-    _, report = builder.build("tensorrt", writer=None)
-    assert [len(e) for e in builder.quantized] == [0, 2, 4, 6, 10, 18, 2]
-    assert report["rounds"][-1]["restored"] and report["rounds"][-1]["head_float"]
-    assert report["rounds"][-1]["float_layers"] == [] and report["map_drop_points"] == 0.3
-
-
-def test_openvino_has_no_head_round() -> None:
+def test_the_q_dq_backends_keep_the_head_float_first_and_openvino_does_not() -> None:
     """NNCF quantizes weighted layers' inputs only; its fallback goes by the ranking alone."""
+    builder = ScriptedBuilder({0: 0.6, 3: 0.2}, head=("h1", "h2", "h3"))
+    _, report = builder.build("onnxruntime", writer=None)
+    assert builder.quantized == [[], ["h1", "h2", "h3"]] and report.rounds[-1].head_float
+    assert report.accepted and report.map_drop_points == 0.2
+    assert builder.said[-1].endswith("the head's branches kept float")
     builder = ScriptedBuilder({0: 0.6, 2: 0.2}, head=("h1", "h2", "h3"))
     _, report = builder.build("openvino", writer=None)
     assert builder.quantized == [[], ["conv0", "conv1"]]
-    assert not any(r["head_float"] for r in report["rounds"])
+    assert not any(r.head_float for r in report.rounds)

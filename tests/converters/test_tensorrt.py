@@ -163,7 +163,7 @@ def test_jetson_int8_is_symmetric_qdq_checked_in_onnxruntime(tmp_path: Path) -> 
     zps = [inits[n.input[2]] for n in g.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
     assert zps and all(z.dtype == np.int8 and not z.any() for z in zps)  # TensorRT: zero point 0
     report = manifest["verification"]["int8"]["backends"]["tensorrt"]
-    assert report["activation_symmetric"] is True and report["agreement"]["outputs"]
+    assert report["quantizer"]["activation_symmetric"] is True and report["agreement"]["outputs"]
     check_onnx_for_tensorrt(onnx.load(str(bundle / art["path"])), manifest["target"]["tensorrt"])
 
 

@@ -92,17 +92,21 @@ def draw(
     conf: bool = True,
     line_width: Optional[int] = None,
 ) -> np.ndarray:
-    """An annotated BGR copy of ``image`` (not modified): a box per detection in its class colour,
-    then (``labels``) ``"name 0.87"`` labels (``conf=False``: the name only) on a filled background.
+    """An annotated BGR copy of ``image`` (not modified): a box per detection in its class colour
+    (its mask filled, its keypoints and skeleton, or its rotated box for the other tasks), then
+    (``labels``) ``"name 0.87"`` labels (``conf=False``: the name only) on a filled background.
     """
     cv2 = require("cv2", "cv", reason="needed to draw annotated images")
     out = to_bgr8(image)
     out = np.ascontiguousarray(out.copy() if np.may_share_memory(out, image) else out)
     lw = int(line_width) if line_width else default_line_width(out.shape)
     colors = [color_for(int(c)) for c in detections.class_id]
-    for (box, _, _), color in zip(detections, colors):
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, lw, cv2.LINE_AA)
+    from edgekit.decoding.annotate_tasks import draw_tasks
+
+    if not draw_tasks(cv2, out, detections, colors, lw):  # masks, keypoints, rotated boxes
+        for (box, _, _), color in zip(detections, colors):
+            x1, y1, x2, y2 = (int(round(v)) for v in box)
+            cv2.rectangle(out, (x1, y1), (x2, y2), color, lw, cv2.LINE_AA)
     if not labels or not len(detections):
         return out
     font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.35 + 0.1 * lw, max(1, lw // 2)

@@ -11,18 +11,36 @@ import numpy as np
 from edgekit.errors import ImageError
 
 Index = Union[int, slice, Sequence[int], np.ndarray]
+#: the optional per-detection arrays of the other tasks
+TASK_FIELDS = ("masks", "keypoints", "xywhr")
+
+
+def _task_array(
+    name: str, value: Optional[np.ndarray], n: int, ndim: int, dtype: Any, last: Optional[int] = None
+) -> Optional[np.ndarray]:
+    """``value`` as ``dtype``, checked to hold one entry per detection (None stays None)."""
+    if value is None:
+        return None
+    array = np.asarray(value, dtype=dtype)
+    if array.ndim != ndim or len(array) != n or (last is not None and array.shape[-1] != last):
+        want = f"({n}, ..., {last})" if last else f"{ndim} dimensions, {n} first"
+        raise ValueError(f"Detections: {name} of shape {array.shape}; expected {want}")
+    return array
 
 
 class Detections:
     """Boxes of one image: ``xyxy`` (N, 4) float32 in original-image pixels, ``confidence`` (N,)
-    float32, ``class_id`` (N,) int32, and the model's ``class_names`` to name them.
+    float32, ``class_id`` (N,) int32, and the model's ``class_names`` to name them; for the other
+    tasks also ``masks`` (N, H, W) bool (segment), ``keypoints`` (N, K, 3) float32 x, y and
+    visibility in original-image pixels (pose), ``xywhr`` (N, 5) float32 rotated boxes, angle in
+    radians (obb; ``xyxy`` is then the box around each).
 
     Validated on construction; indexing with an int, slice, index array or boolean mask returns
     a new ``Detections``. ``image``: the source image (a reference, not a copy; BGR) when
     ``Detector`` made them, used by ``plot()`` and ``save()``.
     """
 
-    __slots__ = ("class_id", "class_names", "confidence", "image", "xyxy")
+    __slots__ = ("class_id", "class_names", "confidence", "image", "keypoints", "masks", "xywhr", "xyxy")
 
     def __init__(
         self,
@@ -31,6 +49,10 @@ class Detections:
         class_id: np.ndarray,
         class_names: Sequence[str] = (),
         image: Optional[np.ndarray] = None,
+        *,
+        masks: Optional[np.ndarray] = None,
+        keypoints: Optional[np.ndarray] = None,
+        xywhr: Optional[np.ndarray] = None,
     ) -> None:
         self.image = image
         self.xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
@@ -42,6 +64,9 @@ class Detections:
             raise ValueError(
                 f"Detections: {n} boxes, {len(self.confidence)} scores, {len(self.class_id)} class ids"
             )
+        self.masks = _task_array("masks", masks, n, 3, bool)
+        self.keypoints = _task_array("keypoints", keypoints, n, 3, np.float32, last=3)
+        self.xywhr = _task_array("xywhr", xywhr, n, 2, np.float32, last=5)
         if (
             self.class_names
             and n
@@ -59,8 +84,14 @@ class Detections:
     def __getitem__(self, index: Index) -> Detections:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
+        extra = {k: getattr(self, k) for k in TASK_FIELDS if getattr(self, k) is not None}
         return Detections(
-            self.xyxy[index], self.confidence[index], self.class_id[index], self.class_names, self.image
+            self.xyxy[index],
+            self.confidence[index],
+            self.class_id[index],
+            self.class_names,
+            self.image,
+            **{k: v[index] for k, v in extra.items()},
         )
 
     def __iter__(self) -> Iterable[Tuple[np.ndarray, float, int]]:
@@ -123,9 +154,10 @@ class Detections:
             raise ImageError("no source image to draw on: pass image= (Detector results keep theirs)")
         return self.image
 
-    def to_dict(self) -> List[Dict[str, Any]]:
-        """JSON-ready: one dict per detection."""
-        return [
+    def to_dict(self, masks: str = "rle") -> List[Dict[str, Any]]:
+        """JSON-ready: one dict per detection; masks as COCO RLE (``masks="rle"``) or as the
+        outline's points (``"polygon"``, needs OpenCV)."""
+        rows: List[Dict[str, Any]] = [
             {
                 "box": [round(float(v), 2) for v in box],
                 "confidence": round(conf, 4),
@@ -134,6 +166,16 @@ class Detections:
             }
             for (box, conf, cls), name in zip(self, self.names)
         ]
+        if self.keypoints is not None:
+            for row, points in zip(rows, self.keypoints):
+                row["keypoints"] = [[round(float(v), 2) for v in p] for p in points]
+        if self.xywhr is not None:
+            for row, box in zip(rows, self.xywhr):
+                row["xywhr"] = [round(float(v), 4) for v in box]
+        if self.masks is not None:
+            for row, encoded in zip(rows, _encode_masks(self.masks, masks)):
+                row["mask"] = encoded
+        return rows
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -142,10 +184,30 @@ class Detections:
         """A ``supervision.Detections`` (only when that package happens to be installed)."""
         from edgekit._optional import require
 
-        sv = require("supervision", "cv", reason="only needed for to_supervision()")
+        sv = require("supervision", "supervision", reason="only needed for to_supervision()")
+        data: Dict[str, Any] = {"class_name": np.array(self.names)}
+        if self.keypoints is not None:
+            data["keypoints"] = self.keypoints.copy()
+        if self.xywhr is not None:
+            from edgekit.decoding.rotated import corners
+
+            data["xyxyxyxy"] = corners(self.xywhr)  # supervision's oriented-box field
         return sv.Detections(
             xyxy=self.xyxy.copy(),
+            mask=None if self.masks is None else self.masks.copy(),
             confidence=self.confidence.copy(),
             class_id=self.class_id.astype(int),
-            data={"class_name": np.array(self.names)},
+            data=data,
         )
+
+
+def _encode_masks(masks: np.ndarray, form: str) -> List[Any]:
+    if form == "rle":
+        from edgekit.decoding.encode import mask_to_rle
+
+        return [mask_to_rle(m) for m in masks]
+    if form == "polygon":
+        from edgekit.decoding.masks import polygons
+
+        return [[[round(float(v), 1) for v in p] for p in points] for points in polygons(masks)]
+    raise ValueError(f"masks must be 'rle' or 'polygon', got {form!r}")

@@ -178,3 +178,29 @@ def test_detector_results_keep_their_source_image(tmp_path: Path) -> None:
         out = result.plot()
         assert out.shape == image.shape and not np.array_equal(out, image)
         assert result.save(tmp_path / "out.png").is_file()
+
+
+def test_masks_keypoints_and_rotated_boxes_are_drawn() -> None:
+    pytest.importorskip("cv2")
+    from edgekit.decoding.annotate import color_for, draw
+
+    image = np.zeros((100, 120, 3), np.uint8)
+    masks = np.zeros((1, 100, 120), bool)
+    masks[0, 20:40, 30:60] = True
+    det = Detections(np.array([[30, 20, 60, 40]]), [0.9], [0], ("a",), masks=masks)
+    out = draw(image, det, labels=False)
+    inside, outside = out[30, 45], out[60, 100]
+    assert inside.any() and not outside.any()  # the mask is tinted, the rest untouched
+    assert np.allclose(inside, np.asarray(color_for(0)) * 0.4, atol=1)
+    points = np.zeros((1, 17, 3), np.float32)
+    points[0, :, 0], points[0, :, 1], points[0, :, 2] = np.linspace(10, 100, 17), 50, 1.0
+    points[0, 3, 1:] = 80, 0.1  # not visible: neither it nor its bones are drawn
+    out = draw(image, Detections(np.array([[5, 5, 110, 95]]), [0.9], [1], keypoints=points), labels=False)
+    assert out[50, int(round(points[0, 0, 0]))].any() and not out[75:85, 20:35].any()
+    tilted = np.array([[60, 50, 60, 20, np.pi / 4]], np.float32)
+    out = draw(image, Detections(np.array([[0, 0, 1, 1]]), [0.9], [2], xywhr=tilted), labels=False)
+    assert not out[0, 0].any()  # the axis-aligned box is not drawn for a rotated one
+    from edgekit.decoding.rotated import corners
+
+    x, y = np.round(corners(tilted)[0, 0]).astype(int)
+    assert out[y, x].any()

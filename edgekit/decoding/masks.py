@@ -1,0 +1,125 @@
+"""Instance masks on the host: mask coefficients x prototypes, only where a kept detection is.
+
+A segmentation model gives each candidate ``nm`` mask coefficients and the image ``nm``
+prototypes at a quarter of the input resolution. A detection's mask is ``sigmoid(coeffs @
+protos) > 0.5``, i.e. ``coeffs @ protos > 0``, inside its box. Only the detections kept after
+NMS / top-k are computed, and each only over its box: every pixel of the box in the original
+image samples the prototype logits bilinearly at the point it maps to through the letterbox
+(``Geometry``), in one step (``cv2.warpAffine`` where OpenCV imports, a separable numpy
+interpolation otherwise). The peer upsamples every prototype to the whole input, crops the
+padding and resizes again to the original image; edgekit's one-step sampling differs from that
+only along mask edges.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, List, Optional, Tuple
+
+import numpy as np
+
+from edgekit.decoding.images import try_cv2
+from edgekit.decoding.preprocess import Geometry
+from edgekit.errors import MissingDependencyError
+
+#: what ``Detections.masks`` can hold: full-image masks, masks at prototype resolution (in input
+#: coordinates, letterbox included), or polygons (one (K, 2) array of original-image points each)
+MASK_FORMS: Tuple[str, ...] = ("image", "proto", "polygon")
+
+
+def pixel_span(lo: float, hi: float, size: int) -> Tuple[int, int]:
+    """The pixel indices ``i`` with ``lo <= i < hi``, clipped to ``[0, size)``, as ``(start, stop)``."""
+    start = min(max(int(math.ceil(lo)), 0), size)
+    return start, min(max(int(math.ceil(hi)), start), size)
+
+
+def _interp_weights(src: np.ndarray, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear taps of sample points ``src`` over ``size`` source pixels (edges clamped)."""
+    src = np.clip(src, 0.0, size - 1.0)
+    left = np.minimum(np.floor(src).astype(np.int64), max(size - 2, 0))
+    frac = (src - left).astype(np.float32)
+    return left, np.minimum(left + 1, size - 1), frac
+
+
+def _sample_numpy(logits: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """``logits`` (h, w) sampled bilinearly at columns ``xs`` and rows ``ys`` (separable)."""
+    x0, x1, fx = _interp_weights(xs, logits.shape[1])
+    y0, y1, fy = _interp_weights(ys, logits.shape[0])
+    rows = logits[y0] * (1 - fy)[:, None] + logits[y1] * fy[:, None]
+    return rows[:, x0] * (1 - fx) + rows[:, x1] * fx
+
+
+def _sample(logits: np.ndarray, xs: np.ndarray, ys: np.ndarray, cv2: Any) -> np.ndarray:
+    if cv2 is None or len(xs) < 2 or len(ys) < 2:
+        return _sample_numpy(logits, xs, ys)
+    step_x, step_y = xs[1] - xs[0], ys[1] - ys[0]
+    affine = np.array([[step_x, 0, xs[0]], [0, step_y, ys[0]]], np.float64)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(logits, affine, (len(xs), len(ys)), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+
+
+class MaskDecoder:
+    """Masks of kept detections from the prototypes of one image.
+
+    ``protos``: (nm, Hp, Wp) float32; ``input_hw``: the network input's (height, width).
+    """
+
+    def __init__(self, protos: np.ndarray, input_hw: Tuple[int, int]) -> None:
+        self.protos = np.ascontiguousarray(protos, dtype=np.float32)
+        nm, self.ph, self.pw = self.protos.shape
+        self.flat = self.protos.reshape(nm, -1)
+        self.scale_x = self.pw / float(input_hw[1])  # prototype pixels per input pixel
+        self.scale_y = self.ph / float(input_hw[0])
+        self.cv2 = try_cv2()
+
+    def _proto_span(self, coords: np.ndarray, size: int) -> Tuple[int, int]:
+        lo = max(int(math.floor(coords[0])), 0)
+        return min(lo, size - 1), min(max(int(math.floor(coords[-1])) + 2, lo + 1), size)
+
+    def image_masks(self, coeffs: np.ndarray, xyxy: np.ndarray, geo: Geometry) -> np.ndarray:
+        """(N, H, W) bool masks in the original image, each inside its box ``xyxy`` (original pixels)."""
+        h, w = geo.shape
+        out = np.zeros((len(xyxy), h, w), dtype=bool)
+        for i, (box, c) in enumerate(zip(xyxy, np.asarray(coeffs, np.float32))):
+            c0, c1 = pixel_span(box[0], box[2], w)
+            r0, r1 = pixel_span(box[1], box[3], h)
+            if c1 <= c0 or r1 <= r0:
+                continue
+            # where each original pixel centre lands in the prototypes (their pixel centres at +0.5)
+            xs = ((np.arange(c0, c1) + 0.5) * geo.gain_x + geo.pad_x) * self.scale_x - 0.5
+            ys = ((np.arange(r0, r1) + 0.5) * geo.gain_y + geo.pad_y) * self.scale_y - 0.5
+            px0, px1 = self._proto_span(xs, self.pw)
+            py0, py1 = self._proto_span(ys, self.ph)
+            region = self.protos[:, py0:py1, px0:px1]
+            logits = np.tensordot(c, region, axes=1).astype(np.float32)
+            out[i, r0:r1, c0:c1] = _sample(logits, xs - px0, ys - py0, self.cv2) > 0
+        return out
+
+    def proto_masks(self, coeffs: np.ndarray, xyxy_input: np.ndarray) -> np.ndarray:
+        """(N, Hp, Wp) bool masks at prototype resolution (input coordinates, letterbox included),
+        each inside its box ``xyxy_input`` (input pixels)."""
+        n = len(xyxy_input)
+        out = np.zeros((n, self.ph, self.pw), dtype=bool)
+        for i, (box, c) in enumerate(zip(xyxy_input, np.asarray(coeffs, np.float32))):
+            c0, c1 = pixel_span(box[0] * self.scale_x, box[2] * self.scale_x, self.pw)
+            r0, r1 = pixel_span(box[1] * self.scale_y, box[3] * self.scale_y, self.ph)
+            if c1 > c0 and r1 > r0:
+                out[i, r0:r1, c0:c1] = np.tensordot(c, self.protos[:, r0:r1, c0:c1], axes=1) > 0
+        return out
+
+
+def polygons(masks: np.ndarray, offset: Optional[Tuple[float, float]] = None) -> List[np.ndarray]:
+    """The outline of each mask as (K, 2) float32 points (its largest contour; empty when none).
+    Needs OpenCV (``cv2.findContours``)."""
+    cv2 = try_cv2()
+    if cv2 is None:
+        raise MissingDependencyError("cv2", "cv", "mask polygons are traced with OpenCV")
+    result: List[np.ndarray] = []
+    for mask in masks:
+        found, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if not found:
+            result.append(np.zeros((0, 2), np.float32))
+            continue
+        points = max(found, key=len).reshape(-1, 2).astype(np.float32)
+        result.append(points + np.asarray(offset or (0.0, 0.0), np.float32))
+    return result

@@ -1,0 +1,91 @@
+"""Task post-processing: edgekit's mask decoding against the peer's, on the same raw outputs.
+
+    python benchmarks/tasks.py [--detections 100] [--frame 1280x720] [--imgsz 640]
+
+Needs the peer (``pip install ultralytics``; run with the interpreter that has it and edgekit on
+``PYTHONPATH``). One 640 letterboxed input of a 1280x720 frame, 32 prototypes at 160x160 and
+``--detections`` kept boxes with their mask coefficients (boxes 20-400 px, prototypes smooth like
+a trained model's). The peer: ``ultralytics.utils.ops.process_mask_native`` (every prototype
+upsampled to the input, letterbox cut, resized to the frame, cropped), as its ``predict`` runs it
+with ``retina_masks``; edgekit: ``MaskDecoder.image_masks`` (each mask computed over its box only).
+Both produce (N, 720, 1280) masks; the table gives their agreement (mask IoU) and times, measured
+in alternating warmed blocks by ``edgekit.timing``, with the ratio peer / edgekit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from edgekit.decoding.masks import MaskDecoder
+from edgekit.decoding.preprocess import Geometry
+from edgekit.timing import Schedule, alternating, wall_ms
+
+
+def letterbox(h: int, w: int, size: int) -> Geometry:
+    gain = min(size / h, size / w)
+    nh, nw = round(h * gain), round(w * gain)
+    return Geometry(nw / w, nh / h, round((size - nw) / 2 - 0.1), round((size - nh) / 2 - 0.1), (h, w))
+
+
+def raw_outputs(n: int, hw: Tuple[int, int], seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(protos (32, 160, 160), coefficients (n, 32), boxes (n, 4) in frame pixels)."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    low = torch.from_numpy(rng.normal(size=(1, 32, 10, 10)).astype(np.float32))
+    protos = torch.nn.functional.interpolate(low, (160, 160), mode="bicubic")[0].numpy()
+    h, w = hw
+    xy = rng.uniform(0, [w - 20, h - 20], (n, 2))
+    boxes = np.concatenate([xy, np.minimum(xy + rng.uniform(20, 400, (n, 2)), [w, h])], 1)
+    return protos, rng.normal(size=(n, 32)).astype(np.float32), boxes.astype(np.float32)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--detections", type=int, default=100)
+    parser.add_argument("--frame", default="1280x720", help="WIDTHxHEIGHT of the original frame")
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--blocks", type=int, default=6)
+    args = parser.parse_args(argv)
+    import torch
+    from ultralytics import __version__ as peer_version
+    from ultralytics.utils.ops import process_mask_native
+
+    w, h = (int(v) for v in args.frame.split("x"))
+    protos, coeffs, boxes = raw_outputs(args.detections, (h, w))
+    geo = letterbox(h, w, args.imgsz)
+    decoder = MaskDecoder(protos, (args.imgsz, args.imgsz))
+    tp, tc, tb = (torch.from_numpy(a) for a in (protos, coeffs, boxes))
+
+    def peer() -> np.ndarray:
+        return process_mask_native(tp, tc, tb, (h, w)).numpy()
+
+    def ours() -> np.ndarray:
+        return decoder.image_masks(coeffs, boxes, geo)
+
+    a, b = ours(), peer().astype(bool)
+    union = (a | b).sum((1, 2))
+    iou = (a & b).sum((1, 2)) / np.maximum(union, 1)
+    schedule = Schedule(blocks=args.blocks, per_block=3, warmup=1)
+    times = alternating([wall_ms(peer), wall_ms(ours)], schedule)
+    peer_ms, ours_ms = (statistics.median(t) for t in times)
+    print(f"ultralytics {peer_version}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(f"{args.detections} masks on a {w}x{h} frame from a {args.imgsz} input; {schedule.describe()}")
+    big = union >= 100  # a mask of a few pixels flips with one edge pixel
+    print(
+        f"edgekit vs peer: mask IoU min {iou[big].min():.4f}, median {np.median(iou[big]):.4f} "
+        f"({big.sum()} masks of >= 100 px); pixels that differ: {(a != b).mean():.2e}"
+    )
+    print(f"{'post-processing':34} {'median ms':>10} {'min ms':>8}")
+    print(f"{'peer (process_mask_native)':34} {peer_ms:10.2f} {min(times[0]):8.2f}")
+    print(f"{'edgekit (MaskDecoder.image_masks)':34} {ours_ms:10.2f} {min(times[1]):8.2f}")
+    print(f"ratio peer / edgekit: {peer_ms / ours_ms:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,6 +10,16 @@ from __future__ import annotations
 
 from typing import Tuple
 
+# --- tasks ------------------------------------------------------------------------------------
+#: what a model predicts: boxes, boxes + instance masks, boxes + keypoints, oriented boxes
+TASKS: Tuple[str, ...] = ("detect", "segment", "pose", "obb")
+#: how raw keypoints become pixels: "v8" (``(2 * raw + anchor - 0.5) * stride``, Ultralytics' Pose) or
+#: "v26" (``(raw + anchor) * stride``, Pose26); visibility is always a sigmoid
+KEYPOINT_DECODES: Tuple[str, ...] = ("v8", "v26")
+#: how a raw angle logit becomes radians: "sigmoid" (``(sigmoid(raw) - 0.25) * pi``, Ultralytics' OBB)
+#: or "raw" (the value itself, OBB26)
+ANGLE_DECODES: Tuple[str, ...] = ("sigmoid", "raw")
+
 # --- precisions -------------------------------------------------------------------------------
 #: what a conversion plan can build; bf16 is OpenVINO's on x86 CPUs with AVX512_BF16 or AMX: the
 #: FP32 IR, computed in bf16 (the runtime's precision hint, recorded as the artifact's precision)

@@ -92,6 +92,21 @@ def _head_line(d: Dict[str, Any]) -> str:
     return f"strides {strides}, {dfl}, anchors at {where}, {post}"
 
 
+def _task_line(d: Dict[str, Any]) -> str:
+    """The head's task and its per-anchor extras (mask coefficients, keypoints, angle)."""
+    head = d["head"]
+    task = head.get("task", "detect")
+    if task == "segment":
+        return f"segment: boxes, scores, {head['masks']} mask coefficients and prototypes"
+    if task == "pose":
+        n, dims = head["keypoints"]
+        what = "x, y, visibility" if dims == 3 else "x, y"
+        return f"pose: boxes, scores, {n} keypoints ({what}; {head['keypoint_decode']} decode)"
+    if task == "obb":
+        return f"obb: rotated boxes (centre, size, angle; {head['angle_decode']} angle), scores"
+    return "detect: boxes, scores"
+
+
 def _gflops_text(value: float) -> str:
     return f"{value:.1f}" if value >= 10 else f"{value:.3g}"
 
@@ -109,6 +124,7 @@ def render(d: Dict[str, Any]) -> str:
         ("parameters", f"{d['params']:,}"),
         ("GFLOPs", f"{_gflops_text(d['gflops'])} at {h}x{w} (2 x MACs)"),
         ("input", _preprocess_line(d)),
+        ("task", _task_line(d)),
         ("head", _head_line(d)),
     ]
     lines = [f"{k:<12} {v}" for k, v in rows]

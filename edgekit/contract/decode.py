@@ -6,13 +6,18 @@ decoders on the device side implement the same arithmetic (``edgekit.decoding``)
 
 from __future__ import annotations
 
-from typing import List, Tuple
+import math
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 
 from edgekit.contract.model import HeadSpec
 
 RawHeadOutput = Tuple[List[torch.Tensor], List[torch.Tensor]]
+#: a task head's raw output: box levels, class levels, the task's tensors (``edgekit.contract.model``)
+TaskRawOutput = Tuple[
+    List[torch.Tensor], List[torch.Tensor], Dict[str, Union[torch.Tensor, List[torch.Tensor]]]
+]
 
 
 def make_anchors(
@@ -48,18 +53,107 @@ def flatten_levels(raw: RawHeadOutput) -> Tuple[torch.Tensor, torch.Tensor, List
     return box, cls, shapes
 
 
-def decode(raw: RawHeadOutput, head: HeadSpec) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Raw head output -> boxes (B, N, 4) xyxy in input pixels and scores (B, N, nc) in [0, 1]."""
-    box, cls, shapes = flatten_levels(raw)
+def _distances(
+    raw: RawHeadOutput, head: HeadSpec
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ltrb distances (B, N, 4) in grid units, class logits (B, nc, N), anchors (N, 2), strides (N, 1))."""
+    box, cls, shapes = flatten_levels((raw[0], raw[1]))
     anchors, strides = make_anchors(shapes, head.strides, head.anchor_offset, box.dtype)
-    dist = dfl_expectation(box, head.bins).transpose(1, 2)  # (B, N, 4) ltrb in grid units
+    return dfl_expectation(box, head.bins).transpose(1, 2), cls, anchors, strides
+
+
+def decode(raw: RawHeadOutput, head: HeadSpec) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Raw head output -> boxes (B, N, 4) xyxy in input pixels and scores (B, N, nc) in [0, 1].
+
+    A task head's output (three elements) decodes the same way: its task tensors are ignored here.
+    """
+    dist, cls, anchors, strides = _distances(raw, head)
     lt, rb = dist[..., :2], dist[..., 2:]
     boxes = torch.cat((anchors - lt, anchors + rb), -1) * strides
     return boxes, cls.sigmoid().transpose(1, 2)
 
 
-def topk_end2end(boxes: torch.Tensor, scores: torch.Tensor, max_det: int) -> torch.Tensor:
-    """NMS-free post-process (two-stage top-k, as YOLOv10/YOLO26): -> (B, K, 6) xyxy, score, class."""
+def flatten_task(levels: List[torch.Tensor]) -> torch.Tensor:
+    """Per-level task maps (B, C, H, W) -> (B, N, C), anchors P3 first, row-major."""
+    return torch.cat([t.flatten(2) for t in levels], 2).transpose(1, 2)
+
+
+def decode_keypoints(levels: List[torch.Tensor], head: HeadSpec) -> torch.Tensor:
+    """Raw keypoint levels -> (B, N, nk) in input pixels; per keypoint x, y[, visibility in [0, 1]].
+
+    ``head.keypoint_decode``: ``v8`` = ``(2 * raw + anchor - 0.5) * stride``, ``v26`` =
+    ``(raw + anchor) * stride`` (anchor at the cell centre, in grid units).
+    """
+    n, dims = head.keypoints
+    shapes = [(t.shape[2], t.shape[3]) for t in levels]
+    kpts = flatten_task(levels)
+    anchors, strides = make_anchors(shapes, head.strides, head.anchor_offset, kpts.dtype)
+    k = kpts.view(*kpts.shape[:2], n, dims)
+    if head.keypoint_decode == "v8":
+        xy = (k[..., :2] * 2.0 + (anchors - 0.5).unsqueeze(1)) * strides.unsqueeze(1)
+    elif head.keypoint_decode == "v26":
+        xy = (k[..., :2] + anchors.unsqueeze(1)) * strides.unsqueeze(1)
+    else:
+        raise ValueError(f"unknown keypoint decode '{head.keypoint_decode}'")
+    parts = [xy, k[..., 2:3].sigmoid()] if dims == 3 else [xy]
+    return torch.cat(parts, -1).flatten(2)
+
+
+def decode_angle(levels: List[torch.Tensor], head: HeadSpec) -> torch.Tensor:
+    """Raw angle levels -> (B, N, 1) radians (``sigmoid``: (sigmoid(raw) - 0.25) * pi; ``raw``: as is)."""
+    raw = flatten_task(levels)
+    if head.angle_decode == "sigmoid":
+        return (raw.sigmoid() - 0.25) * math.pi
+    if head.angle_decode == "raw":
+        return raw
+    raise ValueError(f"unknown angle decode '{head.angle_decode}'")
+
+
+def decode_rotated(
+    raw: RawHeadOutput, angle: torch.Tensor, head: HeadSpec
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Oriented boxes: (B, N, 4) centre x, y and width, height in pixels (rotated by ``angle``
+    (B, N, 1) radians), and scores (B, N, nc). The ltrb distances are measured in the box's own
+    frame: the centre offset ((r - l) / 2, (b - t) / 2) is rotated, the size is l + r, t + b."""
+    dist, cls, anchors, strides = _distances(raw, head)
+    lt, rb = dist[..., :2], dist[..., 2:]
+    half = (rb - lt) / 2
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    dx = half[..., :1] * cos - half[..., 1:] * sin
+    dy = half[..., :1] * sin + half[..., 1:] * cos
+    centre = torch.cat((dx, dy), -1) + anchors
+    return torch.cat((centre, lt + rb), -1) * strides, cls.sigmoid().transpose(1, 2)
+
+
+def decode_task(raw: TaskRawOutput, head: HeadSpec) -> Dict[str, torch.Tensor]:
+    """A task head's raw output decoded, per anchor (B, N, .), as Ultralytics' eval output holds it.
+
+    ``segment``: ``boxes`` (xyxy), ``scores``, ``masks`` (coefficients) and ``proto`` (B, nm, Hp, Wp);
+    ``pose``: ``boxes``, ``scores``, ``keypoints`` (pixels, visibility in [0, 1]);
+    ``obb``: ``xywh`` (rotated box centre and size), ``scores``, ``angle`` (radians).
+    """
+    extra = raw[2] if len(raw) > 2 else {}
+    if head.task == "obb":
+        angle = decode_angle(extra["angle"], head)
+        xywh, scores = decode_rotated(raw, angle, head)
+        return {"xywh": xywh, "scores": scores, "angle": angle}
+    boxes, scores = decode(raw, head)
+    out = {"boxes": boxes, "scores": scores}
+    if head.task == "segment":
+        out.update(masks=flatten_task(extra["masks"]), proto=extra["proto"])
+    elif head.task == "pose":
+        out["keypoints"] = decode_keypoints(extra["keypoints"], head)
+    return out
+
+
+def topk_end2end(
+    boxes: torch.Tensor, scores: torch.Tensor, max_det: int, extra: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    """NMS-free post-process (two-stage top-k, as YOLOv10/YOLO26): -> (B, K, 6) xyxy, score, class.
+
+    ``extra`` (B, N, E) per-anchor task values (mask coefficients, keypoints, angle) are gathered
+    with their anchor and appended: (B, K, 6 + E).
+    """
     _b, n, nc = scores.shape
     k = min(max_det, n)
     best, _ = scores.max(-1)
@@ -70,4 +164,8 @@ def topk_end2end(boxes: torch.Tensor, scores: torch.Tensor, max_det: int) -> tor
     anchor = flat_idx // nc
     cls = (flat_idx % nc).to(boxes.dtype)
     boxes = boxes.gather(1, anchor.unsqueeze(-1).expand(-1, -1, 4))
-    return torch.cat((boxes, flat_scores.unsqueeze(-1), cls.unsqueeze(-1)), -1)
+    out = [boxes, flat_scores.unsqueeze(-1), cls.unsqueeze(-1)]
+    if extra is not None:
+        extra = extra.gather(1, idx.unsqueeze(-1).expand(-1, -1, extra.shape[-1]))
+        out.append(extra.gather(1, anchor.unsqueeze(-1).expand(-1, -1, extra.shape[-1])))
+    return torch.cat(out, -1)

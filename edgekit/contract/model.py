@@ -9,6 +9,12 @@ regression logits ``(B, 4 * bins, H, W)`` (``bins == 1`` for heads without DFL, 
 then hold the four ltrb distances in grid units) and the class logits ``(B, nc, H, W)``
 before the sigmoid. ``edgekit.contract.decode`` turns them into boxes and scores.
 
+Task heads (``HeadSpec.task`` other than ``"detect"``) return a third element, a dict of
+per-task raw tensors (``TaskRawOutput``): ``segment``: ``{"masks": [per level (B, nm, H, W)
+mask coefficients], "proto": (B, nm, Hp, Wp) prototypes}``; ``pose``: ``{"keypoints": [per level
+(B, nk, H, W) raw keypoints]}``, channel ``k * dims + d`` (x, y[, visibility]); ``obb``:
+``{"angle": [per level (B, 1, H, W) raw angle logits]}``.
+
 This module imports neither torch nor numpy: the on-device side may read it.
 """
 
@@ -16,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+from edgekit.vocab import ANGLE_DECODES, KEYPOINT_DECODES, TASKS
 
 if TYPE_CHECKING:  # the converter side needs torch; the on-device side never imports it
     import torch
@@ -41,6 +49,33 @@ class HeadSpec:
     end2end: bool = False  # NMS-free one-to-one head (YOLOv10, YOLO26)
     max_det: int = 300  # top-k of the NMS-free post-process
     nc: int = 80
+    task: str = "detect"  # a value of edgekit.vocab.TASKS
+    masks: int = 0  # mask coefficients per anchor (segment)
+    keypoints: Tuple[int, int] = (0, 0)  # (keypoints, dims per keypoint: 2 = x, y; 3 = x, y, visibility)
+    keypoint_decode: str = ""  # pose: a value of edgekit.vocab.KEYPOINT_DECODES
+    angle_decode: str = ""  # obb: a value of edgekit.vocab.ANGLE_DECODES
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task '{self.task}' (known: {', '.join(TASKS)})")
+        checks = (
+            (self.task == "segment", self.masks > 0, "a segment head has mask coefficients (masks > 0)"),
+            (
+                self.task == "pose",
+                self.keypoints[0] > 0 and self.keypoints[1] in (2, 3),
+                "keypoints (n, 2|3)",
+            ),
+            (self.task == "pose", self.keypoint_decode in KEYPOINT_DECODES, "keypoint_decode"),
+            (self.task == "obb", self.angle_decode in ANGLE_DECODES, "angle_decode"),
+        )
+        for applies, ok, what in checks:
+            if applies and not ok:
+                raise ValueError(f"HeadSpec(task={self.task!r}): bad {what}")
+
+    @property
+    def nk(self) -> int:
+        """Raw keypoint channels per anchor (keypoints x dims)."""
+        return self.keypoints[0] * self.keypoints[1]
 
 
 @dataclass(frozen=True)
@@ -52,6 +87,7 @@ class TrainStructures:
     conv_bn: int = 0  # count of Conv+BN pairs that can be folded
     dfl: bool = False
     one_to_many_head: bool = False
+    train_only_head: int = 0  # head modules only the training loss reads (Pose26 flow model, ...)
     distillation_leftovers: bool = False
     scale_modules: int = 0  # DAMO-YOLO per-level Scale
 
@@ -75,6 +111,11 @@ class ModelInfo:
     @property
     def nc(self) -> int:
         return len(self.names)
+
+    @property
+    def task(self) -> str:
+        """What the model predicts (``HeadSpec.task``: detect, segment, pose, obb)."""
+        return self.head.task
 
 
 @dataclass

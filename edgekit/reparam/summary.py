@@ -54,6 +54,8 @@ def reparam_steps(structures: TrainStructures) -> List[str]:
         steps.append("drop the PGI auxiliary branch and its head (keep the main branch, renumber layers)")
     if s.one_to_many_head:
         steps.append("drop the one-to-many head branch (export the NMS-free one-to-one head)")
+    if s.train_only_head:
+        steps.append(f"drop {s.train_only_head} head module(s) only the training loss reads")
     if s.distillation_leftovers:
         steps.append("drop distillation leftovers (teacher/align layers)")
     if s.rep_branches:
@@ -79,6 +81,7 @@ def structure_rows(info: ModelInfo) -> List[Tuple[str, str]]:
         ("Conv+BN pairs", str(s.conv_bn)),
         ("DFL", f"yes ({bins} bins)" if s.dfl else "no"),
         ("one-to-many head", yes(s.one_to_many_head)),
+        ("training-only head parts", str(s.train_only_head)),
         ("distillation leftovers", yes(s.distillation_leftovers)),
         ("per-level Scale", str(s.scale_modules)),
     ]

@@ -1,11 +1,12 @@
-"""Build an Ultralytics detection model from its architecture dict (the model ``yaml``).
+"""Build an Ultralytics detection, segment, pose or OBB model from its architecture dict (the ``yaml``).
 
 Same semantics as Ultralytics' ``parse_model`` (``nn/tasks.py``): ``scales`` / ``scale``
 (depth, width, max_channels), ``depth_multiple`` / ``width_multiple``, repeats folded into
 CSP blocks, channel rounding to multiples of 8, C3k2's ``c3k`` forced on for m/l/x scales,
-A2C2f's residual on for l/x, the ``legacy`` class branch of the Detect head for yamls
-without C3k2/A2C2f/C2fCIB, and the activated SPPF ``cv1`` of legacy yaml rows. Each layer
-carries ``f`` (from), ``i`` (index) and ``type`` like Ultralytics' layers.
+A2C2f's residual on for l/x, the ``legacy`` class branch of the Detect-style heads for yamls
+without C3k2/A2C2f/C2fCIB, the width-scaled prototype channels of Segment heads, and the
+activated SPPF ``cv1`` of legacy yaml rows. Each layer carries ``f`` (from), ``i`` (index) and
+``type`` like Ultralytics' layers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import nn
 from edgekit.errors import UnsupportedModelError
 from edgekit.models.ultralytics import attention, blocks, conv, gelan
 from edgekit.models.ultralytics.head import Detect, RawLevels, v10Detect
+from edgekit.models.ultralytics.task_heads import TASK_HEADS, TaskLevels
 
 From = Union[int, List[int]]
 
@@ -54,7 +56,10 @@ OTHER_MODULES: Dict[str, Callable[..., nn.Module]] = {
     "CBFuse": gelan.CBFuse,
     "Detect": Detect,
     "v10Detect": v10Detect,
+    **TASK_HEADS,
 }
+#: heads built as ``(*yaml args, reg_max, end2end, input widths)`` with the ``legacy`` class branch flag
+HEADS = frozenset({"Detect", *TASK_HEADS})
 SUPPORTED_MODULES = tuple(sorted([*BASE_MODULES, *OTHER_MODULES]))
 
 
@@ -90,14 +95,19 @@ def model_scale(d: Dict[str, Any]) -> Tuple[str, float, float, float]:
     return scale, depth, width, max_channels
 
 
-def _other_args(
-    m: str, args: List[Any], f: Any, chs: List[int], reg_max: int, end2end: bool
-) -> Tuple[List[Any], int]:
+def _other_args(m: str, args: List[Any], f: Any, chs: List[int], d: Dict[str, Any]) -> Tuple[List[Any], int]:
     """Constructor arguments and output channels of a layer that is not a scaled conv block."""
     if m == "Concat":
         return args, sum(chs[x] for x in f)
-    if m == "Detect":
-        return [*args[:1], reg_max, end2end, [chs[x] for x in f]], 0
+    if m in HEADS:
+        args = [*args, d["reg_max"], d["end2end"], [chs[x] for x in f]]
+        if m == "Detect":
+            args = [args[0], *args[-3:]]  # yaml rows may carry Ultralytics' own extra args
+        elif m in ("Segment", "Segment26"):  # the prototype width scales like a layer width
+            args[2] = scaled_width(args[2], *d["width"])
+        elif m in ("Pose", "Pose26") and not isinstance(args[1], (list, tuple)):
+            raise UnsupportedModelError(f"a {m} head needs the yaml's kpt_shape, e.g. [17, 3]")
+        return args, 0
     if m == "v10Detect":
         return [*args[:1], [chs[x] for x in f]], 0
     if m == "CBLinear":
@@ -115,7 +125,8 @@ def parse_model(d: Dict[str, Any], ch: int = 3) -> Tuple[nn.Sequential, List[int
     end2end = bool(d.get("end2end") or False)
     scale, depth, width, max_channels = model_scale(d)
     act = conv.parse_activation(d["activation"]) if d.get("activation") else None
-    names = {"nc": nc, "reg_max": reg_max, "end2end": end2end}
+    names = {"nc": nc, "reg_max": reg_max, "end2end": end2end, "kpt_shape": d.get("kpt_shape")}
+    head_args = {"reg_max": reg_max, "end2end": end2end, "width": (width, max_channels)}
     legacy = True
     chs: List[int] = [ch]
     layers: List[nn.Module] = []
@@ -146,8 +157,8 @@ def parse_model(d: Dict[str, Any], ch: int = 3) -> Tuple[nn.Sequential, List[int
                 elif m == "C2fCIB":
                     legacy = False
             else:
-                args, c2 = _other_args(m, args, f, chs, reg_max, end2end)
-            kwargs = {"legacy": legacy} if m == "Detect" else {}
+                args, c2 = _other_args(m, args, f, chs, head_args)
+            kwargs = {"legacy": legacy} if m in HEADS else {}
             factory = BASE_MODULES.get(m) or OTHER_MODULES[m]
             mods = [factory(*args, **kwargs) for _ in range(n)]
             if m == "SPPF" and len(args) <= 3:  # legacy yaml rows predate YOLO26's unactivated SPPF cv1
@@ -164,9 +175,10 @@ def parse_model(d: Dict[str, Any], ch: int = 3) -> Tuple[nn.Sequential, List[int
 
 
 class UltralyticsModel(nn.Module):
-    """An Ultralytics detection model rebuilt by edgekit; keys ``model.<i>.*`` as in the checkpoint.
+    """An Ultralytics model rebuilt by edgekit; keys ``model.<i>.*`` as in the checkpoint.
 
-    ``forward`` returns the raw head output ``(box_levels, cls_levels)`` (see ``edgekit.contract.model``).
+    ``forward`` returns the raw head output ``(box_levels, cls_levels)``, and for segment / pose /
+    OBB heads a third element, the task's raw tensors (see ``edgekit.contract.model``).
     """
 
     def __init__(self, cfg: Dict[str, Any], ch: int = 3, stride: Optional[Sequence[float]] = None) -> None:
@@ -186,6 +198,11 @@ class UltralyticsModel(nn.Module):
         if not isinstance(head, Detect):
             raise UnsupportedModelError(f"the last layer is {type(head).__name__}, not a Detect head")
         return head
+
+    @property
+    def task(self) -> str:
+        """What the head predicts: a value of ``edgekit.vocab.TASKS``."""
+        return self.head.task
 
     @property
     def reg_max(self) -> int:
@@ -208,11 +225,11 @@ class UltralyticsModel(nn.Module):
         was_training = self.training
         self.eval()
         with torch.no_grad():
-            boxes, _ = self(torch.zeros(1, ch, size, size))
+            boxes = self(torch.zeros(1, ch, size, size))[0]
         self.train(was_training)
         return [size / t.shape[-2] for t in boxes]
 
-    def forward(self, x: torch.Tensor) -> RawLevels:
+    def forward(self, x: torch.Tensor) -> Union[RawLevels, TaskLevels]:
         outputs: List[Any] = []
         for m in self.model:
             if m.f != -1:

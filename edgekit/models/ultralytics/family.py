@@ -1,11 +1,13 @@
 """Ultralytics YOLO as an edgekit family: recognise, rebuild and load official checkpoints.
 
-An Ultralytics checkpoint pickles the whole ``ultralytics.nn.tasks.DetectionModel`` (FP16)
-under ``model`` (or ``ema`` in a trainer's ``last.pt``). Its ``yaml`` attribute is the
-architecture dict; edgekit rebuilds the network from it with its own modules
-(:mod:`edgekit.models.ultralytics.build`) and loads the weights with ``strict=True``.
+An Ultralytics checkpoint pickles the whole ``ultralytics.nn.tasks.DetectionModel`` (or
+``SegmentationModel`` / ``PoseModel`` / ``OBBModel``; FP16) under ``model`` (or ``ema`` in a
+trainer's ``last.pt``). Its ``yaml`` attribute is the architecture dict; edgekit rebuilds the
+network from it with its own modules (:mod:`edgekit.models.ultralytics.build`) and loads the
+weights with ``strict=True``.
 Activations and BatchNorm eps are then taken from the pickled modules themselves, so the
-checkpoint wins over any difference between Ultralytics versions.
+checkpoint wins over any difference between Ultralytics versions. The task (``HeadSpec.task``)
+comes from the yaml's head module, else the model class, else ``task`` in the training args.
 """
 
 from __future__ import annotations
@@ -26,16 +28,22 @@ from edgekit.models.ultralytics.archs import VARIANTS, get_arch
 from edgekit.models.ultralytics.blocks import RepVGGDW
 from edgekit.models.ultralytics.build import UltralyticsModel, model_scale
 from edgekit.models.ultralytics.conv import ACTIVATIONS, Conv, RepConv
+from edgekit.models.ultralytics.task_heads import TASK_HEADS
+from edgekit.vocab import TASKS
 
 if TYPE_CHECKING:
     from edgekit.loading.checkpoint import RawCheckpoint
 
 MODEL_CLASS_PREFIX = "ultralytics.nn.tasks."
-#: Ultralytics model classes edgekit recognises but does not convert, with their task
-OTHER_TASKS = {
+#: Ultralytics model classes edgekit converts, with their task
+MODEL_TASKS = {
+    "DetectionModel": "detect",
     "SegmentationModel": "segment",
     "PoseModel": "pose",
     "OBBModel": "obb",
+}
+#: Ultralytics model classes edgekit recognises but does not convert, with their task
+OTHER_TASKS = {
     "ClassificationModel": "classify",
     "RTDETRDetectionModel": "rtdetr",
     "WorldModel": "world (open-vocabulary detect)",
@@ -44,8 +52,13 @@ OTHER_TASKS = {
     "SemanticModel": "semantic",
     "DepthModel": "depth",
 }
-HEAD_TASKS = {"Segment": "segment", "Segment26": "segment", "Pose": "pose", "Pose26": "pose", "OBB": "obb"}
-HEAD_TASKS.update({"OBB26": "obb", "Classify": "classify", "RTDETRDecoder": "rtdetr"})
+#: the task of a yaml's head module (the last row); heads of tasks outside TASKS are refused
+HEAD_TASKS = {"Detect": "detect", "v10Detect": "detect", **{n: h.task for n, h in TASK_HEADS.items()}}
+HEAD_TASKS.update(
+    {"Classify": "classify", "RTDETRDecoder": "rtdetr", "WorldDetect": "world (open-vocabulary detect)"}
+)
+HEAD_TASKS.update({"YOLOEDetect": "yoloe (open-vocabulary detect)", "YOLOESegment": "yoloe segment"})
+HEAD_TASKS.update({"YOLOESegment26": "yoloe segment", "Depth": "depth", "SemanticSegment": "semantic"})
 _STATE_DICT_HEAD = re.compile(r"^model\.\d+\.cv3\.\d+\.\d+")
 
 
@@ -54,7 +67,11 @@ def _short(cls: str) -> str:
 
 
 def detect_task(rec: Record, cfg: Optional[Mapping[str, Any]], train_args: Mapping[str, Any]) -> str:
-    """'detect' or the name of the task the checkpoint was trained for."""
+    """The task the checkpoint was trained for: a value of ``TASKS`` or the name of another task.
+
+    A model class edgekit does not convert decides first, then the yaml's head module (an unknown
+    head that is no detect head names itself), then the model class, then ``task`` in the args.
+    """
     name = _short(rec.cls)
     if name in OTHER_TASKS:
         return OTHER_TASKS[name]
@@ -62,9 +79,11 @@ def detect_task(rec: Record, cfg: Optional[Mapping[str, Any]], train_args: Mappi
         head = str(cfg.get("head", [[None, None, ""]])[-1][2])
         if head in HEAD_TASKS or "detect" not in head.lower():
             return HEAD_TASKS.get(head, head)
+    if name in MODEL_TASKS:
+        return MODEL_TASKS[name]
     args = rec.attr("args", None)
     task = (args.get("task") if isinstance(args, Mapping) else None) or train_args.get("task")
-    return str(task) if task and task != "detect" else "detect"
+    return str(task) if task else "detect"
 
 
 def variant_name(cfg: Mapping[str, Any]) -> str:
@@ -130,18 +149,30 @@ def train_structures(model: UltralyticsModel) -> TrainStructures:
         conv_bn=len(convs),
         dfl=model.reg_max > 1,
         one_to_many_head=model.head.has_one2one and model.head.has_one2many,
+        train_only_head=len(model.head.train_only_parts()),
     )
 
 
-def model_info(model: UltralyticsModel, variant: str, imgsz: Optional[Tuple[int, int]] = None) -> ModelInfo:
-    head = HeadSpec(
+def head_spec(model: UltralyticsModel) -> HeadSpec:
+    """The decoder's facts about the model's head, task facts included."""
+    head = model.head
+    return HeadSpec(
         strides=tuple(int(round(float(s))) for s in model.stride),
         bins=model.reg_max,
         anchor_offset=0.5,
         end2end=model.end2end,
         max_det=300,
         nc=model.nc,
+        task=head.task,
+        masks=int(getattr(head, "nm", 0)),
+        keypoints=tuple(getattr(head, "kpt_shape", (0, 0))),  # type: ignore[arg-type]
+        keypoint_decode=str(getattr(head, "keypoint_decode", "")),
+        angle_decode=str(getattr(head, "angle_decode", "")),
     )
+
+
+def model_info(model: UltralyticsModel, variant: str, imgsz: Optional[Tuple[int, int]] = None) -> ModelInfo:
+    head = head_spec(model)
     scale = model_scale(model.yaml)[0]
     return ModelInfo(
         family="ultralytics",
@@ -187,7 +218,8 @@ def _load_weights(model: nn.Module, sd: Mapping[str, torch.Tensor], source: str)
 
 
 class UltralyticsFamily(Family):
-    """Ultralytics YOLOv8 / YOLOv9 (GELAN) / YOLOv10 / YOLO11 / YOLO12 / YOLO26 detection models."""
+    """Ultralytics YOLOv8 / YOLOv9 (GELAN) / YOLOv10 / YOLO11 / YOLO12 / YOLO26 detection models, and
+    the segment / pose / OBB models of v8, 11 and 26."""
 
     name = "ultralytics"
     variants = VARIANTS
@@ -216,10 +248,10 @@ class UltralyticsFamily(Family):
             return self._load_state_dict(ckpt, arch, source, train_args)
         cfg = rec.attr("yaml", None)
         task = detect_task(rec, cfg if isinstance(cfg, Mapping) else None, train_args)
-        if task != "detect":
+        if task not in TASKS:
             raise UnsupportedModelError(
                 f"{source}: an Ultralytics {task} model ({_short(rec.cls)}); "
-                "edgekit converts detection models only"
+                f"edgekit converts Ultralytics {', '.join(TASKS)} models"
             )
         if not isinstance(cfg, Mapping) or "backbone" not in cfg or "head" not in cfg:
             raise UnsupportedModelError(f"{source}: the Ultralytics model carries no architecture (yaml)")

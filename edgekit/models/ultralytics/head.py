@@ -49,6 +49,10 @@ class Detect(nn.Module):
     """
 
     max_det = 300
+    #: what the head predicts (a value of ``edgekit.vocab.TASKS``)
+    task = "detect"
+    #: the per-level branch lists of one head; the one-to-one copies are prefixed ``one2one_``
+    branch_names: Tuple[str, ...] = ("cv2", "cv3")
 
     def __init__(
         self,
@@ -102,7 +106,12 @@ class Detect(nn.Module):
         """Attribute names of the head branch ``forward`` does not use (what ``Detect.fuse`` removes)."""
         if not (self.has_one2one and self.has_one2many):
             return []
-        return ["cv2", "cv3"] if self.uses_one2one else ["one2one_cv2", "one2one_cv3"]
+        prefix = "" if self.uses_one2one else "one2one_"
+        return [prefix + name for name in self.branch_names]
+
+    def train_only_parts(self) -> List[str]:
+        """Attribute paths of sub-modules only the training loss reads (dropped like ``fuse()`` does)."""
+        return []
 
     def branches(self, one2one: bool) -> Tuple[nn.ModuleList, nn.ModuleList]:
         """The (box, class) module lists of the one-to-one or the one-to-many branch."""

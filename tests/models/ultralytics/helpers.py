@@ -21,6 +21,10 @@ REQUIRED = ("source", "ultralytics_version", "torch_version", "date", "command",
 #: every fixture tools/make_ultralytics_golden.py writes (a missing one fails, never skips)
 FIXTURES = ("yolo11_tiny", "yolov8_tiny", "gelan_tiny", "yolo12_tiny", "yolo26_tiny", "yolov10_tiny")
 END2END = ("yolo26_tiny", "yolov10_tiny")
+#: the segment / pose / OBB fixtures of tools/make_ultralytics_task_golden.py (their own provenance)
+TASK_GOLDEN = GOLDEN.with_name("ultralytics_tasks")
+TASK_FIXTURES = tuple(f"{v}_{t}" for v in ("yolov8", "yolo11", "yolo26") for t in ("seg", "pose", "obb"))
+TASK_END2END = tuple(n for n in TASK_FIXTURES if n.startswith("yolo26"))
 
 
 def provenance(name: str, golden: Path = GOLDEN) -> Dict[str, Any]:
@@ -59,6 +63,11 @@ def load_golden(name: str, golden: Path = GOLDEN) -> Tuple[LoadedModel, Dict[str
 def run(model: torch.nn.Module, ref: Dict[str, np.ndarray]) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     with torch.no_grad():
         return model(torch.from_numpy(ref["input"]))
+
+
+def task_input(ref: Dict[str, np.ndarray]) -> torch.Tensor:
+    """A task fixture's input: its uint8 ``pixels`` / 255, computed as the fixture tool did."""
+    return torch.from_numpy(ref["pixels"]).float() / 255
 
 
 def to_ultralytics_layout(boxes: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from edgekit.loading.checkpoint import RawCheckpoint, Record, read_checkpoint
 from edgekit.models.base import FAMILIES
 from edgekit.models.loader import build_model, choose_family
 from edgekit.models.ultralytics import FAMILY, UltralyticsModel, get_arch
-from edgekit.models.ultralytics.family import _imgsz, _names, infer_scale, sync_from_record
+from edgekit.models.ultralytics.family import _imgsz, _names, detect_task, infer_scale, sync_from_record
 
 from .helpers import checkpoint_path, load_golden
 
@@ -51,17 +51,40 @@ def test_scores() -> None:
 @pytest.mark.parametrize(
     ("cls", "head", "task"),
     [
-        ("ultralytics.nn.tasks.SegmentationModel", "Segment", "segment"),
-        ("ultralytics.nn.tasks.PoseModel", "Pose", "pose"),
-        ("ultralytics.nn.tasks.OBBModel", "OBB", "obb"),
         ("ultralytics.nn.tasks.ClassificationModel", "Classify", "classify"),
-        ("ultralytics.nn.tasks.DetectionModel", "Segment26", "segment"),  # the yaml's head decides too
+        ("ultralytics.nn.tasks.YOLOEModel", "YOLOEDetect", r"yoloe \(open-vocabulary detect\)"),
+        ("ultralytics.nn.tasks.YOLOESegModel", "YOLOESegment26", "yoloe segment"),
+        ("ultralytics.nn.tasks.DepthModel", "Depth", "depth"),
+        ("ultralytics.nn.tasks.DetectionModel", "SemanticSegment", "semantic"),  # the yaml's head decides too
+        ("ultralytics.nn.tasks.DetectionModel", "YOLOESegment", "yoloe segment"),
     ],
 )
 def test_other_tasks_are_refused(cls: str, head: str, task: str) -> None:
     ckpt = fake_ckpt(cls, yaml_with_head(head), name="best-seg.pt")
     with pytest.raises(UnsupportedModelError, match=rf"best-seg\.pt: an Ultralytics {task} model"):
         FAMILY.load(ckpt)
+
+
+@pytest.mark.parametrize(
+    ("cls", "head", "task"),
+    [
+        ("ultralytics.nn.tasks.SegmentationModel", "Segment", "segment"),
+        ("ultralytics.nn.tasks.PoseModel", "Pose26", "pose"),
+        ("ultralytics.nn.tasks.OBBModel", "OBB", "obb"),
+        ("ultralytics.nn.tasks.DetectionModel", "Segment26", "segment"),  # the yaml's head decides
+        ("ultralytics.nn.tasks.SegmentationModel", "Detect", "detect"),
+        ("ultralytics.nn.tasks.PoseModel", "MyDetect", "pose"),  # an unknown detect head: the class decides
+    ],
+)
+def test_supported_tasks_are_recognised(cls: str, head: str, task: str) -> None:
+    rec = fake_ckpt(cls).pick_model()
+    assert detect_task(rec, yaml_with_head(head), {}) == task
+
+
+def test_task_from_train_args() -> None:
+    rec = fake_ckpt("ultralytics.nn.tasks.CustomModel").pick_model()
+    assert detect_task(rec, None, {"task": "obb"}) == "obb"
+    assert detect_task(rec, None, {}) == "detect"
 
 
 def test_missing_architecture_is_refused() -> None:

@@ -16,6 +16,7 @@ def test_every_named_extra_is_defined() -> None:
     defined = set(pyproject["project"]["optional-dependencies"])
     assert set(EXTRAS.values()) - {"all"} <= defined, set(EXTRAS.values()) - defined
     everything = pyproject["project"]["optional-dependencies"]["all"][0]
-    # track pins numpy<2; tensorrt is JetPack's; dev and docs are for developers
-    for extra in defined - {"all", "dev", "docs", "track", "tensorrt"}:
+    # track pins numpy<2; tensorrt is JetPack's; supervision pulls opencv-python beside the headless
+    # one; dev and docs are for developers
+    for extra in defined - {"all", "dev", "docs", "track", "tensorrt", "supervision"}:
         assert extra in everything, f"edgekit-detect[all] lacks {extra}"

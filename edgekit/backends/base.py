@@ -73,6 +73,11 @@ class Backend:
     int8_source: str = ""
     calibration: str = "minmax"  # the calibration method when none is named (asymmetric schemes)
     host_io: bool = False  # its ONNX can take uint8 pixels and give the host's outputs (host_io)
+    integer_io: bool = False  # an INT8 model of it can take int8 input and give int8 outputs (--int8-io)
+    # the plan's runtime option that says which precision a float model computes in, and its value
+    # per plan precision (OpenVINO picks bf16 on AMX and f16 on ARM by itself: the plan says)
+    precision_option: str = ""
+    precision_values: Tuple[Tuple[str, str], ...] = ()
     serving: Optional[Serving] = None  # Triton Inference Server serves its artifact so
     probe: Optional[Callable[[Any], str]] = None  # doctor's detail line from the imported module
 
@@ -84,6 +89,11 @@ class Backend:
     def importable(self) -> Optional[str]:
         """The first of ``modules`` that can be imported here, without importing it, or None."""
         return next((m.name for m in self.modules if _findable(m.name)), None)
+
+    def precision_value(self, precision: str) -> str:
+        """``precision_option``'s value for a plan of ``precision`` (FP32's for INT8 and the rest)."""
+        values = dict(self.precision_values)
+        return values.get(precision, values.get("fp32", ""))
 
     def all_modules(self) -> Tuple[Module, ...]:
         return (*self.modules, *self.companions)

@@ -19,6 +19,7 @@ TFLITE = register(
         quantizer="edgekit.converters.int8_quantizers:quantize_litert",
         ranking="edgekit.converters.int8_quantizers:rank_litert",
         int8_source="edgekit.converters.tflite:write_int8_source",
+        integer_io=True,
         calibration="minmax",  # LiteRT's quantizer has its own min/max calibration
     )
 )

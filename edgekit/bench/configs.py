@@ -129,23 +129,24 @@ def prepare(
     jobs = []  # (precision of the artifact, backend to build or None for the plan's, configs' precisions)
     if base:
         jobs.append(("fp32", wanted[0] if len(wanted) == 1 else None, wanted, base))
-    if "fp16" in precisions and "openvino" in wanted:
-        jobs.append(("fp16", "openvino", ["openvino"], ["fp16"]))
+    fp16 = [b for b in wanted if "fp16" in BACKENDS.get(b).precisions] if "fp16" in precisions else []
+    jobs += [("fp16", name, [name], ["fp16"]) for name in fp16]
     for artifact_precision, backend, job_backends, job_precisions in jobs:
         size = f"-{imgsz[1]}x{imgsz[0]}" if imgsz else ""
-        dest = workdir / f"{source.stem}-{target}{size}-{artifact_precision}.edgekit"
+        which = f"-{backend}" if artifact_precision == "fp16" and len(fp16) > 1 else ""
+        dest = workdir / f"{source.stem}-{target}{size}-{artifact_precision}{which}.edgekit"
         try:
             bundle = _convert(source, dest, target, imgsz, artifact_precision, backend, notes, log)
         except EdgekitError as exc:
             if artifact_precision == "fp32":
                 raise
-            notes.append(f"openvino fp16: skipped ({exc})")
+            notes.append(f"{backend} fp16: skipped ({exc})")
             continue
         found, skipped = configs_for_bundle(bundle, job_backends, job_precisions, cpu_flags)
         configs += found
         notes += skipped
-    if "fp16" in precisions and "onnxruntime" in wanted:
-        notes.append("onnxruntime fp16: skipped (the ONNX artifact is always FP32)")
+    if "fp16" in precisions:
+        notes += [f"{b} fp16: skipped (its artifact is always FP32)" for b in wanted if b not in fp16]
     return configs, notes
 
 

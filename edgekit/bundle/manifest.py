@@ -14,15 +14,18 @@ from typing import Any, Dict, Optional, Tuple
 
 from edgekit import backends
 from edgekit.bundle import _fields as F
+from edgekit.bundle.decoder import DecoderSpec
 from edgekit.bundle.records import EngineBuild, ReparamRecord, Verification, plan_record, upgrade_v1
 from edgekit.devices.conversion_plan import ConversionPlan
 from edgekit.errors import NoSuchModelError
-from edgekit.vocab import ARTIFACT_PRECISIONS, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, HEADS
+from edgekit.vocab import ARTIFACT_PRECISIONS, HEADS
 
 #: 2: typed ``target`` (the ConversionPlan), ``build`` (was ``target.build``), ``verification`` and
 #: ``reparam``; unknown fields refused everywhere. Version 1 is still read (``records.upgrade_v1``).
 SCHEMA_VERSION = 2
 LAYOUTS = ("NCHW", "NHWC")
+#: an output's layout: per anchor (B, N, C) or channels first (B, C, N); image-wide maps NCHW
+OUTPUT_LAYOUTS = ("BNC", "BCN", "NCHW")
 DTYPES = ("float32", "float16", "uint8", "int8", "int32", "int64")
 RESIZES = ("letterbox", "stretch")
 COLORS = ("RGB", "BGR")
@@ -33,7 +36,8 @@ OUTPUT_ROLES = (
     "boxes_scores",  # (B, N, 4 + nc) both in one tensor
     "box_dist",  # (B, N, 4*bins) raw DFL logits (host DFL)
     "score_logits",  # (B, N, nc) before sigmoid
-    "detections",  # (B, K, 6) x1, y1, x2, y2, score, class (NMS-free top-k or in-graph NMS)
+    "detections",  # (B, K, 6 + E) x1, y1, x2, y2, score, class (NMS-free top-k or in-graph NMS),
+    # then a task's E values per row (mask coefficients, keypoints; OBB: cx, cy, w, h, ..., angle)
     "num_dets",  # (B, 1) number of valid rows in `detections` / det_* outputs
     "det_boxes",  # (B, K, 4)  EfficientNMS_TRT-style outputs
     "det_scores",  # (B, K)
@@ -41,8 +45,13 @@ OUTPUT_ROLES = (
     "nms_indices",  # (M, 3) batch, class, box index (ONNX NonMaxSuppression)
     "best_scores",  # (B, N) each anchor's highest class probability (computed in the graph)
     "best_classes",  # (B, N) the class of that score
+    "mask_coefficients",  # (B, N, nm) segment: each anchor's mask coefficients
+    "prototypes",  # (B, nm, Hp, Wp) segment: the image's mask prototypes
+    "keypoints",  # (B, N, 2K) pose: x, y of each keypoint in input pixels
+    "keypoint_scores",  # (B, N, K) pose: each keypoint's visibility probability
+    "rboxes",  # (B, N, 5) obb: centre x, y, width, height in input pixels, angle in radians
+    "rotated_detections",  # (B, K, 7) obb NMS-free top-k: cx, cy, w, h, score, class, angle
 )
-DECODERS = ("nms", "nms-free", "host-dfl", "graph-nms")
 
 
 @dataclass(frozen=True)
@@ -169,42 +178,8 @@ class OutputSpec:
             tuple(F.int_list(d, "shape", path, allow_none=True)),
             F.string(d, "dtype", path, choices=DTYPES),
             Quantization.optional(d, path),
-            F.string(d, "layout", path, choices=("BNC", "BCN")) if "layout" in d else "BNC",
+            F.string(d, "layout", path, choices=OUTPUT_LAYOUTS) if "layout" in d else "BNC",
         )
-
-
-@dataclass(frozen=True)
-class DecoderSpec:
-    type: str
-    conf_threshold: float = DEFAULT_CONF
-    iou_threshold: float = DEFAULT_IOU
-    max_det: int = DEFAULT_MAX_DET
-    agnostic: bool = False
-    strides: Tuple[int, ...] = ()  # host-dfl: to rebuild anchors
-    bins: int = 1  # host-dfl: DFL bins per side
-    anchor_offset: float = 0.5
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any], path: str) -> DecoderSpec:
-        F.known_fields(d, path, cls)
-        kind = F.string(d, "type", path, choices=DECODERS)
-        strides = tuple(int(s) for s in F.int_list(d, "strides", path)) if "strides" in d else ()
-        spec = cls(
-            kind,
-            F.number(d, "conf_threshold", path, default=DEFAULT_CONF),
-            F.number(d, "iou_threshold", path, default=DEFAULT_IOU),
-            F.integer(d, "max_det", path, minimum=1, default=DEFAULT_MAX_DET),
-            F.boolean(d, "agnostic", path),
-            strides,
-            F.integer(d, "bins", path, minimum=1, default=1),
-            F.number(d, "anchor_offset", path, default=0.5),
-        )
-        for key in ("conf_threshold", "iou_threshold"):
-            if not 0.0 <= getattr(spec, key) <= 1.0:
-                raise F.FieldError(f"'{path}{key}' must be within 0..1")
-        if kind == "host-dfl" and not strides:
-            raise F.FieldError(f"'{path}strides' is required by the host-dfl decoder")
-        return spec
 
 
 @dataclass(frozen=True)

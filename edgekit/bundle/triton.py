@@ -109,10 +109,12 @@ def _pick(manifest: Manifest, backend: Optional[str], root: Path) -> Artifact:
     )
 
 
-def _kind(manifest: Manifest, serving: Serving, kind: str) -> str:
+def _kind(manifest: Manifest, backend: str, kind: str) -> str:
+    serving = _serving(backend)
     if serving.device == "cpu":
         if kind == "gpu":
-            raise InputFileError(Path("--kind"), f"Triton serves this model on the CPU only ({serving.line})")
+            title = BACKENDS.get(backend).title
+            raise InputFileError(Path("--kind"), f"Triton's {title} backend runs on the CPU only")
         return "KIND_CPU"
     if kind != "auto":
         return f"KIND_{kind.upper()}"
@@ -126,8 +128,8 @@ def _device(backend: str) -> str:
     return serving.device if serving is not None else "any"
 
 
-def _engine_serving() -> Serving:
-    return next(b.serving for b in servable() if b.serving and b.serving.engine_line)
+def _engine_backend() -> str:
+    return next(b.name for b in servable() if b.serving and b.serving.engine_line)
 
 
 def served_model(
@@ -140,8 +142,9 @@ def served_model(
         if not Path(engine).is_file():
             raise InputFileError(Path(engine), "no such engine file")
         source = _pick(manifest, None, root)  # the engine was built from its ONNX: the same I/O
-        serving = _engine_serving()
-        served = Served(serving.engine_line, ((Path(engine), "model.plan"),), _kind(manifest, serving, kind))
+        name = _engine_backend()
+        plan_file = ((Path(engine), "model.plan"),)
+        served = Served(_serving(name).engine_line, plan_file, _kind(manifest, name, kind))
         return served, manifest.for_artifact(source)
     art = _pick(manifest, backend, root)
     serving = _serving(art.backend)
@@ -152,7 +155,7 @@ def served_model(
         for path in [next((p for p in paths if p.endswith(suffix)), None)]
         if path is not None
     )
-    served = Served(serving.line, files, _kind(manifest, serving, kind))
+    served = Served(serving.line, files, _kind(manifest, art.backend, kind))
     return served, manifest.for_artifact(art)  # its own input dtype and outputs (uint8, best scores)
 
 

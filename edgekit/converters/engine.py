@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from edgekit import progress
-from edgekit._optional import available
 from edgekit.backends import BACKENDS, REFERENCE
 from edgekit.bundle import BundleWriter, Manifest
 from edgekit.contract.model import LoadedModel
@@ -36,7 +35,8 @@ def convert(
     opts = ConvertOptions(target=target, **options)
     checkpoint = Path(checkpoint)
     plan = make_plan(opts)  # flags and calibration images are checked before the (slower) checkpoint read
-    if opts.int8_io and (plan.precision != "int8" or "tflite" not in plan.backends):
+    integer_io = any(BACKENDS.get(b).integer_io for b in plan.backends)
+    if opts.int8_io and (plan.precision != "int8" or not integer_io):
         raise ConversionError(
             f"--int8-io applies to TFLite INT8 models; this plan is {plan.precision} "
             f"for {', '.join(plan.backends)} (add --int8 --backend tflite, or a Raspberry Pi target)"
@@ -91,7 +91,7 @@ def build_bundle(
     if info.head.end2end and info.head.max_det != opts.max_det:  # the graph's top-k is --max-det
         info = dataclasses.replace(info, head=dataclasses.replace(info.head, max_det=opts.max_det))
     loaded = dataclasses.replace(loaded, info=info)
-    plan = plan.with_head(info.head.bins, info.head.end2end)
+    plan = plan.with_head(info.head.bins, info.head.end2end, info.head.task)
     backends = list(plan.backends) or [REFERENCE]
     if not any(plan.precision in BACKENDS.get(b).precisions for b in backends):
         raise ConversionError(
@@ -117,8 +117,8 @@ def build_bundle(
 
 def build_engine_here(dest: Path, manifest: Manifest, say: Log) -> None:
     """On a Jetson (TensorRT importable), build the bundle's engine right away, as ``edgekit build``."""
-    trt = [a for a in manifest.artifacts if a.backend == "tensorrt"]
-    if not trt or not available("tensorrt"):
+    trt = [a for a in manifest.artifacts if BACKENDS.get(a.backend).built_on_device]
+    if not trt or BACKENDS.get(trt[0].backend).importable() is None:
         return
     from edgekit.runtimes.trt_engine import ensure_engine
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from edgekit.bundle.manifest import DecoderSpec, OutputSpec
-from edgekit.contract.model import ModelInfo
+from edgekit.contract.model import HeadSpec, ModelInfo
 from edgekit.devices import ConversionPlan
 
 
 class ChannelsFirst(nn.Module):
-    """Transpose (B, N, C) outputs to (B, C, N): the host decoder reduces over classes fastest so."""
+    """Transpose (B, N, C) outputs to (B, C, N): the host decoder reduces over classes fastest so
+    (image-wide outputs, a segmentation model's prototypes, stay as they are)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -22,11 +23,16 @@ class ChannelsFirst(nn.Module):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         out = self.model(x)
         out = out if isinstance(out, (tuple, list)) else (out,)
-        return tuple(t.transpose(1, 2) for t in out)
+        return tuple(t.transpose(1, 2) if t.dim() == 3 else t for t in out)
 
 
-def output_roles(plan: ConversionPlan) -> List[Tuple[str, str]]:
-    """(graph output name, manifest role) in graph order, for the plan's output form and DFL mode."""
+def output_roles(plan: ConversionPlan, head: Optional[HeadSpec] = None) -> List[Tuple[str, str]]:
+    """(graph output name, manifest role) in graph order, for the plan's output form and DFL mode
+    (a task head's: ``edgekit.reparam.task_heads.TaskHead.outputs_for``)."""
+    if head is not None and head.task != "detect":
+        from edgekit.reparam.task_heads import TaskHead
+
+        return TaskHead.outputs_for(head, plan.output == "end2end")
     if plan.output == "end2end":
         return [("detections", "detections")]
     if plan.output == "concat":
@@ -62,6 +68,9 @@ def decoder_spec(plan: ConversionPlan, info: ModelInfo, conf: float, iou: float,
         strides=tuple(head.strides),
         bins=head.bins,
         anchor_offset=head.anchor_offset,
+        task=head.task,
+        masks=head.masks,
+        keypoints=tuple(head.keypoints),
     )
 
 
@@ -76,7 +85,6 @@ def output_specs(
         if dynamic and shape:
             shape[0] = None
         dtype = "int64" if role == "nms_indices" else "float32"
-        specs.append(
-            OutputSpec(name, role, tuple(shape), dtype, None, layout if role != "nms_indices" else "BNC")
-        )
+        own = "BNC" if role == "nms_indices" else "NCHW" if role == "prototypes" else layout
+        specs.append(OutputSpec(name, role, tuple(shape), dtype, None, own))
     return tuple(specs)

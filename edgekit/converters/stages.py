@@ -67,7 +67,7 @@ def export_stage(b: Build) -> Tuple[Roles, Dict[str, Any]]:
     from edgekit.reparam import sample_inputs
 
     plan, h, w = b.plan, *b.plan.imgsz
-    roles = graph.output_roles(plan)
+    roles = graph.output_roles(plan, b.loaded.info.head)
     started = time.perf_counter()
     with progress.step(f"exporting ONNX (opset {plan.opset})"):
         export_onnx(b.module, b.onnx_path, b.sample, [n for n, _ in roles], plan.opset, plan.dynamic_batch)

@@ -17,7 +17,7 @@ Three checks per artifact, each through ``edgekit.verify`` with the bounds of it
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -30,9 +30,9 @@ from edgekit.bundle import Bundle, Manifest
 from edgekit.bundle.manifest import Artifact
 from edgekit.contract.decode import decode, topk_end2end
 from edgekit.contract.model import LoadedModel
+from edgekit.converters.verify_reference import Reference
 from edgekit.decoding import DecodeOptions
-from edgekit.decoding.nms import batched_nms
-from edgekit.decoding.preprocess import Geometry, dequantize
+from edgekit.decoding.preprocess import dequantize
 from edgekit.errors import VerificationError
 from edgekit.verify import (
     BOX_ROLES,
@@ -47,7 +47,6 @@ from edgekit.verify import (
     merge,
 )
 from edgekit.verify.detections import describe as describe_matches
-from edgekit.verify.reference_input import reference_input
 
 VERIFY_IMAGES = 4
 # generated images: the input size itself, then landscape, portrait and a large frame, so that the
@@ -91,46 +90,6 @@ def model_input(x: np.ndarray, manifest: Manifest) -> np.ndarray:
     """The float tensor the exported module takes for the runtime's input ``x`` (uint8 pixels or float)."""
     q = manifest.input.quantization
     return x if q is None else dequantize(x, q)
-
-
-class Reference:
-    """The original model's view of an image: the family's preprocessing, the train-form model and
-    the family's reference decode, in original-image pixels."""
-
-    def __init__(self, loaded: LoadedModel, manifest: Manifest) -> None:
-        self.model, self.info, self.manifest = loaded.model, loaded.info, manifest
-        self.head = replace(loaded.info.head, max_det=manifest.decoder.max_det)
-
-    def input(self, image_rgb: np.ndarray) -> Tuple[np.ndarray, Geometry]:
-        pre = self.info.preprocess
-        size = (self.manifest.input.height, self.manifest.input.width)
-        x, (gx, gy, px, py) = reference_input(
-            image_rgb, size, pre.resize, pre.pad_value, pre.color, pre.scale
-        )
-        return x, Geometry(gx, gy, px, py, image_rgb.shape[:2])
-
-    def detections(self, x: np.ndarray, geometry: Geometry, opts: DecodeOptions) -> Dets:
-        """The reference's detections: top-k (NMS-free heads) or best class + class-aware NMS, each
-        carrying its anchor's score for every class (a class near-tie is no difference)."""
-        torch = require("torch")
-        with torch.no_grad():
-            boxes, scores = decode(self.model(torch.from_numpy(x)), self.head)
-        if self.manifest.decoder.type == "nms-free":
-            rows = topk_end2end(boxes, scores, self.head.max_det).numpy()[0]
-            dets = Dets.from_rows(rows[rows[:, 4] > opts.conf][: opts.max_det])
-            return replace(dets, xyxy=geometry.to_original(dets.xyxy.astype(np.float32)).astype(np.float64))
-        xyxy, per_class = boxes.numpy()[0], scores.numpy()[0]  # (N, 4), (N, nc)
-        best = per_class.max(1)
-        idx = np.flatnonzero(best > opts.conf)
-        cls = per_class[idx].argmax(1)
-        kept = batched_nms(np.ascontiguousarray(xyxy[idx]), best[idx], cls, opts.iou, max_det=opts.max_det)
-        keep = idx[kept]
-        return Dets(
-            geometry.to_original(xyxy[keep]).astype(np.float64),
-            best[keep].astype(np.float64),
-            per_class[keep].argmax(1).astype(np.int64),
-            per_class[keep].astype(np.float64),
-        )
 
 
 def verify_iou(manifest: Manifest) -> float:
@@ -195,7 +154,16 @@ def expected_outputs_by_role(
     """The train-form ``model``'s outputs in ``manifest``'s output form, by role, from the family's
     reference decode (``edgekit compare CHECKPOINT BUNDLE``). Raw DFL outputs are not produced."""
     torch = require("torch")
-    boxes, scores = decode(model(torch.from_numpy(x)), head)  # (B, N, 4), (B, N, nc)
+    raw = model(torch.from_numpy(x))
+    if head.task != "detect":  # a task head's outputs in the order the manifest lists them
+        from edgekit.reparam.task_heads import task_reference
+
+        tensors = task_reference(raw, head, end2end=manifest.decoder.type == "nms-free")
+        return {
+            spec.name: (t.transpose(1, 2) if t.dim() == 3 and spec.layout == "BCN" else t).numpy()
+            for spec, t in zip(manifest.outputs, tensors)
+        }
+    boxes, scores = decode(raw, head)  # (B, N, 4), (B, N, nc)
     out: Dict[str, np.ndarray] = {}
     for spec in manifest.outputs:
         if spec.role == "detections":

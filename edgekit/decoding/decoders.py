@@ -34,6 +34,9 @@ class DecodeOptions:
     #: every (anchor, class) pair above ``conf`` is a candidate (Ultralytics' val), not only each
     #: anchor's best class; needs the full scores output
     multi_label: bool = False
+    #: segmentation: masks in the original image ("image"), at prototype resolution in input
+    #: coordinates ("proto"), or none
+    masks: str = "image"
 
 
 class Decoder:
@@ -288,4 +291,8 @@ class GraphNmsDecoder(Decoder):
 
 
 def make_decoder(manifest: Manifest) -> Decoder:
+    if manifest.decoder.task != "detect":
+        from edgekit.decoding.task_decoders import task_decoder
+
+        return task_decoder(manifest)
     return DECODERS.get(manifest.decoder.type)(manifest)

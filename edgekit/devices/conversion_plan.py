@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgekit.backends import NAMES
+from edgekit.backends import BACKENDS, NAMES
 from edgekit.devices.profiles import Int8Constraints
 from edgekit.vocab import DFL_MODES, NMS_PLACEMENTS, OUTPUT_FORMS, PRECISIONS
 
@@ -82,7 +82,7 @@ class ConversionPlan:
 
     def trtexec_command(self, onnx: str = "model.onnx", engine: str = "model.engine") -> Optional[str]:
         """The trtexec line that builds this plan's engine on the device (TensorRT plans only)."""
-        if "tensorrt" not in self.backends:
+        if not any(BACKENDS.get(name).built_on_device for name in self.backends):
             return None
         return " ".join(["trtexec", f"--onnx={onnx}", f"--saveEngine={engine}", *self.trtexec_flags])
 
@@ -94,10 +94,20 @@ class ConversionPlan:
         high = int(self.max_batch or DEFAULT_MAX_BATCH)
         return 1, high, high
 
-    def with_head(self, bins: int, end2end: bool) -> ConversionPlan:
-        """Adapt the plan to the model's head: no DFL when ``bins == 1``, no NMS when end-to-end."""
+    def with_head(self, bins: int, end2end: bool, task: str = "detect") -> ConversionPlan:
+        """Adapt the plan to the model's head: no DFL when ``bins == 1``, no NMS when end-to-end;
+        a task head (segment, pose, obb) decodes in the graph, its outputs split, NMS on the host."""
         changes: Dict[str, Any] = {}
         notes: List[str] = list(self.notes)
+        if task != "detect":
+            for key, value, was in (
+                ("output", "split", "concat"),
+                ("nms", "host", "graph"),
+                ("dfl", "fused", "host"),
+            ):
+                if getattr(self, key) == was:
+                    changes[key] = value
+                    notes.append(f"{task} head: {key} {value} (not {was})")
         if bins == 1 and self.dfl != "none":
             changes["dfl"] = "none"
             notes.append("the head regresses distances directly (no DFL)")

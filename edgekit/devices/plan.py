@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from edgekit.backends import GRAPH_NMS, NAMES, ONNX_READERS
+from edgekit.backends import BACKENDS, GRAPH_NMS, NAMES, ONNX_READERS
 from edgekit.devices.catalog import CPU_ALIAS, resolve_target
 from edgekit.devices.conversion_plan import PLAN_SCHEMA, ConversionPlan
 from edgekit.devices.profiles import (
@@ -56,7 +56,7 @@ def _plan_notes(
         notes.append("INT8 on DLA: layers DLA cannot run in INT8 fall back to the GPU (--allowGPUFallback)")
     if prec == "int8":
         notes.append(f"calibrate on {CALIB_IMAGES}-1000 representative images, not a handful")
-    if dynamic and "tensorrt" in backends:
+    if dynamic and any(BACKENDS.get(name).built_on_device for name in backends):
         notes.append("dynamic batch: the engine is built with a min/opt/max optimization profile")
     if release is not None and release.python_tuple < MIN_RUNTIME_PYTHON:
         notes.append(
@@ -338,8 +338,6 @@ def _trtexec_flags(
 
 
 def _backend_options(backends: Tuple[str, ...], prec: str) -> Tuple[Tuple[str, str, str], ...]:
-    # OpenVINO picks bf16 on AMX and f16 on ARM by itself: always say what the plan means.
-    if "openvino" not in backends:
-        return ()
-    hint = {"fp16": "f16", "bf16": "bf16"}.get(prec, "f32")
-    return (("openvino", "INFERENCE_PRECISION_HINT", hint),)
+    # a runtime that picks a float precision by itself is told what the plan means
+    told = [BACKENDS.get(name) for name in backends if BACKENDS.get(name).precision_option]
+    return tuple((b.name, b.precision_option, b.precision_value(prec)) for b in told)

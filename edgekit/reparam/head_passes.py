@@ -14,9 +14,33 @@ from edgekit.contract.decode import decode, topk_end2end
 from edgekit.contract.model import HeadSpec
 from edgekit.reparam.heads import DecodedHead, End2EndHead, check_dfl, default_dfl, reference_outputs
 from edgekit.reparam.protocol import PASSES, Pass, PassResult
+from edgekit.reparam.task_heads import TaskHead, task_reference
+
+WRAPPED = (DecodedHead, End2EndHead, TaskHead)
 
 #: what each decoded head output means, for verification (``edgekit.verify.tensors``)
-OUTPUT_ROLES = {"boxes": "boxes", "scores": "scores", "box_dist": "raw", "detections": "boxes_scores"}
+OUTPUT_ROLES = {
+    "boxes": "boxes",
+    "scores": "scores",
+    "box_dist": "raw",
+    "detections": "boxes_scores",
+    "mask_coefficients": "raw",
+    "prototypes": "raw",
+    "keypoints": "keypoints",
+    "keypoint_scores": "keypoint_scores",
+    "rboxes": "rboxes",
+}
+
+
+def _wrap(model: nn.Module, head: HeadSpec, imgsz: Tuple[int, int], dfl: str, output: str) -> nn.Module:
+    """The decoded form of ``model``: ``DecodedHead`` / ``End2EndHead``, or ``TaskHead`` for a task."""
+    if head.task != "detect":
+        if output == "concat":
+            raise ValueError(f"a {head.task} head has no concatenated output form: use 'split'")
+        return TaskHead(model, head, imgsz, dfl, end2end=output == "end2end")
+    if output == "end2end":
+        return End2EndHead(model, head, imgsz, dfl)
+    return DecodedHead(model, head, imgsz, dfl, output)
 
 
 @PASSES.register("output_form")
@@ -33,15 +57,19 @@ class OutputFormPass(Pass):
         check_dfl(head, self.dfl)
 
     def applies(self, model: nn.Module) -> bool:
-        return not isinstance(model, (DecodedHead, End2EndHead))
+        return not isinstance(model, WRAPPED)
 
     def run(self, model: nn.Module) -> PassResult:
-        wrapped = DecodedHead(model, self.head, self.imgsz, self.dfl, self.output)  # type: ignore[arg-type]
-        self.roles = [OUTPUT_ROLES[n] for n in wrapped.output_names]
-        detail = f"dfl={self.dfl}, output={self.output} -> {', '.join(wrapped.output_names)}"
-        return PassResult(changed=1, details=[f"{wrapped.num_anchors} anchors, {detail}"], model=wrapped)
+        wrapped = _wrap(model, self.head, self.imgsz, self.dfl, self.output)
+        names = wrapped.output_names
+        self.roles = [OUTPUT_ROLES[n] for n in names]
+        anchors = (wrapped.decoded if isinstance(wrapped, TaskHead) else wrapped).num_anchors
+        detail = f"dfl={self.dfl}, output={self.output} -> {', '.join(names)}"
+        return PassResult(changed=1, details=[f"{anchors} anchors, {detail}"], model=wrapped)
 
     def reference_transform(self, outputs: Any) -> Any:
+        if self.head.task != "detect":
+            return task_reference(outputs, self.head)
         return reference_outputs(outputs, self.head, self.dfl, self.output)
 
 
@@ -58,13 +86,19 @@ class End2EndPass(Pass):
         check_dfl(head, self.dfl)
 
     def applies(self, model: nn.Module) -> bool:
-        return not isinstance(model, (DecodedHead, End2EndHead))
+        return not isinstance(model, WRAPPED)
 
     def run(self, model: nn.Module) -> PassResult:
-        wrapped = End2EndHead(model, self.head, self.imgsz, self.dfl)  # type: ignore[arg-type]
+        wrapped = _wrap(model, self.head, self.imgsz, self.dfl, "end2end")
+        if isinstance(wrapped, TaskHead):  # the top-k rows, then the prototypes of a segmentation
+            self.roles = tuple(
+                "raw" if r == "prototypes" else r for _, r in wrapped.outputs_for(self.head, True)
+            )
         detail = f"top-{self.head.max_det} of {wrapped.decoded.num_anchors} anchors, dfl={self.dfl}"
         return PassResult(changed=1, details=[detail], model=wrapped)
 
     def reference_transform(self, outputs: Any) -> Any:
+        if self.head.task != "detect":
+            return task_reference(outputs, self.head, end2end=True)
         boxes, scores = decode(outputs, self.head)
         return topk_end2end(boxes, scores, self.head.max_det)

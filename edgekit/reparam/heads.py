@@ -43,7 +43,8 @@ def probe_levels(model: nn.Module, imgsz: Tuple[int, int], bins: int) -> Tuple[L
     param = next(model.parameters(), None)
     dtype = param.dtype if param is not None else torch.float32
     with torch.no_grad():
-        box_levels, cls_levels = model(torch.zeros(1, 3, *imgsz, dtype=dtype))
+        out = model(torch.zeros(1, 3, *imgsz, dtype=dtype))
+    box_levels, cls_levels = out[0], out[1]  # a task model's third element: its task tensors
     channels = sorted({int(t.shape[1]) for t in box_levels})
     if channels != [4 * bins]:
         raise ValueError(f"the head spec says 4 x {bins} box channels (DFL bins), the model has {channels}")

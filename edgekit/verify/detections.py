@@ -37,20 +37,34 @@ Decoded = Callable[[float, int], Sequence[Tuple["Dets", "Dets", float]]]
 class Dets:
     """One image's detections as plain arrays: ``xyxy`` (N, 4), ``scores`` (N,), ``classes`` (N,);
     a reference may add ``class_scores`` (N, nc), each detection's score for every class, so that a
-    class picked by the other model from a near-tie (within the score bound) still matches."""
+    class picked by the other model from a near-tie (within the score bound) still matches.
+    ``points`` (N, 2P): further pixel coordinates of each detection (a pose model's keypoints),
+    held to the box bound wherever the boxes are compared elementwise. ``masks`` (N, H, W): each
+    detection's instance mask; paired detections' masks must agree (``mask_agrees``)."""
 
     xyxy: np.ndarray
     scores: np.ndarray
     classes: np.ndarray
     class_scores: Optional[np.ndarray] = None
+    points: Optional[np.ndarray] = None
+    masks: Optional[np.ndarray] = None
+
+    @property
+    def coords(self) -> np.ndarray:
+        """The box and the points, (N, 4 + 2P)."""
+        return self.xyxy if self.points is None else np.concatenate([self.xyxy, self.points], 1)
 
     @classmethod
     def of(cls, detections: Any) -> Dets:
         """From an ``edgekit.Detections`` (or anything with ``xyxy``, ``confidence``, ``class_id``)."""
+        keypoints = getattr(detections, "keypoints", None)
+        n = len(detections.confidence)
         return cls(
             np.asarray(detections.xyxy, np.float64).reshape(-1, 4),
             np.asarray(detections.confidence, np.float64).reshape(-1),
             np.asarray(detections.class_id, np.int64).reshape(-1),
+            points=None if keypoints is None else np.asarray(keypoints, np.float64)[..., :2].reshape(n, -1),
+            masks=getattr(detections, "masks", None),
         )
 
     @classmethod
@@ -106,37 +120,61 @@ def _same_class(wanted: Dets, rows: np.ndarray, pool: Dets, bounds: Bounds) -> n
     return same
 
 
+#: pixels a mask may differ by whatever its size (edge pixels whose logit is within rounding of 0)
+MASK_EDGE_PIXELS = 4
+
+
+def mask_agrees(a: np.ndarray, b: np.ndarray, bounds: Bounds) -> Tuple[bool, float]:
+    """Two masks of one detection: (within the bound, their IoU). They may differ by
+    ``MASK_EDGE_PIXELS`` or by ``1 - bounds.match_iou`` of their union, whichever is more."""
+    if a.shape != b.shape:
+        return False, 0.0
+    union = int(np.count_nonzero(a | b))
+    differ = int(np.count_nonzero(a ^ b))
+    iou = 1.0 - differ / union if union else 1.0
+    return differ <= max(MASK_EDGE_PIXELS, (1.0 - bounds.match_iou) * union), iou
+
+
 def _find(
     wanted: Dets, rows: np.ndarray, pool: Dets, bounds: Bounds, box_scale: float
-) -> Tuple[int, List[float], List[float]]:
+) -> Tuple[int, List[float], List[float], List[float]]:
     """Greedy one-to-one: how many of ``wanted[rows]`` have a partner in ``pool``; their deviations.
 
     Float precisions pair boxes by their elementwise bound (every coordinate, and the score, within
     it: stricter than any IoU and defined for the degenerate boxes that clipping to the image makes);
     INT8 pairs them by IoU."""
     if len(rows) == 0 or len(pool) == 0:
-        return 0, [], []
-    diff = np.abs(wanted.xyxy[rows][:, None, :] - pool.xyxy[None, :, :])
+        return 0, [], [], []
+    same_points = (wanted.points is None) == (pool.points is None)
+    mine, theirs = (wanted.coords, pool.coords) if same_points else (wanted.xyxy, pool.xyxy)
+    diff = np.abs(mine[rows][:, None, :] - theirs[None, :, :])
     box_dev = diff.max(2)
     score_dev = np.abs(wanted.scores[rows][:, None] - pool.scores[None, :])
     ok = _same_class(wanted, rows, pool, bounds)
     if bounds.elementwise:
-        allowed = bounds.box_tol(wanted.xyxy[rows] * box_scale)[:, None, :] / box_scale
+        allowed = bounds.box_tol(mine[rows] * box_scale)[:, None, :] / box_scale
         ok &= (diff <= allowed).all(2) & (score_dev <= bounds.score_tol(wanted.scores[rows])[:, None])
     else:
         ok &= box_iou(wanted.xyxy[rows], pool.xyxy) >= bounds.match_iou
     used = np.zeros(len(pool), bool)
     boxes: List[float] = []
     scores: List[float] = []
+    masks: List[float] = []  # IoU of each paired mask (a pair whose masks disagree is not found)
+    compare_masks = wanted.masks is not None and pool.masks is not None
     for i in range(len(rows)):
         cand = np.where(ok[i] & ~used)[0]
         if len(cand) == 0:
             continue
         j = cand[np.argmin(box_dev[i, cand])]  # the closest box: duplicates must not inflate the figure
+        if compare_masks:
+            agrees, iou = mask_agrees(wanted.masks[rows[i]], pool.masks[j], bounds)
+            masks.append(iou)
+            if not agrees:
+                continue
         used[j] = True
         boxes.append(float(box_dev[i, j]))
         scores.append(float(score_dev[i, j]))
-    return len(boxes), boxes, scores
+    return len(boxes), boxes, scores, masks
 
 
 def match(
@@ -153,8 +191,8 @@ def match(
     act_cut = ref_cut if act_cut is None else act_cut
     need_ref = required(reference, ref_cut, bounds, margin)
     need_act = required(actual, act_cut, bounds, margin)
-    found, box_dev, score_dev = _find(reference, need_ref, actual, bounds, box_scale)
-    kept, _, _ = _find(actual, need_act, reference, bounds, box_scale)
+    found, box_dev, score_dev, mask_iou = _find(reference, need_ref, actual, bounds, box_scale)
+    kept, _, _, _ = _find(actual, need_act, reference, bounds, box_scale)
     return {
         "score_levels": score_levels(reference, actual, bounds),
         "reference": len(reference),
@@ -165,6 +203,8 @@ def match(
         "kept": kept,
         "max_box_px": max(box_dev, default=0.0),
         "max_score_diff": max(score_dev, default=0.0),
+        "masks_compared": len(mask_iou),
+        "min_mask_iou": min(mask_iou, default=1.0),
     }
 
 
@@ -210,6 +250,8 @@ def summarize(per_image: Sequence[Dict[str, Any]], bounds: Bounds, mode: str) ->
         "match_iou": bounds.match_iou,
         "max_box_px": max((r["max_box_px"] for r in per_image), default=0.0),
         "max_score_diff": max((r["max_score_diff"] for r in per_image), default=0.0),
+        "masks_compared": total("masks_compared"),
+        "min_mask_iou": round(min((r["min_mask_iou"] for r in per_image), default=1.0), 4),
         "ok": bool(need + need_act > 0 and rate >= bounds.min_match_rate),
         **_plateau(per_image, mode, need + need_act),
     }
@@ -233,10 +275,15 @@ def describe(summary: Dict[str, Any]) -> str:
             f"sorted scores agree at {summary['score_levels_worst']:.2g}x the bound "
             "(rank order of tied anchors not compared)"
         )
+    masks = (
+        f", {summary['masks_compared']} masks, IoU >= {summary['min_mask_iou']:.3f}"
+        if summary.get("masks_compared")
+        else ""
+    )
     return (
         f"{summary['found']}/{summary['required']} {what} found, {summary['kept']}/"
         f"{summary['required_actual']} kept (rate {summary['match_rate']:.3f}, max "
-        f"{summary['max_box_px']:.3g} px)"
+        f"{summary['max_box_px']:.3g} px{masks})"
     )
 
 

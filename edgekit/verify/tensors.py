@@ -3,11 +3,14 @@
 ``check_output`` returns one ``OutputCheck`` row with the same metrics for every output (max abs,
 max rel, cosine, SNR) and the verdict of the bound that fits its role (``edgekit.verify.bounds``):
 
-- boxes (``boxes``, ``det_boxes``): elementwise, in pixels;
-- probabilities (``scores``, ``best_scores``, ``det_scores``): elementwise, absolute + logit;
+- boxes (``boxes``, ``det_boxes``) and keypoints: elementwise, in pixels; rotated boxes
+  (``rboxes``) by their four corners, in pixels, so an angle error counts by how far it moves them;
+- probabilities (``scores``, ``best_scores``, ``det_scores``, ``keypoint_scores``): elementwise,
+  absolute + logit;
 - ``boxes_scores``: split into its box and score channels, each bounded as above;
-- ``detections`` (top-k rows): matched as detections with the k-th score as the cut, so rank swaps
-  among near-equal scores are not differences;
+- ``detections`` (top-k rows; ``rotated_detections`` for OBB, matched by the boxes around them):
+  matched as detections with the k-th score as the cut, so rank swaps among near-equal scores are
+  not differences (a task's further values per row are compared through the decoded detections);
 - class indices and NMS indices: reported, compared through the decoded detections (near-tied
   class scores may pick either class);
 - anything else (logits, DFL distributions): SNR and cosine.
@@ -24,8 +27,10 @@ from edgekit.verify.bounds import Bounds
 from edgekit.verify.detections import Dets, match, summarize
 from edgekit.verify.metrics import as_array, cosine_similarity, max_abs_error, max_rel_error, snr_db
 
-BOX_ROLES = ("boxes", "det_boxes")
-SCORE_ROLES = ("scores", "best_scores", "det_scores")
+BOX_ROLES = ("boxes", "det_boxes", "keypoints")  # pixels (keypoints: x, y pairs)
+SCORE_ROLES = ("scores", "best_scores", "det_scores", "keypoint_scores")  # probabilities
+#: top-k rows ``(B, K, 6 + E)`` matched as detections (OBB rows: centre and size, then the angle last)
+ROW_ROLES = ("detections", "rotated_detections")
 INDEX_ROLES = ("best_classes", "det_classes", "nms_indices", "num_dets")
 
 
@@ -96,9 +101,20 @@ def _bound_text(kind: str, bounds: Bounds) -> str:
     return "reported"
 
 
-def _topk_rows(a: np.ndarray, b: np.ndarray, bounds: Bounds) -> Dict[str, Any]:
-    """Top-k rows ``(B, K, 6)`` matched as detections, the k-th reference score as the cut."""
-    a, b = a.reshape(-1, a.shape[-2], 6), b.reshape(-1, b.shape[-2], 6)
+def _as_rows(x: np.ndarray, rotated: bool) -> np.ndarray:
+    """``(B, K, 6)`` rows x1, y1, x2, y2, score, class of top-k rows with a task's values after them."""
+    rows = x.reshape(-1, x.shape[-2], x.shape[-1])
+    if not rotated:
+        return rows[..., :6]
+    from edgekit.decoding.rotated import enclosing_xyxy
+
+    boxes = enclosing_xyxy(np.concatenate([rows[..., :4], rows[..., 6:7]], -1).reshape(-1, 5))
+    return np.concatenate([boxes.reshape(*rows.shape[:2], 4), rows[..., 4:6]], -1)
+
+
+def _topk_rows(a: np.ndarray, b: np.ndarray, bounds: Bounds, rotated: bool = False) -> Dict[str, Any]:
+    """Top-k rows ``(B, K, 6 + E)`` matched as detections, the k-th reference score as the cut."""
+    a, b = _as_rows(a, rotated), _as_rows(b, rotated)
     per_image = []
     for got, want in zip(a, b):
         cut = float(np.min(want[:, 4])) if len(want) else 0.0
@@ -131,8 +147,8 @@ def check_output(
     if role in INDEX_ROLES:
         row.bound = "through the detections"
         return row
-    if role == "detections":
-        summary = _topk_rows(a, b, bounds)
+    if role in ROW_ROLES:
+        summary = _topk_rows(a, b, bounds, rotated=role == "rotated_detections")
         row.bound = f"rows matched: class, IoU >= {bounds.match_iou:g}, rate >= {bounds.min_match_rate:g}"
         row.ok = summary["ok"]
         if summary.get("tied"):
@@ -174,6 +190,12 @@ def _parts(
     that bound its boxes (a ``boxes_scores`` tensor carries its own)."""
     if role in BOX_ROLES:
         return {"box": (_channels_last(a, layout), _channels_last(b, layout))}, anchor_scores
+    if role == "rboxes":
+        from edgekit.decoding.rotated import corners
+
+        a_last, b_last = _channels_last(a, layout), _channels_last(b, layout)
+        points = [corners(x.reshape(-1, 5)).reshape(*x.shape[:-1], 8) for x in (a_last, b_last)]
+        return {"box": (points[0], points[1])}, anchor_scores
     if role in SCORE_ROLES:
         return {"score": (a, b)}, anchor_scores
     if role != "boxes_scores":

@@ -102,11 +102,22 @@ def test_every_converter_hook_resolves_to_a_function_of_its_kind() -> None:
     pytest.importorskip("torch")
     import inspect
 
+    from edgekit.vocab import CALIBRATION_METHODS, PRECISIONS
+
+    optional = {"device_build": 1, "int8_source": 1}
     for name in NAMES:
         backend = BACKENDS.get(name)
-        for kind, params in (("writer", 7), ("quantizer", 4), ("ranking", 4)):
+        for kind, params in (("writer", 7), ("quantizer", 4), ("ranking", 4), *optional.items()):
+            if kind in optional and not getattr(backend, kind):
+                continue
             fn = backend.hook(kind)
             assert callable(fn) and len(inspect.signature(fn).parameters) == params, (name, kind)
         assert set(backend.precision_hints) <= set(backend.precisions), name
+        assert backend.calibration in CALIBRATION_METHODS, name
+        assert {p for p, _ in backend.precision_values} <= set(PRECISIONS), name
+    built = [n for n in NAMES if BACKENDS.get(n).built_on_device]
+    assert built == [n for n in NAMES if BACKENDS.get(n).device_build]  # every one has its build stage
+    servable = {n: BACKENDS.get(n).serving for n in NAMES if BACKENDS.get(n).serving}
+    assert len({s.order for s in servable.values()}) == len(servable)  # Triton's pick is unambiguous
     assert BACKENDS.get("openvino").precision_hints[0] == "fp32"  # the default hint is honest f32
     assert dict(BACKENDS.get("openvino").throughput_options) == {"mode": "throughput"}

@@ -19,7 +19,6 @@ from typing import Callable, List
 from torch import nn
 
 from edgekit.contract.model import ModelInfo
-from edgekit.errors import UnsupportedModelError
 from edgekit.models.ultralytics.head import Detect
 from edgekit.reparam.passes import DropModulesPass
 from edgekit.reparam.pipeline import PIPELINES, Pipeline, ReparamOptions, standard_pipeline
@@ -60,12 +59,7 @@ def train_only_head_pass() -> Pass:
 @PIPELINES.register("ultralytics")
 def ultralytics_pipeline(info: ModelInfo, options: ReparamOptions) -> Pipeline:
     """Head branch drop (heads with both branches) -> training-only head parts -> RepConv/RepVGGDW
-    -> Conv+BN fold -> head form (segment / pose / OBB heads: ``raw`` only, for now)."""
-    if info.head.task != "detect" and options.output != "raw":
-        raise UnsupportedModelError(
-            f"{info.variant}: {info.head.task} heads are not exported yet (output '{options.output}'); "
-            "only their raw per-level outputs (output 'raw')"
-        )
+    -> Conv+BN fold -> head form (segment / pose / OBB heads: ``edgekit.reparam.task_heads``)."""
     structural = [unused_head_branch_pass()] if info.structures.one_to_many_head else []
     if info.structures.train_only_head:
         structural.append(train_only_head_pass())

@@ -211,10 +211,28 @@ def test_pose_yaml_without_kpt_shape_is_refused() -> None:
         UltralyticsModel(cfg, stride=(2,))
 
 
-def test_task_models_export_raw_only_for_now() -> None:
-    loaded, _, _ = golden("yolo11_seg")
-    with pytest.raises(UnsupportedModelError, match="segment heads are not exported yet"):
-        PIPELINES.get("ultralytics")(loaded.info, ReparamOptions(output="split"))
+@pytest.mark.parametrize("name", TASK_FIXTURES)
+def test_task_models_reparameterize_to_their_decoded_forms(name: str) -> None:
+    """The whole pipeline up to the decoded head (split; NMS-free top-k for end-to-end heads),
+    every pass verified against the official checkpoint's outputs by the walker."""
+    from edgekit.reparam.task_heads import TaskHead
+
+    loaded, ref, _ = golden(name)
+    x = task_input(ref)
+    forms = ["split", "end2end"] if loaded.info.head.end2end else ["split"]
+    for form in forms:
+        fresh, _, _ = golden(name)
+        pipeline = PIPELINES.get("ultralytics")(
+            fresh.info, ReparamOptions(output=form, imgsz=tuple(x.shape[2:]))
+        )
+        deploy, report = reparameterize(fresh.model, pipeline, x, measure=False)
+        last = report.passes[-1]  # a pass that changed the outputs beyond the bounds raises
+        assert isinstance(deploy, TaskHead) and last.applied and last.errors, report.format_table()
+        with torch.no_grad():
+            outputs = deploy(x)
+        assert len(outputs) == len(deploy.output_names)
+        if form == "end2end":
+            assert outputs[0].shape[1] == min(fresh.info.head.max_det, deploy.decoded.num_anchors)
 
 
 @pytest.mark.parametrize(

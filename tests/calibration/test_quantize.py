@@ -216,7 +216,7 @@ def test_the_recipe_is_resolved_once_user_over_device_over_defaults() -> None:
     )
     assert QuantRecipe.resolve("openvino").to_dict()["bias_correction"] == "full"
     assert QuantRecipe.resolve("openvino", preset="performance").preset == "performance"
-    assert QuantRecipe.resolve("tflite").method == "minmax"  # each backend's own default (Backend.calibration)
+    assert QuantRecipe.resolve("tflite").method == "minmax"  # the backend's own (Backend.calibration)
     with pytest.raises(dataclasses.FrozenInstanceError):
         chosen.method = "minmax"  # type: ignore[misc]
 

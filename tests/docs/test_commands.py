@@ -104,6 +104,14 @@ NOT_RUN: List[Tuple[str, str]] = [
         SLOW.format("INT8 calibration on 300 images, minutes", "tests/converters/test_int8.py"),
     ),
     (
+        r"edgekit convert yolo11n-seg\.pt --target cpu",
+        PLACEHOLDER.format("tests/converters/test_tasks.py (nine task checkpoints, three targets)"),
+    ),
+    (
+        r"edgekit predict yolo11n-seg-cpu\.edgekit images/ --save out/ --json",
+        PLACEHOLDER.format("tests/converters/test_tasks.py (Detector) and tests/pipeline/test_cli.py"),
+    ),
+    (
         r"edgekit convert tiny_v9t\.pt --target cpu --imgsz 320x256",
         SLOW.format("a conversion", "tests/converters/test_convert.py"),
     ),

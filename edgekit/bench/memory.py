@@ -18,6 +18,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from edgekit.backends import BACKENDS
+
 
 def high_water_mb() -> float:
     """Resident-set high-water mark of this process (VmHWM, else ``ru_maxrss``), in MB."""
@@ -40,9 +42,9 @@ def measure_here(
     from edgekit.runtimes import runtime_class
 
     runtime_class(backend)  # import the backend before the baseline
-    import_module = {"onnxruntime": "onnxruntime", "openvino": "openvino"}.get(backend)
-    if import_module:
-        __import__(import_module)
+    module = BACKENDS.get(backend).importable()
+    if module:
+        __import__(module)
     baseline = high_water_mb()
     det = Detector(bundle, backend=backend, threads=threads, **options)
     frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)

@@ -1,6 +1,7 @@
 """Task post-processing: edgekit's mask decoding against the peer's, on the same raw outputs.
 
     python benchmarks/tasks.py [--detections 100] [--frame 1280x720] [--imgsz 640]
+    python benchmarks/tasks.py --bundle yolo11n-seg-cpu.edgekit [--backend onnxruntime]
 
 Needs the peer (``pip install ultralytics``; run with the interpreter that has it and edgekit on
 ``PYTHONPATH``). One 640 letterboxed input of a 1280x720 frame, 32 prototypes at 160x160 and
@@ -10,6 +11,11 @@ upsampled to the input, letterbox cut, resized to the frame, cropped), as its ``
 with ``retina_masks``; edgekit: ``MaskDecoder.image_masks`` (each mask computed over its box only).
 Both produce (N, 720, 1280) masks; the table gives their agreement (mask IoU) and times, measured
 in alternating warmed blocks by ``edgekit.timing``, with the ratio peer / edgekit.
+
+``--bundle``: a whole segmentation frame instead (no peer needed): the bundle's ``Detector`` on
+the same frame (smooth noise), keeping ``--detections`` (conf 0, max_det), with its own stage
+times (preprocess, inference, decode = candidates + NMS + masks) and the share of post-processing
+in inference.
 """
 
 from __future__ import annotations
@@ -44,13 +50,39 @@ def raw_outputs(n: int, hw: Tuple[int, int], seed: int = 0) -> Tuple[np.ndarray,
     return protos, rng.normal(size=(n, 32)).astype(np.float32), boxes.astype(np.float32)
 
 
+def whole_frame(bundle: str, backend: Optional[str], n: int, hw: Tuple[int, int], blocks: int) -> None:
+    """Stage times of the bundle's ``Detector`` on one frame with ``n`` kept detections."""
+    from edgekit import Detector
+    from edgekit.timing import by_stage, staged_ms
+
+    rng = np.random.default_rng(0)
+    low = rng.integers(0, 255, (hw[0] // 40, hw[1] // 40, 3)).astype(np.uint8)
+    frame = np.ascontiguousarray(np.repeat(np.repeat(low, 40, 0), 40, 1))
+    with Detector(bundle, backend=backend, threads=2, conf=0.0, max_det=n) as det:
+        kept = len(det(frame))
+        schedule = Schedule(blocks=blocks, per_block=3, warmup=1)
+        (runs,) = alternating([staged_ms(lambda: det(frame), lambda: dict(det.timings))], schedule)
+        stages = {k: statistics.median(v) for k, v in by_stage(runs).items()}
+        print(f"{bundle} ({det.backend}), {kept} detections kept on a {hw[1]}x{hw[0]} frame")
+        print(schedule.describe())
+    for name in ("preprocess", "inference", "decode", "total"):
+        print(f"{name:12} {stages[name]:9.2f} ms")
+    print(f"decode / inference: {100 * stages['decode'] / stages['inference']:.1f} %")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detections", type=int, default=100)
     parser.add_argument("--frame", default="1280x720", help="WIDTHxHEIGHT of the original frame")
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--blocks", type=int, default=6)
+    parser.add_argument("--bundle", help="time a whole frame of this segmentation bundle instead")
+    parser.add_argument("--backend", help="the bundle's backend (default: Detector's choice)")
     args = parser.parse_args(argv)
+    if args.bundle:
+        w, h = (int(v) for v in args.frame.split("x"))
+        whole_frame(args.bundle, args.backend, args.detections, (h, w), args.blocks)
+        return 0
     import torch
     from ultralytics import __version__ as peer_version
     from ultralytics.utils.ops import process_mask_native

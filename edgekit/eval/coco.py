@@ -1,10 +1,13 @@
-"""The one evaluation module: COCO box mAP with faster-coco-eval.
+"""The one evaluation module: COCO mAP (boxes, masks, keypoints) with faster-coco-eval.
 
 Every mAP figure in edgekit (fixture cards, INT8 reports, ``edgekit val``, benchmarks)
-comes from ``evaluate``. Ground truth is a COCO dict or json file; predictions are either
-per-image detections (``ImageDetections``: xyxy boxes in original-image pixels, scores,
-0-based class indices) or COCO results (``[{"image_id", "category_id", "bbox": [x, y, w, h],
-"score"}]``, as a list or a json file).
+comes from ``evaluate``: box mAP (iou type "bbox"), mask mAP ("segm"), keypoint mAP ("keypoints",
+OKS with per-keypoint sigmas) through faster-coco-eval, and oriented-box mAP ("obb", rotated
+polygon IoU) through ``edgekit.eval.obb`` with the same protocol. Ground truth is a COCO dict or
+json file (``segmentation`` polygons or RLE, ``keypoints``, or edgekit's ``xywhr`` for the other
+tasks); predictions are either per-image detections (``ImageDetections``) or COCO results
+(``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]`` plus the task's key, as a list
+or a json file).
 
 Class indices map to COCO category ids explicitly: index ``i`` is the ``i``-th category of
 the ground truth sorted by id (so COCO's 80 classes with ids 1..90 map the usual way, and
@@ -15,40 +18,50 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from edgekit._optional import require
 from edgekit.errors import InputFileError
-from edgekit.eval.result import EvalResult
+from edgekit.eval.predictions import ImageDetections, Predictions, category_order, coco_results, read_results
+from edgekit.eval.result import IOU_TYPES, TASK_IOU_TYPE, EvalResult
 
 PathLike = Union[str, Path]
-
-
-@dataclass(frozen=True)
-class ImageDetections:
-    """The detections of one image. ``image``: COCO image id, or file name (full, base name or stem)."""
-
-    image: Union[int, str]
-    boxes: np.ndarray  # (N, 4) x0, y0, x1, y1 in original-image pixels
-    scores: np.ndarray  # (N,)
-    class_ids: np.ndarray  # (N,) 0-based class indices
-
-    def __post_init__(self) -> None:
-        boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
-        scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
-        classes = np.asarray(self.class_ids).reshape(-1)
-        if not len(boxes) == len(scores) == len(classes):
-            raise ValueError(f"{len(boxes)} boxes, {len(scores)} scores and {len(classes)} class ids differ")
-        object.__setattr__(self, "boxes", boxes)
-        object.__setattr__(self, "scores", scores)
-        object.__setattr__(self, "class_ids", classes.astype(np.int64))
-
-
-Predictions = Union[PathLike, Sequence[Union[ImageDetections, Mapping[str, Any]]]]
+__all__ = [
+    "ImageDetections",
+    "category_order",
+    "coco_results",
+    "evaluate",
+    "evaluate_task",
+    "keypoint_sigmas",
+    "load_gt",
+]
+#: COCO's per-keypoint OKS sigmas of its 17 person keypoints (``cocoeval.py``)
+COCO_SIGMAS: Tuple[float, ...] = tuple(
+    v / 10.0
+    for v in (
+        0.26,
+        0.25,
+        0.25,
+        0.35,
+        0.35,
+        0.79,
+        0.79,
+        0.72,
+        0.72,
+        0.62,
+        0.62,
+        1.07,
+        1.07,
+        0.87,
+        0.87,
+        0.89,
+        0.89,
+    )
+)
 
 
 def load_gt(gt: Union[PathLike, Mapping[str, Any]]) -> dict:
@@ -73,87 +86,6 @@ def _name(source: Any) -> str:
     return str(source) if isinstance(source, (str, Path)) else "<ground truth>"
 
 
-class _ImageIndex:
-    """Finds a ground-truth image id from an id, a file name, a base name or a stem."""
-
-    def __init__(self, images: List[dict]) -> None:
-        self.ids = {int(img["id"]) for img in images}
-        self.names: Dict[str, int] = {}
-        for img in images:
-            name = str(img.get("file_name", ""))
-            for key in (name, Path(name).name, Path(name).stem):
-                self.names.setdefault(key, int(img["id"]))
-
-    def __call__(self, image: Union[int, str]) -> int:
-        if isinstance(image, (int, np.integer)) and int(image) in self.ids:
-            return int(image)
-        if isinstance(image, (str, Path)):
-            for key in (str(image), Path(image).name, Path(image).stem):
-                if key in self.names:
-                    return self.names[key]
-        raise InputFileError("predictions", f"image {image!r} is not in the ground truth")
-
-
-def _as_detections(item: Union[ImageDetections, Mapping[str, Any]]) -> ImageDetections:
-    if isinstance(item, ImageDetections):
-        return item
-    image = next((item[k] for k in ("image_id", "file_name", "image") if k in item), None)
-    if image is None or not all(k in item for k in ("boxes", "scores", "class_ids")):
-        raise InputFileError("predictions", "each entry needs image_id/file_name, boxes, scores, class_ids")
-    return ImageDetections(image, item["boxes"], item["scores"], item["class_ids"])
-
-
-def coco_results(
-    predictions: Predictions, gt: Mapping[str, Any], class_to_category: Optional[Sequence[int]] = None
-) -> List[dict]:
-    """Predictions as a COCO results list (``bbox`` xywh, ``category_id``), checked against ``gt``."""
-    if isinstance(predictions, (str, Path)):
-        try:
-            predictions = json.loads(Path(predictions).read_text())
-        except (OSError, ValueError) as exc:
-            raise InputFileError(predictions, f"not a readable COCO results json file ({exc})") from exc
-        if not isinstance(predictions, list):
-            raise InputFileError("predictions", "a COCO results file holds a list of detections")
-    cat_ids = list(class_to_category) if class_to_category is not None else category_order(gt)
-    known_cats = {int(c["id"]) for c in gt["categories"]}
-    index = _ImageIndex(gt["images"])
-    out: List[dict] = []
-    for item in predictions:
-        if isinstance(item, Mapping) and "bbox" in item and "category_id" in item:
-            if int(item["category_id"]) not in known_cats:
-                raise InputFileError(
-                    "predictions", f"category id {item['category_id']} is not in the ground truth"
-                )
-            x, y, w, h = (float(v) for v in item["bbox"])
-            out.append(_result(index(item["image_id"]), int(item["category_id"]), x, y, w, h, item["score"]))
-            continue
-        det = _as_detections(item)
-        image_id = index(det.image)
-        for (x0, y0, x1, y1), score, cls in zip(det.boxes, det.scores, det.class_ids):
-            if not 0 <= cls < len(cat_ids):
-                raise InputFileError("predictions", f"class index {cls} is outside 0..{len(cat_ids) - 1}")
-            out.append(_result(image_id, cat_ids[cls], x0, y0, x1 - x0, y1 - y0, score))
-    return out
-
-
-def _result(image_id: int, cat: int, x: float, y: float, w: float, h: float, score: Any) -> dict:
-    w, h = max(float(w), 0.0), max(float(h), 0.0)
-    bbox = [float(x), float(y), w, h]
-    return {
-        "image_id": image_id,
-        "category_id": int(cat),
-        "bbox": bbox,
-        "score": float(score),
-        "area": w * h,
-        "iscrowd": 0,
-    }
-
-
-def category_order(gt: Mapping[str, Any]) -> List[int]:
-    """COCO category ids in class-index order (sorted by id)."""
-    return sorted(int(c["id"]) for c in gt["categories"])
-
-
 def _mean(x: np.ndarray) -> Optional[float]:
     valid = x[x > -1]
     return float(valid.mean()) if valid.size else None
@@ -165,16 +97,23 @@ def evaluate(
     *,
     class_names: Optional[Sequence[str]] = None,
     class_to_category: Optional[Sequence[int]] = None,
-    max_dets: int = 100,
+    max_dets: Optional[int] = None,
+    iou_type: str = "bbox",
+    kpt_sigmas: Optional[Sequence[float]] = None,
 ) -> EvalResult:
-    """COCO box mAP of ``predictions`` against ``gt`` (see the module docstring for the formats).
+    """COCO mAP of ``predictions`` against ``gt`` (see the module docstring for the formats).
 
+    ``iou_type``: "bbox", "segm" (mask IoU), "keypoints" (OKS with ``kpt_sigmas``, default
+    ``keypoint_sigmas(K)``) or "obb" (rotated-box polygon IoU, ``edgekit.eval.obb``).
     ``class_names`` renames the categories (in class-index order) in the per-class tables;
-    ``max_dets`` is COCO's per-image detection limit (100 in the COCO protocol).
+    ``max_dets`` is COCO's per-image detection limit (default 100; 20 for keypoints as in COCO).
     """
-    fce = require("faster_coco_eval", reason="mAP evaluation")
-    if int(max_dets) < 1:
+    if iou_type not in IOU_TYPES:
+        raise ValueError(f"unknown iou_type {iou_type!r}; choose one of {', '.join(IOU_TYPES)}")
+    max_dets = int(max_dets if max_dets is not None else (20 if iou_type == "keypoints" else 100))
+    if max_dets < 1:
         raise ValueError(f"max_dets must be >= 1, got {max_dets}")
+    fce = None if iou_type == "obb" else require("faster_coco_eval", reason="mAP evaluation")
     data = load_gt(gt)
     cat_ids = list(class_to_category) if class_to_category is not None else category_order(data)
     unknown = sorted(set(cat_ids) - {int(c["id"]) for c in data["categories"]})
@@ -182,17 +121,76 @@ def evaluate(
         raise ValueError(f"class_to_category names category ids {unknown} that the ground truth lacks")
     if not any(not a.get("iscrowd", 0) for a in data["annotations"]):
         raise InputFileError(_name(gt), "the ground truth has no (non-crowd) annotations to evaluate against")
+    field = {"segm": "segmentation", "keypoints": "keypoints", "obb": "xywhr"}.get(iou_type)
+    if field and any(field not in a for a in data["annotations"] if not a.get("iscrowd", 0)):
+        raise InputFileError(_name(gt), f"{iou_type} scoring needs '{field}' in every annotation")
     by_id = {int(c["id"]): str(c["name"]) for c in data["categories"]}
     if class_names is not None and len(class_names) != len(cat_ids):
         raise ValueError(f"{len(class_names)} class names for {len(cat_ids)} categories")
     names = list(class_names) if class_names is not None else [by_id[c] for c in cat_ids]
-    results = coco_results(predictions, data, cat_ids)
-    ev = _accumulated(fce, data, results, cat_ids, int(max_dets))
-    return _eval_result(ev, data, results, cat_ids, names, int(max_dets))
+    results = coco_results(predictions, data, cat_ids, iou_type)
+    if iou_type == "obb":
+        from edgekit.eval.obb import evaluate_obb
+
+        return evaluate_obb(data, results, cat_ids, names, max_dets)
+    sigmas = _sigmas(data, kpt_sigmas) if iou_type == "keypoints" else None
+    ev = _accumulated(fce, data, results, cat_ids, max_dets, iou_type, sigmas)
+    return _eval_result(ev, data, results, cat_ids, names, max_dets, iou_type, sigmas)
+
+
+def evaluate_task(
+    gt: Union[PathLike, Mapping[str, Any]],
+    predictions: Predictions,
+    task: str = "detect",
+    **options: Any,
+) -> EvalResult:
+    """Box mAP of ``predictions``, and for ``task`` "segment" / "pose" / "obb" the task's own
+    (mask, keypoint or oriented-box mAP) in ``task_result``; ``options`` as for ``evaluate``."""
+    if task not in ("detect", *TASK_IOU_TYPE):
+        raise ValueError(f"unknown task {task!r}; choose one of detect, {', '.join(TASK_IOU_TYPE)}")
+    data = load_gt(gt)  # read once for both
+    if isinstance(predictions, (str, Path)):
+        predictions = read_results(predictions)
+    box_options = {k: v for k, v in options.items() if k != "kpt_sigmas"}
+    boxes = evaluate(data, predictions, **box_options)
+    if task == "detect":
+        return boxes
+    own = evaluate(data, predictions, iou_type=TASK_IOU_TYPE[task], **options)
+    return replace(boxes, task=task, task_result=own)
+
+
+def keypoint_sigmas(k: int) -> Tuple[float, ...]:
+    """The default OKS sigmas of ``k`` keypoints: COCO's for 17, else uniform ``1 / k``.
+
+    As Ultralytics 8.4.190 validates pose (``models/yolo/pose/val.py``, ``init_metrics``:
+    ``OKS_SIGMA if kpt_shape == [17, 3] else np.ones(nkpt) / nkpt``; ``OKS_SIGMA`` of
+    ``utils/metrics.py`` is COCO's 17 sigmas).
+    """
+    if k < 1:
+        raise ValueError(f"keypoint_sigmas needs at least one keypoint, got {k}")
+    return COCO_SIGMAS if k == 17 else tuple([1.0 / k] * k)
+
+
+def _sigmas(data: Mapping[str, Any], given: Optional[Sequence[float]]) -> Tuple[float, ...]:
+    sizes = {len(a["keypoints"]) for a in data["annotations"] if "keypoints" in a}
+    if len(sizes) != 1 or next(iter(sizes)) % 3:
+        raise InputFileError("ground truth", f"keypoints of {sorted(sizes)} values (need one K x 3 for all)")
+    k = next(iter(sizes)) // 3
+    given = given if given is not None else data.get("kpt_oks_sigmas")  # the dataset's own, if any
+    sigmas = tuple(float(s) for s in given) if given is not None else keypoint_sigmas(k)
+    if len(sigmas) != k or min(sigmas) <= 0:
+        raise ValueError(f"kpt_sigmas must be {k} positive values, got {list(sigmas)}")
+    return sigmas
 
 
 def _accumulated(
-    fce: Any, data: Dict[str, Any], results: List[Dict[str, Any]], cat_ids: List[int], max_dets: int
+    fce: Any,
+    data: Dict[str, Any],
+    results: List[Dict[str, Any]],
+    cat_ids: List[int],
+    max_dets: int,
+    iou_type: str = "bbox",
+    sigmas: Optional[Sequence[float]] = None,
 ) -> Any:
     """faster-coco-eval's evaluator, evaluated and accumulated over ``cat_ids``."""
     quiet = lambda *args, **kwargs: None  # noqa: E731 - faster-coco-eval logs every step otherwise
@@ -201,7 +199,8 @@ def _accumulated(
     dt_anns = [dict(r, id=i + 1) for i, r in enumerate(results)]  # id 0 means "unmatched" in the matcher
     coco_dt.dataset = {"images": data["images"], "categories": data["categories"], "annotations": dt_anns}
     coco_dt.createIndex()
-    ev = fce.COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=quiet)
+    extra = {"kpt_oks_sigmas": list(sigmas)} if sigmas is not None else {}
+    ev = fce.COCOeval_faster(coco_gt, coco_dt, iou_type, print_function=quiet, **extra)
     ev.params.catIds = sorted(cat_ids)
     ev.params.maxDets = sorted({1, 10, max_dets})
     ev.evaluate()
@@ -216,6 +215,8 @@ def _eval_result(
     cat_ids: List[int],
     names: List[str],
     max_dets: int,
+    iou_type: str = "bbox",
+    sigmas: Optional[Sequence[float]] = None,
 ) -> EvalResult:
     """The ``EvalResult`` read out of an accumulated evaluator."""
     m = ev.params.maxDets.index(max_dets)
@@ -226,6 +227,10 @@ def _eval_result(
     area = {label: i for i, label in enumerate(ev.params.areaRngLbl)}
     column = {c: k for k, c in enumerate(ev.params.catIds)}
     all_p = precision[..., area["all"]]
+
+    def bucket(values: np.ndarray, label: str) -> Optional[float]:  # keypoints have no "small"
+        return _mean(values[..., area[label]]) if label in area else None
+
     gt_count = {c: 0 for c in cat_ids}
     for ann in data["annotations"]:
         if not ann.get("iscrowd", 0) and int(ann["category_id"]) in gt_count:
@@ -236,9 +241,9 @@ def _eval_result(
         map50_95=_mean(all_p) or 0.0,
         map50=_mean(all_p[i50]) or 0.0,
         map75=_mean(all_p[i75]) or 0.0,
-        ap_small=_mean(precision[..., area["small"]]),
-        ap_medium=_mean(precision[..., area["medium"]]),
-        ap_large=_mean(precision[..., area["large"]]),
+        ap_small=bucket(precision, "small"),
+        ap_medium=bucket(precision, "medium"),
+        ap_large=bucket(precision, "large"),
         ar100=_mean(recall[:, :, area["all"]]) or 0.0,
         per_class_ap={n: _mean(all_p[:, :, column[c]]) for n, c in zip(names, cat_ids)},
         per_class_ap50={n: _mean(all_p[i50, :, column[c]]) for n, c in zip(names, cat_ids)},
@@ -248,7 +253,9 @@ def _eval_result(
         n_gt=sum(gt_count.values()),
         max_dets=max_dets,
         recall50=_mean(recall[i50, :, area["all"]]) or 0.0,
-        recall50_small=_mean(recall[i50, :, area["small"]]),
-        recall50_medium=_mean(recall[i50, :, area["medium"]]),
-        recall50_large=_mean(recall[i50, :, area["large"]]),
+        recall50_small=bucket(recall[i50], "small"),
+        recall50_medium=bucket(recall[i50], "medium"),
+        recall50_large=bucket(recall[i50], "large"),
+        iou_type=iou_type,
+        kpt_sigmas=None if sigmas is None else tuple(float(s) for s in sigmas),
     )

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from edgekit.errors import InputFileError
-from edgekit.eval.coco import coco_results, evaluate, load_gt
-from edgekit.eval.result import EvalResult
-from edgekit.eval.yolo import labels_dir_for, split_images, yolo_to_coco
+from edgekit.eval.coco import ImageDetections, coco_results, evaluate_task, load_gt
+from edgekit.eval.result import TASK_IOU_TYPE, EvalResult
+from edgekit.eval.yolo import coco_from_data_yaml, split_images
 
 PathLike = Union[str, Path]
 
@@ -36,15 +36,16 @@ EVAL_CONF, EVAL_IOU, EVAL_MAX_DET = (PROTOCOLS["coco"].conf, PROTOCOLS["coco"].i
 
 
 def load_labelled_set(
-    data: PathLike, split: str = "val", images: Optional[PathLike] = None
+    data: PathLike, split: str = "val", images: Optional[PathLike] = None, task: str = "detect"
 ) -> Tuple[dict, Path]:
-    """Ground truth (COCO dict) and the image folder, from a ``data.yaml`` or a COCO json + ``images``."""
+    """Ground truth (COCO dict) and the image folder, from a ``data.yaml`` or a COCO json + ``images``;
+    ``task`` says how to read YOLO labels (a COCO json carries its segmentation / keypoints as given)."""
     data = Path(data)
     if not data.exists():
         raise InputFileError(data, "no such dataset file")
     if data.suffix.lower() in (".yaml", ".yml"):
-        folder, names = split_images(data, split)
-        return yolo_to_coco(folder, labels_dir_for(folder), names), folder
+        folder, _ = split_images(data, split)
+        return coco_from_data_yaml(data, split, task), folder
     if data.suffix.lower() == ".json":
         folder = Path(images) if images else data.parent.parent / "images" / split
         if not folder.is_dir():
@@ -64,16 +65,19 @@ def validate(
     protocol: str = "coco",
 ) -> Tuple[EvalResult, Dict[str, Any]]:
     """mAP of ``bundle`` on ``data`` decoded by ``protocol`` (``PROTOCOLS``); returns the result and
-    run facts (images, ms per image, the decoding)."""
+    run facts (images, ms per image, the decoding, the task). A segment / pose / OBB bundle (its
+    manifest's ``decoder.task``) is scored on boxes and on the task's metric (``task_result``)."""
     from edgekit.decoding.images import load_image
     from edgekit.detector import Detector
 
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     p = PROTOCOLS[protocol]
-    gt, folder = load_labelled_set(data, split, images)
     det = bundle if isinstance(bundle, Detector) else Detector(bundle, backend=backend, threads=threads)
-    preds: List[Dict[str, Any]] = []
+    task = det.manifest.decoder.task
+    gt, folder = load_labelled_set(data, split, images, task)
+    iou_type = TASK_IOU_TYPE.get(task, "bbox")
+    rows: List[Dict[str, Any]] = []  # COCO results rows, made per image (masks as RLE, not kept)
     started = time.perf_counter()
     for img in gt["images"]:
         r = det(
@@ -83,18 +87,20 @@ def validate(
             max_det=p.max_det,
             multi_label=p.multi_label,
         )
-        preds.append(
-            {"image_id": img["id"], "boxes": r.xyxy, "scores": r.confidence, "class_ids": r.class_id}
+        found = ImageDetections(
+            img["id"], r.xyxy, r.confidence, r.class_id, masks=r.masks, keypoints=r.keypoints, xywhr=r.xywhr
         )
+        rows += coco_results([found], gt, iou_type=iou_type)
     seconds = time.perf_counter() - started
-    result = evaluate(gt, preds)
+    result = evaluate_task(gt, rows, task)
     if save_json:
-        Path(save_json).write_text(json.dumps(coco_results(preds, gt)))
+        Path(save_json).write_text(json.dumps(rows))
     facts = {
         "images": len(gt["images"]),
         "backend": det.backend,
         "ms_per_image": 1e3 * seconds / max(len(gt["images"]), 1),
         "protocol": protocol,
+        "task": task,
         "conf": p.conf,
         "iou": p.iou,
         "multi_label": p.multi_label,

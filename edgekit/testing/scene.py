@@ -61,9 +61,13 @@ class Annotation:
 
 @dataclass
 class Scene:
+    """The drawn image and its labels; ``owner`` and ``layers`` let ``testing.tasks`` derive the rest."""
+
     image: np.ndarray  # (H, W, 3) uint8, RGB
     annotations: List[Annotation]
     jpeg_quality: int
+    owner: Optional[np.ndarray] = None  # (H, W) int16: z-index of the item on top (alpha >= 50 %), -1 none
+    layers: List[Tuple[int, draw.Patch]] = field(default_factory=list)  # per annotation: z-index, patch
 
 
 @dataclass
@@ -132,8 +136,11 @@ def _plan_clutter(rng: np.random.Generator, cfg: SceneConfig) -> List[_Item]:
     return items
 
 
-def _resolve_occlusion(items: List[_Item], cfg: SceneConfig) -> None:
-    """Compute every object's visible share and box; drop those below the limits (in place)."""
+def _resolve_occlusion(items: List[_Item], cfg: SceneConfig) -> np.ndarray:
+    """Compute every object's visible share and box; drop those below the limits (in place).
+
+    Returns the final owner map: the index in ``items`` of the kept item on top of each pixel, or -1.
+    """
     shape = (cfg.imgsz, cfg.imgsz)
     while True:
         owner = np.full(shape, -1, np.int16)
@@ -156,7 +163,7 @@ def _resolve_occlusion(items: List[_Item], cfg: SceneConfig) -> None:
                 item.keep = False
                 dropped = True
         if not dropped:
-            return
+            return owner
 
 
 def _paint(rng: np.random.Generator, img: np.ndarray, items: List[_Item]) -> None:
@@ -191,8 +198,10 @@ def render_scene(rng: np.random.Generator, cfg: SceneConfig, photos: Optional[Ph
     img = background(rng, cfg.imgsz, cfg.imgsz, photos)
     items = _plan_objects(rng, cfg) + _plan_clutter(rng, cfg)
     items = [items[i] for i in rng.permutation(len(items))]  # clutter both under and over objects
-    _resolve_occlusion(items, cfg)
+    owner = _resolve_occlusion(items, cfg)
     _paint(rng, img, items)
     image = _camera(rng, img)
-    anns = [Annotation(it.cls, it.box, round(it.visible, 4)) for it in items if it.keep and it.cls >= 0]
-    return Scene(image, anns, int(rng.integers(65, 96)))
+    kept = [i for i, it in enumerate(items) if it.keep and it.cls >= 0]
+    anns = [Annotation(items[i].cls, items[i].box, round(items[i].visible, 4)) for i in kept]
+    layers = [(i, items[i].patch) for i in kept]
+    return Scene(image, anns, int(rng.integers(65, 96)), owner, layers)

@@ -1,6 +1,6 @@
-"""The synthetic shapes detection dataset: seeded, deterministic, YOLO txt + COCO json.
+"""The synthetic shapes dataset: seeded, deterministic, YOLO txt + COCO json, for every task.
 
-``generate(out_dir, n_train, n_val, n_test, seed=0)`` writes::
+``generate(out_dir, n_train, n_val, n_test, seed=0, task="detect")`` writes::
 
     out_dir/images/{split}/000001.jpg      RGB scenes, imgsz x imgsz (JPEG, random quality 65-95)
     out_dir/labels/{split}/000001.txt      YOLO: "class cx cy w h", normalised, one object a line
@@ -19,6 +19,16 @@ same pixels and labels. Boxes are the tight box of the object's visible pixels (
 convention); objects less than 40 % visible are not drawn at all. COCO ``area`` is the box
 area (there are no masks), which is also what decides small / medium / large.
 
+``task`` ("detect", "segment", "pose", "obb") picks the labels; the images are the same for
+every task, and "detect" writes what the generator always wrote (no ``task`` key in
+dataset.json, which means "detect"). The other tasks write Ultralytics' label lines of the task
+(segment: ``class x1 y1 ... xn yn``; pose: ``class cx cy w h`` + ``x y v`` for 4 keypoints, with
+``kpt_shape`` and ``flip_idx`` in data.yaml; obb: ``class x1 y1 ... x4 y4``) and COCO's fields
+(segment: ``segmentation`` as uncompressed RLE and ``area`` the mask's pixel count; pose:
+``keypoints``, ``num_keypoints``, ``area`` the mask's pixel count, keypoint names and skeleton
+in the categories; obb: ``xywhr``, edgekit's non-standard field). How each is derived from the
+drawn pixels: ``edgekit.testing.tasks``.
+
 Default size: 320 px images, on which a nano detector trains in minutes on a CPU.
 """
 
@@ -36,7 +46,18 @@ import numpy as np
 from edgekit.testing.backgrounds import PHOTO_SUFFIXES, PhotoSource, _cv2
 from edgekit.testing.draw import CLASS_NAMES
 from edgekit.testing.scene import Annotation, SceneConfig, render_scene
+from edgekit.testing.tasks import (
+    check_task,
+    coco_categories,
+    coco_fields,
+    data_yaml_lines,
+    instances,
+    xywhr,
+    yolo_task_line,
+)
 
+#: bumped when the images or the labels of a (seed, split, index) change; the task labels added
+#: in version 1 left the images and the detect labels as they were
 GENERATOR_VERSION = 1
 SPLITS = ("train", "val", "test")
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
@@ -65,6 +86,7 @@ class DatasetInfo:
     imgsz: int
     seed: int
     splits: Dict[str, SplitStats]
+    task: str = "detect"
 
     @property
     def data_yaml(self) -> Path:
@@ -80,9 +102,11 @@ class DatasetInfo:
         return self.root / "annotations" / f"{split}.json"
 
     def to_dict(self) -> dict:
+        task = {} if self.task == "detect" else {"task": self.task}  # no key: detect, as before tasks
         return {
             "generator": "edgekit.testing.shapes",
             "version": GENERATOR_VERSION,
+            **task,
             "seed": self.seed,
             "imgsz": self.imgsz,
             "names": list(self.names),
@@ -92,12 +116,19 @@ class DatasetInfo:
 
 @dataclass(frozen=True)
 class Sample:
-    """One image in memory: RGB uint8 pixels, boxes ``(N, 4)`` xyxy in pixels, class indices ``(N,)``."""
+    """One image in memory: RGB uint8 pixels, boxes ``(N, 4)`` xyxy in pixels, class indices ``(N,)``.
+
+    With a task: ``masks`` ``(N, H, W)`` bool (segment), ``keypoints`` ``(N, 4, 3)`` x, y, visibility
+    (pose), ``xywhr`` ``(N, 5)`` oriented boxes in pixels and radians (obb).
+    """
 
     image: np.ndarray
     boxes: np.ndarray
     class_ids: np.ndarray
     names: Tuple[str, ...] = CLASS_NAMES
+    masks: Optional[np.ndarray] = None
+    keypoints: Optional[np.ndarray] = None
+    xywhr: Optional[np.ndarray] = None
 
     @property
     def bgr(self) -> np.ndarray:
@@ -128,9 +159,11 @@ def render_sample(
     config: Optional[SceneConfig] = None,
     image_format: str = "jpg",
     photos_dir: Optional[Union[str, Path]] = None,
+    task: str = "detect",
 ) -> Sample:
     """Image ``index`` of ``split`` exactly as ``generate`` writes it (decoded after compression)."""
     cv2 = _cv2()
+    check_task(task)
     cfg = replace(config or SceneConfig(), imgsz=imgsz)
     photos = None if photos_dir is None else _photo_source(str(Path(photos_dir).resolve()))
     scene = render_scene(image_rng(seed, split, index), cfg, photos)
@@ -138,7 +171,17 @@ def render_sample(
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
     boxes = np.array([a.box for a in scene.annotations], np.float32).reshape(-1, 4)
     classes = np.array([a.cls for a in scene.annotations], np.int64)
-    return Sample(np.ascontiguousarray(image), boxes, classes)
+    sample = Sample(np.ascontiguousarray(image), boxes, classes)
+    return sample if task == "detect" else _with_task(sample, instances(scene), task, cfg.imgsz)
+
+
+def _with_task(sample: Sample, insts: list, task: str, imgsz: int) -> Sample:
+    if task == "segment":
+        masks = np.array([i.full_mask((imgsz, imgsz)) for i in insts], bool).reshape(-1, imgsz, imgsz)
+        return replace(sample, masks=masks)
+    if task == "pose":
+        return replace(sample, keypoints=np.array([i.keypoints for i in insts], np.float32).reshape(-1, 4, 3))
+    return replace(sample, xywhr=np.array([xywhr(i.corners) for i in insts], np.float32).reshape(-1, 5))
 
 
 def file_stem(index: int) -> str:
@@ -152,16 +195,29 @@ def yolo_line(ann: Annotation, imgsz: int) -> str:
     return f"{ann.cls} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"
 
 
-def _make_image(job: Tuple[str, str, int, int, SceneConfig, Optional[str], str]) -> List[Annotation]:
-    """Render, compress and write one image and its YOLO label file (runs in a worker)."""
-    root, split, index, seed, cfg, photos_dir, fmt = job
+_Job = Tuple[str, str, int, int, SceneConfig, Optional[str], str, str]
+
+
+def _make_image(job: _Job) -> Tuple[List[Annotation], List[dict]]:
+    """Render, compress and write one image and its YOLO label file (runs in a worker).
+
+    Returns the annotations and, per annotation, the COCO fields of the task.
+    """
+    root, split, index, seed, cfg, photos_dir, fmt, task = job
     photos = _photo_source(photos_dir)
     scene = render_scene(image_rng(seed, split, index), cfg, photos)
     name = file_stem(index)
     Path(root, "images", split, f"{name}.{fmt}").write_bytes(_encode(scene.image, scene.jpeg_quality, fmt))
-    lines = "".join(yolo_line(a, cfg.imgsz) + "\n" for a in scene.annotations)
-    Path(root, "labels", split, f"{name}.txt").write_text(lines)
-    return scene.annotations
+    lines = [yolo_line(a, cfg.imgsz) for a in scene.annotations]
+    extra: List[dict] = [{} for _ in lines]
+    if task != "detect":
+        insts = instances(scene)
+        lines = [
+            yolo_task_line(task, a, i, cfg.imgsz, ln) for a, i, ln in zip(scene.annotations, insts, lines)
+        ]
+        extra = [coco_fields(task, i, cfg.imgsz) for i in insts]
+    Path(root, "labels", split, f"{name}.txt").write_text("".join(ln + "\n" for ln in lines))
+    return scene.annotations, extra
 
 
 _PHOTOS: Dict[str, PhotoSource] = {}
@@ -175,14 +231,24 @@ def _photo_source(folder: Optional[str]) -> Optional[PhotoSource]:
     return _PHOTOS[folder]
 
 
-def coco_dict(split_anns: Sequence[Sequence[Annotation]], imgsz: int, fmt: str = "jpg") -> dict:
-    """COCO ground truth for one split (image ids = index + 1, category ids = class + 1)."""
+def coco_dict(
+    split_anns: Sequence[Sequence[Annotation]],
+    imgsz: int,
+    fmt: str = "jpg",
+    task: str = "detect",
+    extras: Optional[Sequence[Sequence[dict]]] = None,
+) -> dict:
+    """COCO ground truth for one split (image ids = index + 1, category ids = class + 1).
+
+    ``extras``: per image and annotation, the task's fields (``edgekit.testing.tasks.coco_fields``).
+    """
     images, annotations = [], []
     for index, anns in enumerate(split_anns):
+        more = extras[index] if extras is not None else [{}] * len(anns)
         images.append(
             {"id": index + 1, "file_name": f"{file_stem(index)}.{fmt}", "width": imgsz, "height": imgsz}
         )
-        for a in anns:
+        for a, fields in zip(anns, more):
             x0, y0, x1, y1 = a.box
             annotations.append(
                 {
@@ -192,9 +258,10 @@ def coco_dict(split_anns: Sequence[Sequence[Annotation]], imgsz: int, fmt: str =
                     "bbox": [x0, y0, x1 - x0, y1 - y0],
                     "area": (x1 - x0) * (y1 - y0),
                     "iscrowd": 0,
+                    **fields,
                 }
             )
-    categories = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASS_NAMES)]
+    categories = coco_categories(task, CLASS_NAMES)
     info = {"description": "edgekit synthetic shapes", "version": str(GENERATOR_VERSION)}
     return {"info": info, "images": images, "annotations": annotations, "categories": categories}
 
@@ -216,9 +283,11 @@ def split_stats(split_anns: Sequence[Sequence[Annotation]]) -> SplitStats:
     )
 
 
-def _data_yaml(root: Path, counts: Dict[str, int]) -> str:
-    lines = [f"# edgekit synthetic shapes v{GENERATOR_VERSION}", f"path: {root.resolve()}"]
+def _data_yaml(root: Path, counts: Dict[str, int], task: str = "detect") -> str:
+    title = f"# edgekit synthetic shapes v{GENERATOR_VERSION}" + ("" if task == "detect" else f", {task}")
+    lines = [title, f"path: {root.resolve()}"]
     lines += [f"{split}: images/{split}" for split in SPLITS if counts[split] > 0]
+    lines += data_yaml_lines(task)
     lines += [f"nc: {len(CLASS_NAMES)}", "names:"] + [f"  {i}: {n}" for i, n in enumerate(CLASS_NAMES)]
     return "\n".join(lines) + "\n"
 
@@ -251,12 +320,15 @@ def generate(
     workers: int = 1,
     image_format: str = "jpg",
     overwrite: bool = False,
+    task: str = "detect",
 ) -> DatasetInfo:
     """Write the dataset to ``out_dir`` (see the module docstring) and return what was written.
 
     ``photos_dir``: a folder of real photos to crop backgrounds from (half the backgrounds);
-    ``workers``: processes drawing images (the output does not depend on it).
+    ``workers``: processes drawing images (the output does not depend on it); ``task``: the labels
+    ("detect", "segment", "pose" or "obb").
     """
+    check_task(task)
     if image_format not in ("jpg", "png"):
         raise ValueError(f"image_format must be 'jpg' or 'png', not {image_format!r}")
     counts = {"train": int(n_train), "val": int(n_val), "test": int(n_test)}
@@ -280,19 +352,22 @@ def generate(
         for split in SPLITS:
             if not counts[split]:
                 continue
-            jobs = [(str(root), split, i, seed, cfg, photos, image_format) for i in range(counts[split])]
+            jobs = [
+                (str(root), split, i, seed, cfg, photos, image_format, task) for i in range(counts[split])
+            ]
             if pool is None:
-                anns = [_make_image(job) for job in jobs]
+                made = [_make_image(job) for job in jobs]
             else:
-                anns = list(pool.map(_make_image, jobs, chunksize=16))
-            coco = coco_dict(anns, cfg.imgsz, image_format)
+                made = list(pool.map(_make_image, jobs, chunksize=16))
+            anns = [m[0] for m in made]
+            coco = coco_dict(anns, cfg.imgsz, image_format, task, [m[1] for m in made])
             (root / "annotations" / f"{split}.json").write_text(json.dumps(coco, separators=(",", ":")))
             stats[split] = split_stats(anns)
     finally:
         if pool is not None:
             pool.shutdown()
-    info = DatasetInfo(root, CLASS_NAMES, cfg.imgsz, int(seed), stats)
-    (root / "data.yaml").write_text(_data_yaml(root, counts))
+    info = DatasetInfo(root, CLASS_NAMES, cfg.imgsz, int(seed), stats, task)
+    (root / "data.yaml").write_text(_data_yaml(root, counts, task))
     meta = dict(info.to_dict(), config=asdict(cfg), photos=photos is not None, image_format=image_format)
     (root / "dataset.json").write_text(json.dumps(meta, indent=1) + "\n")
     return info

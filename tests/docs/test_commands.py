@@ -170,7 +170,7 @@ NOT_RUN: List[Tuple[str, str]] = [
         "root, debootstrap and qemu, 14 minutes: `make check-aarch64`, outside `make test`",
     ),
     (
-        r"(\.venv/bin/)?python benchmarks/(int8|reparam|stream|dfl_layout|timing_harness)\.py( .*)?",
+        r"(\.venv/bin/)?python benchmarks/(int8|reparam|stream|dfl_layout|timing_harness|tasks)\.py( .*)?",
         "a benchmark run (minutes; the figures it printed are the page's); "
         "tests/bench/test_benchmark.py and tests/test_timing.py cover the harness",
     ),

@@ -1,4 +1,6 @@
-"""Synthetic detection data: a seeded shapes dataset with YOLO and COCO labels.
+"""Synthetic data: a seeded shapes dataset with YOLO and COCO labels for detect, segment, pose and obb.
+
+How the segment, pose and obb labels are derived from the drawn pixels: ``edgekit.testing.tasks``.
 
 The generator draws with OpenCV (``pip install "edgekit-detect[cv]"``); importing this package
 does not import OpenCV.

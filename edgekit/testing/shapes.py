@@ -307,6 +307,20 @@ def _clear_split(root: Path, split: str, overwrite: bool) -> None:
             file.unlink()
 
 
+def _write_split(jobs: List[_Job], pool: Optional[ProcessPoolExecutor]) -> SplitStats:
+    """Draw one split's images and labels, then write its COCO json."""
+    root, split, _, _, cfg, _, fmt, task = jobs[0]
+    made = (
+        [_make_image(job) for job in jobs]
+        if pool is None
+        else list(pool.map(_make_image, jobs, chunksize=16))
+    )
+    anns = [m[0] for m in made]
+    coco = coco_dict(anns, cfg.imgsz, fmt, task, [m[1] for m in made])
+    Path(root, "annotations", f"{split}.json").write_text(json.dumps(coco, separators=(",", ":")))
+    return split_stats(anns)
+
+
 def generate(
     out_dir: Union[str, Path],
     n_train: int,
@@ -350,19 +364,11 @@ def generate(
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
         for split in SPLITS:
-            if not counts[split]:
-                continue
-            jobs = [
-                (str(root), split, i, seed, cfg, photos, image_format, task) for i in range(counts[split])
-            ]
-            if pool is None:
-                made = [_make_image(job) for job in jobs]
-            else:
-                made = list(pool.map(_make_image, jobs, chunksize=16))
-            anns = [m[0] for m in made]
-            coco = coco_dict(anns, cfg.imgsz, image_format, task, [m[1] for m in made])
-            (root / "annotations" / f"{split}.json").write_text(json.dumps(coco, separators=(",", ":")))
-            stats[split] = split_stats(anns)
+            if counts[split]:
+                jobs = [
+                    (str(root), split, i, seed, cfg, photos, image_format, task) for i in range(counts[split])
+                ]
+                stats[split] = _write_split(jobs, pool)
     finally:
         if pool is not None:
             pool.shutdown()

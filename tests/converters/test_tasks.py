@@ -1,6 +1,6 @@
 """Segment, pose and OBB models through the whole conversion: official-format checkpoints (built by
 ultralytics 8.4.190 with random weights and BatchNorm statistics, ``tests/data/golden/ultralytics_tasks``)
-convert for ``cpu``, ``rpi5`` and ``jetson``, every artifact verified against the PyTorch forward
+convert for ``cpu``, ``rpi5`` and ``jetson`` (all nine for each), every artifact verified against the PyTorch forward
 (boxes, scores, mask coefficients and prototypes, keypoints, rotated boxes) through ``edgekit.verify``,
 and the bundle's ``Detector`` returns the task's arrays. Faults in the task decoding are caught."""
 
@@ -81,7 +81,8 @@ def test_every_task_checkpoint_converts_for_the_cpu_and_its_detector_returns_the
         assert ((result.xywhr[:, 4] >= 0) & (result.xywhr[:, 4] < np.pi / 2)).all()
 
 
-@pytest.mark.parametrize("name", ["yolo11_seg", "yolo26_pose", "yolov8_obb"])
+@pytest.mark.slow  # 18 conversions: minutes on 2 cores
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("target", ["rpi5", "jetson"])
 def test_task_models_convert_for_the_pi_and_the_jetson(name: str, target: str, tmp_path: Path) -> None:
     if target == "rpi5":

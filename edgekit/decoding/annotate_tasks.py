@@ -21,9 +21,18 @@ COCO_SKELETON: Tuple[Tuple[int, int], ...] = (
 )  # fmt: skip
 
 
-def fill_masks(out: np.ndarray, masks: np.ndarray, boxes: np.ndarray, colors: Sequence[Color]) -> None:
+def fill_masks(out: np.ndarray, masks: Any, boxes: np.ndarray, colors: Sequence[Color]) -> None:
     """Blend each mask's class colour into ``out`` (in place), only over the mask's box."""
+    from edgekit.decoding.masks import CroppedMasks
+
     h, w = out.shape[:2]
+    if isinstance(masks, CroppedMasks) and masks.frame == (h, w):
+        for (r0, c0), crop, color in zip(masks.offsets, masks.crops, colors):
+            region = out[r0 : r0 + crop.shape[0], c0 : c0 + crop.shape[1]]
+            if crop.any():
+                tint = np.asarray(color, np.float32)
+                region[crop] = (region[crop] * (1 - MASK_ALPHA) + tint * MASK_ALPHA).astype(np.uint8)
+        return
     for mask, box, color in zip(masks, boxes, colors):
         if mask.shape != (h, w):
             continue  # masks at prototype resolution are not drawn on the original image

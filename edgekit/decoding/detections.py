@@ -15,6 +15,17 @@ Index = Union[int, slice, Sequence[int], np.ndarray]
 TASK_FIELDS = ("masks", "keypoints", "xywhr")
 
 
+def _is_cropped(masks: Any, n: int) -> bool:
+    """Masks kept at their boxes (``edgekit.decoding.masks.CroppedMasks``), one per detection."""
+    from edgekit.decoding.masks import CroppedMasks
+
+    if not isinstance(masks, CroppedMasks):
+        return False
+    if len(masks) != n:
+        raise ValueError(f"Detections: {len(masks)} masks for {n} boxes")
+    return True
+
+
 def _task_array(
     name: str, value: Optional[np.ndarray], n: int, ndim: int, dtype: Any, last: Optional[int] = None
 ) -> Optional[np.ndarray]:
@@ -64,7 +75,7 @@ class Detections:
             raise ValueError(
                 f"Detections: {n} boxes, {len(self.confidence)} scores, {len(self.class_id)} class ids"
             )
-        self.masks = _task_array("masks", masks, n, 3, bool)
+        self.masks = masks if _is_cropped(masks, n) else _task_array("masks", masks, n, 3, bool)
         self.keypoints = _task_array("keypoints", keypoints, n, 3, np.float32, last=3)
         self.xywhr = _task_array("xywhr", xywhr, n, 2, np.float32, last=5)
         if (
@@ -194,7 +205,7 @@ class Detections:
             data["xyxyxyxy"] = corners(self.xywhr)  # supervision's oriented-box field
         return sv.Detections(
             xyxy=self.xyxy.copy(),
-            mask=None if self.masks is None else self.masks.copy(),
+            mask=None if self.masks is None else np.array(self.masks, dtype=bool),
             confidence=self.confidence.copy(),
             class_id=self.class_id.astype(int),
             data=data,

@@ -14,7 +14,7 @@ only along mask edges.
 from __future__ import annotations
 
 import math
-from typing import Any, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -58,6 +58,59 @@ def _sample(logits: np.ndarray, xs: np.ndarray, ys: np.ndarray, cv2: Any) -> np.
     return cv2.warpAffine(logits, affine, (len(xs), len(ys)), flags=flags, borderMode=cv2.BORDER_REPLICATE)
 
 
+class CroppedMasks:
+    """Instance masks kept at their boxes: behaves as the (N, H, W) bool stack (``shape``,
+    ``len``, iteration and ``int`` indexing give full-image masks; ``np.asarray`` the whole stack)
+    without writing the pixels outside the boxes until asked. Index arrays and slices select masks."""
+
+    __slots__ = ("crops", "frame", "offsets")
+    dtype = np.dtype(bool)
+    ndim = 3
+
+    def __init__(self, frame: Tuple[int, int], offsets: np.ndarray, crops: List[np.ndarray]) -> None:
+        if len(offsets) != len(crops):
+            raise ValueError(f"CroppedMasks: {len(offsets)} offsets, {len(crops)} crops")
+        self.frame, self.offsets, self.crops = (int(frame[0]), int(frame[1])), offsets, crops
+
+    @property
+    def shape(self) -> Tuple[int, int, int]:
+        return (len(self.crops), *self.frame)
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def mask(self, i: int) -> np.ndarray:
+        """Mask ``i`` in the full image, (H, W) bool."""
+        out = np.zeros(self.frame, bool)
+        (r0, c0), crop = self.offsets[i], self.crops[i]
+        out[r0 : r0 + crop.shape[0], c0 : c0 + crop.shape[1]] = crop
+        return out
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, (int, np.integer)):
+            return self.mask(int(index))
+        picked = np.arange(len(self.crops))[index]
+        return CroppedMasks(self.frame, self.offsets[picked], [self.crops[i] for i in picked])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self.mask(i) for i in range(len(self.crops)))
+
+    def dense(self) -> np.ndarray:
+        """The (N, H, W) bool stack."""
+        out = np.zeros(self.shape, bool)
+        for i, ((r0, c0), crop) in enumerate(zip(self.offsets, self.crops)):
+            out[i, r0 : r0 + crop.shape[0], c0 : c0 + crop.shape[1]] = crop
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self.dense()
+        return out if dtype is None else out.astype(dtype)
+
+    def areas(self) -> np.ndarray:
+        """Each mask's pixel count."""
+        return np.array([int(np.count_nonzero(c)) for c in self.crops], np.int64)
+
+
 class MaskDecoder:
     """Masks of kept detections from the prototypes of one image.
 
@@ -78,12 +131,19 @@ class MaskDecoder:
 
     def image_masks(self, coeffs: np.ndarray, xyxy: np.ndarray, geo: Geometry) -> np.ndarray:
         """(N, H, W) bool masks in the original image, each inside its box ``xyxy`` (original pixels)."""
+        return self.crops(coeffs, xyxy, geo).dense()
+
+    def crops(self, coeffs: np.ndarray, xyxy: np.ndarray, geo: Geometry) -> CroppedMasks:
+        """The same masks kept at their boxes (``CroppedMasks``: the full stack only when asked for)."""
         h, w = geo.shape
-        out = np.zeros((len(xyxy), h, w), dtype=bool)
+        offsets = np.zeros((len(xyxy), 2), np.int64)
+        parts: List[np.ndarray] = []
         for i, (box, c) in enumerate(zip(xyxy, np.asarray(coeffs, np.float32))):
             c0, c1 = pixel_span(box[0], box[2], w)
             r0, r1 = pixel_span(box[1], box[3], h)
+            offsets[i] = r0, c0
             if c1 <= c0 or r1 <= r0:
+                parts.append(np.zeros((max(r1 - r0, 0), max(c1 - c0, 0)), bool))
                 continue
             # where each original pixel centre lands in the prototypes (their pixel centres at +0.5)
             xs = ((np.arange(c0, c1) + 0.5) * geo.gain_x + geo.pad_x) * self.scale_x - 0.5
@@ -92,8 +152,8 @@ class MaskDecoder:
             py0, py1 = self._proto_span(ys, self.ph)
             region = self.protos[:, py0:py1, px0:px1]
             logits = np.tensordot(c, region, axes=1).astype(np.float32)
-            out[i, r0:r1, c0:c1] = _sample(logits, xs - px0, ys - py0, self.cv2) > 0
-        return out
+            parts.append(_sample(logits, xs - px0, ys - py0, self.cv2) > 0)
+        return CroppedMasks((h, w), offsets, parts)
 
     def proto_masks(self, coeffs: np.ndarray, xyxy_input: np.ndarray) -> np.ndarray:
         """(N, Hp, Wp) bool masks at prototype resolution (input coordinates, letterbox included),

@@ -81,7 +81,7 @@ class TaskFinish:
             if opts.masks == "proto":
                 masks = decoder.proto_masks(values, np.asarray(boxes, np.float32))
             else:
-                masks = decoder.image_masks(values, xyxy, geo)
+                masks = decoder.crops(values, xyxy, geo)  # the full stack only when asked for
         return Detections(xyxy, scores, classes, self.names, masks=masks)
 
 

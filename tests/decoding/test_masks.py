@@ -109,3 +109,20 @@ def test_polygons_trace_each_mask() -> None:
     (square, empty) = polygons(masks)
     assert empty.shape == (0, 2)
     assert square.min(0).tolist() == [5, 10] and square.max(0).tolist() == [24, 19]
+
+
+def test_cropped_masks_are_the_same_stack_kept_at_the_boxes() -> None:
+    from edgekit.decoding.masks import CroppedMasks
+
+    protos, geo = smooth_protos(9), letterbox(720, 1280)
+    boxes = random_boxes(10, 12, (720, 1280))
+    boxes[3] = [500, 300, 500, 340]  # an empty box
+    coeffs = np.random.default_rng(11).normal(size=(12, 32)).astype(np.float32)
+    decoder = MaskDecoder(protos, INPUT)
+    cropped, dense = decoder.crops(coeffs, boxes, geo), decoder.image_masks(coeffs, boxes, geo)
+    assert isinstance(cropped, CroppedMasks) and cropped.shape == dense.shape and cropped.dtype == bool
+    assert np.array_equal(np.asarray(cropped), dense) and len(cropped) == 12
+    assert np.array_equal(cropped[5], dense[5]) and np.array_equal(cropped.areas(), dense.sum((1, 2)))
+    picked = cropped[np.array([True, False] * 6)]
+    assert isinstance(picked, CroppedMasks) and np.array_equal(np.asarray(picked), dense[::2])
+    assert [m.sum() for m in cropped[2:4]] == [dense[2].sum(), dense[3].sum()] and dense[3].sum() == 0

@@ -54,7 +54,10 @@ def test_staged_calls_keep_the_system_s_own_stages_and_add_the_total() -> None:
 
 def test_two_identical_spinning_sessions_time_alike_in_either_order() -> None:
     """onnxruntime's default pools keep spinning after a run; the harness must still find two
-    identical models equally fast (within 5 %) whichever goes first."""
+    identical models equally fast (within 5 %) whichever goes first. A measurement is repeated
+    (three tries per order) when another process loads the machine: a biased harness favours the
+    same slot every time, while a neighbour's burst lands on either (run-by-run interleaving put
+    identical sessions 0.89-1.27x apart: docs/measurements/2026-12-07-cpu-speed.md)."""
     ort = need("onnxruntime")
     need("onnx")
     data = conv_stack_onnx()
@@ -69,6 +72,12 @@ def test_two_identical_spinning_sessions_time_alike_in_either_order() -> None:
     for sess in (first, second):
         sess.run(None, {"x": x})
     for order in ((first, second), (second, first)):
-        times = alternating([wall_ms(lambda s=s: s.run(None, {"x": x})) for s in order], Schedule(8, 8))
-        a, b = (statistics.median(t) for t in times)
-        assert abs(a / b - 1) < 0.05, f"identical models timed {a:.2f} vs {b:.2f} ms"
+        tries = []
+        for _ in range(3):
+            times = alternating([wall_ms(lambda s=s: s.run(None, {"x": x})) for s in order], Schedule(8, 8))
+            a, b = (statistics.median(t) for t in times)
+            tries.append(f"{a:.2f} vs {b:.2f} ms")
+            if abs(a / b - 1) < 0.05:
+                break
+        else:
+            raise AssertionError(f"identical models timed {'; '.join(tries)}")

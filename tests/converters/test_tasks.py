@@ -1,8 +1,9 @@
-"""Segment, pose and OBB models through the whole conversion: official-format checkpoints (built by
-ultralytics 8.4.190 with random weights and BatchNorm statistics, ``tests/data/golden/ultralytics_tasks``)
-convert for ``cpu``, ``rpi5`` and ``jetson`` (all nine for each), every artifact verified against the PyTorch forward
-(boxes, scores, mask coefficients and prototypes, keypoints, rotated boxes) through ``edgekit.verify``,
-and the bundle's ``Detector`` returns the task's arrays. Faults in the task decoding are caught."""
+"""Segment, pose and OBB models through the whole conversion: official-format checkpoints (built
+by ultralytics 8.4.190 with random weights and BatchNorm statistics,
+``tests/data/golden/ultralytics_tasks``) convert for ``cpu``, ``rpi5`` and ``jetson`` (all nine for
+each), every artifact verified against the PyTorch forward (boxes, scores, mask coefficients and
+prototypes, keypoints, rotated boxes) through ``edgekit.verify``, and the bundle's ``Detector``
+returns the task's arrays. Faults in the task decoding are caught."""
 
 from __future__ import annotations
 

@@ -22,15 +22,18 @@ EVAL_CONF, EVAL_IOU, EVAL_MAX_DET = 0.001, 0.6, 300  # COCO-style evaluation thr
 DATASET = {"generator": "edgekit.testing.shapes", "seed": 0, "train": 4000, "val": 500, "test": 500}
 
 
-def ensure_dataset(data: Path, seed: int = 0, sizes: Dict[str, int] | None = None) -> Path:
-    """``data/data.yaml``, generating the seeded shapes dataset there first if it is missing."""
+def ensure_dataset(
+    data: Path, seed: int = 0, sizes: Dict[str, int] | None = None, task: str = "detect", imgsz: int = 320
+) -> Path:
+    """``data/data.yaml``, generating the seeded shapes dataset (``task``'s labels) there first if
+    it is missing."""
     if (data / "data.yaml").is_file():
         return data / "data.yaml"
     from edgekit.testing import generate
 
     sizes = sizes or DATASET
     return generate(
-        data, sizes["train"], sizes["val"], sizes["test"], seed=seed, imgsz=320, workers=2
+        data, sizes["train"], sizes["val"], sizes["test"], seed=seed, imgsz=imgsz, workers=2, task=task
     ).data_yaml
 
 

@@ -180,6 +180,14 @@ NOT_RUN: List[Tuple[str, str]] = [
         "tests/tools/test_train_fixture.py covers the tool",
     ),
     (
+        r"\.venv/bin/python -m edgekit (convert tests/data/fixtures/yolo11-shapes-(seg|pose|obb)\.pt"
+        r"|val /tmp/tfm/(seg|pose|obb)-(fp32|int8)\.edgekit) .*",
+        SLOW.format(
+            "converts a task fixture (INT8: minutes) or scores it on 500 images",
+            "tests/converters/test_tasks.py and tests/eval/test_validate.py",
+        ),
+    ),
+    (
         r"\.venv/bin/python tools/train_family\.py .*",
         "trains a fixture for half an hour; tests/tools/test_train_family.py covers the tool",
     ),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgekit import load_checkpoint
+from edgekit.eval.result import TASK_IOU_TYPE
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures"
 CHECKPOINTS = sorted(FIXTURES.glob("*.pt"))
@@ -27,7 +28,23 @@ def family(checkpoint: Path) -> str:
 def test_every_family_has_a_trained_fixture_within_the_size_budget() -> None:
     names = {p.stem.split("-")[0] for p in CHECKPOINTS}
     assert names == set(FAMILY_OF)
-    assert sum(p.stat().st_size for p in CHECKPOINTS) <= 15 * 1024 * 1024
+    detect = [p for p in CHECKPOINTS if "task" not in card(p)]
+    tasks = [p for p in CHECKPOINTS if "task" in card(p)]
+    assert sum(p.stat().st_size for p in detect) <= 15 * 1024 * 1024
+    assert sum(p.stat().st_size for p in tasks) <= 10 * 1024 * 1024  # issue 33: the task fixtures
+
+
+def test_every_task_has_a_trained_fixture_scored_on_its_own_metric() -> None:
+    """Issue 33: one trained fixture per task, its card with the task's metric on the test split
+    from edgekit and from Ultralytics' own validation."""
+    cards = {p: card(p) for p in CHECKPOINTS if "task" in card(p)}
+    assert {c["task"] for c in cards.values()} == {"segment", "pose", "obb"}
+    for checkpoint, c in cards.items():
+        assert checkpoint.stem.endswith({"segment": "-seg", "pose": "-pose", "obb": "-obb"}[c["task"]])
+        assert c["test_metrics_fp32_task"]["map50_95"] is not None
+        assert c["test_metrics_fp32_task"]["iou_type"] == TASK_IOU_TYPE[c["task"]]
+        assert c["val_metrics_ultralytics"] and c["test_metrics_ultralytics"]
+        assert load_checkpoint(checkpoint).info.task == c["task"]
 
 
 @pytest.mark.parametrize("checkpoint", CHECKPOINTS, ids=lambda p: p.stem)

@@ -129,6 +129,35 @@ def write_arch_yaml(
     return path
 
 
+def train_settings(args: argparse.Namespace, data_yaml: Path, work: Path) -> dict:
+    """The ``model.train`` settings every fixture is trained with (the task fixtures' tool too)."""
+    return dict(
+        data=str(data_yaml),
+        epochs=args.epochs,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        workers=2,
+        device="cpu",
+        seed=args.seed,
+        deterministic=True,
+        amp="bf16" if args.bf16 else False,
+        plots=False,
+        project=str(work),
+        name="run",
+        exist_ok=True,
+        verbose=False,
+        close_mosaic=2,
+        time=args.hours or None,
+        val=False,  # validation each epoch costs training time; the held-out test split is scored after
+        optimizer=args.optimizer,
+        lr0=args.lr0,
+        warmup_epochs=args.warmup_epochs,
+        cos_lr=True,
+        nbs=args.batch,  # one optimizer step per batch: CPU budgets allow few images, not few steps
+        cache="ram",
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -176,32 +205,7 @@ def main() -> int:
         model.add_callback("on_pretrain_routine_start", lambda _: torch.set_num_threads(args.threads))
     train_threads: dict = {}  # read as training starts: the final evaluation runs under other settings
     model.add_callback("on_train_start", lambda _: train_threads.setdefault("n", torch.get_num_threads()))
-    model.train(
-        data=str(data_yaml),
-        epochs=args.epochs,
-        imgsz=args.imgsz,
-        batch=args.batch,
-        workers=2,
-        device="cpu",
-        seed=args.seed,
-        deterministic=True,
-        amp="bf16" if args.bf16 else False,
-        plots=False,
-        project=str(work),
-        name="run",
-        exist_ok=True,
-        verbose=False,
-        close_mosaic=2,
-        time=args.hours or None,
-        val=False,  # validation each epoch costs training time; the held-out test split is scored below
-        fraction=args.fraction,
-        optimizer=args.optimizer,
-        lr0=args.lr0,
-        warmup_epochs=args.warmup_epochs,
-        cos_lr=True,
-        nbs=args.batch,  # one optimizer step per batch: CPU budgets allow few images, not few steps
-        cache="ram",
-    )
+    model.train(**train_settings(args, data_yaml, work), fraction=args.fraction)
     wall = time.time() - start
     trained_epochs = int(getattr(model.trainer, "epoch", args.epochs - 1)) + 1
     last = work / "run" / "weights" / "last.pt"

@@ -27,7 +27,7 @@ from typing import Any, Dict, Tuple
 
 import torch
 from fixture_common import DATASET, ensure_dataset, machine
-from train_fixture import FIXTURES, cpu_bf16_autocast, offline_ultralytics, write_arch_yaml
+from train_fixture import FIXTURES, cpu_bf16_autocast, offline_ultralytics, train_settings, write_arch_yaml
 
 ARCHS = ("yolo11", "yolo26", "yolov8")
 SUFFIX = {"segment": "seg", "pose": "pose", "obb": "obb"}  # Ultralytics' yaml / weight suffixes
@@ -121,29 +121,7 @@ def train(args: argparse.Namespace, yaml_name: str, name: str, data_yaml: Path, 
     if args.threads:
         model.add_callback("on_pretrain_routine_start", lambda _: torch.set_num_threads(args.threads))
     model.train(
-        data=str(data_yaml),
-        epochs=args.epochs,
-        imgsz=args.imgsz,
-        batch=args.batch,
-        workers=2,
-        device="cpu",
-        seed=args.seed,
-        deterministic=True,
-        amp="bf16" if args.bf16 else False,
-        plots=False,
-        project=str(work),
-        name="run",
-        exist_ok=True,
-        verbose=False,
-        close_mosaic=2,
-        time=args.hours or None,
-        val=False,
-        optimizer=args.optimizer,
-        lr0=args.lr0,
-        warmup_epochs=args.warmup_epochs,
-        cos_lr=True,
-        nbs=args.batch,
-        cache="ram",
+        **train_settings(args, data_yaml, work)
     )  # val=False: Ultralytics still validates (on the val split) after the final epoch
     return model
 

@@ -8,6 +8,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from edgekit.decoding.masks import CroppedMasks
 from edgekit.errors import ImageError
 
 Index = Union[int, slice, Sequence[int], np.ndarray]
@@ -17,8 +18,6 @@ TASK_FIELDS = ("masks", "keypoints", "xywhr")
 
 def _is_cropped(masks: Any, n: int) -> bool:
     """Masks kept at their boxes (``edgekit.decoding.masks.CroppedMasks``), one per detection."""
-    from edgekit.decoding.masks import CroppedMasks
-
     if not isinstance(masks, CroppedMasks):
         return False
     if len(masks) != n:

@@ -45,29 +45,28 @@ class Reference:
         )
         return x, Geometry(gx, gy, px, py, image_rgb.shape[:2])
 
-    def _decoded(self, x: np.ndarray) -> Tuple[Any, Any, Optional[Any]]:
+    def _decoded(self, x: np.ndarray) -> Tuple[Any, Any, Optional[Any], Optional[np.ndarray]]:
         """(boxes (N, 4) xyxy, or (N, 5) xywhr for OBB; scores (N, nc); the task's values per anchor:
-        keypoints (N, K * dims) or mask coefficients (N, nm), whose prototypes go to ``self.protos``)."""
+        keypoints (N, K * dims) or mask coefficients (N, nm); a segmentation's prototypes (nm, Hp, Wp))."""
         torch = require("torch")
         with torch.no_grad():
             raw = self.model(torch.from_numpy(x))
         if self.head.task == "detect":
             boxes, scores = decode(raw, self.head)
-            return boxes[0], scores[0], None
+            return boxes[0], scores[0], None, None
         out = decode_task(raw, self.head)
         if self.head.task == "obb":
-            return torch.cat((out["xywh"], out["angle"]), -1)[0], out["scores"][0], None
+            return torch.cat((out["xywh"], out["angle"]), -1)[0], out["scores"][0], None, None
         if self.head.task == "segment":
-            self.protos = out["proto"][0].numpy()
-            return out["boxes"][0], out["scores"][0], out["masks"][0]
-        return out["boxes"][0], out["scores"][0], out["keypoints"][0]
+            return out["boxes"][0], out["scores"][0], out["masks"][0], out["proto"][0].numpy()
+        return out["boxes"][0], out["scores"][0], out["keypoints"][0], None
 
     def detections(self, x: np.ndarray, geometry: Geometry, opts: DecodeOptions) -> Dets:
         """The reference's detections: top-k (NMS-free heads) or best class + class-aware NMS (rotated
         for OBB), each carrying its anchor's score for every class (a class near-tie is no difference)."""
-        boxes, scores, values = self._decoded(x)
+        boxes, scores, values, protos = self._decoded(x)
         if self.manifest.decoder.type == "nms-free":
-            return self._topk(boxes, scores, values, geometry, opts)
+            return self._topk(boxes, scores, values, geometry, opts, protos)
         boxes, per_class = boxes.numpy(), scores.numpy()  # (N, 4|5), (N, nc)
         best = per_class.max(1)
         idx = np.flatnonzero(best > opts.conf)
@@ -79,18 +78,26 @@ class Reference:
             kept = batched_nms(candidates, best[idx], cls, opts.iou, max_det=opts.max_det)
         keep = idx[kept]
         kept_values = values.numpy()[keep] if values is not None else None
-        return self._dets(
-            boxes[keep], best[keep], per_class[keep].argmax(1), kept_values, geometry, per_class[keep]
-        )
+        classes = per_class[keep].argmax(1)
+        return self._dets(boxes[keep], best[keep], classes, kept_values, geometry, per_class[keep], protos)
 
-    def _topk(self, boxes: Any, scores: Any, values: Any, geometry: Geometry, opts: DecodeOptions) -> Dets:
+    def _topk(
+        self,
+        boxes: Any,
+        scores: Any,
+        values: Any,
+        geometry: Geometry,
+        opts: DecodeOptions,
+        protos: Optional[np.ndarray] = None,
+    ) -> Dets:
         rotated = self.head.task == "obb"
         extra = boxes[None, :, 4:] if rotated else (values[None] if values is not None else None)
         rows = topk_end2end(boxes[None, :, :4], scores[None], self.head.max_det, extra).numpy()[0]
         rows = rows[rows[:, 4] > opts.conf][: opts.max_det]
         box = np.concatenate([rows[:, :4], rows[:, 6:7]], 1) if rotated else rows[:, :4]
         kept_values = rows[:, 6:] if values is not None else None
-        return self._dets(box, rows[:, 4], np.round(rows[:, 5]).astype(np.int64), kept_values, geometry)
+        classes = np.round(rows[:, 5]).astype(np.int64)
+        return self._dets(box, rows[:, 4], classes, kept_values, geometry, protos=protos)
 
     def _dets(
         self,
@@ -100,6 +107,7 @@ class Reference:
         values: Optional[np.ndarray],
         geometry: Geometry,
         class_scores: Optional[np.ndarray] = None,
+        protos: Optional[np.ndarray] = None,
     ) -> Dets:
         if self.head.task == "obb":
             xyxy = enclosing_xyxy(rboxes_to_original(boxes, geometry))
@@ -112,7 +120,7 @@ class Reference:
             points = points_to_original(xy, geometry).reshape(len(xy), -1).astype(np.float64)
         elif values is not None:  # the host's mask decoding, on the reference's own tensors
             size = (self.manifest.input.height, self.manifest.input.width)
-            masks = MaskDecoder(self.protos, size).image_masks(np.asarray(values, np.float32), xyxy, geometry)
+            masks = MaskDecoder(protos, size).image_masks(np.asarray(values, np.float32), xyxy, geometry)
         return Dets(
             xyxy.astype(np.float64),
             np.asarray(scores, np.float64),

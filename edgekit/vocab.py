@@ -8,7 +8,7 @@ it on Python >= 3.8. Backend names are not here: each backend is described by it
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Dict, Tuple
 
 # --- tasks ------------------------------------------------------------------------------------
 #: what a model predicts: boxes, boxes + instance masks, boxes + keypoints, oriented boxes
@@ -73,6 +73,11 @@ DEFAULT_MAX_DET = 300
 # --- evaluation -------------------------------------------------------------------------------
 #: how ``edgekit val`` decodes for scoring (``edgekit.eval.validate.PROTOCOLS`` holds the settings)
 EVAL_PROTOCOLS: Tuple[str, ...] = ("coco", "ultralytics")
+#: what an mAP is computed on (COCO's ``iouType``, plus polygon-IoU oriented boxes), and its name
+IOU_TYPES: Tuple[str, ...] = ("bbox", "segm", "keypoints", "obb")
+METRIC_LABELS: Dict[str, str] = {"bbox": "box", "segm": "mask", "keypoints": "pose", "obb": "OBB"}
+#: the iou type of each task's own metric
+TASK_IOU_TYPE: Dict[str, str] = {"segment": "segm", "pose": "keypoints", "obb": "obb"}
 
 # --- files ------------------------------------------------------------------------------------
 #: image files every command reads (predict, val, --calib, streams); lower case

@@ -13,7 +13,9 @@ from typing import Any, Dict, Optional, Tuple
 
 from edgekit.bundle import _fields as F
 
-_FIGURES = ("map50_95_fp32", "map50_95_int8", "map_drop_points")
+#: the --val figures: the drop and the first two are of ``val_metric`` (the task's own mAP50-95);
+#: a segment / pose / OBB model carries its box mAP50-95 beside them
+_FIGURES = ("map50_95_fp32", "map50_95_int8", "map_drop_points", "box_map50_95_fp32", "box_map50_95_int8")
 
 
 def _opt_number(d: Dict[str, Any], key: str, path: str) -> Optional[float]:
@@ -81,10 +83,13 @@ class BackendInt8:
     rounds: Tuple[FallbackRound, ...]
     accepted: bool
     misses: Tuple[str, ...] = ()
-    map50_95_fp32: Optional[float] = None  # with --val
+    map50_95_fp32: Optional[float] = None  # with --val: mAP50-95 of ``val_metric``
     map50_95_int8: Optional[float] = None
     map_drop_points: Optional[float] = None
     val_images: Optional[int] = None
+    val_metric: Optional[str] = None  # the IoU type scored: bbox, segm, keypoints, obb
+    box_map50_95_fp32: Optional[float] = None  # a task model's box mAP50-95 beside its own metric
+    box_map50_95_int8: Optional[float] = None
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], path: str) -> BackendInt8:
@@ -99,6 +104,7 @@ class BackendInt8:
             accepted=F.boolean(d, "accepted", path),
             misses=_strings(d, "misses", path),
             val_images=F.opt_integer(d, "val_images", path),
+            val_metric=F.opt_string(d, "val_metric", path),
             **{k: _opt_number(d, k, path) for k in _FIGURES},
         )
 
@@ -112,7 +118,7 @@ class BackendInt8:
             "accepted": self.accepted,
             "misses": list(self.misses),
         }
-        for key in (*_FIGURES, "val_images"):
+        for key in (*_FIGURES, "val_images", "val_metric"):
             if getattr(self, key) is not None:
                 d[key] = getattr(self, key)
         return d

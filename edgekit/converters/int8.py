@@ -26,6 +26,7 @@ from edgekit.calibration.recipe import QuantRecipe
 from edgekit.converters.int8_report import summary_line
 from edgekit.errors import ConversionError
 from edgekit.verify import INT8
+from edgekit.vocab import METRIC_LABELS
 
 Log = Callable[[str], None]
 INT8_ONNX = "model.int8.onnx"
@@ -34,7 +35,15 @@ CHECK_IMAGES = 32  # calibration-disjoint images of the always-on agreement chec
 # INT8 bounds: see edgekit/verify/bounds.py for the numbers and why.
 MAX_MAP_DROP = INT8.max_map_drop  # mAP50-95 points, with --val
 #: the --val figures a backend's report carries (``BackendInt8``)
-VAL_FIGURES = ("map50_95_fp32", "map50_95_int8", "map_drop_points", "val_images")
+VAL_FIGURES = (
+    "val_metric",
+    "map50_95_fp32",
+    "map50_95_int8",
+    "map_drop_points",
+    "val_images",
+    "box_map50_95_fp32",
+    "box_map50_95_int8",
+)
 TFLITE_FP32 = "model.fp32.tflite"  # the engine writes it for the TFLite quantizer; removed afterwards
 #: ``(builder, backend, exclude, writer) -> (artifact, what ran)``: a backend's INT8 quantizer
 #: (``Backend.quantizer``, in ``edgekit.converters.int8_quantizers``), calibrated on
@@ -157,11 +166,20 @@ class Int8Builder:
         return {"images_are": kind, **figures}
 
     def val_map(self, artifact: Artifact) -> Dict[str, Any]:
+        """``artifact``'s mAP on ``--val``: the task's own metric (mask, keypoint or oriented-box
+        mAP for a segment / pose / OBB model, else box mAP), with the box figure beside it."""
         from edgekit.eval.validate import validate
 
         bundle = Bundle(self.root, single(self.manifest, artifact))
         result, facts = validate(bundle, self.opts.val, split=self.opts.val_split, threads=None)
-        return {"map50_95": result.map50_95, "map50": result.map50, "images": facts["images"]}
+        own = result.task_result or result
+        return {
+            "metric": own.iou_type,
+            "map50_95": own.map50_95,
+            "map50": own.map50,
+            "box_map50_95": result.map50_95,
+            "images": facts["images"],
+        }
 
     def fp32_val(self) -> Dict[str, Any]:
         if self._fp32_val is None:
@@ -173,7 +191,8 @@ class Int8Builder:
         problems = list(figures["agreement"]["problems"])
         drop = figures.get("map_drop_points")
         if drop is not None and drop > self.opts.max_map_drop:
-            problems.append(f"mAP50-95 drop {drop:.2f} points > {self.opts.max_map_drop}")
+            what = METRIC_LABELS[figures.get("val_metric") or "bbox"]
+            problems.append(f"{what} mAP50-95 drop {drop:.2f} points > {self.opts.max_map_drop}")
         return problems
 
     def weights(self, artifact: Artifact) -> Dict[str, Any]:
@@ -202,11 +221,14 @@ class Int8Builder:
         if self.opts.val is not None:
             fp32, int8 = self.fp32_val(), self.val_map(artifact)
             figures.update(
+                val_metric=int8["metric"],
                 map50_95_fp32=fp32["map50_95"],
                 map50_95_int8=int8["map50_95"],
                 map_drop_points=round(100 * (fp32["map50_95"] - int8["map50_95"]), 2),
                 val_images=int8["images"],
             )
+            if int8["metric"] != "bbox":
+                figures.update(box_map50_95_fp32=fp32["box_map50_95"], box_map50_95_int8=int8["box_map50_95"])
         return figures
 
     # ---- the loop --------------------------------------------------------------------

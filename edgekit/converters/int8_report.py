@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgekit.bundle.int8_record import BackendInt8
 from edgekit.calibration.fallback import describe
+from edgekit.vocab import METRIC_LABELS
 
 
 def summary_line(backend: str, report: BackendInt8) -> str:
@@ -22,10 +23,13 @@ def summary_line(backend: str, report: BackendInt8) -> str:
         f"{agreement['images']} images ({agreement['images_are']})"
     )
     if report.map_drop_points is not None:
+        what = METRIC_LABELS[report.val_metric or "bbox"]
         text += (
-            f"; mAP50-95 {report.map50_95_fp32:.4f} -> {report.map50_95_int8:.4f} "
+            f"; {what} mAP50-95 {report.map50_95_fp32:.4f} -> {report.map50_95_int8:.4f} "
             f"({report.map_drop_points:+.2f} points drop)"
         )
+        if report.box_map50_95_int8 is not None:
+            text += f", box {report.box_map50_95_fp32:.4f} -> {report.box_map50_95_int8:.4f}"
     last = report.rounds[-1]
     if last.float_layers or last.head_float:
         text += f"; {describe(last.head_float, len(last.float_layers))} kept float"

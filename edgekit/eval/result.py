@@ -5,16 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Tuple
 
+from edgekit.vocab import IOU_TYPES, METRIC_LABELS, TASK_IOU_TYPE
+
 
 def _fmt(value: Optional[float], digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
-
-#: what an ``EvalResult``'s figures measure: COCO's iou types, and edgekit's rotated-box IoU
-IOU_TYPES: Tuple[str, ...] = ("bbox", "segm", "keypoints", "obb")
-#: the iou type of each task's own metric, and the figure that heads it (as the peer reports it)
-TASK_IOU_TYPE: Dict[str, str] = {"segment": "segm", "pose": "keypoints", "obb": "obb"}
-_LABEL = {"bbox": "box", "segm": "mask", "keypoints": "pose", "obb": "OBB"}
 
 FRACTIONS = (  # the fields that must lie in [0, 1] (or be None)
     *("map50_95", "map50", "map75", "ap_small", "ap_medium", "ap_large", "ar100"),
@@ -84,7 +80,7 @@ class EvalResult:
             return self.task_result.headline
         if self.iou_type == "obb":
             return "OBB mAP50", self.map50
-        return f"{_LABEL[self.iou_type]} mAP50-95", self.map50_95
+        return f"{METRIC_LABELS[self.iou_type]} mAP50-95", self.map50_95
 
     def to_dict(self) -> dict:
         """A JSON-serialisable dict (``None`` for undefined values)."""
@@ -113,7 +109,7 @@ class EvalResult:
             "",
         ]
         if self.iou_type != "bbox" or self.task_result is not None:
-            lines.insert(0, f"{_LABEL[self.iou_type]} ({self.iou_type})")
+            lines.insert(0, f"{METRIC_LABELS[self.iou_type]} ({self.iou_type})")
         lines += [f"{name:<10} {_fmt(value, digits):>8}" for name, value in summary]
         width = max([5, *(len(n) for n in self.per_class_ap)])
         lines += ["", f"{'class':<{width}} {'objects':>8} {'AP50-95':>8} {'AP50':>8}"]

@@ -214,3 +214,43 @@ def test_the_q_dq_backends_keep_the_head_float_first_and_openvino_does_not() -> 
     _, report = builder.build("openvino", writer=None)
     assert builder.quantized == [[], ["conv0", "conv1"]]
     assert not any(r.head_float for r in report.rounds)
+
+
+TASK_FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures"
+
+
+@pytest.mark.parametrize("task, suffix, metric", [("segment", "seg", "segm"), ("pose", "pose", "keypoints")])
+def test_int8_val_of_a_task_model_reports_the_tasks_own_metric(
+    tmp_path: Path, task: str, suffix: str, metric: str
+) -> None:
+    """``--int8 --val`` on a segment / pose fixture: the drop is of the mask / keypoint mAP (what a
+    user of the task reads), the box figure beside it; both agree with ``edgekit val``."""
+    from edgekit import convert
+    from edgekit.eval.validate import validate
+    from edgekit.testing import generate
+
+    data = generate(tmp_path / "shapes", 64, 40, 0, seed=23, imgsz=256, task=task)
+    bundle = convert(
+        TASK_FIXTURES / f"yolo11-shapes-{suffix}.pt",
+        target="x86-vnni",
+        imgsz=256,
+        precision="int8",
+        backend="onnxruntime",
+        calib=data.root / "images" / "train",
+        calib_images=64,
+        allow_small_calib=True,
+        val=data.data_yaml,
+        output=tmp_path / "int8.edgekit",
+        measure=False,
+    )
+    figures = json.loads((bundle / "manifest.json").read_text())["verification"]["int8"]["backends"][
+        "onnxruntime"
+    ]
+    assert figures["val_metric"] == metric and figures["val_images"] == 40
+    result, _ = validate(bundle, data.data_yaml)  # the INT8 bundle as a user scores it
+    assert result.task_result is not None and result.task_result.iou_type == metric
+    assert figures["map50_95_int8"] == pytest.approx(result.task_result.map50_95, abs=1e-9)
+    assert figures["box_map50_95_int8"] == pytest.approx(result.map50_95, abs=1e-9)
+    assert figures["map50_95_fp32"] > 0.2 and figures["box_map50_95_fp32"] > 0.2  # trained: not vacuous
+    drop = round(100 * (figures["map50_95_fp32"] - figures["map50_95_int8"]), 2)
+    assert figures["map_drop_points"] == drop

@@ -28,8 +28,8 @@ from edgekit.vocab import EVAL_PROTOCOLS
     type=click.Choice(EVAL_PROTOCOLS),
     default="coco",
     show_default=True,
-    help="Decoding for scoring: coco (best class per anchor, NMS IoU 0.6) or ultralytics (as yolo val: "
-    "multi-label, NMS IoU 0.7).",
+    help="Decoding for scoring: coco (best class per anchor, NMS IoU 0.6, OBB by polygon IoU) or "
+    "ultralytics (as yolo val: multi-label, NMS IoU 0.7, OBB matched by probiou).",
 )
 def val(
     bundle: str,
@@ -60,5 +60,6 @@ def val(
     click.echo(
         f"\n{facts['images']} images, {facts['backend']}, {facts['ms_per_image']:.1f} ms/image "
         f"({facts['protocol']} protocol: conf {facts['conf']}, iou {facts['iou']}"
-        f"{', multi-label' if facts['multi_label'] else ''})"
+        f"{', multi-label' if facts['multi_label'] else ''}"
+        f"{', OBB matched by ' + facts['obb_overlap'] if 'obb_overlap' in facts else ''})"
     )

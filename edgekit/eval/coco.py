@@ -100,11 +100,13 @@ def evaluate(
     max_dets: Optional[int] = None,
     iou_type: str = "bbox",
     kpt_sigmas: Optional[Sequence[float]] = None,
+    obb_overlap: str = "polygon",
 ) -> EvalResult:
     """COCO mAP of ``predictions`` against ``gt`` (see the module docstring for the formats).
 
     ``iou_type``: "bbox", "segm" (mask IoU), "keypoints" (OKS with ``kpt_sigmas``, default
-    ``keypoint_sigmas(K)``) or "obb" (rotated-box polygon IoU, ``edgekit.eval.obb``).
+    ``keypoint_sigmas(K)``) or "obb" (rotated boxes, ``edgekit.eval.obb``, matched by
+    ``obb_overlap``: "polygon" IoU or Ultralytics' "probiou").
     ``class_names`` renames the categories (in class-index order) in the per-class tables;
     ``max_dets`` is COCO's per-image detection limit (default 100; 20 for keypoints as in COCO).
     """
@@ -132,7 +134,7 @@ def evaluate(
     if iou_type == "obb":
         from edgekit.eval.obb import evaluate_obb
 
-        return evaluate_obb(data, results, cat_ids, names, max_dets)
+        return evaluate_obb(data, results, cat_ids, names, max_dets, overlap=obb_overlap)
     sigmas = _sigmas(data, kpt_sigmas) if iou_type == "keypoints" else None
     ev = _accumulated(fce, data, results, cat_ids, max_dets, iou_type, sigmas)
     return _eval_result(ev, data, results, cat_ids, names, max_dets, iou_type, sigmas)
@@ -151,7 +153,7 @@ def evaluate_task(
     data = load_gt(gt)  # read once for both
     if isinstance(predictions, (str, Path)):
         predictions = read_results(predictions)
-    box_options = {k: v for k, v in options.items() if k != "kpt_sigmas"}
+    box_options = {k: v for k, v in options.items() if k not in ("kpt_sigmas", "obb_overlap")}
     boxes = evaluate(data, predictions, **box_options)
     if task == "detect":
         return boxes

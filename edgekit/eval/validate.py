@@ -24,13 +24,15 @@ class Protocol:
     iou: float
     max_det: int
     multi_label: bool
+    obb_overlap: str  # how oriented boxes are matched to the truth (``edgekit.eval.obb.OVERLAPS``)
 
 
-#: "coco": each anchor's best class, NMS at IoU 0.6 (edgekit's default); "ultralytics": the
-#: decoding of Ultralytics' ``yolo val`` (every class above 0.001 per anchor, NMS at IoU 0.7)
+#: "coco": each anchor's best class, NMS at IoU 0.6, oriented boxes matched by polygon IoU
+#: (edgekit's default); "ultralytics": the decoding and matching of Ultralytics' ``yolo val`` (every
+#: class above 0.001 per anchor, NMS at IoU 0.7, oriented boxes matched by probiou)
 PROTOCOLS: Dict[str, Protocol] = {  # one per name of ``edgekit.vocab.EVAL_PROTOCOLS``
-    "coco": Protocol(conf=0.001, iou=0.6, max_det=300, multi_label=False),
-    "ultralytics": Protocol(conf=0.001, iou=0.7, max_det=300, multi_label=True),
+    "coco": Protocol(conf=0.001, iou=0.6, max_det=300, multi_label=False, obb_overlap="polygon"),
+    "ultralytics": Protocol(conf=0.001, iou=0.7, max_det=300, multi_label=True, obb_overlap="probiou"),
 }
 EVAL_CONF, EVAL_IOU, EVAL_MAX_DET = (PROTOCOLS["coco"].conf, PROTOCOLS["coco"].iou, PROTOCOLS["coco"].max_det)
 
@@ -92,7 +94,7 @@ def validate(
         )
         rows += coco_results([found], gt, iou_type=iou_type)
     seconds = time.perf_counter() - started
-    result = evaluate_task(gt, rows, task)
+    result = evaluate_task(gt, rows, task, **({"obb_overlap": p.obb_overlap} if task == "obb" else {}))
     if save_json:
         Path(save_json).write_text(json.dumps(rows))
     facts = {
@@ -104,5 +106,6 @@ def validate(
         "conf": p.conf,
         "iou": p.iou,
         "multi_label": p.multi_label,
+        **({"obb_overlap": p.obb_overlap} if task == "obb" else {}),
     }
     return result, facts

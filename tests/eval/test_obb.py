@@ -142,3 +142,20 @@ def test_obb_protocol_equals_faster_coco_eval_on_unrotated_boxes() -> None:
             assert getattr(obb, key) == pytest.approx(getattr(box, key), abs=1e-12), key
         assert obb.per_class_ap == pytest.approx(box.per_class_ap, abs=1e-12)
         assert obb.per_class_gt == box.per_class_gt and obb.n_detections == box.n_detections
+
+
+def test_probiou_matching_reads_higher_than_polygon_iou_as_ultralytics_val_does() -> None:
+    """A bar turned by 0.4 rad keeps a polygon IoU of 0.447 (missed at 0.50) but a probiou of 0.561:
+    matched by probiou (``--protocol ultralytics``) it counts at the thresholds 0.50 and 0.55."""
+    from edgekit.decoding.rotated import probiou
+
+    turned = [[*BAR[:4], BAR[4] + 0.4]]
+    polygon, prob = rotated_iou([BAR], turned)[0, 0], float(probiou(np.array([BAR]), np.array(turned))[0, 0])
+    assert polygon < 0.5 < 0.55 < prob < 0.6
+    gt, preds = obb_truth([BAR], [1]), predict([BAR], [1], 0.4)
+    by_polygon = evaluate(gt, preds, iou_type="obb")
+    by_probiou = evaluate(gt, preds, iou_type="obb", obb_overlap="probiou")
+    assert by_polygon.per_class_ap["bar"] == 0.0
+    assert by_probiou.per_class_ap["bar"] == pytest.approx(0.2)  # 2 of the 10 thresholds
+    with pytest.raises(ValueError, match="overlap"):
+        evaluate(gt, preds, iou_type="obb", obb_overlap="hull")

@@ -2,6 +2,7 @@
 
     python benchmarks/tasks.py [--detections 100] [--frame 1280x720] [--imgsz 640]
     python benchmarks/tasks.py --bundle yolo11n-seg-cpu.edgekit [--backend onnxruntime]
+    python benchmarks/tasks.py --bundle seg-640.edgekit --scene --conf 0.25
 
 Needs the peer (``pip install ultralytics``; run with the interpreter that has it and edgekit on
 ``PYTHONPATH``). One 640 letterboxed input of a 1280x720 frame, 32 prototypes at 160x160 and
@@ -13,9 +14,11 @@ Both produce (N, 720, 1280) masks; the table gives their agreement (mask IoU) an
 in alternating warmed blocks by ``edgekit.timing``, with the ratio peer / edgekit.
 
 ``--bundle``: a whole segmentation frame instead (no peer needed): the bundle's ``Detector`` on
-the same frame (smooth noise), keeping ``--detections`` (conf 0, max_det), with its own stage
-times (preprocess, inference, decode = candidates + NMS + masks) and the share of post-processing
-in inference.
+one frame, keeping at most ``--detections`` above ``--conf``, with its own stage times
+(preprocess, inference, decode = candidates + NMS + masks) and the share of post-processing in
+inference. The frame: smooth noise (for an untrained model, with ``--conf 0``), or with
+``--scene`` a shapes test scene rendered at the frame's width and cut to its height (what the
+trained fixtures detect).
 """
 
 from __future__ import annotations
@@ -50,20 +53,34 @@ def raw_outputs(n: int, hw: Tuple[int, int], seed: int = 0) -> Tuple[np.ndarray,
     return protos, rng.normal(size=(n, 32)).astype(np.float32), boxes.astype(np.float32)
 
 
-def whole_frame(bundle: str, backend: Optional[str], n: int, hw: Tuple[int, int], blocks: int) -> None:
-    """Stage times of the bundle's ``Detector`` on one frame with ``n`` kept detections."""
+def test_frame(hw: Tuple[int, int], scene: bool) -> np.ndarray:
+    """A BGR frame of ``hw``: a shapes test scene (``scene``) or smooth noise."""
+    if scene:
+        from edgekit.testing.shapes import render_sample
+
+        image = render_sample(seed=0, imgsz=max(hw), index=0, split="test").bgr
+        return np.ascontiguousarray(image[: hw[0], : hw[1]])
+    rng = np.random.default_rng(0)
+    low = rng.integers(0, 255, (hw[0] // 40, hw[1] // 40, 3)).astype(np.uint8)
+    return np.ascontiguousarray(np.repeat(np.repeat(low, 40, 0), 40, 1))
+
+
+def whole_frame(
+    bundle: str, backend: Optional[str], n: int, hw: Tuple[int, int], blocks: int, conf: float, scene: bool
+) -> None:
+    """Stage times of the bundle's ``Detector`` on one frame, at most ``n`` detections above ``conf``."""
     from edgekit import Detector
     from edgekit.timing import by_stage, staged_ms
 
-    rng = np.random.default_rng(0)
-    low = rng.integers(0, 255, (hw[0] // 40, hw[1] // 40, 3)).astype(np.uint8)
-    frame = np.ascontiguousarray(np.repeat(np.repeat(low, 40, 0), 40, 1))
-    with Detector(bundle, backend=backend, threads=2, conf=0.0, max_det=n) as det:
+    frame = test_frame(hw, scene)
+    with Detector(bundle, backend=backend, threads=2, conf=conf, max_det=n) as det:
         kept = len(det(frame))
         schedule = Schedule(blocks=blocks, per_block=3, warmup=1)
         (runs,) = alternating([staged_ms(lambda: det(frame), lambda: dict(det.timings))], schedule)
         stages = {k: statistics.median(v) for k, v in by_stage(runs).items()}
-        print(f"{bundle} ({det.backend}), {kept} detections kept on a {hw[1]}x{hw[0]} frame")
+        what = "shapes scene" if scene else "noise"
+        where = f"a {hw[1]}x{hw[0]} {what} frame"
+        print(f"{bundle} ({det.backend}), {kept} detections kept (conf {conf}) on {where}")
         print(schedule.describe())
     for name in ("preprocess", "inference", "decode", "total"):
         print(f"{name:12} {stages[name]:9.2f} ms")
@@ -78,10 +95,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--blocks", type=int, default=6)
     parser.add_argument("--bundle", help="time a whole frame of this segmentation bundle instead")
     parser.add_argument("--backend", help="the bundle's backend (default: Detector's choice)")
+    parser.add_argument("--conf", type=float, default=0.0, help="--bundle: score threshold")
+    parser.add_argument("--scene", action="store_true", help="--bundle: a shapes scene, not noise")
     args = parser.parse_args(argv)
     if args.bundle:
         w, h = (int(v) for v in args.frame.split("x"))
-        whole_frame(args.bundle, args.backend, args.detections, (h, w), args.blocks)
+        whole_frame(args.bundle, args.backend, args.detections, (h, w), args.blocks, args.conf, args.scene)
         return 0
     import torch
     from ultralytics import __version__ as peer_version

@@ -49,13 +49,8 @@ def _sample_numpy(logits: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndar
     return rows[:, x0] * (1 - fx) + rows[:, x1] * fx
 
 
-def _sample(logits: np.ndarray, xs: np.ndarray, ys: np.ndarray, cv2: Any) -> np.ndarray:
-    if cv2 is None or len(xs) < 2 or len(ys) < 2:
-        return _sample_numpy(logits, xs, ys)
-    step_x, step_y = xs[1] - xs[0], ys[1] - ys[0]
-    affine = np.array([[step_x, 0, xs[0]], [0, step_y, ys[0]]], np.float64)
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    return cv2.warpAffine(logits, affine, (len(xs), len(ys)), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+_CV2 = try_cv2()
+_WARP = 0 if _CV2 is None else _CV2.INTER_LINEAR | _CV2.WARP_INVERSE_MAP
 
 
 class CroppedMasks:
@@ -125,35 +120,58 @@ class MaskDecoder:
         self.scale_y = self.ph / float(input_hw[0])
         self.cv2 = try_cv2()
 
-    def _proto_span(self, coords: np.ndarray, size: int) -> Tuple[int, int]:
-        lo = max(int(math.floor(coords[0])), 0)
-        return min(lo, size - 1), min(max(int(math.floor(coords[-1])) + 2, lo + 1), size)
-
     def image_masks(self, coeffs: np.ndarray, xyxy: np.ndarray, geo: Geometry) -> np.ndarray:
         """(N, H, W) bool masks in the original image, each inside its box ``xyxy`` (original pixels)."""
         return self.crops(coeffs, xyxy, geo).dense()
 
+    def _spans(
+        self, lo: np.ndarray, hi: np.ndarray, size: int, gain: float, pad: float, scale: float, psize: int
+    ):
+        """Per box along one axis: its pixel span ``[p0, p1)`` in the original image, where its first
+        pixel centre lands in the prototypes and the step per pixel, and the prototype span
+        ``[q0, q1)`` that the bilinear taps read (all vectorized over the boxes)."""
+        p0 = np.clip(np.ceil(lo), 0, size).astype(np.int64)
+        p1 = np.maximum(np.clip(np.ceil(hi), 0, size).astype(np.int64), p0)
+        step = gain * scale
+        first = ((p0 + 0.5) * gain + pad) * scale - 0.5  # original pixel centre -> prototype coordinate
+        last = first + (np.maximum(p1 - p0, 1) - 1) * step
+        q0 = np.minimum(np.maximum(np.floor(first), 0), psize - 1).astype(np.int64)
+        q1 = np.minimum(np.maximum(np.floor(last).astype(np.int64) + 2, q0 + 1), psize)
+        return p0, p1, first, step, q0, q1
+
     def crops(self, coeffs: np.ndarray, xyxy: np.ndarray, geo: Geometry) -> CroppedMasks:
         """The same masks kept at their boxes (``CroppedMasks``: the full stack only when asked for)."""
         h, w = geo.shape
-        offsets = np.zeros((len(xyxy), 2), np.int64)
+        box = np.asarray(xyxy, np.float64).reshape(-1, 4)
+        c0, c1, fx, sx, px0, px1 = self._spans(
+            box[:, 0], box[:, 2], w, geo.gain_x, geo.pad_x, self.scale_x, self.pw
+        )
+        r0, r1, fy, sy, py0, py1 = self._spans(
+            box[:, 1], box[:, 3], h, geo.gain_y, geo.pad_y, self.scale_y, self.ph
+        )
+        coeffs = np.asarray(coeffs, np.float32)
+        nm, cv2, protos = self.protos.shape[0], self.cv2, self.protos
+        affine = np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]])  # the step is one for every box
         parts: List[np.ndarray] = []
-        for i, (box, c) in enumerate(zip(xyxy, np.asarray(coeffs, np.float32))):
-            c0, c1 = pixel_span(box[0], box[2], w)
-            r0, r1 = pixel_span(box[1], box[3], h)
-            offsets[i] = r0, c0
-            if c1 <= c0 or r1 <= r0:
-                parts.append(np.zeros((max(r1 - r0, 0), max(c1 - c0, 0)), bool))
+        # plain Python numbers in the loop: it runs once per kept detection, each over a few pixels
+        spans = zip(*(v.tolist() for v in (r0, r1, c0, c1, py0, py1, px0, px1, fy, fx)))
+        for i, (a0, a1, b0, b1, q0, q1, p0, p1, y, x) in enumerate(spans):
+            rows, cols = a1 - a0, b1 - b0
+            if rows <= 0 or cols <= 0:
+                parts.append(np.zeros((max(rows, 0), max(cols, 0)), bool))
                 continue
-            # where each original pixel centre lands in the prototypes (their pixel centres at +0.5)
-            xs = ((np.arange(c0, c1) + 0.5) * geo.gain_x + geo.pad_x) * self.scale_x - 0.5
-            ys = ((np.arange(r0, r1) + 0.5) * geo.gain_y + geo.pad_y) * self.scale_y - 0.5
-            px0, px1 = self._proto_span(xs, self.pw)
-            py0, py1 = self._proto_span(ys, self.ph)
-            region = self.protos[:, py0:py1, px0:px1]
-            logits = np.tensordot(c, region, axes=1).astype(np.float32)
-            parts.append(_sample(logits, xs - px0, ys - py0, self.cv2) > 0)
-        return CroppedMasks((h, w), offsets, parts)
+            region = protos[:, q0:q1, p0:p1]
+            logits = (coeffs[i] @ region.reshape(nm, -1)).reshape(q1 - q0, p1 - p0)
+            x, y = x - p0, y - q0  # the first sample, in the region's pixels
+            if cv2 is None or rows < 2 or cols < 2:
+                sampled = _sample_numpy(logits, x + sx * np.arange(cols), y + sy * np.arange(rows))
+            else:
+                affine[0, 2], affine[1, 2] = x, y
+                sampled = cv2.warpAffine(
+                    logits, affine, (cols, rows), flags=_WARP, borderMode=cv2.BORDER_REPLICATE
+                )
+            parts.append(sampled > 0)
+        return CroppedMasks((h, w), np.stack([r0, c0], 1), parts)
 
     def proto_masks(self, coeffs: np.ndarray, xyxy_input: np.ndarray) -> np.ndarray:
         """(N, Hp, Wp) bool masks at prototype resolution (input coordinates, letterbox included),

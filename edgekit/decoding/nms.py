@@ -125,8 +125,7 @@ def batched_nms(
     compiled = ort_nms() if USE_ORT else None
     if compiled is not None:
         # one class (the offsets keep classes apart): greedy selection order is descending score
-        keep = compiled(class_offset_boxes(boxes, groups), scores, iou)
-        return keep[:max_det] if max_det is not None else keep
+        return compiled(class_offset_boxes(boxes, groups), scores, iou, max_det)
     keep = cluster_nms(boxes.astype(np.float32, copy=False), scores, groups, iou)
     if keep is not None:
         return keep[:max_det] if max_det is not None else keep

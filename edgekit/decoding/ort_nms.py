@@ -15,13 +15,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-# NonMaxSuppression (opset 11): boxes [1, n, 4], scores [1, 1, n], iou [1] -> selected [k, 3];
-# max_output_boxes_per_class = 2**31 - 1 and score_threshold = -1 are initializers.
+# NonMaxSuppression (opset 11): boxes [1, n, 4], scores [1, 1, n], max_per_class [1], iou [1] ->
+# selected [k, 3]; score_threshold = -1 is an initializer. The kernel stops selecting once
+# max_per_class boxes are kept: with the classes offset apart that is the caller's max_det.
 MODEL = base64.b64decode(
-    "CAYSB2VkZ2VraXQ6/QEKSwoFYm94ZXMKBnNjb3JlcwoNbWF4X3Blcl9jbGFzcwoDaW91CgltaW5fc2NvcmUSCHNlbGVjdGVkIhFOb25NYXhT"
-    "dXBwcmVzc2lvbhILZWRnZWtpdF9ubXMqHQgBEAdCDW1heF9wZXJfY2xhc3NKCP///38AAAAAKhUIARABQgltaW5fc2NvcmVKBAAAgL9aHAoF"
-    "Ym94ZXMSEwoRCAESDQoCCAEKAxIBbgoCCARaHQoGc2NvcmVzEhMKEQgBEg0KAggBCgIIAQoDEgFuWhEKA2lvdRIKCggIARIECgIIAWIbCghz"
-    "ZWxlY3RlZBIPCg0IBxIJCgMSAWsKAggDQgQKABAL"
+    "CAYSB2VkZ2VraXQ6+wEKSwoFYm94ZXMKBnNjb3JlcwoNbWF4X3Blcl9jbGFzcwoDaW91CgltaW5fc2NvcmUSCHNlbGVjdGVkIhFOb25NYXhT"
+    "dXBwcmVzc2lvbhILZWRnZWtpdF9ubXMqFQgBEAFCCW1pbl9zY29yZUoEAACAv1ocCgVib3hlcxITChEIARINCgIIAQoDEgFuCgIIBFodCgZz"
+    "Y29yZXMSEwoRCAESDQoCCAEKAggBCgMSAW5aGwoNbWF4X3Blcl9jbGFzcxIKCggIBxIECgIIAVoRCgNpb3USCgoICAESBAoCCAFiGwoIc2Vs"
+    "ZWN0ZWQSDwoNCAcSCQoDEgFrCgIIA0IECgAQCw=="
 )
 
 
@@ -37,11 +38,15 @@ class OrtNms:
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(MODEL, sess_options=opts, providers=["CPUExecutionProvider"])
 
-    def __call__(self, boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-        """Kept indices of (N, 4) corner boxes, in selection order (descending score)."""
+    def __call__(
+        self, boxes: np.ndarray, scores: np.ndarray, iou: float, max_keep: Optional[int] = None
+    ) -> np.ndarray:
+        """Kept indices of (N, 4) corner boxes, in selection order (descending score), the first
+        ``max_keep`` only (greedy selection stops there: the later ones cannot change them)."""
         feed = {
             "boxes": np.ascontiguousarray(boxes, dtype=np.float32)[None],
             "scores": np.ascontiguousarray(scores, dtype=np.float32)[None, None],
+            "max_per_class": np.array([2**31 - 1 if max_keep is None else max_keep], dtype=np.int64),
             "iou": np.array([iou], dtype=np.float32),
         }
         return self.session.run(None, feed)[0][:, 2]

@@ -60,9 +60,15 @@ def test_long_suppression_chain_is_exact() -> None:
     assert keep.tolist() == [0, 2]
 
 
-def test_max_det_and_empty() -> None:
+def test_max_det_and_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     boxes, scores, classes = random_boxes(100, seed=1)
     assert len(nms.batched_nms(boxes, scores, classes, 0.9, max_det=7)) == 7
+    # the compiled kernel stops after max_det selections: the same first boxes as a full greedy run
+    full = nms.batched_nms(boxes, scores, classes, 0.45)
+    assert len(full) > 30
+    assert nms.batched_nms(boxes, scores, classes, 0.45, max_det=30).tolist() == full[:30].tolist()
+    monkeypatch.setattr(nms, "USE_ORT", False)
+    assert nms.batched_nms(boxes, scores, classes, 0.45, max_det=30).tolist() == full[:30].tolist()
     assert nms.batched_nms(boxes[:0], scores[:0], classes[:0], 0.5).shape == (0,)
 
 
@@ -84,13 +90,11 @@ def test_onnxruntime_kernel_is_used_and_its_model_is_what_it_says() -> None:
         [
             helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, "n", 4]),
             helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 1, "n"]),
+            helper.make_tensor_value_info("max_per_class", TensorProto.INT64, [1]),
             helper.make_tensor_value_info("iou", TensorProto.FLOAT, [1]),
         ],
         [helper.make_tensor_value_info("selected", TensorProto.INT64, ["k", 3])],
-        [
-            numpy_helper.from_array(np.array([2**31 - 1], np.int64), "max_per_class"),
-            numpy_helper.from_array(np.array([-1.0], np.float32), "min_score"),
-        ],
+        [numpy_helper.from_array(np.array([-1.0], np.float32), "min_score")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="edgekit")
     model.ir_version = 6

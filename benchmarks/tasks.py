@@ -17,8 +17,8 @@ in alternating warmed blocks by ``edgekit.timing``, with the ratio peer / edgeki
 one frame, keeping at most ``--detections`` above ``--conf``, with its own stage times
 (preprocess, inference, decode = candidates + NMS + masks) and the share of post-processing in
 inference. The frame: smooth noise (for an untrained model, with ``--conf 0``), or with
-``--scene`` a shapes test scene rendered at the frame's width and cut to its height (what the
-trained fixtures detect).
+``--scene`` a crowded shapes test scene rendered at the frame's width and cut to its height (what
+the trained fixtures detect).
 """
 
 from __future__ import annotations
@@ -54,11 +54,14 @@ def raw_outputs(n: int, hw: Tuple[int, int], seed: int = 0) -> Tuple[np.ndarray,
 
 
 def test_frame(hw: Tuple[int, int], scene: bool) -> np.ndarray:
-    """A BGR frame of ``hw``: a shapes test scene (``scene``) or smooth noise."""
+    """A BGR frame of ``hw``: a crowded shapes test scene (``scene``: about 90 objects of 24-100 px
+    left in a 1280x720 frame, a dense street or shelf for a 640 input) or smooth noise."""
     if scene:
+        from edgekit.testing.scene import SceneConfig
         from edgekit.testing.shapes import render_sample
 
-        image = render_sample(seed=0, imgsz=max(hw), index=0, split="test").bgr
+        crowd = SceneConfig(imgsz=max(hw), min_objects=150, max_objects=170, min_size=24, max_size=100)
+        image = render_sample(seed=0, imgsz=max(hw), index=0, split="test", config=crowd).bgr
         return np.ascontiguousarray(image[: hw[0], : hw[1]])
     rng = np.random.default_rng(0)
     low = rng.integers(0, 255, (hw[0] // 40, hw[1] // 40, 3)).astype(np.uint8)

@@ -2,6 +2,7 @@
 
     .venv-fixtures/bin/python benchmarks/peer.py [--weights PT | --yolo11n] [--imgsz 320] [--runs 30]
                                                  [--val-images 50] [--head one2one|one2many]
+                                                 [--int8 300]
 
 Needs the real ``ultralytics`` (``.venv-fixtures``); its torchvision ops come from
 ``/work/shared/tools/torchvision_cpu_shim.py`` (NMS = OpenCV's compiled NMS, not torchvision's), so
@@ -10,6 +11,10 @@ Both sides run the same 1280x720 frame in this process, timed by the one harness
 (``edgekit.timing``), with conf 0.25 / iou 0.45.
 mAP (with ``--val-images``): a generated shapes val set, both sides scored by edgekit's one
 evaluation module at conf 0.001 / iou 0.6. Untrained weights give mAP ~0: meaningless there.
+``--int8 N``: N generated shapes train images (disjoint from the val set) calibrate Ultralytics'
+OpenVINO INT8 export (NNCF, its own recipe) and edgekit's INT8 bundle (OpenVINO and onnxruntime);
+with ``--val-images`` the last lines compare edgekit's fastest system whose mAP50-95 is within 0.2
+points of its own FP32 with Ultralytics' fastest export (whatever its mAP).
 """
 
 from __future__ import annotations
@@ -92,6 +97,66 @@ def peer_map(peer: Peer, data_yaml: Path) -> float:
     return evaluate(gt, preds).map50_95
 
 
+def shapes(work: Path, args: argparse.Namespace) -> Path:
+    """The generated shapes set (``--int8`` train images for calibration, ``--val-images`` to score)."""
+    from edgekit.testing import generate
+
+    root = work / "shapes"
+    if not (root / "data.yaml").exists():
+        generate(root, args.int8, args.val_images, 0, seed=2026, imgsz=args.imgsz)
+    return root / "data.yaml"
+
+
+def add_int8(systems: Dict[str, Any], weights: Path, args: argparse.Namespace, work: Path) -> None:
+    """Ultralytics' OpenVINO INT8 export and edgekit's INT8 bundle, both calibrated on the same
+    ``args.int8`` train images."""
+    from ultralytics import YOLO
+
+    from edgekit import convert
+    from edgekit.detector import Detector
+
+    data_yaml = shapes(work, args)
+    try:
+        ov_dir = YOLO(str(weights)).export(
+            format="openvino", imgsz=args.imgsz, int8=True, data=str(data_yaml), split="train"
+        )
+        systems["ultralytics openvino int8"] = Peer(Path(ov_dir), args.imgsz, "openvino-int8")
+    except Exception as exc:  # noqa: BLE001 - report and go on without it
+        print(f"ultralytics openvino int8 export failed: {str(exc).splitlines()[0] if str(exc) else exc}")
+    bundle = convert(
+        weights,
+        target="cpu",
+        imgsz=args.imgsz,
+        precision="int8",
+        calib=data_yaml.parent / "images" / "train",
+        calib_images=args.int8,
+        output=work / "edgekit-int8.edgekit",
+        measure=False,
+        **({"head": args.head} if args.head else {}),
+    )
+    for backend in ("openvino", "onnxruntime"):
+        systems[f"edgekit {backend} int8"] = Detector(bundle, backend=backend, threads=args.threads)
+
+
+def fastest_within(med: Dict[str, Dict[str, float]], maps: Dict[str, float], points: float = 0.2) -> None:
+    """edgekit's fastest system within ``points`` mAP50-95 of its own FP32 against the peer's fastest."""
+    fp32 = max(v for n, v in maps.items() if n.startswith("edgekit") and n.endswith("fp32"))
+    ours = [n for n in med if n.startswith("edgekit") and n in maps and 100 * (fp32 - maps[n]) <= points]
+    peers = [n for n in med if n.startswith("ultralytics")]
+    if not ours or not peers:
+        return
+    best = min(ours, key=lambda n: med[n]["total"])
+    peer = min(peers, key=lambda n: med[n]["total"])
+    peer_map_text = f"{100 * maps[peer]:.2f}" if peer in maps else "-"
+    print()
+    print(
+        f"edgekit's fastest within {points} mAP50-95 points of its FP32 ({100 * fp32:.2f}): {best} "
+        f"({med[best]['total']:.2f} ms, mAP {100 * maps[best]:.2f})"
+    )
+    print(f"ultralytics' fastest: {peer} ({med[peer]['total']:.2f} ms, mAP {peer_map_text})")
+    print(f"ratio: {med[peer]['total'] / med[best]['total']:.2f}x")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=GOLDEN)
@@ -106,6 +171,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="dual-head models (YOLOv10, YOLO26): the head edgekit exports (default: edgekit's, one2one); "
         "Ultralytics' own export and val run one2many + NMS",
     )
+    parser.add_argument("--int8", type=int, default=0, metavar="N", help="add INT8 on N calibration images")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="edgekit-peer-"))
     import_ultralytics(work / "yolo-config")
@@ -145,6 +211,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     systems["edgekit openvino bf16"] = Detector(
         bundle, backend="openvino", threads=args.threads, precision="bf16"
     )
+    if args.int8:
+        add_int8(systems, weights, args, work)
     frame = benchmark_frame()
     for system in systems.values():
         for _ in range(5):
@@ -163,10 +231,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     samples = {name: by_stage(runs) for name, runs in zip(systems, alternating(calls, schedule))}
     maps: Dict[str, float] = {}
     if args.val_images:
-        from edgekit.testing import generate
-
-        info = generate(work / "shapes", 0, args.val_images, 0, seed=2026, imgsz=args.imgsz)
-        data_yaml = info.root / "data.yaml"
+        data_yaml = shapes(work, args)
         for name, system in systems.items():
             maps[name] = (
                 peer_map(system, data_yaml)
@@ -189,6 +254,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         ("ultralytics onnxruntime fp32", "edgekit onnxruntime fp32"),
         ("ultralytics openvino (its default hint)", "edgekit openvino fp32"),
         ("ultralytics openvino (its default hint)", "edgekit openvino bf16"),
+        ("ultralytics openvino int8", "edgekit openvino int8"),
     ]
     for peer_name, ours in pairs:
         if peer_name in med:
@@ -197,6 +263,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             if peer_name in maps:
                 line += f", mAP50-95 {maps[peer_name]:.3f} vs {maps[ours]:.3f}"
             print(line)
+    if maps:
+        fastest_within(med, maps)
     untrained = args.yolo11n or weights.name == GOLDEN.name
     print(
         ("(weights are untrained: mAP is meaningless; " if untrained else "(")

@@ -219,7 +219,9 @@ def test_the_q_dq_backends_keep_the_head_float_first_and_openvino_does_not() -> 
 TASK_FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures"
 
 
-@pytest.mark.parametrize("task, suffix, metric", [("segment", "seg", "segm"), ("pose", "pose", "keypoints")])
+@pytest.mark.parametrize(
+    "task, suffix, metric", [("segment", "seg", "segm"), ("pose", "pose", "keypoints"), ("obb", "obb", "obb")]
+)
 def test_int8_val_of_a_task_model_reports_the_tasks_own_metric(
     tmp_path: Path, task: str, suffix: str, metric: str
 ) -> None:

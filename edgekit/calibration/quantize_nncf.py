@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from edgekit._optional import require
 from edgekit.calibration.recipe import QuantRecipe
@@ -19,6 +20,19 @@ RANGE_ESTIMATORS = {"minmax": "MINMAX", "percentile": "MEAN_QUANTILE", "entropy"
 #: performance preset + NNCF's ranges 0.83 / 0.79, + entropy 0.75 / -, + percentile 1.67 / -;
 #: mixed + NNCF's ranges 0.50 / 0.55, + entropy 0.48 / -, + percentile 1.33 / -, + minmax 0.25 / 0.17.
 #: Hence the recipe's defaults for OpenVINO (``edgekit.calibration.recipe``): mixed, minmax.
+
+
+@dataclass(frozen=True)
+class AccuracyControl:
+    """What NNCF's accuracy-aware quantization (``nncf.quantize_with_accuracy_control``) needs:
+    the validation items, ``metric(compiled_model, items) -> mAP50-95`` over them (edgekit.eval),
+    and the largest drop allowed, in mAP points. NNCF quantizes, measures, and returns layers to
+    float, most harmful first (ranked by the metric on single items), until the drop is met."""
+
+    items: Sequence[Any]
+    metric: Callable[[Any, Sequence[Any]], float]
+    max_drop_points: float
+    ranking_items: int = 100  # items each ranking of a layer group reads (NNCF's ranking_subset_size)
 
 
 WITHOUT_BIASES = "/WithoutBiases"  # OpenVINO's name for a biased ONNX Conv's Convolution op
@@ -70,6 +84,7 @@ def quantize_openvino(
     recipe: QuantRecipe,
     exclude: Sequence[str],
     stem: str = "model.int8",
+    accuracy: Optional[AccuracyControl] = None,
 ) -> Tuple[str, str, Dict[str, Any]]:
     """Quantize the FP32 ONNX with NNCF for the OpenVINO CPU plugin; returns (xml, bin, recipe).
 
@@ -77,7 +92,8 @@ def quantize_openvino(
     preset (``mixed``: asymmetric activations, the default; ``performance``: symmetric), the
     method (NNCF's range estimator by edgekit's method names, ``RANGE_ESTIMATORS``) and the bias
     correction (NNCF's full one by default, why: the comment above; ``fast``; ``none``);
-    ``exclude`` ONNX node names kept float (``openvino_names``).
+    ``exclude`` ONNX node names kept float (``openvino_names``). With ``accuracy``, NNCF's
+    accuracy-aware quantization keeps the mAP drop within its bound (``AccuracyControl``).
     """
     ov = require("openvino", "openvino")
     nncf = require("nncf", "int8")
@@ -90,23 +106,25 @@ def quantize_openvino(
     try:
         model = ov.convert_model(str(onnx_path))
         scope = openvino_names(model, exclude)
+        settings = dict(
+            preset=nncf.QuantizationPreset(preset),
+            target_device=nncf.TargetDevice.CPU,
+            subset_size=len(data),
+            fast_bias_correction=fast,
+            ignored_scope=nncf.IgnoredScope(names=scope, validate=False),
+        )
         with chatter():  # NNCF draws its own progress bars on stdout
-            quantized = nncf.quantize(
-                model,
-                nncf.Dataset(data),
-                preset=nncf.QuantizationPreset(preset),
-                target_device=nncf.TargetDevice.CPU,
-                subset_size=len(data),
-                fast_bias_correction=fast,
-                ignored_scope=nncf.IgnoredScope(names=scope, validate=False),
-                advanced_parameters=advanced,
-            )
+            if accuracy is None:
+                quantized = nncf.quantize(model, nncf.Dataset(data), advanced_parameters=advanced, **settings)
+            else:
+                quantized = _with_accuracy_control(nncf, model, data, accuracy, advanced, settings)
         ov.save_model(quantized, str(Path(out_dir) / xml), compress_to_fp16=False)
+        fake_quantize = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())
     except Exception as exc:  # noqa: BLE001 - NNCF and OpenVINO raise their own types
         first = first_line(exc)
         raise ConversionError(f"NNCF cannot quantize {onnx_path.name} for OpenVINO: {first}") from None
     recipe = {
-        "quantizer": "nncf.quantize",
+        "quantizer": "nncf.quantize" if accuracy is None else "nncf.quantize_with_accuracy_control",
         "nncf": getattr(nncf, "__version__", "?"),
         "preset": preset,
         "method": method,
@@ -116,6 +134,38 @@ def quantize_openvino(
         "bias_correction": recipe.bias_correction,
         "float_nodes": len(exclude),
         "float_openvino_ops": len(scope),
+        "fake_quantize_ops": fake_quantize,  # fewer where accuracy control returned layers to float
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if accuracy is not None:
+        recipe["accuracy_control"] = {
+            "max_drop_points": accuracy.max_drop_points,
+            "validation_items": len(accuracy.items),
+            "ranking_items": min(accuracy.ranking_items, len(accuracy.items)),
+        }
     return xml, weights, recipe
+
+
+def _with_accuracy_control(
+    nncf: Any, model: Any, data: Any, accuracy: AccuracyControl, advanced: Any, settings: Dict[str, Any]
+) -> Any:
+    """``nncf.quantize_with_accuracy_control`` over ``accuracy``'s items and metric (absolute drop)."""
+    from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+
+    def validate(compiled: Any, items: Any) -> Tuple[float, None]:
+        return accuracy.metric(compiled, list(items)), None  # NNCF's "metric mode"
+
+    restorer = AdvancedAccuracyRestorerParameters(
+        ranking_subset_size=min(accuracy.ranking_items, len(accuracy.items)), num_ranking_workers=1
+    )
+    return nncf.quantize_with_accuracy_control(
+        model,
+        nncf.Dataset(data),
+        nncf.Dataset(list(accuracy.items)),
+        validate,
+        max_drop=accuracy.max_drop_points / 100.0,
+        drop_type=nncf.DropType.ABSOLUTE,
+        advanced_quantization_parameters=advanced,
+        advanced_accuracy_restorer_parameters=restorer,
+        **settings,
+    )

@@ -9,10 +9,11 @@ is quantized again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -181,6 +182,18 @@ class Int8Builder:
             "images": facts["images"],
         }
 
+    @contextlib.contextmanager
+    def validation_detector(self, backend: str) -> Iterator[Tuple[Any, Dict[str, Any], Path]]:
+        """A ``Detector`` over the FP32 ONNX opened by ``backend`` (whose compiled model NNCF's
+        accuracy control swaps in), with the ``--val`` ground truth and image folder."""
+        from edgekit.detector import Detector
+        from edgekit.eval.validate import load_labelled_set
+
+        source = dataclasses.replace(self.fp32, backend=backend)
+        with Detector(Bundle(self.root, single(self.manifest, source))) as det:
+            gt, folder = load_labelled_set(self.opts.val, self.opts.val_split, task=det.manifest.decoder.task)
+            yield det, gt, folder
+
     def fp32_val(self) -> Dict[str, Any]:
         if self._fp32_val is None:
             self._fp32_val = self.val_map(self.fp32)
@@ -245,7 +258,9 @@ class Int8Builder:
         figures = self.measure(artifact)
         rounds = [self.outcome(Trial(), figures)]
         aim = Aim(self.opts.max_map_drop)
-        if self.opts.fallback and aim.wants_more(rounds[0]):
+        # NNCF's accuracy control has already returned layers to float against the val drop
+        searched = "accuracy_control" in ran
+        if self.opts.fallback and not searched and aim.wants_more(rounds[0]):
             head = self.head_round(backend, exclude)
             ranking = self.ranking(backend, exclude, artifact)
             candidates = Candidates(tuple(head), tuple(n for n, _ in ranking if n not in head))

@@ -11,6 +11,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 
 from edgekit.bundle.manifest import Artifact
+from edgekit.calibration.fallback import Aim
 from edgekit.converters.int8 import INT8_ONNX, TFLITE_FP32
 
 if TYPE_CHECKING:
@@ -32,11 +33,27 @@ def quantize_qdq(
 def quantize_nncf(
     b: Int8Builder, backend: str, exclude: Sequence[str], writer: Any
 ) -> Tuple[Artifact, Dict[str, Any]]:
-    """NNCF's post-training quantization of the OpenVINO model."""
-    from edgekit.calibration.quantize_nncf import quantize_openvino
+    """NNCF's post-training quantization of the OpenVINO model; with ``--val`` (and the fallback on),
+    NNCF's accuracy-aware quantization over edgekit's validation function instead."""
+    from edgekit.calibration.quantize_nncf import AccuracyControl, quantize_openvino
 
     source = b.root / b.fp32.path
-    xml, weights, ran = quantize_openvino(source, b.root, b.data, b.recipes[backend], exclude)
+    if b.opts.val is None or not b.opts.fallback:
+        xml, weights, ran = quantize_openvino(source, b.root, b.data, b.recipes[backend], exclude)
+    else:
+        with b.validation_detector(backend) as (det, gt, folder):
+
+            def metric(compiled: Any, items: Sequence[Any]) -> float:
+                from edgekit.eval.validate import subset_metric
+
+                det.runtime.use_compiled(compiled)
+                return subset_metric(det, gt, folder, list(items))
+
+            # the same aim as the Q/DQ fallback's: a share of the bound, for images the val set lacks
+            control = AccuracyControl(gt["images"], metric, Aim(b.opts.max_map_drop).drop)
+            xml, weights, ran = quantize_openvino(
+                source, b.root, b.data, b.recipes[backend], exclude, accuracy=control
+            )
     b.data.progress = False
     return writer.artifact(xml, backend, "int8", extra=[weights]), ran
 

@@ -30,6 +30,12 @@ def summary_line(backend: str, report: BackendInt8) -> str:
         )
         if report.box_map50_95_int8 is not None:
             text += f", box {report.box_map50_95_fp32:.4f} -> {report.box_map50_95_int8:.4f}"
+    control = ran.get("accuracy_control")
+    if control:
+        text += (
+            f"; NNCF accuracy control (aim {control['max_drop_points']:.2f} points on "
+            f"{control['validation_items']} images, {ran['fake_quantize_ops']} FakeQuantize ops left)"
+        )
     last = report.rounds[-1]
     if last.float_layers or last.head_float:
         text += f"; {describe(last.head_float, len(last.float_layers))} kept float"

@@ -37,6 +37,45 @@ PROTOCOLS: Dict[str, Protocol] = {  # one per name of ``edgekit.vocab.EVAL_PROTO
 EVAL_CONF, EVAL_IOU, EVAL_MAX_DET = (PROTOCOLS["coco"].conf, PROTOCOLS["coco"].iou, PROTOCOLS["coco"].max_det)
 
 
+def detect_rows(det: Any, gt: dict, folder: Path, images: List[dict], p: Protocol) -> List[Dict[str, Any]]:
+    """``det``'s detections on ``images`` (entries of ``gt["images"]`` under ``folder``) as COCO
+    results rows for its task (masks as RLE, made per image and not kept)."""
+    from edgekit.decoding.images import load_image
+
+    iou_type = TASK_IOU_TYPE.get(det.manifest.decoder.task, "bbox")
+    rows: List[Dict[str, Any]] = []
+    for img in images:
+        r = det(
+            load_image(folder / img["file_name"]),
+            conf=p.conf,
+            iou=p.iou,
+            max_det=p.max_det,
+            multi_label=p.multi_label,
+        )
+        found = ImageDetections(
+            img["id"], r.xyxy, r.confidence, r.class_id, masks=r.masks, keypoints=r.keypoints, xywhr=r.xywhr
+        )
+        rows += coco_results([found], gt, iou_type=iou_type)
+    return rows
+
+
+def subset_metric(det: Any, gt: dict, folder: Path, images: List[dict], protocol: str = "coco") -> float:
+    """mAP50-95 of ``det`` on ``images`` only (a subset of ``gt``), on its task's own metric: the
+    validation function of NNCF's accuracy control (``edgekit.converters.int8``)."""
+    p, task = PROTOCOLS[protocol], det.manifest.decoder.task
+    ids = {img["id"] for img in images}
+    subset = {
+        **gt,
+        "images": list(images),
+        "annotations": [a for a in gt["annotations"] if a["image_id"] in ids],
+    }
+    rows = detect_rows(det, gt, folder, images, p)
+    if not any(not a.get("iscrowd", 0) for a in subset["annotations"]):
+        return float(not rows)  # nothing to find: right only when nothing is found
+    result = evaluate_task(subset, rows, task, **({"obb_overlap": p.obb_overlap} if task == "obb" else {}))
+    return float((result.task_result or result).map50_95)
+
+
 def load_labelled_set(
     data: PathLike, split: str = "val", images: Optional[PathLike] = None, task: str = "detect"
 ) -> Tuple[dict, Path]:
@@ -69,7 +108,6 @@ def validate(
     """mAP of ``bundle`` on ``data`` decoded by ``protocol`` (``PROTOCOLS``); returns the result and
     run facts (images, ms per image, the decoding, the task). A segment / pose / OBB bundle (its
     manifest's ``decoder.task``) is scored on boxes and on the task's metric (``task_result``)."""
-    from edgekit.decoding.images import load_image
     from edgekit.detector import Detector
 
     if protocol not in PROTOCOLS:
@@ -78,21 +116,8 @@ def validate(
     det = bundle if isinstance(bundle, Detector) else Detector(bundle, backend=backend, threads=threads)
     task = det.manifest.decoder.task
     gt, folder = load_labelled_set(data, split, images, task)
-    iou_type = TASK_IOU_TYPE.get(task, "bbox")
-    rows: List[Dict[str, Any]] = []  # COCO results rows, made per image (masks as RLE, not kept)
     started = time.perf_counter()
-    for img in gt["images"]:
-        r = det(
-            load_image(folder / img["file_name"]),
-            conf=p.conf,
-            iou=p.iou,
-            max_det=p.max_det,
-            multi_label=p.multi_label,
-        )
-        found = ImageDetections(
-            img["id"], r.xyxy, r.confidence, r.class_id, masks=r.masks, keypoints=r.keypoints, xywhr=r.xywhr
-        )
-        rows += coco_results([found], gt, iou_type=iou_type)
+    rows = detect_rows(det, gt, folder, gt["images"], p)
     seconds = time.perf_counter() - started
     result = evaluate_task(gt, rows, task, **({"obb_overlap": p.obb_overlap} if task == "obb" else {}))
     if save_json:

@@ -68,12 +68,18 @@ class OpenVinoRuntime(Runtime):
             self.compiled = self.core.compile_model(model, self.device, config)
         except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own exception types
             raise BackendError(f"{path}: openvino cannot load the model ({first_line(exc)})") from None
-        names = {name for out in self.compiled.outputs for name in out.get_names()}
+        self.use_compiled(self.compiled, str(path))
+
+    def use_compiled(self, compiled: Any, source: str = "the compiled model") -> None:
+        """Run ``compiled`` (an ``openvino.CompiledModel`` with this model's inputs and outputs)
+        from now on: NNCF's accuracy control hands each candidate INT8 model over compiled."""
+        names = {name for out in compiled.outputs for name in out.get_names()}
         missing = [o.name for o in self.outputs if o.name not in names]
         if missing:
-            raise BackendError(f"{path}: the model has no output(s) {missing} named in the manifest")
-        self._ports = [self.compiled.output(o.name) for o in self.outputs]
-        self._request = self.compiled.create_infer_request()
+            raise BackendError(f"{source}: the model has no output(s) {missing} named in the manifest")
+        self.compiled = compiled
+        self._ports = [compiled.output(o.name) for o in self.outputs]
+        self._request = compiled.create_infer_request()
         self._queue: Any = None
 
     def get_property(self, name: str) -> Any:

@@ -256,3 +256,28 @@ def test_int8_val_of_a_task_model_reports_the_tasks_own_metric(
     assert figures["map50_95_fp32"] > 0.2 and figures["box_map50_95_fp32"] > 0.2  # trained: not vacuous
     drop = round(100 * (figures["map50_95_fp32"] - figures["map50_95_int8"]), 2)
     assert figures["map_drop_points"] == drop
+
+
+@pytest.mark.slow
+def test_int8_val_on_openvino_runs_nncf_accuracy_control(tmp_path: Path) -> None:
+    """``--val`` for OpenVINO: NNCF's accuracy-aware quantization over edgekit's validation function
+    (no hand-written search); asked for a drop of at most 0.04 points (aim 0.02) it returns layers
+    to float until edgekit's own val, run afterwards, finds the drop within the aim."""
+    from edgekit.testing import generate
+
+    data = generate(tmp_path / "shapes", 100, 60, 0, seed=31, imgsz=320)
+    out = tmp_path / "int8.edgekit"
+    proc = run_cli(
+        "convert", str(FIXTURE), "--target", "x86-vnni", "--imgsz", "320", "--backend", "openvino",
+        "--int8", "--calib", str(data.root / "images" / "train"), "--calib-images", "100",
+        "--val", str(data.data_yaml), "--max-map-drop", "0.04", "-o", str(out), timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads((out / "manifest.json").read_text())["verification"]["int8"]["backends"]["openvino"]
+    ran = figures["quantizer"]
+    assert ran["quantizer"] == "nncf.quantize_with_accuracy_control"
+    assert ran["accuracy_control"] == {"max_drop_points": 0.02, "validation_items": 60, "ranking_items": 60}
+    assert len(figures["rounds"]) == 1  # NNCF's own search; edgekit's fallback did not run again
+    assert figures["map50_95_fp32"] > 0.4 and figures["map_drop_points"] <= 0.02 + 0.01, figures
+    assert ran["fake_quantize_ops"] > 0  # still an INT8 model
+    assert "NNCF accuracy control" in proc.stdout + proc.stderr

@@ -86,19 +86,16 @@ def quantize_openvino(
     stem: str = "model.int8",
     accuracy: Optional[AccuracyControl] = None,
 ) -> Tuple[str, str, Dict[str, Any]]:
-    """Quantize the FP32 ONNX with NNCF for the OpenVINO CPU plugin; returns (xml, bin, recipe).
+    """Quantize the FP32 ONNX with NNCF for the OpenVINO CPU plugin; returns (xml, bin, what ran).
 
-    ``data`` is a ``CalibrationData``; ``recipe`` the overflow fix (CPUs without VNNI), the
-    preset (``mixed``: asymmetric activations, the default; ``performance``: symmetric), the
-    method (NNCF's range estimator by edgekit's method names, ``RANGE_ESTIMATORS``) and the bias
-    correction (NNCF's full one by default, why: the comment above; ``fast``; ``none``);
-    ``exclude`` ONNX node names kept float (``openvino_names``). With ``accuracy``, NNCF's
-    accuracy-aware quantization keeps the mAP drop within its bound (``AccuracyControl``).
-    """
+    ``data``: a ``CalibrationData``; ``recipe``: the overflow fix (CPUs without VNNI), the preset
+    (``mixed``, asymmetric activations, by default; ``performance``), the method (NNCF's range
+    estimator, ``RANGE_ESTIMATORS``), the bias correction (full by default: the comment above);
+    ``exclude``: ONNX nodes kept float (``openvino_names``); ``accuracy``: NNCF's accuracy-aware
+    quantization keeps the mAP drop within its bound (``AccuracyControl``)."""
     ov = require("openvino", "openvino")
     nncf = require("nncf", "int8")
     logging.getLogger("nncf").setLevel(logging.ERROR)  # its progress bars and INFO lines
-    method, preset = recipe.method, recipe.preset
     advanced, overflow = _advanced(recipe)
     fast = recipe.bias_correction == "fast"
     started = time.perf_counter()
@@ -107,7 +104,7 @@ def quantize_openvino(
         model = ov.convert_model(str(onnx_path))
         scope = openvino_names(model, exclude)
         settings = dict(
-            preset=nncf.QuantizationPreset(preset),
+            preset=nncf.QuantizationPreset(recipe.preset),
             target_device=nncf.TargetDevice.CPU,
             subset_size=len(data),
             fast_bias_correction=fast,
@@ -123,27 +120,34 @@ def quantize_openvino(
     except Exception as exc:  # noqa: BLE001 - NNCF and OpenVINO raise their own types
         first = first_line(exc)
         raise ConversionError(f"NNCF cannot quantize {onnx_path.name} for OpenVINO: {first}") from None
-    recipe = {
+    ran = {
         "quantizer": "nncf.quantize" if accuracy is None else "nncf.quantize_with_accuracy_control",
         "nncf": getattr(nncf, "__version__", "?"),
-        "preset": preset,
-        "method": method,
-        "range_estimator": RANGE_ESTIMATORS[method],
-        "target_device": "CPU",
-        "overflow_fix": overflow.value,
-        "bias_correction": recipe.bias_correction,
+        **_settings(recipe, overflow),
         "float_nodes": len(exclude),
         "float_openvino_ops": len(scope),
         "fake_quantize_ops": fake_quantize,  # fewer where accuracy control returned layers to float
         "seconds": round(time.perf_counter() - started, 1),
     }
     if accuracy is not None:
-        recipe["accuracy_control"] = {
+        ran["accuracy_control"] = {
             "max_drop_points": accuracy.max_drop_points,
             "validation_items": len(accuracy.items),
             "ranking_items": min(accuracy.ranking_items, len(accuracy.items)),
         }
-    return xml, weights, recipe
+    return xml, weights, ran
+
+
+def _settings(recipe: QuantRecipe, overflow: Any) -> Dict[str, Any]:
+    """The recipe's settings as NNCF ran them (for the report)."""
+    return {
+        "preset": recipe.preset,
+        "method": recipe.method,
+        "range_estimator": RANGE_ESTIMATORS[recipe.method],
+        "target_device": "CPU",
+        "overflow_fix": overflow.value,
+        "bias_correction": recipe.bias_correction,
+    }
 
 
 def _with_accuracy_control(

@@ -35,10 +35,12 @@ def test_every_family_has_a_trained_fixture_within_the_size_budget() -> None:
 
 
 def test_every_task_has_a_trained_fixture_scored_on_its_own_metric() -> None:
-    """Issue 33: one trained fixture per task, its card with the task's metric on the test split
-    from edgekit and from Ultralytics' own validation."""
+    """Issue 33: a trained fixture per task in each style (YOLO11, YOLO26: NMS-free one-to-one
+    heads), its card with the task's metric on the test split from edgekit and from Ultralytics'
+    own validation."""
     cards = {p: card(p) for p in CHECKPOINTS if "task" in card(p)}
-    assert {c["task"] for c in cards.values()} == {"segment", "pose", "obb"}
+    styles = {(c["task"], p.stem.split("-")[0]) for p, c in cards.items()}
+    assert styles == {(t, s) for t in ("segment", "pose", "obb") for s in ("yolo11", "yolo26")}
     for checkpoint, c in cards.items():
         assert checkpoint.stem.endswith({"segment": "-seg", "pose": "-pose", "obb": "-obb"}[c["task"]])
         assert c["test_metrics_fp32_task"]["map50_95"] is not None

@@ -117,7 +117,7 @@ class Reference:
         if values is not None and self.head.task == "pose":
             k, dims = self.head.keypoints
             xy = np.asarray(values, np.float32).reshape(-1, k, dims)[..., :2]
-            points = points_to_original(xy, geometry).reshape(len(xy), -1).astype(np.float64)
+            points = points_to_original(xy, geometry).reshape(len(xy), 2 * k).astype(np.float64)  # 0 rows too
         elif values is not None:  # the host's mask decoding, on the reference's own tensors
             size = (self.manifest.input.height, self.manifest.input.width)
             masks = MaskDecoder(protos, size).image_masks(np.asarray(values, np.float32), xyxy, geometry)

@@ -59,11 +59,14 @@ class Dets:
         """From an ``edgekit.Detections`` (or anything with ``xyxy``, ``confidence``, ``class_id``)."""
         keypoints = getattr(detections, "keypoints", None)
         n = len(detections.confidence)
+        if keypoints is not None:  # (N, K, 2 or 3) -> (N, 2K): explicit, zero detections included
+            keypoints = np.asarray(keypoints, np.float64)
+            keypoints = keypoints[..., :2].reshape(n, 2 * keypoints.shape[-2])
         return cls(
             np.asarray(detections.xyxy, np.float64).reshape(-1, 4),
             np.asarray(detections.confidence, np.float64).reshape(-1),
             np.asarray(detections.class_id, np.int64).reshape(-1),
-            points=None if keypoints is None else np.asarray(keypoints, np.float64)[..., :2].reshape(n, -1),
+            points=keypoints,
             masks=getattr(detections, "masks", None),
         )
 

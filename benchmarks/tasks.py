@@ -16,7 +16,8 @@ in alternating warmed blocks by ``edgekit.timing``, with the ratio peer / edgeki
 ``--bundle``: a whole segmentation frame instead (no peer needed): the bundle's ``Detector`` on
 one frame, keeping at most ``--detections`` above ``--conf``, with its own stage times
 (preprocess, inference, decode = candidates + NMS + masks) and the share of post-processing in
-inference. The frame: smooth noise (for an untrained model, with ``--conf 0``), or with
+inference, and the masks' part of it (``MaskDecoder.crops``, timed where the decoder calls it).
+The frame: smooth noise (for an untrained model, with ``--conf 0``), or with
 ``--scene`` a crowded shapes test scene rendered at the frame's width and cut to its height (what
 the trained fixtures detect).
 """
@@ -25,7 +26,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from typing import List, Optional, Tuple
+import time
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -76,18 +78,32 @@ def whole_frame(
     from edgekit.timing import by_stage, staged_ms
 
     frame = test_frame(hw, scene)
+    mask_ms: List[float] = []  # the masks' share of decode: MaskDecoder.crops, timed where it runs
+    crops = MaskDecoder.crops
+
+    def timed_crops(self: MaskDecoder, *args: Any) -> Any:
+        start = time.perf_counter()
+        out = crops(self, *args)
+        mask_ms.append(1e3 * (time.perf_counter() - start))
+        return out
+
+    MaskDecoder.crops = timed_crops  # type: ignore[method-assign]
     with Detector(bundle, backend=backend, threads=2, conf=conf, max_det=n) as det:
         kept = len(det(frame))
         schedule = Schedule(blocks=blocks, per_block=3, warmup=1)
+        mask_ms.clear()
         (runs,) = alternating([staged_ms(lambda: det(frame), lambda: dict(det.timings))], schedule)
         stages = {k: statistics.median(v) for k, v in by_stage(runs).items()}
-        what = "shapes scene" if scene else "noise"
-        where = f"a {hw[1]}x{hw[0]} {what} frame"
-        print(f"{bundle} ({det.backend}), {kept} detections kept (conf {conf}) on {where}")
-        print(schedule.describe())
-    for name in ("preprocess", "inference", "decode", "total"):
-        print(f"{name:12} {stages[name]:9.2f} ms")
+        backend = det.backend
+    MaskDecoder.crops = crops  # type: ignore[method-assign]
+    stages["masks"] = statistics.median(mask_ms) if mask_ms else 0.0  # every run, warm-ups included
+    what = "shapes scene" if scene else "noise"
+    print(f"{bundle} ({backend}), {kept} detections kept (conf {conf}) on a {hw[1]}x{hw[0]} {what} frame")
+    print(schedule.describe())
+    for name in ("preprocess", "inference", "decode", "masks", "total"):
+        print(f"{name:12} {stages[name]:9.2f} ms" + ("  (of decode)" if name == "masks" else ""))
     print(f"decode / inference: {100 * stages['decode'] / stages['inference']:.1f} %")
+    print(f"masks / inference: {100 * stages['masks'] / stages['inference']:.1f} %")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

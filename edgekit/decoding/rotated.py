@@ -10,7 +10,7 @@ than the threshold (Fast-NMS over the upper triangle, as the peer runs it).
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -70,9 +70,9 @@ def regularize(xywhr: np.ndarray) -> np.ndarray:
     return out
 
 
-def corners(xywhr: np.ndarray) -> np.ndarray:
-    """The four corners (N, 4, 2) of each box, in order around it."""
-    b = np.asarray(xywhr, np.float32).reshape(-1, 5)
+def corners(xywhr: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+    """The four corners (N, 4, 2) of each box, in order around it, computed in ``dtype``."""
+    b = np.asarray(xywhr, dtype).reshape(-1, 5)
     cos, sin = np.cos(b[:, 4]), np.sin(b[:, 4])
     half_w = np.stack([b[:, 2] / 2 * cos, b[:, 2] / 2 * sin], -1)
     half_h = np.stack([-b[:, 3] / 2 * sin, b[:, 3] / 2 * cos], -1)

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from edgekit.decoding.rotated import probiou
+from edgekit.decoding.rotated import corners, probiou
 from edgekit.eval.result import EvalResult
 
 #: how a detection's overlap with a ground-truth box is measured
@@ -90,18 +90,8 @@ def polygon_iou(polygons1: np.ndarray, polygons2: np.ndarray) -> np.ndarray:
 
 def rotated_iou(xywhr1: np.ndarray, xywhr2: np.ndarray) -> np.ndarray:
     """Exact IoU (N, M) of rotated boxes ``xywhr`` (angle in radians)."""
-    b1 = np.asarray(xywhr1, np.float64).reshape(-1, 5)
-    b2 = np.asarray(xywhr2, np.float64).reshape(-1, 5)
-    return polygon_iou(_corners64(b1), _corners64(b2))
-
-
-def _corners64(b: np.ndarray) -> np.ndarray:
-    """The corners (N, 4, 2) of ``edgekit.decoding.rotated.corners``, in float64 (IoU near 1 stays exact)."""
-    cos, sin = np.cos(b[:, 4]), np.sin(b[:, 4])
-    hw = np.stack([b[:, 2] / 2 * cos, b[:, 2] / 2 * sin], -1)
-    hh = np.stack([-b[:, 3] / 2 * sin, b[:, 3] / 2 * cos], -1)
-    c = b[:, :2]
-    return np.stack([c + hw + hh, c + hw - hh, c - hw - hh, c - hw + hh], 1)
+    # the corners in float64: an IoU near 1 stays exact
+    return polygon_iou(corners(xywhr1, np.float64), corners(xywhr2, np.float64))
 
 
 def _match(iou: np.ndarray) -> np.ndarray:

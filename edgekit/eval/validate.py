@@ -72,7 +72,7 @@ def subset_metric(det: Any, gt: dict, folder: Path, images: List[dict], protocol
     rows = detect_rows(det, gt, folder, images, p)
     if not any(not a.get("iscrowd", 0) for a in subset["annotations"]):
         return float(not rows)  # nothing to find: right only when nothing is found
-    result = evaluate_task(subset, rows, task, **({"obb_overlap": p.obb_overlap} if task == "obb" else {}))
+    result = evaluate_task(subset, rows, task, obb_overlap=p.obb_overlap)
     return float((result.task_result or result).map50_95)
 
 
@@ -119,7 +119,7 @@ def validate(
     started = time.perf_counter()
     rows = detect_rows(det, gt, folder, gt["images"], p)
     seconds = time.perf_counter() - started
-    result = evaluate_task(gt, rows, task, **({"obb_overlap": p.obb_overlap} if task == "obb" else {}))
+    result = evaluate_task(gt, rows, task, obb_overlap=p.obb_overlap)
     if save_json:
         Path(save_json).write_text(json.dumps(rows))
     facts = {

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, List, Sequence, Tuple
 
 import numpy as np
 
+from edgekit.decoding.masks import CroppedMasks
+
 if TYPE_CHECKING:
     from edgekit.decoding.detections import Detections
 
@@ -23,8 +25,6 @@ COCO_SKELETON: Tuple[Tuple[int, int], ...] = (
 
 def fill_masks(out: np.ndarray, masks: Any, boxes: np.ndarray, colors: Sequence[Color]) -> None:
     """Blend each mask's class colour into ``out`` (in place), only over the mask's box."""
-    from edgekit.decoding.masks import CroppedMasks
-
     h, w = out.shape[:2]
     if isinstance(masks, CroppedMasks) and masks.frame == (h, w):
         for (r0, c0), crop, color in zip(masks.offsets, masks.crops, colors):

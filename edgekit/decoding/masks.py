@@ -49,10 +49,6 @@ def _sample_numpy(logits: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndar
     return rows[:, x0] * (1 - fx) + rows[:, x1] * fx
 
 
-_CV2 = try_cv2()
-_WARP = 0 if _CV2 is None else _CV2.INTER_LINEAR | _CV2.WARP_INVERSE_MAP
-
-
 class CroppedMasks:
     """Instance masks kept at their boxes: behaves as the (N, H, W) bool stack (``shape``,
     ``len``, iteration and ``int`` indexing give full-image masks; ``np.asarray`` the whole stack)
@@ -126,7 +122,7 @@ class MaskDecoder:
 
     def _spans(
         self, lo: np.ndarray, hi: np.ndarray, size: int, gain: float, pad: float, scale: float, psize: int
-    ):
+    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray, np.ndarray]:
         """Per box along one axis: its pixel span ``[p0, p1)`` in the original image, where its first
         pixel centre lands in the prototypes and the step per pixel, and the prototype span
         ``[q0, q1)`` that the bilinear taps read (all vectorized over the boxes)."""
@@ -152,6 +148,7 @@ class MaskDecoder:
         coeffs = np.asarray(coeffs, np.float32)
         nm, cv2, protos = self.protos.shape[0], self.cv2, self.protos
         affine = np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]])  # the step is one for every box
+        warp = 0 if cv2 is None else cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         parts: List[np.ndarray] = []
         # plain Python numbers in the loop: it runs once per kept detection, each over a few pixels
         spans = zip(*(v.tolist() for v in (r0, r1, c0, c1, py0, py1, px0, px1, fy, fx)))
@@ -168,7 +165,7 @@ class MaskDecoder:
             else:
                 affine[0, 2], affine[1, 2] = x, y
                 sampled = cv2.warpAffine(
-                    logits, affine, (cols, rows), flags=_WARP, borderMode=cv2.BORDER_REPLICATE
+                    logits, affine, (cols, rows), flags=warp, borderMode=cv2.BORDER_REPLICATE
                 )
             parts.append(sampled > 0)
         return CroppedMasks((h, w), np.stack([r0, c0], 1), parts)

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Dict
 
 import torch
 from fixture_common import DATASET, ensure_dataset, evaluate_bundle, machine, to_float
@@ -47,6 +48,35 @@ def offline_ultralytics(workdir: Path):
     import ultralytics
 
     return ultralytics
+
+
+def card_run_fields(
+    args: argparse.Namespace,
+    name: str,
+    yaml_name: str,
+    command: str,
+    epochs_trained: int,
+    wall: float,
+    version: str,
+) -> Dict[str, Any]:
+    """What every fixture card says of its training run (both training tools write these)."""
+    return {
+        "name": name,
+        "architecture": yaml_name,
+        "scale": {"depth": args.depth, "width": args.width, "max_channels": 1024},
+        "optimizer": {"name": args.optimizer, "lr0": args.lr0, "warmup_epochs": args.warmup_epochs},
+        "command": command,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "hours_budget": args.hours,
+        "epochs_trained": epochs_trained,
+        "imgsz": args.imgsz,
+        "batch": args.batch,
+        "autocast": "bfloat16" if args.bf16 else None,
+        "train_wall_time_s": round(wall, 1),
+        "machine": machine(),
+        "ultralytics": version,
+    }
 
 
 def cpu_bf16_autocast() -> None:
@@ -214,24 +244,10 @@ def main() -> int:
     shutil.copyfile(last, dest)
     metrics = evaluate_bundle(dest, args.data, args.imgsz)
     card = {
-        "name": name,
-        "architecture": yaml_name,
+        **card_run_fields(args, name, yaml_name, command, trained_epochs, wall, ultralytics.__version__),
         "p2_level": args.p2,
-        "scale": {"depth": args.depth, "width": args.width, "max_channels": 1024},
-        "optimizer": {"name": args.optimizer, "lr0": args.lr0, "warmup_epochs": args.warmup_epochs},
-        "command": command,
-        "seed": args.seed,
-        "epochs": args.epochs,
-        "hours_budget": args.hours,
-        "epochs_trained": trained_epochs,
-        "imgsz": args.imgsz,
-        "batch": args.batch,
         "fraction": args.fraction,
-        "autocast": "bfloat16" if args.bf16 else None,
         "torch_threads": train_threads.get("n"),
-        "train_wall_time_s": round(wall, 1),
-        "machine": machine(),
-        "ultralytics": ultralytics.__version__,
         "dataset": {**DATASET, "train": args.train_images, "imgsz": 320},
         "test_metrics_fp32": metrics,
         "evaluated_with": "edgekit.eval.evaluate on the onnxruntime FP32 bundle, conf 0.001, iou 0.6",

@@ -26,8 +26,15 @@ from pathlib import Path
 from typing import Any, Dict, Tuple
 
 import torch
-from fixture_common import DATASET, ensure_dataset, machine
-from train_fixture import FIXTURES, cpu_bf16_autocast, offline_ultralytics, train_settings, write_arch_yaml
+from fixture_common import DATASET, ensure_dataset
+from train_fixture import (
+    FIXTURES,
+    card_run_fields,
+    cpu_bf16_autocast,
+    offline_ultralytics,
+    train_settings,
+    write_arch_yaml,
+)
 
 ARCHS = ("yolo11", "yolo26", "yolov8")
 SUFFIX = {"segment": "seg", "pose": "pose", "obb": "obb"}  # Ultralytics' yaml / weight suffixes
@@ -144,23 +151,10 @@ def main() -> int:
     shutil.copyfile(work / "run" / "weights" / "last.pt", dest)  # stripped by Ultralytics' final_eval
     test_ultralytics = ultralytics_test(dest, data_yaml, args.imgsz, work)
     ours = edgekit_test(dest, args.data, args.imgsz)
+    epochs_trained = int(getattr(trainer, "epoch", args.epochs - 1)) + 1
     card = {
-        "name": name,
+        **card_run_fields(args, name, yaml_name, command, epochs_trained, wall, ultralytics.__version__),
         "task": args.task,
-        "architecture": yaml_name,
-        "scale": {"depth": args.depth, "width": args.width, "max_channels": 1024},
-        "optimizer": {"name": args.optimizer, "lr0": args.lr0, "warmup_epochs": args.warmup_epochs},
-        "command": command,
-        "seed": args.seed,
-        "epochs": args.epochs,
-        "hours_budget": args.hours,
-        "epochs_trained": int(getattr(trainer, "epoch", args.epochs - 1)) + 1,
-        "imgsz": args.imgsz,
-        "batch": args.batch,
-        "autocast": "bfloat16" if args.bf16 else None,
-        "train_wall_time_s": round(wall, 1),
-        "machine": machine(),
-        "ultralytics": ultralytics.__version__,
         "dataset": {**DATASET, **sizes, "seed": args.seed, "imgsz": args.imgsz, "task": args.task},
         "val_metrics_ultralytics": val_metrics,
         "test_metrics_ultralytics": test_ultralytics,

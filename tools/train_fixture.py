@@ -219,9 +219,11 @@ def main() -> int:
     )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: Ultralytics' cpu_count-1)")
     parser.add_argument("--out", type=Path, default=FIXTURES)
+    parser.add_argument("--name", help="fixture name (default: the architecture's, e.g. yolo11-shapes)")
     args = parser.parse_args()
     command = " ".join([Path(sys.executable).name, *sys.argv])
     yaml_name, name = MODELS[args.arch]
+    name = args.name or name
     data_yaml = ensure_dataset(args.data, 0, {"train": args.train_images, "val": 500, "test": 500})
     work = Path(tempfile.mkdtemp(prefix="edgekit-train-"))
     ultralytics = offline_ultralytics(work)

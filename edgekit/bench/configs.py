@@ -13,8 +13,6 @@ from edgekit.errors import EdgekitError, InputFileError
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 DEFAULT_BACKENDS = ("onnxruntime", "openvino")
 DEFAULT_PRECISIONS = ("fp32", "bf16")
-#: CPU flags that give OpenVINO's CPU plugin native bf16 (AVX512_BF16 or AMX)
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 @dataclass
@@ -32,6 +30,8 @@ class Config:
 
 
 def host_supports_bf16(flags: Sequence[str]) -> bool:
+    from edgekit.devices.host import BF16_FLAGS
+
     return any(f in flags for f in BF16_FLAGS)
 
 

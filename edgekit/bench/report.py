@@ -39,7 +39,7 @@ def machine_info(threads: Optional[int]) -> Dict[str, Any]:
         "cores": host.cpu_cores,
         "logical_cpus": os.cpu_count(),
         "threads": threads if threads else "backend default",
-        "bf16": any(f in host.cpu_flags for f in ("avx512_bf16", "amx_bf16")),
+        "bf16": host.has_bf16,
         "cpu_flags": list(host.cpu_flags),
     }
 

@@ -55,6 +55,8 @@ _JETSON_MODELS: Tuple[Tuple[str, str], ...] = (
     ("jetson nano", "jetson-nano"),
 )
 _JETSON_SOCS: Tuple[Tuple[str, str], ...] = (("tegra210", "jetson-nano"), ("tegra264", "jetson-thor"))
+#: CPU flags that give OpenVINO's CPU plugin native bf16 arithmetic (AVX512_BF16 or AMX)
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 _TENSORRT_PACKAGES = ("tensorrt", "libnvinfer10", "libnvinfer8", "libnvinfer-bin")
 
 
@@ -109,6 +111,11 @@ class HostInfo:
             if any(soc in entry for entry in self.soc):
                 return name
         return None
+
+    @property
+    def has_bf16(self) -> bool:
+        """Native bf16 arithmetic (AVX512_BF16 or AMX): OpenVINO's bf16 hint pays off here."""
+        return any(f in self.cpu_flags for f in BF16_FLAGS)
 
     def cpu_profile(self) -> Optional[str]:
         """The profile of this machine's CPU (the ``cpu`` alias): Jetson CPUs are ``arm64``."""

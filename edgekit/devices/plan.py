@@ -5,6 +5,7 @@ Every refusal is an ``UnsupportedTargetError`` that names the flag and the profi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from edgekit.backends import BACKENDS, GRAPH_NMS, NAMES, ONNX_READERS
@@ -96,10 +97,20 @@ def resolve_plan(
     host: Optional[HostInfo] = None,
 ) -> ConversionPlan:
     """Resolve a target name (or alias) and the user's flags into a ``ConversionPlan``;
-    ``host`` only for the ``cpu`` alias (default: ``detect_host()``)."""
+    ``host`` only for the ``cpu`` alias (default: ``detect_host()``).
+
+    ``cpu`` without ``precision`` on a CPU with native bf16 plans bf16 (``host_bf16``): OpenVINO's
+    bf16 hint on the FP32 IR, the other backends FP32 beside it."""
+    if host is None and target.strip().lower() == CPU_ALIAS:
+        from edgekit.devices.host import detect_host
+
+        host = detect_host(probe_modules=False)
     profile, alias = resolve_target(target, host)
     prec = _precision(profile, precision)
+    auto_bf16 = host_bf16(profile, alias, precision, backend, host)
     backends = _backends(profile, prec, backend)
+    if auto_bf16:
+        prec = "bf16"  # the FP32 plan's backends, OpenVINO told to compute in bf16
     release = _jetpack(profile, jetpack)
     _check_dla(profile, release, dla_core, prec, dynamic)
     size = _imgsz(profile, imgsz)
@@ -113,6 +124,8 @@ def resolve_plan(
     int8 = prec == "int8"
     constraints = tuple(c for c in (profile.int8_for(b) for b in backends) if c is not None) if int8 else ()
     notes = _plan_notes(profile, alias, release, prec, backends, dla_core, dynamic)
+    if auto_bf16:
+        notes.insert(1, BF16_DEFAULT_NOTE)
     workspace = _workspace_mib(profile) if profile.is_jetson else None
     return ConversionPlan(
         target=profile.name,
@@ -139,6 +152,47 @@ def resolve_plan(
         convert_only=release is not None and release.python_tuple < MIN_RUNTIME_PYTHON,
         notes=tuple(notes),
     )
+
+
+BF16_DEFAULT_NOTE = (
+    "this CPU has native bf16 (AVX512_BF16 / AMX): OpenVINO computes in bf16 by default, checked "
+    "against PyTorch with the BF16 bounds (f32 where that check fails); onnxruntime stays FP32; "
+    "--precision fp32 for f32 everywhere"
+)
+
+
+def host_bf16(
+    profile: DeviceProfile,
+    alias: Optional[str],
+    precision: Optional[str],
+    backend: Optional[str],
+    host: Optional[HostInfo],
+) -> bool:
+    """``cpu`` with no ``--precision`` on a host with native bf16, where the backend runs it: bf16
+    is the fastest float precision there (OpenVINO 1.3-1.6x its f32 on the shapes fixtures,
+    docs/measurements/2026-12-07-cpu-speed.md) and keeps mAP50-95 within 0.1 points."""
+    if alias != CPU_ALIAS or precision is not None or host is None or not host.has_bf16:
+        return False
+    if "bf16" not in profile.precisions:
+        return False
+    support = profile.backend(str(backend).strip().lower()) if backend is not None else None
+    return backend is None or (support is not None and "bf16" in support.precisions)
+
+
+def without_bf16(plan: ConversionPlan, why: str) -> ConversionPlan:
+    """The ``cpu`` plan whose default bf16 failed its check (``why``): FP32 everywhere, said so."""
+    notes = tuple(n for n in plan.notes if n != BF16_DEFAULT_NOTE)
+    return replace(
+        plan,
+        precision="fp32",
+        backend_options=_backend_options(plan.backends, "fp32"),
+        notes=(*notes, f"bf16 (this CPU's default) failed its check, so OpenVINO computes in f32: {why}"),
+    )
+
+
+def is_default_bf16(plan: ConversionPlan) -> bool:
+    """The plan's bf16 was ``cpu``'s default, not asked for (``host_bf16``)."""
+    return plan.precision == "bf16" and BF16_DEFAULT_NOTE in plan.notes
 
 
 # ---- one check per flag -----------------------------------------------------------------

@@ -34,7 +34,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from edgekit.models.loader import load_checkpoint
 
     dest = tmp_path_factory.mktemp("bench") / "yolo11_tiny.edgekit"
-    options = ConvertOptions(target="cpu", imgsz=(64, 96), measure=False, verify=False)
+    options = ConvertOptions(target="cpu", imgsz=(64, 96), precision="fp32", measure=False, verify=False)
     return convert_loaded(load_checkpoint(GOLDEN), dest, options)
 
 

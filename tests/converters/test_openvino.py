@@ -12,7 +12,7 @@ import pytest
 from edgekit.bundle import read_bundle
 from edgekit.detector import Detector
 from edgekit.devices.host import detect_host
-from edgekit.errors import ManifestError
+from edgekit.errors import ManifestError, VerificationError
 from edgekit.models.loader import load_checkpoint
 from edgekit.reparam.samples import synthetic_images
 from edgekit.verify import FP16, cosine_similarity
@@ -144,3 +144,44 @@ def test_bf16_plan_writes_the_fp32_ir_runs_it_in_bf16_and_verifies_it_with_the_b
         assert (
             det.runtime.precision_hint == "bf16" if native else det.runtime.precision_hint in ("bf16", "f32")
         )
+
+
+def _strict_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BF16 checked with the FP32 bounds: real bf16 arithmetic then fails its check."""
+    import dataclasses
+
+    from edgekit.converters import verify_bundle
+    from edgekit.verify import FP32, bounds_for
+
+    strict = dataclasses.replace(FP32, precision="bf16")
+    monkeypatch.setattr(verify_bundle, "bounds_for", lambda p: strict if p == "bf16" else bounds_for(p))
+
+
+@pytest.mark.skipif(not detect_host().has_bf16, reason="this CPU has no native bf16 (AVX512_BF16 / AMX)")
+def test_cpu_defaults_to_bf16_and_falls_back_to_f32_where_its_check_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--target cpu`` without ``--precision`` on a bf16 CPU: OpenVINO bf16 (checked with the BF16
+    bounds) beside onnxruntime FP32; where bf16 fails its check, OpenVINO computes in f32 and the
+    manifest says why; an asked-for bf16 that fails is an error, as before."""
+    loaded = load_checkpoint(GOLDEN.parent / "fixtures" / "yolo11-shapes.pt")
+
+    def artifacts(bundle: Path) -> List:
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        return [(a["backend"], a["precision"]) for a in manifest["artifacts"]], manifest
+
+    arts, manifest = artifacts(convert_quietly(loaded, tmp_path / "auto.edgekit", "cpu", (160, 160)))
+    assert arts == [("openvino", "bf16"), ("onnxruntime", "fp32")]
+    assert verified(manifest)["openvino"]["bounds"] == "bf16"
+    assert any("native bf16" in note for note in manifest["target"]["notes"])
+
+    _strict_bf16(monkeypatch)
+    bundle = convert_quietly(loaded, tmp_path / "fallback.edgekit", "cpu", (160, 160))
+    arts, manifest = artifacts(bundle)
+    assert arts == [("openvino", "fp32"), ("onnxruntime", "fp32")]
+    assert manifest["target"]["precision"] == "fp32" and verified(manifest)["openvino"]["bounds"] == "fp32"
+    assert "bf16 (this CPU's default) failed its check" in manifest["target"]["notes"][-1]
+    with Detector(bundle, backend="openvino") as det:
+        assert det.runtime.precision_hint == "f32"
+    with pytest.raises(VerificationError, match="openvino bf16"):
+        convert_quietly(loaded, tmp_path / "asked.edgekit", "cpu", (160, 160), precision="bf16")

@@ -9,6 +9,7 @@ from typing import Any, Dict, Tuple
 import pytest
 
 from edgekit.devices import ConversionPlan, HostInfo, profiles, resolve_plan
+from edgekit.devices.plan import is_default_bf16, without_bf16
 from edgekit.errors import UnsupportedTargetError
 
 REFUSALS: Tuple[Tuple[str, Dict[str, Any], Tuple[str, ...]], ...] = (
@@ -131,6 +132,33 @@ def test_cpu_alias_uses_the_given_host() -> None:
     old = dataclasses.replace(host, cpu_flags=("lm", "sse4_2"))
     with pytest.raises(UnsupportedTargetError, match=r"'cpu' means this machine's CPU .* without AVX2"):
         resolve_plan("cpu", host=old)
+
+
+def test_cpu_alias_defaults_to_bf16_where_the_cpu_has_it() -> None:
+    """``cpu`` on a CPU with native bf16: OpenVINO's bf16 hint, onnxruntime FP32 beside it; asked
+    precisions, a backend without bf16 and a CPU without it keep FP32."""
+    host = HostInfo(
+        arch="x86_64", cpu_model="test", cpu_cores=2, cpu_flags=("avx2", "avx512_bf16", "avx512_vnni"),
+        memory_gb=None, device_model=None, soc=(), l4t=None, jetpack=None, jetpack_line=None,
+        os_name=None, python="3.8.0", tensorrt=None,
+    )  # fmt: skip
+    plan = resolve_plan("cpu", host=host)
+    assert plan.precision == "bf16" and plan.backends == ("openvino", "onnxruntime")
+    assert plan.options_for("openvino") == {"INFERENCE_PRECISION_HINT": "bf16"}
+    assert is_default_bf16(plan) and any("native bf16" in note for note in plan.notes)
+    assert resolve_plan("cpu", host=host, backend="openvino").precision == "bf16"
+    assert resolve_plan("cpu", host=host, precision="fp32").precision == "fp32"
+    assert resolve_plan("cpu", host=host, precision="int8").precision == "int8"
+    assert resolve_plan("cpu", host=host, backend="onnxruntime").precision == "fp32"
+    assert resolve_plan("x86-vnni").precision == "fp32"  # a named target: the host is not asked
+    assert not is_default_bf16(resolve_plan("x86-vnni", precision="bf16"))
+    no_bf16 = dataclasses.replace(host, cpu_flags=("avx2", "avx512_vnni"))
+    assert resolve_plan("cpu", host=no_bf16).precision == "fp32"
+
+    fallback = without_bf16(plan, "openvino bf16 (model.xml): scores differ")
+    assert fallback.precision == "fp32" and not is_default_bf16(fallback)
+    assert fallback.options_for("openvino") == {"INFERENCE_PRECISION_HINT": "f32"}
+    assert "failed its check" in fallback.notes[-1] and "scores differ" in fallback.notes[-1]
 
 
 def test_cpu_alias_on_this_machine() -> None:

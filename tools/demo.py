@@ -94,7 +94,11 @@ def main() -> int:
     )
     bundles = [
         convert(
-            args.checkpoint, target=args.target, imgsz=args.imgsz, output=args.out / "float.edgekit", log=print
+            args.checkpoint,
+            target=args.target,
+            imgsz=args.imgsz,
+            output=args.out / "float.edgekit",
+            log=print,
         )
     ]
     if not args.no_int8:  # calibrated on the generated train split, scored on its test split

@@ -47,7 +47,9 @@ def build(weights: Path, imgsz: int, folder: Path) -> Dict[str, Any]:
         DecodedHead._expectation = form
         try:
             out = folder / f"{name.split()[0]}.edgekit"
-            path = convert(weights, target="cpu", imgsz=imgsz, output=out, host_io=False, measure=False)
+            path = convert(
+                weights, target="cpu", precision="fp32", imgsz=imgsz, output=out, host_io=False, measure=False
+            )
             bundles[name] = read_bundle(path)
         finally:
             DecodedHead._expectation = edgekit_form

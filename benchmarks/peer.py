@@ -201,6 +201,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     bundle = convert(
         weights,
         target="cpu",
+        precision="fp32",  # true f32; the bf16 system below is the same IR with the bf16 hint
         imgsz=args.imgsz,
         output=work / "edgekit.edgekit",
         measure=False,

@@ -85,7 +85,15 @@ def edgekit_test(weights: Path, data: Path, imgsz: int) -> Dict[str, Any]:
     from edgekit.eval.validate import validate
 
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = convert(weights, target="cpu", imgsz=imgsz, output=Path(tmp) / "b.edgekit", measure=False)
+        bundle = convert(
+            weights,
+            target="cpu",
+            backend="onnxruntime",
+            precision="fp32",
+            imgsz=imgsz,
+            output=Path(tmp) / "b.edgekit",
+            measure=False,
+        )
         result, facts = validate(
             bundle, data / "annotations" / "test.json", split="test", images=data / "images" / "test"
         )

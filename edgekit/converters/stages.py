@@ -34,7 +34,8 @@ from edgekit.converters.onnx_export import (
 from edgekit.converters.options import ConvertOptions
 from edgekit.converters.verify_bundle import verify_bundle
 from edgekit.devices import ConversionPlan
-from edgekit.devices.plan import is_default_bf16, without_bf16
+from edgekit.devices.cpu_default import is_default_bf16
+from edgekit.devices.plan import without_bf16
 from edgekit.errors import VerificationError
 
 Log = Callable[[str], None]

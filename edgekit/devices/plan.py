@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Un
 from edgekit.backends import BACKENDS, GRAPH_NMS, NAMES, ONNX_READERS
 from edgekit.devices.catalog import CPU_ALIAS, resolve_target
 from edgekit.devices.conversion_plan import PLAN_SCHEMA, ConversionPlan
+from edgekit.devices.cpu_default import BF16_DEFAULT_NOTE, host_bf16, is_default_bf16
 from edgekit.devices.profiles import (
     DeviceProfile,
     JetPackRelease,
@@ -21,7 +22,7 @@ from edgekit.vocab import CALIB_IMAGES, PRECISIONS
 if TYPE_CHECKING:
     from edgekit.devices.host import HostInfo
 
-__all__ = ["PLAN_SCHEMA", "ConversionPlan", "resolve_plan"]
+__all__ = ["PLAN_SCHEMA", "ConversionPlan", "is_default_bf16", "resolve_plan", "without_bf16"]
 
 DEFAULT_OPSET = 17  # widely tested by every runtime edgekit targets; capped by the device
 MIN_OPSET = 11
@@ -96,21 +97,10 @@ def resolve_plan(
     dynamic: bool = False,
     host: Optional[HostInfo] = None,
 ) -> ConversionPlan:
-    """Resolve a target name (or alias) and the user's flags into a ``ConversionPlan``;
-    ``host`` only for the ``cpu`` alias (default: ``detect_host()``).
-
-    ``cpu`` without ``precision`` on a CPU with native bf16 plans bf16 (``host_bf16``): OpenVINO's
-    bf16 hint on the FP32 IR, the other backends FP32 beside it."""
-    if host is None and target.strip().lower() == CPU_ALIAS:
-        from edgekit.devices.host import detect_host
-
-        host = detect_host(probe_modules=False)
-    profile, alias = resolve_target(target, host)
-    prec = _precision(profile, precision)
-    auto_bf16 = host_bf16(profile, alias, precision, backend, host)
-    backends = _backends(profile, prec, backend)
-    if auto_bf16:
-        prec = "bf16"  # the FP32 plan's backends, OpenVINO told to compute in bf16
+    """Resolve a target name (or alias) and the user's flags into a ``ConversionPlan``; ``host``
+    only for the ``cpu`` alias (default: ``detect_host()``), which plans bf16 where the CPU has it
+    natively and no precision is asked (``host_bf16``: OpenVINO's hint, the other backends FP32)."""
+    profile, alias, prec, backends, auto_bf16 = _target_precision(target, precision, backend, host)
     release = _jetpack(profile, jetpack)
     _check_dla(profile, release, dla_core, prec, dynamic)
     size = _imgsz(profile, imgsz)
@@ -154,29 +144,20 @@ def resolve_plan(
     )
 
 
-BF16_DEFAULT_NOTE = (
-    "this CPU has native bf16 (AVX512_BF16 / AMX): OpenVINO computes in bf16 by default, checked "
-    "against PyTorch with the BF16 bounds (f32 where that check fails); onnxruntime stays FP32; "
-    "--precision fp32 for f32 everywhere"
-)
+def _target_precision(
+    target: str, precision: Optional[str], backend: Optional[str], host: Optional[HostInfo]
+) -> Tuple[DeviceProfile, Optional[str], str, Tuple[str, ...], bool]:
+    """(profile, alias used, precision, backends, whether bf16 is ``cpu``'s default here)."""
+    if host is None and target.strip().lower() == CPU_ALIAS:
+        from edgekit.devices.host import detect_host
 
-
-def host_bf16(
-    profile: DeviceProfile,
-    alias: Optional[str],
-    precision: Optional[str],
-    backend: Optional[str],
-    host: Optional[HostInfo],
-) -> bool:
-    """``cpu`` with no ``--precision`` on a host with native bf16, where the backend runs it: bf16
-    is the fastest float precision there (OpenVINO 1.3-1.6x its f32 on the shapes fixtures,
-    docs/measurements/2026-12-07-cpu-speed.md) and keeps mAP50-95 within 0.1 points."""
-    if alias != CPU_ALIAS or precision is not None or host is None or not host.has_bf16:
-        return False
-    if "bf16" not in profile.precisions:
-        return False
-    support = profile.backend(str(backend).strip().lower()) if backend is not None else None
-    return backend is None or (support is not None and "bf16" in support.precisions)
+        host = detect_host(probe_modules=False)
+    profile, alias = resolve_target(target, host)
+    prec = _precision(profile, precision)
+    backends = _backends(profile, prec, backend)
+    auto_bf16 = host_bf16(profile, alias, precision, backend, host)
+    # the FP32 plan's backends, OpenVINO told to compute in bf16
+    return profile, alias, "bf16" if auto_bf16 else prec, backends, auto_bf16
 
 
 def without_bf16(plan: ConversionPlan, why: str) -> ConversionPlan:
@@ -188,11 +169,6 @@ def without_bf16(plan: ConversionPlan, why: str) -> ConversionPlan:
         backend_options=_backend_options(plan.backends, "fp32"),
         notes=(*notes, f"bf16 (this CPU's default) failed its check, so OpenVINO computes in f32: {why}"),
     )
-
-
-def is_default_bf16(plan: ConversionPlan) -> bool:
-    """The plan's bf16 was ``cpu``'s default, not asked for (``host_bf16``)."""
-    return plan.precision == "bf16" and BF16_DEFAULT_NOTE in plan.notes
 
 
 # ---- one check per flag -----------------------------------------------------------------

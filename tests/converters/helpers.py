@@ -36,7 +36,12 @@ def verified(manifest: Dict[str, Any], backends: Optional[Sequence[str]] = None)
         if det.get("tied"):  # a score plateau: compared by sorted scores (edgekit.verify.detections)
             assert det["ok"] and det["score_levels_worst"] <= 1.0 and det["reference"] > 0, (backend, det)
             continue
-        assert det["ok"] and det["required"] > 0 and det["found"] == det["required"], (backend, det)
+        assert det["ok"] and det["required"] > 0, (backend, det)
+        if fig["bounds"] == "fp32":  # float rounding alone: every detection found
+            assert det["found"] == det["required"], (backend, det)
+        else:  # reduced precision (bf16 on the cpu target of a bf16 CPU): its recorded match rate
+            rate = manifest["verification"]["bounds"][fig["bounds"]]["min_match_rate"]
+            assert det["found"] >= rate * det["required"], (backend, det, rate)
     return figures
 
 

@@ -69,6 +69,8 @@ VARIANTS = {
     "int8-val": "INT8 --val",
     "int8": "INT8",
     "int8-naive": "naive",
+    "int8-minmax": "minmax",  # without --val, both backends calibrated by min/max ranges
+    "int8-percentile": "percentile",  # ... by percentile ranges (the defaults: ORT percentile, OV minmax)
 }
 
 
@@ -86,6 +88,8 @@ def convert_variant(
         options.update(val=data_yaml, val_split="val")
     if variant == "int8-naive":  # the head quantized too, and no fallback: what a careless export does
         options.update(quantize_head=True, int8_fallback=False)
+    if variant in ("int8-minmax", "int8-percentile"):
+        options.update(calib_method=variant.split("-")[1])
     options.setdefault("target", "cpu")
     return convert(checkpoint, log=lambda line: print("   ", line), **options)
 

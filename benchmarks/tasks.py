@@ -88,14 +88,16 @@ def whole_frame(
         return out
 
     MaskDecoder.crops = timed_crops  # type: ignore[method-assign]
-    with Detector(bundle, backend=backend, threads=2, conf=conf, max_det=n) as det:
-        kept = len(det(frame))
-        schedule = Schedule(blocks=blocks, per_block=3, warmup=1)
-        mask_ms.clear()
-        (runs,) = alternating([staged_ms(lambda: det(frame), lambda: dict(det.timings))], schedule)
-        stages = {k: statistics.median(v) for k, v in by_stage(runs).items()}
-        backend = det.backend
-    MaskDecoder.crops = crops  # type: ignore[method-assign]
+    try:
+        with Detector(bundle, backend=backend, threads=2, conf=conf, max_det=n) as det:
+            kept = len(det(frame))
+            schedule = Schedule(blocks=blocks, per_block=3, warmup=1)
+            mask_ms.clear()
+            (runs,) = alternating([staged_ms(lambda: det(frame), lambda: dict(det.timings))], schedule)
+            stages = {k: statistics.median(v) for k, v in by_stage(runs).items()}
+            backend = det.backend
+    finally:
+        MaskDecoder.crops = crops  # type: ignore[method-assign]
     stages["masks"] = statistics.median(mask_ms) if mask_ms else 0.0  # every run, warm-ups included
     what = "shapes scene" if scene else "noise"
     print(f"{bundle} ({backend}), {kept} detections kept (conf {conf}) on a {hw[1]}x{hw[0]} {what} frame")

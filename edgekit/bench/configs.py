@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from edgekit.backends import BACKENDS
 from edgekit.bundle import Bundle, read_bundle
+from edgekit.devices.host import native_bf16
 from edgekit.errors import EdgekitError, InputFileError
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -27,12 +28,6 @@ class Config:
     @property
     def name(self) -> str:
         return f"{self.backend} {self.precision}"
-
-
-def host_supports_bf16(flags: Sequence[str]) -> bool:
-    from edgekit.devices.host import BF16_FLAGS
-
-    return any(f in flags for f in BF16_FLAGS)
 
 
 def is_checkpoint(source: Path) -> bool:
@@ -84,7 +79,7 @@ def _config(
     hints = BACKENDS.get(backend).precision_hints
     float_ir = bool({"fp32", "bf16"} & set(arts))
     if precision in hints and float_ir:
-        if precision == "bf16" and not host_supports_bf16(cpu_flags):
+        if precision == "bf16" and not native_bf16(cpu_flags):
             return None, f"{backend} bf16: skipped (this CPU has no avx512_bf16 / amx_bf16)"
         return Config(backend, precision, path, {"precision": precision}), ""
     if precision in arts:

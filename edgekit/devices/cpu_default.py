@@ -36,8 +36,10 @@ def host_bf16(
         return False
     if "bf16" not in profile.precisions:
         return False
-    support = profile.backend(str(backend).strip().lower()) if backend is not None else None
-    return backend is None or (support is not None and "bf16" in support.precisions)
+    if backend is None:
+        return True
+    support = profile.backend(str(backend).strip().lower())
+    return support is not None and "bf16" in support.precisions
 
 
 def is_default_bf16(plan: ConversionPlan) -> bool:

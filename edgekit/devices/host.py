@@ -15,7 +15,7 @@ import os
 import platform
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from edgekit.devices.jetpack import jetpack_for_l4t
 
@@ -57,6 +57,13 @@ _JETSON_MODELS: Tuple[Tuple[str, str], ...] = (
 _JETSON_SOCS: Tuple[Tuple[str, str], ...] = (("tegra210", "jetson-nano"), ("tegra264", "jetson-thor"))
 #: CPU flags that give OpenVINO's CPU plugin native bf16 arithmetic (AVX512_BF16 or AMX)
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def native_bf16(cpu_flags: Sequence[str]) -> bool:
+    """CPU flags with native bf16 arithmetic (AVX512_BF16 or AMX): OpenVINO's bf16 hint pays off."""
+    return any(f in cpu_flags for f in BF16_FLAGS)
+
+
 _TENSORRT_PACKAGES = ("tensorrt", "libnvinfer10", "libnvinfer8", "libnvinfer-bin")
 
 
@@ -114,8 +121,8 @@ class HostInfo:
 
     @property
     def has_bf16(self) -> bool:
-        """Native bf16 arithmetic (AVX512_BF16 or AMX): OpenVINO's bf16 hint pays off here."""
-        return any(f in self.cpu_flags for f in BF16_FLAGS)
+        """Native bf16 arithmetic (``native_bf16``)."""
+        return native_bf16(self.cpu_flags)
 
     def cpu_profile(self) -> Optional[str]:
         """The profile of this machine's CPU (the ``cpu`` alias): Jetson CPUs are ``arm64``."""

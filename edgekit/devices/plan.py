@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Un
 from edgekit.backends import BACKENDS, GRAPH_NMS, NAMES, ONNX_READERS
 from edgekit.devices.catalog import CPU_ALIAS, resolve_target
 from edgekit.devices.conversion_plan import PLAN_SCHEMA, ConversionPlan
-from edgekit.devices.cpu_default import BF16_DEFAULT_NOTE, host_bf16, is_default_bf16
+from edgekit.devices.cpu_default import BF16_DEFAULT_NOTE, host_bf16
 from edgekit.devices.profiles import (
     DeviceProfile,
     JetPackRelease,
@@ -22,7 +22,7 @@ from edgekit.vocab import CALIB_IMAGES, PRECISIONS
 if TYPE_CHECKING:
     from edgekit.devices.host import HostInfo
 
-__all__ = ["PLAN_SCHEMA", "ConversionPlan", "is_default_bf16", "resolve_plan", "without_bf16"]
+__all__ = ["PLAN_SCHEMA", "ConversionPlan", "resolve_plan", "without_bf16"]
 
 DEFAULT_OPSET = 17  # widely tested by every runtime edgekit targets; capped by the device
 MIN_OPSET = 11

@@ -9,7 +9,8 @@ from typing import Any, Dict, Tuple
 import pytest
 
 from edgekit.devices import ConversionPlan, HostInfo, profiles, resolve_plan
-from edgekit.devices.plan import is_default_bf16, without_bf16
+from edgekit.devices.cpu_default import is_default_bf16
+from edgekit.devices.plan import without_bf16
 from edgekit.errors import UnsupportedTargetError
 
 REFUSALS: Tuple[Tuple[str, Dict[str, Any], Tuple[str, ...]], ...] = (

@@ -2,7 +2,7 @@
 
     .venv-fixtures/bin/python benchmarks/peer.py [--weights PT | --yolo11n] [--imgsz 320] [--runs 30]
                                                  [--val-images 50] [--head one2one|one2many]
-                                                 [--int8 300]
+                                                 [--int8 300] [--val-parity 300]
 
 Needs the real ``ultralytics`` (``.venv-fixtures``); its torchvision ops come from
 ``/work/shared/tools/torchvision_cpu_shim.py`` (NMS = OpenCV's compiled NMS, not torchvision's), so
@@ -15,6 +15,9 @@ evaluation module at conf 0.001 / iou 0.6. Untrained weights give mAP ~0: meanin
 OpenVINO INT8 export (NNCF, its own recipe) and edgekit's INT8 bundle (OpenVINO and onnxruntime);
 with ``--val-images`` the last lines compare edgekit's fastest system whose mAP50-95 is within 0.2
 points of its own FP32 with Ultralytics' fastest export (whatever its mAP).
+``--val-parity N``: on N generated images, Ultralytics' own ``val`` (its evaluator, ``rect=True`` and
+``rect=False``) against ``edgekit val --protocol ultralytics`` of one2many bundles at the matching
+inputs (``benchmarks/peer_val.py``, whose docstring says how).
 """
 
 from __future__ import annotations
@@ -172,6 +175,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         "Ultralytics' own export and val run one2many + NMS",
     )
     parser.add_argument("--int8", type=int, default=0, metavar="N", help="add INT8 on N calibration images")
+    parser.add_argument(
+        "--val-parity", type=int, default=0, metavar="N", help="yolo val vs edgekit val on N images"
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="edgekit-peer-"))
     import_ultralytics(work / "yolo-config")
@@ -266,6 +272,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(line)
     if maps:
         fastest_within(med, maps)
+    if args.val_parity:
+        from peer_val import parity, val_set
+
+        parity(weights, val_set(work, args.val_parity, args.imgsz), args.imgsz, work)
     untrained = args.yolo11n or weights.name == GOLDEN.name
     print(
         ("(weights are untrained: mAP is meaningless; " if untrained else "(")

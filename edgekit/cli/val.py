@@ -31,6 +31,13 @@ from edgekit.vocab import EVAL_PROTOCOLS
     help="Decoding for scoring: coco (best class per anchor, NMS IoU 0.6, OBB by polygon IoU) or "
     "ultralytics (as yolo val: multi-label, NMS IoU 0.7, OBB matched by probiou).",
 )
+@click.option(
+    "--imgsz",
+    type=click.IntRange(min=1),
+    help="Scale each image's long side to this, then pad it into the model's input without scaling "
+    "(as yolo val imgsz=N's rectangular batches, for a bundle converted at their shape). "
+    "Default: images scaled to fill the input.",
+)
 def val(
     bundle: str,
     dataset: Optional[Path],
@@ -42,6 +49,7 @@ def val(
     save_json: Optional[Path],
     as_json: bool,
     protocol: str,
+    imgsz: Optional[int],
 ) -> None:
     """Evaluate BUNDLE on DATASET (or --data): mAP50-95, mAP50, AP small/medium/large, per-class AP."""
     from edgekit.eval.validate import validate
@@ -52,7 +60,7 @@ def val(
     if data is None:
         raise click.UsageError("no dataset: edgekit val BUNDLE data.yaml (or a COCO json with --images)")
 
-    result, facts = validate(bundle, data, split, images, backend, threads, save_json, protocol)
+    result, facts = validate(bundle, data, split, images, backend, threads, save_json, protocol, imgsz)
     if as_json:
         click.echo(json.dumps({**facts, **result.to_dict()}, indent=2))
         return
@@ -63,3 +71,5 @@ def val(
         f"{', multi-label' if facts['multi_label'] else ''}"
         f"{', OBB matched by ' + facts['obb_overlap'] if 'obb_overlap' in facts else ''})"
     )
+    if "input" in facts:
+        click.echo(facts["input"])

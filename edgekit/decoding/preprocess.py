@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -64,12 +65,30 @@ def is_pixel_shift(q: Optional[Quantization], dtype: np.dtype, pixel_scale: floa
     return (dtype == np.int8 and q.zero_point == -128) or (dtype == np.uint8 and q.zero_point == 0)
 
 
-class Preprocessor:
-    """Reusable preprocessing for one input spec; keeps its canvas and input buffers between calls."""
+def fit_size(w: int, h: int, fit: int, height: int, width: int) -> Tuple[int, int]:
+    """(width, height) of a ``w`` x ``h`` image under Ultralytics' validation rule: its long side
+    resized to ``fit`` (``BaseDataset.load_image``: ceil, capped at ``fit``), then letterboxed into
+    ``width`` x ``height`` without scaling up (``LetterBox(scaleup=False)``: smaller only if it
+    does not fit). Done as one resize here (two there, when the canvas is smaller than ``fit``)."""
+    r = fit / max(h, w)
+    if r != 1:
+        w, h = min(math.ceil(w * r), fit), min(math.ceil(h * r), fit)
+    gain = min(height / h, width / w, 1.0)
+    return max(1, int(round(w * gain))), max(1, int(round(h * gain)))
 
-    def __init__(self, spec: Preprocess, inp: InputSpec) -> None:
+
+class Preprocessor:
+    """Reusable preprocessing for one input spec; keeps its canvas and input buffers between calls.
+
+    ``fit`` (letterbox only): scale each image so its long side is ``fit`` pixels, then pad it into
+    the input without scaling (``fit_size``): how ``yolo val imgsz=fit`` feeds its rectangular
+    batches, for an input larger than ``fit``. ``None`` (default): the image fills the input.
+    """
+
+    def __init__(self, spec: Preprocess, inp: InputSpec, fit: Optional[int] = None) -> None:
         self.spec = spec
         self.inp = inp
+        self.fit = fit
         self.height, self.width = inp.height, inp.width
         self._cv2 = try_cv2()
         self._canvas = np.full((self.height, self.width, 3), spec.pad_value, dtype=np.uint8)  # pad only
@@ -155,8 +174,11 @@ class Preprocessor:
         if self.spec.resize == "stretch":
             new_w, new_h, top, left = self.width, self.height, 0, 0
         else:
-            gain = min(self.height / h, self.width / w)
-            new_w, new_h = max(1, int(round(w * gain))), max(1, int(round(h * gain)))
+            if self.fit:
+                new_w, new_h = fit_size(w, h, self.fit, self.height, self.width)
+            else:
+                gain = min(self.height / h, self.width / w)
+                new_w, new_h = max(1, int(round(w * gain))), max(1, int(round(h * gain)))
             top = int(round((self.height - new_h) / 2 - 0.1))
             left = int(round((self.width - new_w) / 2 - 0.1))
             key = (new_w, new_h, top, left)

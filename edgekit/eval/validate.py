@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 from edgekit.errors import InputFileError
 from edgekit.eval.coco import ImageDetections, coco_results, evaluate_task, load_gt
@@ -35,6 +38,45 @@ PROTOCOLS: Dict[str, Protocol] = {  # one per name of ``edgekit.vocab.EVAL_PROTO
     "ultralytics": Protocol(conf=0.001, iou=0.7, max_det=300, multi_label=True, obb_overlap="probiou"),
 }
 EVAL_CONF, EVAL_IOU, EVAL_MAX_DET = (PROTOCOLS["coco"].conf, PROTOCOLS["coco"].iou, PROTOCOLS["coco"].max_det)
+
+
+def rect_canvases(
+    sizes: Sequence[Tuple[int, int]], imgsz: int, stride: int = 32, batch: int = 16, pad: float = 0.5
+) -> List[Tuple[int, int]]:
+    """The (height, width) input each image of ``sizes`` ((height, width), dataset order) is padded into
+    by ``yolo val imgsz=...``'s rectangular batches (``rect=True``, its default for a PyTorch model):
+    ``BaseDataset.set_rectangle`` sorts the images by aspect ratio, cuts batches of ``batch`` and shapes
+    each for its extreme ratios, rounded up to ``stride`` after ``pad`` strides more."""
+    ar = np.array([h / w for h, w in sizes], dtype=np.float64)
+    order = ar.argsort()
+    canvases: List[Tuple[int, int]] = [(0, 0)] * len(sizes)
+    for start in range(0, len(sizes), batch):
+        members = order[start : start + batch]
+        lo, hi = ar[members].min(), ar[members].max()
+        shape = (hi, 1.0) if hi < 1 else (1.0, 1 / lo) if lo > 1 else (1.0, 1.0)
+        h, w = (int(np.ceil(v * imgsz / stride + pad)) * stride for v in shape)
+        for i in members:
+            canvases[i] = (h, w)
+    return canvases
+
+
+def input_note(gt: dict, input_hw: Tuple[int, int], fit: Optional[int]) -> str:
+    """How this run's input compares with ``yolo val``'s (square ``imgsz`` with ``rect=False``;
+    rectangular batches with its default ``rect=True``), for the ultralytics protocol's report.
+    Sizes are written width x height, as ``edgekit convert --imgsz`` takes them."""
+    size = fit or max(input_hw)
+    canvases = rect_canvases([(img["height"], img["width"]) for img in gt["images"]], size)
+    same = sum(c == tuple(input_hw) for c in canvases)
+    common = max(set(canvases), key=canvases.count)
+    ours, theirs = f"{input_hw[1]}x{input_hw[0]}", f"{common[1]}x{common[0]}"
+    if fit and same == len(canvases):
+        return f"input as yolo val imgsz={size} (rect=True): long side {size}, padded into {ours}"
+    rule = f"long side {size}, padded into {ours}" if fit else f"scaled to fill {ours}"
+    return (
+        f"input {rule}; yolo val imgsz={size} pads {len(canvases) - same} of {len(canvases)} images "
+        f"into other shapes (most into {theirs}; rect=False: {size}x{size}). For its default "
+        f"(rect=True): convert with --imgsz {theirs} and val with --imgsz {size}"
+    )
 
 
 def detect_rows(det: Any, gt: dict, folder: Path, images: List[dict], p: Protocol) -> List[Dict[str, Any]]:
@@ -95,6 +137,19 @@ def load_labelled_set(
     raise InputFileError(data, "expected a YOLO data.yaml or a COCO json")
 
 
+@contextmanager
+def fitted(det: Any, imgsz: Optional[int]) -> Iterator[None]:
+    """``det`` scaling each image's long side to ``imgsz`` inside its input, while in the block."""
+    if not imgsz:
+        yield
+        return
+    fit, det.preprocess.fit = det.preprocess.fit, imgsz
+    try:
+        yield
+    finally:
+        det.preprocess.fit = fit
+
+
 def validate(
     bundle: Any,
     data: PathLike,
@@ -104,10 +159,14 @@ def validate(
     threads: Optional[int] = None,
     save_json: Optional[PathLike] = None,
     protocol: str = "coco",
+    imgsz: Optional[int] = None,
 ) -> Tuple[EvalResult, Dict[str, Any]]:
     """mAP of ``bundle`` on ``data`` decoded by ``protocol`` (``PROTOCOLS``); returns the result and
-    run facts (images, ms per image, the decoding, the task). A segment / pose / OBB bundle (its
-    manifest's ``decoder.task``) is scored on boxes and on the task's metric (``task_result``)."""
+    run facts (images, ms per image, the decoding, the task, and for the ultralytics protocol how
+    the input compares with ``yolo val``'s). A segment / pose / OBB bundle (its manifest's
+    ``decoder.task``) is scored on boxes and on the task's metric (``task_result``). ``imgsz``: each
+    image's long side scaled to it, then padded into the model's input (``Preprocessor``'s ``fit``),
+    as ``yolo val imgsz=...``; default: images scaled to fill the input."""
     from edgekit.detector import Detector
 
     if protocol not in PROTOCOLS:
@@ -116,9 +175,10 @@ def validate(
     det = bundle if isinstance(bundle, Detector) else Detector(bundle, backend=backend, threads=threads)
     task = det.manifest.decoder.task
     gt, folder = load_labelled_set(data, split, images, task)
-    started = time.perf_counter()
-    rows = detect_rows(det, gt, folder, gt["images"], p)
-    seconds = time.perf_counter() - started
+    with fitted(det, imgsz):
+        started = time.perf_counter()
+        rows = detect_rows(det, gt, folder, gt["images"], p)
+        seconds = time.perf_counter() - started
     result = evaluate_task(gt, rows, task, obb_overlap=p.obb_overlap)
     if save_json:
         Path(save_json).write_text(json.dumps(rows))
@@ -132,5 +192,8 @@ def validate(
         "iou": p.iou,
         "multi_label": p.multi_label,
         **({"obb_overlap": p.obb_overlap} if task == "obb" else {}),
+        **({"imgsz": imgsz} if imgsz else {}),
     }
+    if protocol == "ultralytics":
+        facts["input"] = input_note(gt, (det.preprocess.height, det.preprocess.width), imgsz)
     return result, facts

@@ -137,3 +137,31 @@ def test_opencv_and_numpy_conversions_agree(color: str) -> None:
     b, geo_b = without(image)
     np.testing.assert_array_equal(a, b)
     assert (geo_a.pad_y, geo_b.pad_y) == (8.0, 8.0)
+
+
+# (original h, w), fit, canvas (h, w) -> resized (w, h), top, left: printed by ultralytics 8.4.190's
+# BaseDataset.load_image rule (long side to imgsz, ceil) + LetterBox(scaleup=False) with that rect_shape
+ULTRALYTICS_VAL_LETTERBOX = [
+    ((320, 320), 320, (352, 352), (320, 320), 16, 16),
+    ((479, 641), 320, (256, 352), (320, 240), 8, 16),
+    ((720, 1280), 640, (384, 672), (640, 360), 12, 16),
+    ((100, 50), 320, (352, 352), (160, 320), 16, 96),
+    ((600, 800), 640, (320, 320), (320, 240), 40, 0),
+]
+
+
+@pytest.mark.parametrize("shape, fit, canvas, resized, top, left", ULTRALYTICS_VAL_LETTERBOX)
+def test_fit_places_images_as_ultralytics_val(shape, fit, canvas, resized, top, left) -> None:
+    pre = Preprocessor(Preprocess(), InputSpec("images", *canvas), fit=fit)
+    x, geo = pre(np.full((*shape, 3), 200, np.uint8))
+    w, h = resized
+    assert (geo.pad_x, geo.pad_y) == (left, top)
+    assert geo.gain_x == pytest.approx(w / shape[1]) and geo.gain_y == pytest.approx(h / shape[0])
+    region = x[0, :, top : top + h, left : left + w]
+    assert region.min() == pytest.approx(200 / 255)  # the image, unscaled beyond fit, inside the pad
+    assert np.isclose(x[0], 200 / 255).all(axis=0).sum() == w * h  # and nowhere else
+
+
+def test_without_fit_the_image_fills_the_input() -> None:
+    _, geo = Preprocessor(Preprocess(), InputSpec("images", 352, 352))(np.zeros((320, 320, 3), np.uint8))
+    assert geo.gain_x == pytest.approx(1.1) and geo.pad_x == 0

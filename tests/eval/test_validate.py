@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.eval.validate import validate
+from edgekit.detector import Detector
+from edgekit.eval.validate import rect_canvases, validate
 
 from ..cli.helpers import run_cli
 from ..conftest import need
@@ -89,3 +90,36 @@ def test_cli_val(bundle: Path, tmp_path: Path) -> None:
     ]:
         proc = run_cli("val", str(bundle), *args)
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_imgsz_scales_the_long_side_then_pads(bundle: Path, tmp_path: Path) -> None:
+    data = labelled_set(tmp_path / "ok", BOXES[[0, 2]], [0, 0])
+    full, _ = validate(bundle, data)
+    same, facts = validate(bundle, data, imgsz=128)  # 64x128 images: the long side is the input's
+    assert same.map50_95 == pytest.approx(full.map50_95) and facts["imgsz"] == 128
+    det = Detector(bundle)
+    half, _ = validate(det, data, imgsz=64)  # 32x64 in the middle: the fixed boxes land elsewhere
+    assert half.map50_95 < 0.5 * full.map50_95 and det.preprocess.fit is None  # restored
+    proc = run_cli("val", str(bundle), str(data), "--protocol", "ultralytics", "--imgsz", "128")
+    assert proc.returncode == 0, proc.stderr
+    # yolo val imgsz=128 pads 64x128 images into 96x160 (half a stride more, rounded up to 32)
+    assert "pads 3 of 3 images into other shapes (most into 160x96" in proc.stdout
+    assert "convert with --imgsz 160x96 and val with --imgsz 128" in proc.stdout
+
+
+# (height, width) of 37 images in dataset order -> the input ``yolo val imgsz=320`` pads each into:
+# printed by ultralytics 8.4.190's BaseDataset.set_rectangle (batch 16, stride 32, pad 0.5)
+RECT_SIZES = [(360, 640), (480, 640), (640, 480), (320, 320), (640, 480), (360, 640), (360, 640),
+              (427, 640), (480, 640), (480, 640), (320, 320), (720, 1280), (427, 640), (500, 375),
+              (320, 320), (640, 480), (640, 640), (640, 640), (480, 640), (640, 480), (500, 375),
+              (720, 1280), (360, 640), (500, 375), (720, 1280), (720, 1280), (427, 640), (427, 640),
+              (640, 480), (640, 640), (640, 640), (1024, 768), (360, 640), (320, 320), (320, 320),
+              (427, 640), (427, 640)]  # fmt: skip
+A, B, C = (256, 352), (352, 352), (352, 256)
+RECT_CANVASES = [A, B, B, B, B, A, A, A, A, B, B, A, A, B, B, B, B, B, B, C, C, A, A, C, A, A, A, A, C,
+                 B, B, C, A, B, B, A, A]  # fmt: skip
+
+
+def test_rect_canvases_are_yolo_vals() -> None:
+    assert rect_canvases(RECT_SIZES, 320) == RECT_CANVASES
+    assert rect_canvases([(320, 320)] * 3, 640) == [(672, 672)] * 3

@@ -112,7 +112,8 @@ def parse_imgsz(value: Optional[str]) -> Optional[Tuple[int, int]]:
 @click.option(
     "--val",
     type=click.Path(path_type=Path),
-    help="Labelled set (data.yaml or COCO json): INT8 vs FP32 mAP at conversion, >= 500 images advised.",
+    help="Labelled set (data.yaml or COCO json): INT8 vs FP32 mAP at conversion, >= 500 images advised; "
+    "two-head models (YOLOv10, YOLO26) without --head: both heads' mAP and speed.",
 )
 @click.option("--val-split", default="val", show_default=True, help="Split of --val's data.yaml.")
 @click.option(

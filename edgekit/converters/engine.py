@@ -20,7 +20,7 @@ from edgekit.converters.options import (
     parse_names,
     with_names,
 )
-from edgekit.converters.stages import write_onnx_bundle
+from edgekit.converters.stages import exported_head, write_onnx_bundle
 from edgekit.devices import ConversionPlan
 from edgekit.errors import ConversionError
 from edgekit.models.loader import family_of, load_checkpoint
@@ -99,6 +99,12 @@ def build_bundle(
             "use --precision fp32"
         )
     say(plan.describe(imgsz_from))
+    heads = None
+    if opts.val is not None and opts.head is None and loaded.info.structures.one_to_many_head:
+        from edgekit.converters.head_choice import compare_heads
+
+        with progress.session(opts.progress, opts.verbose), progress.step("comparing both heads on --val"):
+            heads = compare_heads(loaded, opts, plan)  # before the bundle: a failure leaves nothing written
     say(f"model: {info.family} {info.variant}, {info.nc} classes, from {info.source or 'memory'}")
     if names_from:
         say(f"{names_from}: {', '.join(info.names[:8])}{', ...' if info.nc > 8 else ''}")
@@ -112,6 +118,11 @@ def build_bundle(
         say(f"wrote {dest}")
         with progress.step("building the TensorRT engine"):
             build_engine_here(dest, manifest, say)
+    if heads is not None:
+        from edgekit.converters.head_choice import report_lines
+
+        for line in report_lines(heads, exported_head(info) or "one2one"):
+            say(line)
     return dest
 
 

@@ -70,3 +70,37 @@ def test_inspect_names_both_heads() -> None:
     proc = run_cli("inspect", str(GOLDEN / "yolo26_tiny.pt"))
     assert proc.returncode == 0, proc.stderr
     assert "two heads: one2one (NMS-free, exported by default) and one2many" in proc.stdout
+
+
+FIXTURES = GOLDEN.parents[1] / "fixtures"
+
+
+def test_val_reports_both_heads_with_figures_edgekit_val_reproduces(tmp_path: Path) -> None:
+    """``convert --val`` on a trained dual-head model (no ``--head``): both heads scored and timed; the
+    one-to-many figure is what ``edgekit val`` gives a bundle converted with ``--head one2many``."""
+    need("onnxruntime")
+    need("faster_coco_eval")
+    from edgekit.testing import generate
+
+    data = generate(tmp_path / "val", 0, 12, 0, seed=7, imgsz=320).root / "data.yaml"
+    common = ("--target", "cpu", "--backend", "onnxruntime", "--precision", "fp32", "--val", str(data))
+    kept = tmp_path / "kept.edgekit"
+    proc = run_cli("convert", str(FIXTURES / "yolo26-shapes.pt"), *common, "-o", str(kept), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "both heads on --val (12 images, onnxruntime FP32" in out
+    lines = {
+        h: next(ln for ln in out.splitlines() if ln.strip().startswith(f"{h} ("))
+        for h in ("one2one", "one2many")
+    }
+    assert lines["one2one"].endswith("<- this bundle") and "as yolo val decodes" in lines["one2many"]
+    reported = float(lines["one2many"].split("mAP50-95 ")[1].split()[0])
+    assert reported > 20  # a trained model on its own kind of images
+    other = tmp_path / "one2many.edgekit"
+    proc = run_cli(
+        "convert", str(FIXTURES / "yolo26-shapes.pt"), *common, "--head", "one2many", "-o", str(other)
+    )
+    assert proc.returncode == 0 and "both heads" not in proc.stdout + proc.stderr  # chosen: not compared
+    scored = run_cli("val", str(other), str(data), "--json")
+    assert scored.returncode == 0, scored.stderr
+    assert reported == pytest.approx(100 * json.loads(scored.stdout)["map50_95"], abs=0.006)

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgekit.decoding.preprocess import Geometry
 from edgekit.verify import CANDIDATES, MIN_DETECTIONS, Bounds, Dets, check_outputs, match, merge, summarize
+from edgekit.verify.fidelity import fidelity
 
 Infer = Callable[[np.ndarray], Mapping[str, np.ndarray]]
 
@@ -26,6 +27,19 @@ def _candidate_cut(dets: Dets) -> float:
     if len(dets) == 0:
         return 0.0
     return float(np.sort(dets.scores)[::-1][min(len(dets), max(1, CANDIDATES // 2)) - 1]) - 1e-12
+
+
+def matched(decoded: Callable[..., List[tuple]], loose: Any, bounds: Bounds) -> Dict[str, Any]:
+    """The detections above the (hysteresis-lowered) threshold matched both ways; the top-k
+    candidates instead when FP32 has fewer than ``MIN_DETECTIONS``."""
+    summary = summarize([match(r, g, bounds, loose.conf) for r, g in decoded(loose)], bounds, "detections")
+    if summary["reference"] >= MIN_DETECTIONS:
+        return summary
+    top = dataclasses.replace(loose, conf=0.0, max_det=CANDIDATES)
+    per_image = [
+        match(r, g, bounds, _candidate_cut(r), _candidate_cut(g), margin=False) for r, g in decoded(top)
+    ]
+    return summarize(per_image, bounds, "candidates")
 
 
 def agreement(
@@ -56,16 +70,18 @@ def agreement(
             for a, b in pairs
         ]
 
-    per_image = [match(r, g, bounds, loose.conf) for r, g in decoded(loose)]
-    summary = summarize(per_image, bounds, "detections")
-    if summary["reference"] < MIN_DETECTIONS:
-        top = dataclasses.replace(options, conf=0.0, max_det=CANDIDATES)
-        per_image = [
-            match(r, g, bounds, _candidate_cut(r), _candidate_cut(g), margin=False) for r, g in decoded(top)
-        ]
-        summary = summarize(per_image, bounds, "candidates")
+    summary = matched(decoded, loose, bounds)
     outputs = merge(rows)
     problems = [f"{r.name} ({r.role}): {r.problem}" for r in outputs if not r.ok]
+    label_free = None
+    if summary["mode"] == "detections" and bounds.min_fidelity is not None:
+        label_free = label_free_map(decoded, options, (m.input.height, m.input.width), len(m.class_names))
+        value = label_free["map50_95"]
+        if value is not None and value < bounds.min_fidelity:
+            problems.append(
+                f"mAP50-95 against FP32's detections {value:.3f} < {bounds.min_fidelity} "
+                f"({label_free['truth']} FP32 detections above {label_free['truth_conf']} as truth)"
+            )
     if not summary["ok"]:
         problems.append(
             f"{summary['mode']} match FP32 at rate {summary['match_rate']:.3f} < {bounds.min_match_rate} "
@@ -77,5 +93,17 @@ def agreement(
         "outputs": {r.name: r.to_dict() for r in outputs},
         "detections": summary,
         "match_rate": summary["match_rate"],
+        **({"fidelity": label_free} if label_free else {}),
         "problems": problems,
     }
+
+
+def label_free_map(decoded: Callable[..., List[tuple]], options: Any, shape: Any, nc: int) -> Dict[str, Any]:
+    """``verify.fidelity`` on the check images, both sides decoded as ``edgekit val`` decodes."""
+    from edgekit.eval.validate import PROTOCOLS
+    from edgekit.verify.fidelity import TRUTH_CONF
+
+    p = PROTOCOLS["coco"]
+    val = dataclasses.replace(options, conf=p.conf, iou=p.iou, max_det=p.max_det)
+    value, truth = fidelity(decoded(val), shape, nc)
+    return {"map50_95": value, "truth": truth, "truth_conf": TRUTH_CONF}

@@ -22,6 +22,9 @@ def summary_line(backend: str, report: BackendInt8) -> str:
         f"{det['required_actual']} kept) on "
         f"{agreement['images']} images ({agreement['images_are']})"
     )
+    label_free = agreement.get("fidelity") or {}
+    if label_free.get("map50_95") is not None:
+        text += f", mAP50-95 against FP32's detections {label_free['map50_95']:.3f}"
     if report.map_drop_points is not None:
         what = METRIC_LABELS[report.val_metric or "bbox"]
         text += (

@@ -236,6 +236,43 @@ def test_int8_weight_scale_10x_off(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert steps > 50, message  # 9x the weight, in steps of the (faulted) scale: ~114
 
 
+# ---- INT8: the decode head quantized too (a naive export) -------------------------------------
+
+
+@pytest.mark.slow
+def test_int8_naive_export_fails_the_label_free_check(tmp_path: Path) -> None:
+    """The trained YOLO11 fixture with its decode head quantized and no fallback: its detections
+    still match FP32's at IoU 0.5 (rate ~0.98), but scored against FP32's own detections its
+    mAP50-95 is ~0.73 (docs/measurements/2026-12-07-int8-fidelity.md), under the 0.9 bound. The
+    default export of the same model passes with the figure recorded (the other direction)."""
+    from edgekit.bundle import read_bundle
+    from edgekit.testing import generate
+
+    data = generate(tmp_path / "shapes", 140, 0, 0, seed=11, imgsz=320)
+    options: Dict[str, Any] = dict(
+        target="cpu",
+        backend="onnxruntime",
+        imgsz=(320, 320),
+        precision="int8",
+        calib=data.root / "images" / "train",
+        calib_images=100,
+        allow_small_calib=True,
+    )
+    message = fails(
+        load_checkpoint(TRAINED),
+        tmp_path,
+        r"^INT8 misses its accuracy bounds after fallback \(onnxruntime: mAP50-95 against FP32's "
+        r"detections 0\.[0-8]\d* < 0\.9 \(\d+ FP32 detections above 0\.25 as truth\)",
+        quantize_head=True,
+        int8_fallback=False,
+        **options,
+    )
+    assert "IoU" not in message.split("(onnxruntime: ")[1].split(";")[0], message  # the new check alone
+    good = convert(load_checkpoint(TRAINED), tmp_path / "good.edgekit", **options)
+    agreement = read_bundle(good).manifest.verification.int8.backends["onnxruntime"].agreement
+    assert agreement["fidelity"]["map50_95"] >= 0.9 and agreement["fidelity"]["truth"] >= 20, agreement
+
+
 # ---- and the same conversions without a fault pass --------------------------------------------
 
 

@@ -20,7 +20,7 @@ from edgekit.contract.model import LoadedModel
 from edgekit.converters.options import ConvertOptions
 from edgekit.devices import ConversionPlan
 from edgekit.timing import Schedule, median_ms
-from edgekit.vocab import HEADS
+from edgekit.vocab import HEADS, METRIC_LABELS
 
 TIMED_RUNS = 20  # per head, in rotating warmed blocks
 
@@ -67,7 +67,8 @@ def head_figures(bundles: Dict[str, Path], opts: ConvertOptions) -> Dict[str, Di
             for protocol in protocols:
                 result, facts = validate(det, opts.val, split=opts.val_split, protocol=protocol)
                 own = result.task_result or result
-                figures.setdefault(head, {"images": facts["images"]})[protocol] = 100 * own.map50_95
+                entry = figures.setdefault(head, {"images": facts["images"], "metric": own.iou_type})
+                entry[protocol] = 100 * own.map50_95
         gt, folder = load_labelled_set(
             opts.val, opts.val_split, task=next(iter(detectors.values())).manifest.decoder.task
         )
@@ -84,14 +85,14 @@ def head_figures(bundles: Dict[str, Path], opts: ConvertOptions) -> Dict[str, Di
 def report_lines(figures: Dict[str, Dict[str, Any]], kept: str) -> List[str]:
     """The convert output: one line per head, and what the other head would change."""
     other = next(h for h in HEADS if h != kept)
-    images = figures[kept]["images"]
+    images, metric = figures[kept]["images"], METRIC_LABELS[figures[kept]["metric"]]
     lines = [f"both heads on --val ({images} images, onnxruntime FP32, end to end on one of its images):"]
     for head in HEADS:
         f = figures[head]
         kind = "NMS-free" if head == "one2one" else "+ NMS"
         as_yolo = f" ({f['ultralytics']:.2f} as yolo val decodes)" if "ultralytics" in f else ""
         mark = "  <- this bundle" if head == kept else ""
-        lines.append(f"  {head} ({kind}): mAP50-95 {f['coco']:.2f}{as_yolo}, {f['ms']:.2f} ms{mark}")
+        lines.append(f"  {head} ({kind}): {metric} mAP50-95 {f['coco']:.2f}{as_yolo}, {f['ms']:.2f} ms{mark}")
     gain = figures[other]["coco"] - figures[kept]["coco"]
     cost = figures[other]["ms"] - figures[kept]["ms"]
     lines.append(f"  --head {other} would give {gain:+.2f} points at {cost:+.2f} ms per image")

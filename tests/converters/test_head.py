@@ -94,7 +94,7 @@ def test_val_reports_both_heads_with_figures_edgekit_val_reproduces(tmp_path: Pa
         for h in ("one2one", "one2many")
     }
     assert lines["one2one"].endswith("<- this bundle") and "as yolo val decodes" in lines["one2many"]
-    reported = float(lines["one2many"].split("mAP50-95 ")[1].split()[0])
+    reported = float(lines["one2many"].split("box mAP50-95 ")[1].split()[0])
     assert reported > 20  # a trained model on its own kind of images
     other = tmp_path / "one2many.edgekit"
     proc = run_cli(

@@ -146,3 +146,22 @@ def save_trainer_checkpoint(
     if finalize:
         strip_optimizer(path)
     return path
+
+
+def golden_provenance(command: str) -> Dict[str, Any]:
+    """The versions, date and command every golden file's ``provenance.json`` opens with (needs the
+    real ``ultralytics``)."""
+    from datetime import datetime, timezone
+
+    import torch
+    import ultralytics
+
+    return {
+        "source": "ultralytics (pip package, AGPL-3.0): https://github.com/ultralytics/ultralytics",
+        "ultralytics_version": ultralytics.__version__,
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "python": platform.python_version(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+    }

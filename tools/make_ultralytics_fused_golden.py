@@ -27,9 +27,7 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import runpy
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -41,7 +39,7 @@ if os.environ.get("TORCHVISION_SHIM"):
 
 import numpy as np
 import torch
-import ultralytics
+from fixture_common import golden_provenance
 from torch import nn
 from ultralytics.nn.tasks import DetectionModel, load_checkpoint
 
@@ -158,13 +156,9 @@ def main() -> None:
         print(name, counts[name])
     script = Path(__file__).read_bytes()
     out = {
-        "source": "ultralytics (pip package, AGPL-3.0): https://github.com/ultralytics/ultralytics",
-        "ultralytics_version": ultralytics.__version__,
-        "torch_version": torch.__version__,
-        "numpy_version": np.__version__,
-        "python": platform.python_version(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python tools/make_ultralytics_fused_golden.py --golden tests/data/golden/ultralytics",
+        **golden_provenance(
+            "python tools/make_ultralytics_fused_golden.py --golden tests/data/golden/ultralytics"
+        ),
         "script_sha256": hashlib.sha256(script).hexdigest(),
         "what": (
             "model, _ = ultralytics.nn.tasks.load_checkpoint(<fixture>.pt); "

@@ -29,10 +29,8 @@ import copy
 import hashlib
 import json
 import os
-import platform
 import runpy
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
@@ -44,8 +42,7 @@ if os.environ.get("TORCHVISION_SHIM"):  # CPU-only torch + CUDA torchvision whee
 
 import numpy as np
 import torch
-import ultralytics
-from fixture_common import save_trainer_checkpoint
+from fixture_common import golden_provenance, save_trainer_checkpoint
 from torch import nn
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 from ultralytics.utils import DEFAULT_CFG_DICT
@@ -235,13 +232,7 @@ def main() -> None:
         fixtures[name] = make_fixture(name, spec, args.out, seed=1000 + k)
         print(f"{name}: {fixtures[name]['params']} params")
     provenance = {
-        "source": "ultralytics (pip package, AGPL-3.0): https://github.com/ultralytics/ultralytics",
-        "ultralytics_version": ultralytics.__version__,
-        "torch_version": torch.__version__,
-        "numpy_version": np.__version__,
-        "python": platform.python_version(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python tools/make_ultralytics_golden.py " + " ".join(sys.argv[1:]),
+        **golden_provenance("python tools/make_ultralytics_golden.py " + " ".join(sys.argv[1:])),
         "torchvision_shim": bool(os.environ.get("TORCHVISION_SHIM")),  # CPU torch + PyPI torchvision
         "fixtures": fixtures,
     }

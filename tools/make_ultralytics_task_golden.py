@@ -35,9 +35,7 @@ import copy
 import hashlib
 import json
 import os
-import platform
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -47,8 +45,7 @@ os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(os.environ.get("TMPDIR", "/tmp
 
 import numpy as np
 import torch
-import ultralytics
-from fixture_common import save_trainer_checkpoint
+from fixture_common import golden_provenance, save_trainer_checkpoint
 from make_ultralytics_golden import BATCH, randomize
 from torch import nn
 from ultralytics.nn.tasks import OBBModel, PoseModel, SegmentationModel, yaml_model_load
@@ -244,13 +241,7 @@ def main() -> None:
         fixtures[name] = make_fixture(name, version, task, args.out, seed=2000 + k)
         print(f"{name}: {fixtures[name]['params']} params")
     provenance = {
-        "source": "ultralytics (pip package, AGPL-3.0): https://github.com/ultralytics/ultralytics",
-        "ultralytics_version": ultralytics.__version__,
-        "torch_version": torch.__version__,
-        "numpy_version": np.__version__,
-        "python": platform.python_version(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python tools/make_ultralytics_task_golden.py " + " ".join(sys.argv[1:]),
+        **golden_provenance("python tools/make_ultralytics_task_golden.py " + " ".join(sys.argv[1:])),
         "fixtures": fixtures,
         "full_size": {name: full_size(name) for name in FULL_SIZE},
     }

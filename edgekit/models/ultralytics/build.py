@@ -20,8 +20,9 @@ import torch
 from torch import nn
 
 from edgekit.errors import UnsupportedModelError
-from edgekit.models.ultralytics import attention, blocks, conv, gelan
+from edgekit.models.ultralytics import attention, blocks, conv, gelan, hgnet
 from edgekit.models.ultralytics.head import Detect, RawLevels, v10Detect
+from edgekit.models.ultralytics.rtdetr import RTDETRDecoder
 from edgekit.models.ultralytics.task_heads import TASK_HEADS, TaskLevels
 
 From = Union[int, List[int]]
@@ -45,9 +46,10 @@ BASE_MODULES: Dict[str, Callable[..., nn.Module]] = {
     "ADown": gelan.ADown,
     "AConv": gelan.AConv,
     "SPPELAN": gelan.SPPELAN,
+    "RepC3": hgnet.RepC3,
 }
 #: base modules that take the (depth-scaled) repeat count as their third argument
-REPEAT_MODULES = frozenset({"C2f", "C3", "C3k2", "C2PSA", "C2fCIB", "A2C2f"})
+REPEAT_MODULES = frozenset({"C2f", "C3", "C3k2", "C2PSA", "C2fCIB", "A2C2f", "RepC3"})
 OTHER_MODULES: Dict[str, Callable[..., nn.Module]] = {
     "Concat": conv.Concat,
     "nn.Upsample": nn.Upsample,
@@ -57,6 +59,11 @@ OTHER_MODULES: Dict[str, Callable[..., nn.Module]] = {
     "Detect": Detect,
     "v10Detect": v10Detect,
     **TASK_HEADS,
+    "HGStem": hgnet.HGStem,
+    "HGBlock": hgnet.HGBlock,
+    "ResNetLayer": hgnet.ResNetLayer,
+    "AIFI": hgnet.AIFI,
+    "RTDETRDecoder": RTDETRDecoder,
 }
 #: heads built as ``(*yaml args, reg_max, end2end, input widths)`` with the ``legacy`` class branch flag
 HEADS = frozenset({"Detect", *TASK_HEADS})
@@ -110,6 +117,14 @@ def _other_args(m: str, args: List[Any], f: Any, chs: List[int], d: Dict[str, An
         return args, 0
     if m == "v10Detect":
         return [*args[:1], [chs[x] for x in f]], 0
+    if m == "RTDETRDecoder":
+        return [args[0], [chs[x] for x in f], *args[1:]], 0
+    if m in ("HGStem", "HGBlock"):  # (c1, cm, c2, ...), widths as written (no width scaling)
+        return [chs[f], *args], args[1]
+    if m == "ResNetLayer":  # (c1, c2, s, is_first, n) as written; a stage outputs 4 x c2
+        return args, args[1] if args[3] else args[1] * 4
+    if m == "AIFI":
+        return [chs[f], *args], chs[f]
     if m == "CBLinear":
         return [chs[f], args[0], *args[1:]], args[0]
     if m == "CBFuse":
@@ -158,6 +173,9 @@ def parse_model(d: Dict[str, Any], ch: int = 3) -> Tuple[nn.Sequential, List[int
                     legacy = False
             else:
                 args, c2 = _other_args(m, args, f, chs, head_args)
+                if m == "HGBlock":  # the repeat count is the block's n (its number of convs)
+                    args.insert(4, n)
+                    n = 1
             kwargs = {"legacy": legacy} if m in HEADS else {}
             factory = BASE_MODULES.get(m) or OTHER_MODULES[m]
             mods = [factory(*args, **kwargs) for _ in range(n)]
@@ -237,3 +255,34 @@ class UltralyticsModel(nn.Module):
             x = m(x)
             outputs.append(x if m.i in self.save else None)
         return x
+
+
+class RTDETRModel(UltralyticsModel):
+    """An Ultralytics RT-DETR rebuilt by edgekit (keys ``model.<i>.*`` as in the checkpoint).
+
+    ``forward`` returns the decoder's raw query outputs of its evaluation layer: boxes ``(B, Q, 4)``
+    (normalized cx, cy, w, h) and class logits ``(B, Q, nc)`` (``edgekit.models.ultralytics.rtdetr``).
+    """
+
+    def __init__(self, cfg: Dict[str, Any], ch: int = 3) -> None:
+        nn.Module.__init__(self)
+        self.yaml = copy.deepcopy(cfg)
+        self.model, self.save = parse_model(self.yaml, ch)
+        self.nc = int(self.yaml["nc"])
+        self.names = [str(i) for i in range(self.nc)]
+        self.stride = torch.tensor([32.0])  # the input must be a multiple of the deepest level's stride
+
+    @property
+    def head(self) -> RTDETRDecoder:  # type: ignore[override]
+        head = self.model[-1]
+        if not isinstance(head, RTDETRDecoder):
+            raise UnsupportedModelError(f"the last layer is {type(head).__name__}, not an RTDETRDecoder")
+        return head
+
+    @property
+    def task(self) -> str:
+        return "detect"
+
+    @property
+    def end2end(self) -> bool:  # type: ignore[override]
+        return True  # one query per object: no NMS

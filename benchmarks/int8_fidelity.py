@@ -59,13 +59,12 @@ def rows(checkpoint: Path, data_yaml: Path, work: Path, images: int) -> List[str
     with Detector(bundle(checkpoint, "fp32", data_yaml, work), backend="onnxruntime") as ref:
         refs = [Dets.of(ref(f, **decode)) for f in frames]
         base = validate(ref, data_yaml, split="test")[0].map50_95
-        nc = len(ref.class_names)
     for variant in ("int8", "naive"):
         path = bundle(checkpoint, variant, data_yaml, work)
         for backend in ("onnxruntime", "openvino"):
             with Detector(path, backend=backend) as det:
                 got = [Dets.of(det(f, **decode)) for f in frames]
-                value, truth = fidelity(list(zip(refs, got)), shape, nc)
+                value, truth = fidelity(list(zip(refs, got)), shape)
                 drop = 100 * (base - validate(det, data_yaml, split="test")[0].map50_95)
             shown = "-" if value is None else f"{value:.4f}"
             out.append(f"{checkpoint.stem:<26}{variant:<8}{backend:<13}{shown:>9}{truth:>7}{drop:>10.2f}")

@@ -60,7 +60,10 @@ def val(
     if data is None:
         raise click.UsageError("no dataset: edgekit val BUNDLE data.yaml (or a COCO json with --images)")
 
-    result, facts = validate(bundle, data, split, images, backend, threads, save_json, protocol, imgsz)
+    try:
+        result, facts = validate(bundle, data, split, images, backend, threads, save_json, protocol, imgsz)
+    except ValueError as exc:  # an option that does not apply to this bundle
+        raise click.UsageError(str(exc)) from None
     if as_json:
         click.echo(json.dumps({**facts, **result.to_dict()}, indent=2))
         return

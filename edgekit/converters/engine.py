@@ -22,7 +22,7 @@ from edgekit.converters.options import (
 )
 from edgekit.converters.stages import exported_head, write_onnx_bundle
 from edgekit.devices import ConversionPlan
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, EdgekitError, first_line
 from edgekit.models.loader import family_of, load_checkpoint
 
 Log = Callable[[str], None]
@@ -103,8 +103,11 @@ def build_bundle(
     if opts.val is not None and opts.head is None and loaded.info.structures.one_to_many_head:
         from edgekit.converters.head_choice import compare_heads
 
-        with progress.session(opts.progress, opts.verbose), progress.step("comparing both heads on --val"):
-            heads = compare_heads(loaded, opts, plan)  # before the bundle: a failure leaves nothing written
+        try:  # a report beside the conversion: its failure is said, the conversion goes on
+            with progress.session(opts.progress, opts.verbose), progress.step("comparing heads on --val"):
+                heads = compare_heads(loaded, opts, plan)
+        except EdgekitError as exc:
+            say(f"both heads not compared on --val: {first_line(exc)}")
     say(f"model: {info.family} {info.variant}, {info.nc} classes, from {info.source or 'memory'}")
     if names_from:
         say(f"{names_from}: {', '.join(info.names[:8])}{', ...' if info.nc > 8 else ''}")

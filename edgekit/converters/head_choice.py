@@ -9,8 +9,8 @@ which head it holds and what the other one would give.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import dataclasses
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -34,19 +34,22 @@ def head_bundle(
 
     model = LoadedModel(copy.deepcopy(loaded.model), loaded.info)  # the branch switch is in place
     picked = family_of(loaded.info.family).select_head(model, head)
-    fp32 = dataclasses.replace(
-        opts,
+    fp32 = ConvertOptions(  # only what shapes the model and its decoding: no device, INT8 or build flags
         target="cpu",
         backend="onnxruntime",
         precision="fp32",
         imgsz=tuple(plan.imgsz),
         head=head,
-        nms=None,
-        dfl=None,
-        dynamic=False,
-        calib=None,
+        arch=opts.arch,
+        conf=opts.conf,
+        iou=opts.iou,
+        max_det=opts.max_det,
+        names=opts.names,
+        val=opts.val,
+        val_split=opts.val_split,
         measure=False,
         progress=False,
+        verbose=opts.verbose,
         output=dest,
     )
     return convert_loaded(picked, dest, fp32)
@@ -59,8 +62,10 @@ def head_figures(bundles: Dict[str, Path], opts: ConvertOptions) -> Dict[str, Di
     from edgekit.detector import Detector
     from edgekit.eval.validate import load_labelled_set, validate
 
-    detectors = {head: Detector(path, backend="onnxruntime") for head, path in bundles.items()}
-    try:
+    with contextlib.ExitStack() as stack:
+        detectors = {
+            head: stack.enter_context(Detector(path, backend="onnxruntime")) for head, path in bundles.items()
+        }
         figures: Dict[str, Dict[str, Any]] = {}
         for head, det in detectors.items():
             protocols = ("coco", "ultralytics") if head == "one2many" else ("coco",)
@@ -77,9 +82,6 @@ def head_figures(bundles: Dict[str, Path], opts: ConvertOptions) -> Dict[str, Di
         for head, ms in zip(detectors, times):
             figures[head]["ms"] = ms
         return figures
-    finally:
-        for det in detectors.values():
-            det.close()
 
 
 def report_lines(figures: Dict[str, Dict[str, Any]], kept: str) -> List[str]:

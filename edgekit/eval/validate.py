@@ -73,7 +73,7 @@ def input_note(gt: dict, input_hw: Tuple[int, int], fit: Optional[int]) -> str:
         return f"input as yolo val imgsz={size} (rect=True): long side {size}, padded into {ours}"
     rule = f"long side {size}, padded into {ours}" if fit else f"scaled to fill {ours}"
     return (
-        f"input {rule}; yolo val imgsz={size} pads {len(canvases) - same} of {len(canvases)} images "
+        f"input {rule}; yolo val imgsz={size} batch=16 pads {len(canvases) - same} of {len(canvases)} images "
         f"into other shapes (most into {theirs}; rect=False: {size}x{size}). For its default "
         f"(rect=True): convert with --imgsz {theirs} and val with --imgsz {size}"
     )
@@ -143,6 +143,8 @@ def fitted(det: Any, imgsz: Optional[int]) -> Iterator[None]:
     if not imgsz:
         yield
         return
+    if det.manifest.preprocess.resize != "letterbox":
+        raise ValueError(f"--imgsz {imgsz} applies to letterbox bundles; this bundle stretches each image")
     fit, det.preprocess.fit = det.preprocess.fit, imgsz
     try:
         yield

@@ -8,6 +8,7 @@ shown by ``edgekit show`` and ``edgekit inspect``; a head the model lacks is a o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -104,3 +105,25 @@ def test_val_reports_both_heads_with_figures_edgekit_val_reproduces(tmp_path: Pa
     scored = run_cli("val", str(other), str(data), "--json")
     assert scored.returncode == 0, scored.stderr
     assert reported == pytest.approx(100 * json.loads(scored.stdout)["map50_95"], abs=0.006)
+
+
+def test_head_comparison_ignores_device_flags(tmp_path: Path) -> None:
+    """The temporary bundles are plain CPU FP32 ones: a Jetson plan's --jetpack / --dla-core and a
+    dynamic batch do not reach them (each made the comparison refuse its own CPU plan)."""
+    need("onnxruntime")
+    need("faster_coco_eval")
+    from edgekit.converters.head_choice import compare_heads
+    from edgekit.converters.options import ConvertOptions, make_plan
+    from edgekit.models.loader import load_checkpoint
+    from edgekit.testing import generate
+
+    data = generate(tmp_path / "val", 0, 4, 0, seed=3, imgsz=96).root / "data.yaml"
+    loaded = load_checkpoint(GOLDEN / "yolo26_tiny.pt")
+    base = ConvertOptions(target="jetson-agx-orin", jetpack="6.1", imgsz=(64, 96), val=data)
+    for opts in (
+        dataclasses.replace(base, dynamic=True, max_batch=4),
+        dataclasses.replace(base, dla_core=0),
+    ):
+        figures = compare_heads(loaded, opts, make_plan(opts))
+        assert set(figures) == {"one2one", "one2many"}
+        assert all(f["images"] == 4 and f["ms"] > 0 for f in figures.values())

@@ -103,8 +103,19 @@ def test_imgsz_scales_the_long_side_then_pads(bundle: Path, tmp_path: Path) -> N
     proc = run_cli("val", str(bundle), str(data), "--protocol", "ultralytics", "--imgsz", "128")
     assert proc.returncode == 0, proc.stderr
     # yolo val imgsz=128 pads 64x128 images into 96x160 (half a stride more, rounded up to 32)
-    assert "pads 3 of 3 images into other shapes (most into 160x96" in proc.stdout
+    assert "batch=16 pads 3 of 3 images into other shapes (most into 160x96" in proc.stdout
     assert "convert with --imgsz 160x96 and val with --imgsz 128" in proc.stdout
+
+
+def test_imgsz_is_refused_for_a_stretching_bundle(tmp_path: Path) -> None:
+    need("onnxruntime")
+    from edgekit.bundle.manifest import Preprocess
+
+    stretch = write_tiny_bundle(tmp_path / "stretch.edgekit", preprocess=Preprocess(resize="stretch"))
+    data = labelled_set(tmp_path / "ok", BOXES[[0, 2]], [0, 0])
+    proc = run_cli("val", str(stretch), str(data), "--imgsz", "64")
+    assert proc.returncode == 2 and "--imgsz 64 applies to letterbox bundles" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 # (height, width) of 37 images in dataset order -> the input ``yolo val imgsz=320`` pads each into:

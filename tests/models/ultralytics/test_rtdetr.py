@@ -76,3 +76,20 @@ def test_convert_refuses_rtdetr_in_one_line(tmp_path: Path) -> None:
     proc = run_cli("convert", str(GOLDEN / f"{NAMES[0]}.pt"), "-o", str(out))
     one_line_error(proc, "rtdetr_hgnet_tiny.pt: an Ultralytics rtdetr model (RTDETRDetectionModel)")
     assert not out.exists()
+
+
+def test_position_embedding_is_row_major_on_a_non_square_map() -> None:
+    """AIFI's 2D sine-cosine embedding as ultralytics 8.4.190 builds it: token ``r * w + c`` holds
+    sin / cos of its row, then of its column (older releases had the axes the other way round,
+    which agrees only on square maps)."""
+    from edgekit.models.ultralytics.hgnet import sincos_position_embedding
+
+    h, w, dim = 2, 3, 8
+    emb = sincos_position_embedding(w, h, dim, like=torch.zeros(1))[0]
+    omega = 1.0 / 10000.0 ** (torch.arange(dim // 4, dtype=torch.float32) / (dim // 4))
+    for r in range(h):
+        for c in range(w):
+            want = torch.cat(
+                [torch.sin(r * omega), torch.cos(r * omega), torch.sin(c * omega), torch.cos(c * omega)]
+            )
+            torch.testing.assert_close(emb[r * w + c], want, rtol=0, atol=1e-6)

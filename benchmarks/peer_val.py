@@ -61,11 +61,9 @@ def ultralytics_val(weights: Path, data_yaml: Path, imgsz: int, rect: bool, work
 
 def rect_shape(data_yaml: Path, imgsz: int) -> Tuple[int, int]:
     """The (height, width) most of the set's images get in ``yolo val``'s rectangular batches."""
-    from edgekit.eval.validate import load_labelled_set, rect_canvases
+    from edgekit.eval.validate import load_labelled_set, yolo_val_inputs
 
-    gt, _ = load_labelled_set(data_yaml)
-    canvases = rect_canvases([(img["height"], img["width"]) for img in gt["images"]], imgsz)
-    return max(set(canvases), key=canvases.count)
+    return yolo_val_inputs(load_labelled_set(data_yaml)[0], imgsz)[1]
 
 
 def edgekit_vals(weights: Path, data_yaml: Path, imgsz: int, work: Path) -> List[Row]:

@@ -165,3 +165,15 @@ def golden_provenance(command: str) -> Dict[str, Any]:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command,
     }
+
+
+def randomize_batch_norm(bn: Any, gen: Any) -> None:
+    """Random affine parameters and running statistics for one BatchNorm (``gen``: a torch.Generator),
+    so that folding it is never an identity in the golden files."""
+    import torch
+
+    c = bn.num_features
+    bn.weight.data = torch.rand(c, generator=gen) + 0.5
+    bn.bias.data = torch.randn(c, generator=gen) * 0.3
+    bn.running_mean = torch.randn(c, generator=gen) * 0.3
+    bn.running_var = torch.rand(c, generator=gen) * 1.5 + 0.3

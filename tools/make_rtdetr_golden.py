@@ -33,7 +33,7 @@ if os.environ.get("TORCHVISION_SHIM"):
 
 import numpy as np
 import torch
-from fixture_common import golden_provenance, save_trainer_checkpoint
+from fixture_common import golden_provenance, randomize_batch_norm, save_trainer_checkpoint
 from torch import nn
 from ultralytics.nn.tasks import RTDETRDetectionModel
 from ultralytics.utils import DEFAULT_CFG_DICT
@@ -102,11 +102,7 @@ def randomize(model: nn.Module, gen: torch.Generator) -> None:
     """Random BatchNorm statistics / affine parameters; every linear and layer-norm parameter perturbed."""
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.weight.data = torch.rand(c, generator=gen) + 0.5
-            m.bias.data = torch.randn(c, generator=gen) * 0.3
-            m.running_mean = torch.randn(c, generator=gen) * 0.3
-            m.running_var = torch.rand(c, generator=gen) * 1.5 + 0.3
+            randomize_batch_norm(m, gen)
         elif isinstance(m, (nn.Linear, nn.LayerNorm)):
             for p in m.parameters(recurse=False):
                 p.data += torch.randn(p.shape, generator=gen) * 0.1

@@ -42,7 +42,7 @@ if os.environ.get("TORCHVISION_SHIM"):  # CPU-only torch + CUDA torchvision whee
 
 import numpy as np
 import torch
-from fixture_common import golden_provenance, save_trainer_checkpoint
+from fixture_common import golden_provenance, randomize_batch_norm, save_trainer_checkpoint
 from torch import nn
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 from ultralytics.utils import DEFAULT_CFG_DICT
@@ -134,11 +134,7 @@ def randomize(model: nn.Module, gen: torch.Generator) -> None:
             if m.bias is not None:
                 m.bias.data = torch.randn(m.bias.shape, generator=gen) * 0.5
         elif isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.weight.data = torch.rand(c, generator=gen) + 0.5
-            m.bias.data = torch.randn(c, generator=gen) * 0.3
-            m.running_mean = torch.randn(c, generator=gen) * 0.3
-            m.running_var = torch.rand(c, generator=gen) * 1.5 + 0.3
+            randomize_batch_norm(m, gen)
         for pname, p in m.named_parameters(recurse=False):
             if pname == "gamma":  # A2C2f residual scale
                 p.data = torch.rand(p.shape, generator=gen) + 0.5

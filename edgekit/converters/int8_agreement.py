@@ -17,7 +17,7 @@ import numpy as np
 
 from edgekit.decoding.preprocess import Geometry
 from edgekit.verify import CANDIDATES, MIN_DETECTIONS, Bounds, Dets, check_outputs, match, merge, summarize
-from edgekit.verify.fidelity import fidelity
+from edgekit.verify.fidelity import TRUTH_CONF, fidelity
 
 Infer = Callable[[np.ndarray], Mapping[str, np.ndarray]]
 
@@ -104,7 +104,6 @@ def agreement(
 def label_free_map(decoded: Callable[..., List[tuple]], options: Any, shape: Any) -> Dict[str, Any]:
     """``verify.fidelity`` on the check images, both sides decoded as ``edgekit val`` decodes."""
     from edgekit.eval.validate import PROTOCOLS
-    from edgekit.verify.fidelity import TRUTH_CONF
 
     p = PROTOCOLS["coco"]
     val = dataclasses.replace(options, conf=p.conf, iou=p.iou, max_det=p.max_det)

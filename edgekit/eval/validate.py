@@ -60,14 +60,19 @@ def rect_canvases(
     return canvases
 
 
+def yolo_val_inputs(gt: dict, imgsz: int) -> Tuple[List[Tuple[int, int]], Tuple[int, int]]:
+    """``rect_canvases`` of ``gt``'s images, and the (height, width) most of them get."""
+    canvases = rect_canvases([(img["height"], img["width"]) for img in gt["images"]], imgsz)
+    return canvases, max(set(canvases), key=canvases.count)
+
+
 def input_note(gt: dict, input_hw: Tuple[int, int], fit: Optional[int]) -> str:
     """How this run's input compares with ``yolo val``'s (square ``imgsz`` with ``rect=False``;
     rectangular batches with its default ``rect=True``), for the ultralytics protocol's report.
     Sizes are written width x height, as ``edgekit convert --imgsz`` takes them."""
     size = fit or max(input_hw)
-    canvases = rect_canvases([(img["height"], img["width"]) for img in gt["images"]], size)
+    canvases, common = yolo_val_inputs(gt, size)
     same = sum(c == tuple(input_hw) for c in canvases)
-    common = max(set(canvases), key=canvases.count)
     ours, theirs = f"{input_hw[1]}x{input_hw[0]}", f"{common[1]}x{common[0]}"
     if fit and same == len(canvases):
         return f"input as yolo val imgsz={size} (rect=True): long side {size}, padded into {ours}"

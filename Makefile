@@ -111,7 +111,7 @@ VARIANTS_DIR ?= /tmp/edgekit-variants
 VARIANT_TARGETS ?= cpu
 test-variants: venv fixture-venv
 	TORCHVISION_SHIM=$(abspath ../shared/tools/torchvision_cpu_shim.py) \
-	  $(FIXTURE_VENV)/bin/python tools/make_variant_checkpoints.py --family ultralytics --out $(VARIANTS_DIR)
+	  $(FIXTURE_VENV)/bin/python tools/make_variant_checkpoints.py --family ultralytics rtdetr --out $(VARIANTS_DIR)
 	$(VENV)/bin/python tools/make_variant_checkpoints.py --family yolov9 damoyolo --out $(VARIANTS_DIR)
 	EDGEKIT_VARIANTS=$(VARIANTS_DIR) EDGEKIT_VARIANT_TARGETS=$(VARIANT_TARGETS) \
 	  $(VENV)/bin/python -m pytest -m variants tests/verify/test_variants.py $(PYTEST_ARGS)

@@ -13,6 +13,9 @@ Families (``--family``; default: every family whose code imports in this venv):
   (``DetectionModel(cfg, nc=80)``), saved like the trainer and finalized by Ultralytics'
   ``strip_optimizer``. Needs ``ultralytics`` (run it in ``.venv-fixtures``, with
   ``TORCHVISION_SHIM`` set as for ``tools/make_ultralytics_golden.py``).
+- ``rtdetr``: Ultralytics' ``rtdetr-l``, ``rtdetr-x``, ``rtdetr-resnet50`` and ``rtdetr-resnet101``
+  (``RTDETRDetectionModel``, its own decoder init: class prior 0.01, box heads' last layers zero),
+  the same way and venv.
 - ``yolov9``: every WongKinYiu YOLOv9 / GELAN variant edgekit knows, rebuilt by edgekit, with
   the official ``initialize_weights`` (BN eps 1e-3, momentum 0.03) and ``bias_init`` of
   ``models/yolo.py``, written by ``edgekit.models.yolov9.writer`` (stripped layout, epoch -1).
@@ -26,7 +29,7 @@ families can be written from different venvs).
 Usage::
 
     TORCHVISION_SHIM=/work/shared/tools/torchvision_cpu_shim.py \\
-        .venv-fixtures/bin/python tools/make_variant_checkpoints.py --family ultralytics
+        .venv-fixtures/bin/python tools/make_variant_checkpoints.py --family ultralytics rtdetr
     .venv/bin/python tools/make_variant_checkpoints.py --family yolov9 damoyolo
 """
 
@@ -164,6 +167,43 @@ def make_ultralytics(name: str, out: Path) -> Record:
     return record(name, "ultralytics", path, out, model, n_bn, seed, made, end2end=end2end)
 
 
+RTDETR_YAMLS = ("rtdetr-l", "rtdetr-x", "rtdetr-resnet50", "rtdetr-resnet101")
+
+
+def rtdetr_variants() -> Dict[str, Callable[[Path], Record]]:
+    _ultralytics_env()
+    import ultralytics  # noqa: F401
+
+    return {name: (lambda out, n=name: make_rtdetr(n, out)) for name in RTDETR_YAMLS}
+
+
+def make_rtdetr(name: str, out: Path) -> Record:
+    """An Ultralytics RT-DETR from the package's yaml, its own init (RTDETRDecoder._reset_parameters:
+    class biases at prior 0.01, the box heads' last layers zero), BatchNorm statistics randomized."""
+    import ultralytics
+    from fixture_common import save_trainer_checkpoint
+    from ultralytics.nn.tasks import RTDETRDetectionModel
+    from ultralytics.utils import DEFAULT_CFG_DICT
+
+    seed = seed_of(name)
+    torch.manual_seed(seed)
+    model = RTDETRDetectionModel(f"{name}.yaml", nc=NC, verbose=False)
+    n_bn = randomize_bn_stats(model, seed)
+    model.names = dict(NAMES)
+    train_args = {**DEFAULT_CFG_DICT, "model": f"{name}.yaml", "imgsz": IMGSZ}
+    model.args = dict(train_args)
+    model.eval()
+    path = out / "rtdetr" / f"{name}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_trainer_checkpoint(model, path, train_args)
+    made = (
+        f"ultralytics {ultralytics.__version__} RTDETRDetectionModel('{name}.yaml', nc={NC}) "
+        "(official init: RTDETRDecoder._reset_parameters), BN running stats randomized, "
+        "trainer dict with FP16 'ema', finalized by ultralytics strip_optimizer"
+    )
+    return record(name, "rtdetr", path, out, model, n_bn, seed, made, end2end=True)
+
+
 # --------------------------------------------------------------------------- WongKinYiu YOLOv9
 
 
@@ -273,6 +313,7 @@ def make_damoyolo(name: str, out: Path) -> Record:
 
 FAMILIES: Dict[str, Callable[[], Dict[str, Callable[[Path], Record]]]] = {
     "ultralytics": ultralytics_variants,
+    "rtdetr": rtdetr_variants,
     "yolov9": yolov9_variants,
     "damoyolo": damoyolo_variants,
 }

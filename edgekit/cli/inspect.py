@@ -58,7 +58,7 @@ def describe_model(
 
         opts = ConvertOptions(target=target, imgsz=imgsz)
         plan, imgsz_from = choose_imgsz(opts, info, make_plan(opts))
-        plan = plan.with_head(head.bins, head.end2end)
+        plan = plan.with_head(head.bins, head.end2end, head.task, head.queries)
         with progress.step("reparameterizing"):
             _, report = reparameterize_for(loaded, plan)
         d["plan"] = plan.to_dict()
@@ -83,6 +83,8 @@ def _preprocess_line(d: Dict[str, Any]) -> str:
 
 def _head_line(d: Dict[str, Any]) -> str:
     head = d["head"]
+    if head.get("queries"):
+        return f"{head['queries']} object queries (boxes as x1, y1, x2, y2), NMS-free top-{head['max_det']}"
     strides = "/".join(str(s) for s in head["strides"])
     dfl = f"DFL {head['bins']} bins" if head["bins"] > 1 else "direct ltrb (no DFL)"
     where = "cell centres" if head["anchor_offset"] else "cell corners"

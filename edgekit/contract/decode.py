@@ -66,7 +66,10 @@ def decode(raw: RawHeadOutput, head: HeadSpec) -> Tuple[torch.Tensor, torch.Tens
     """Raw head output -> boxes (B, N, 4) xyxy in input pixels and scores (B, N, nc) in [0, 1].
 
     A task head's output (three elements) decodes the same way: its task tensors are ignored here.
+    A query head's (``head.queries``) boxes are decoded already: only its logits need the sigmoid.
     """
+    if head.queries:
+        return raw[0], raw[1].sigmoid()
     dist, cls, anchors, strides = _distances(raw, head)
     lt, rb = dist[..., :2], dist[..., 2:]
     boxes = torch.cat((anchors - lt, anchors + rb), -1) * strides

@@ -9,6 +9,9 @@ regression logits ``(B, 4 * bins, H, W)`` (``bins == 1`` for heads without DFL, 
 then hold the four ltrb distances in grid units) and the class logits ``(B, nc, H, W)``
 before the sigmoid. ``edgekit.contract.decode`` turns them into boxes and scores.
 
+Query heads (``HeadSpec.queries > 0``: RT-DETR) have no levels: ``model(x)`` returns one box per
+query ``(B, Q, 4)`` as x1, y1, x2, y2 in input pixels and its class logits ``(B, Q, nc)``.
+
 Task heads (``HeadSpec.task`` other than ``"detect"``) return a third element, a dict of
 per-task raw tensors (``TaskRawOutput``): ``segment``: ``{"masks": [per level (B, nm, H, W)
 mask coefficients], "proto": (B, nm, Hp, Wp) prototypes}``; ``pose``: ``{"keypoints": [per level
@@ -54,6 +57,7 @@ class HeadSpec:
     keypoints: Tuple[int, int] = (0, 0)  # (keypoints, dims per keypoint: 2 = x, y; 3 = x, y, visibility)
     keypoint_decode: str = ""  # pose: a value of edgekit.vocab.KEYPOINT_DECODES
     angle_decode: str = ""  # obb: a value of edgekit.vocab.ANGLE_DECODES
+    queries: int = 0  # object queries of a DETR-style head (RT-DETR); 0 = a dense head on levels
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -67,6 +71,7 @@ class HeadSpec:
             ),
             (self.task == "pose", self.keypoint_decode in KEYPOINT_DECODES, "keypoint_decode"),
             (self.task == "obb", self.angle_decode in ANGLE_DECODES, "angle_decode"),
+            (self.queries > 0, self.task == "detect" and self.end2end, "queries (an NMS-free detect head)"),
         )
         for applies, ok, what in checks:
             if applies and not ok:

@@ -66,6 +66,9 @@ def convert_loaded(
     imgsz_from = None
     if plan is None:
         plan, imgsz_from = choose_imgsz(opts, loaded.info, make_plan(opts))
+        head = loaded.info.head
+        if head.queries:  # what a query head cannot do is refused before calibration images are asked for
+            plan = plan.with_head(head.bins, head.end2end, head.task, head.queries)
         check_calibration(opts, plan)
     return build_bundle(loaded, dest, opts, plan, log, imgsz_from)
 
@@ -91,7 +94,7 @@ def build_bundle(
     if info.head.end2end and info.head.max_det != opts.max_det:  # the graph's top-k is --max-det
         info = dataclasses.replace(info, head=dataclasses.replace(info.head, max_det=opts.max_det))
     loaded = dataclasses.replace(loaded, info=info)
-    plan = plan.with_head(info.head.bins, info.head.end2end, info.head.task)
+    plan = plan.with_head(info.head.bins, info.head.end2end, info.head.task, info.head.queries)
     backends = list(plan.backends) or [REFERENCE]
     if not any(plan.precision in BACKENDS.get(b).precisions for b in backends):
         raise ConversionError(

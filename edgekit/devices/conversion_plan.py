@@ -13,10 +13,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from edgekit.backends import BACKENDS, NAMES
 from edgekit.devices.profiles import Int8Constraints
+from edgekit.errors import ConversionError
 from edgekit.vocab import DFL_MODES, NMS_PLACEMENTS, OUTPUT_FORMS, PRECISIONS
 
 PLAN_SCHEMA = 1
 DEFAULT_MAX_BATCH = 8  # dynamic-batch engines without --max-batch
+GRID_SAMPLE_OPSET = 16  # the first ONNX opset with GridSample (RT-DETR's deformable attention)
 
 
 @dataclass(frozen=True)
@@ -94,11 +96,12 @@ class ConversionPlan:
         high = int(self.max_batch or DEFAULT_MAX_BATCH)
         return 1, high, high
 
-    def with_head(self, bins: int, end2end: bool, task: str = "detect") -> ConversionPlan:
+    def with_head(self, bins: int, end2end: bool, task: str = "detect", queries: int = 0) -> ConversionPlan:
         """Adapt the plan to the model's head: no DFL when ``bins == 1``, no NMS when end-to-end;
-        a task head (segment, pose, obb) decodes in the graph, its outputs split, NMS on the host."""
-        changes: Dict[str, Any] = {}
-        notes: List[str] = list(self.notes)
+        a task head (segment, pose, obb) decodes in the graph, its outputs split, NMS on the host;
+        a query head (RT-DETR) as :meth:`_query_head_changes` says."""
+        changes: Dict[str, Any] = self._query_head_changes() if queries else {}
+        notes: List[str] = [*self.notes, *changes.pop("notes", ())]
         if task != "detect":
             for key, value, was in (
                 ("output", "split", "concat"),
@@ -110,7 +113,9 @@ class ConversionPlan:
                     notes.append(f"{task} head: {key} {value} (not {was})")
         if bins == 1 and self.dfl != "none":
             changes["dfl"] = "none"
-            notes.append("the head regresses distances directly (no DFL)")
+            notes.append(
+                "one box per query (no DFL)" if queries else "the head regresses distances directly (no DFL)"
+            )
         if end2end and self.nms != "none":
             if self.nms == "graph":
                 notes.append("NMS-free head: --nms graph is not needed and was dropped")
@@ -119,6 +124,29 @@ class ConversionPlan:
             return self
         changes["notes"] = tuple(notes)
         return dataclasses.replace(self, **changes)
+
+    def _query_head_changes(self) -> Dict[str, Any]:
+        """RT-DETR's deformable attention samples with ONNX ``GridSample`` (opset 16), which LiteRT
+        does not run: a plan with other backends leaves LiteRT out, one with LiteRT alone is refused,
+        as is INT8 (its float scope is not found for query heads yet)."""
+        if self.precision == "int8":
+            raise ConversionError(
+                "INT8 of a query head (RT-DETR) is not implemented yet: use --precision fp32 (or fp16)"
+            )
+        changes: Dict[str, Any] = {"notes": []}
+        if "tflite" in self.backends:
+            kept = tuple(b for b in self.backends if b != "tflite")
+            if not kept:
+                raise ConversionError(
+                    "RT-DETR's deformable attention needs GridSample, which LiteRT (tflite) does not run: "
+                    "use --backend onnxruntime"
+                )
+            changes["backends"] = kept
+            changes["notes"].append(f"tflite left out: LiteRT has no GridSample (RT-DETR); runs on {kept[0]}")
+        if self.opset < GRID_SAMPLE_OPSET:
+            changes["opset"] = GRID_SAMPLE_OPSET
+            changes["notes"].append(f"opset {GRID_SAMPLE_OPSET} (not {self.opset}): GridSample")
+        return changes
 
     # ---- serialisation -------------------------------------------------------------
 

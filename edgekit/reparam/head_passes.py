@@ -12,11 +12,18 @@ from torch import nn
 
 from edgekit.contract.decode import decode, topk_end2end
 from edgekit.contract.model import HeadSpec
-from edgekit.reparam.heads import DecodedHead, End2EndHead, check_dfl, default_dfl, reference_outputs
+from edgekit.reparam.heads import (
+    DecodedHead,
+    End2EndHead,
+    QueryHead,
+    check_dfl,
+    default_dfl,
+    reference_outputs,
+)
 from edgekit.reparam.protocol import PASSES, Pass, PassResult
 from edgekit.reparam.task_heads import TaskHead, task_reference
 
-WRAPPED = (DecodedHead, End2EndHead, TaskHead)
+WRAPPED = (DecodedHead, End2EndHead, TaskHead, QueryHead)
 
 #: what each decoded head output means, for verification (``edgekit.verify.tensors``)
 OUTPUT_ROLES = {
@@ -33,7 +40,10 @@ OUTPUT_ROLES = {
 
 
 def _wrap(model: nn.Module, head: HeadSpec, imgsz: Tuple[int, int], dfl: str, output: str) -> nn.Module:
-    """The decoded form of ``model``: ``DecodedHead`` / ``End2EndHead``, or ``TaskHead`` for a task."""
+    """The decoded form of ``model``: ``DecodedHead`` / ``End2EndHead``, ``TaskHead`` for a task,
+    ``QueryHead`` for a query head."""
+    if head.queries:
+        return QueryHead(model, head, output)
     if head.task != "detect":
         if output == "concat":
             raise ValueError(f"a {head.task} head has no concatenated output form: use 'split'")
@@ -41,6 +51,12 @@ def _wrap(model: nn.Module, head: HeadSpec, imgsz: Tuple[int, int], dfl: str, ou
     if output == "end2end":
         return End2EndHead(model, head, imgsz, dfl)
     return DecodedHead(model, head, imgsz, dfl, output)
+
+
+def candidates(wrapped: nn.Module, head: HeadSpec) -> str:
+    """How many candidates a decoded form ranks: ``8400 anchors`` or, for a query head, ``300 queries``."""
+    count = int(getattr(wrapped, "decoded", wrapped).num_anchors)
+    return f"{count} queries" if head.queries else f"{count} anchors"
 
 
 @PASSES.register("output_form")
@@ -63,9 +79,8 @@ class OutputFormPass(Pass):
         wrapped = _wrap(model, self.head, self.imgsz, self.dfl, self.output)
         names = wrapped.output_names
         self.roles = [OUTPUT_ROLES[n] for n in names]
-        anchors = (wrapped.decoded if isinstance(wrapped, TaskHead) else wrapped).num_anchors
         detail = f"dfl={self.dfl}, output={self.output} -> {', '.join(names)}"
-        return PassResult(changed=1, details=[f"{anchors} anchors, {detail}"], model=wrapped)
+        return PassResult(changed=1, details=[f"{candidates(wrapped, self.head)}, {detail}"], model=wrapped)
 
     def reference_transform(self, outputs: Any) -> Any:
         if self.head.task != "detect":
@@ -94,7 +109,7 @@ class End2EndPass(Pass):
             self.roles = tuple(
                 "raw" if r == "prototypes" else r for _, r in wrapped.outputs_for(self.head, True)
             )
-        detail = f"top-{self.head.max_det} of {wrapped.decoded.num_anchors} anchors, dfl={self.dfl}"
+        detail = f"top-{self.head.max_det} of {candidates(wrapped, self.head)}, dfl={self.dfl}"
         return PassResult(changed=1, details=[detail], model=wrapped)
 
     def reference_transform(self, outputs: Any) -> Any:

@@ -152,6 +152,32 @@ class End2EndHead(nn.Module):
         return topk_end2end(boxes, scores, self.max_det)
 
 
+class QueryHead(nn.Module):
+    """A query head's (``HeadSpec.queries``: RT-DETR) decoded forms: its boxes are pixels already,
+    the scores are the sigmoid of its logits. ``split``: ``(boxes (B, Q, 4), scores (B, Q, nc))``;
+    ``concat``: ``(B, Q, 4 + nc)``; ``end2end``: the two-stage top-k ``(B, max_det, 6)``."""
+
+    def __init__(self, model: nn.Module, head: HeadSpec, output: str = "split") -> None:
+        super().__init__()
+        if output not in (*DECODED_FORMS, "end2end"):
+            raise ValueError(f"unknown output form '{output}' (known: {', '.join(DECODED_FORMS)}, end2end)")
+        self.model, self.output, self.max_det = model, output, head.max_det
+        self.num_anchors = head.queries  # one candidate per query
+
+    @property
+    def output_names(self) -> List[str]:
+        return ["boxes", "scores"] if self.output == "split" else ["detections"]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        boxes, logits = self.model(x)
+        scores = logits.sigmoid()
+        if self.output == "end2end":
+            return (topk_end2end(boxes, scores, self.max_det),)
+        if self.output == "concat":
+            return (torch.cat((boxes, scores), -1),)
+        return boxes, scores
+
+
 def reference_outputs(raw: RawHeadOutput, head: HeadSpec, dfl: Optional[str] = None, output: str = "split"):
     """What :class:`DecodedHead` must return for ``raw``, computed with ``edgekit.contract.decode``."""
     dfl = dfl or default_dfl(head)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
+from edgekit.contract.decode import topk_end2end
 from edgekit.contract.model import ModelInfo
 from edgekit.registry import Registry
 from edgekit.reparam.head_passes import End2EndPass, OutputFormPass
@@ -73,9 +74,26 @@ def head_passes(info: ModelInfo, options: ReparamOptions) -> List[Pass]:
 
 
 def standard_pipeline(info: ModelInfo, options: ReparamOptions, structural: Sequence[Pass] = ()) -> Pipeline:
-    """Family structural passes (PGI strip, drops, ...) -> deploy forms -> Conv+BN fold -> head."""
-    passes: List[Pass] = [*structural, DeployFormPass(), ConvBnFoldPass(), *head_passes(info, options)]
-    return Pipeline(passes, name=info.family)
+    """Family structural passes (PGI strip, drops, ...) -> deploy forms -> Conv+BN fold -> head.
+
+    A query head's raw outputs are compared as its ranked rows (:func:`query_rows`) up to the head."""
+    body: List[Pass] = [*structural, DeployFormPass(), ConvBnFoldPass()]
+    if info.head.queries:
+        for p in body:
+            p.view = (query_rows(info.head.queries), ("detections",))
+    return Pipeline([*body, *head_passes(info, options)], name=info.family)
+
+
+def query_rows(queries: int) -> Callable[[Any], Any]:
+    """A query head's raw ``(boxes, logits)`` as the top-k rows over queries x classes (k = the query
+    count): the queries' order follows encoder scores that tie within float noise, so two equal
+    models may list the same queries in another order; as rows (matched as detections) they agree."""
+
+    def rows(outputs: Any) -> Any:
+        boxes, logits = outputs
+        return (topk_end2end(boxes, logits.sigmoid(), queries),)
+
+    return rows
 
 
 #: family name -> ``factory(info, options) -> Pipeline``; families register theirs

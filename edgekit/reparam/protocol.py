@@ -94,6 +94,9 @@ class Pass:
     #: the manifest role of each flattened output ("raw": logits, distributions); empty: all raw
     roles: Sequence[str] = ()
     layout: str = "BNC"  # decoded outputs of the head forms are (B, N, C)
+    #: what both sides' outputs are compared as, when not as they are: ``(function, roles)`` (a
+    #: query head's raw queries come in the order of near-tied encoder scores: compared as rows)
+    view: Optional[Tuple[Callable[[Any], Any], Sequence[str]]] = None
 
     def compare(
         self, actual: Any, expected: Any, bounds: Bounds, noise: Sequence[float] = ()
@@ -101,6 +104,10 @@ class Pass:
         """One ``edgekit.verify`` row per flattened output, each bounded by its role (widened by
         ``noise[i]``, the model's own scaled float32 rounding on that output); structural changes
         (number or shape of outputs) raise ``VerificationError``."""
+        roles = self.roles
+        if self.view is not None:
+            function, roles = self.view
+            actual, expected, noise = function(actual), function(expected), ()
         got, want = flatten_outputs(actual), flatten_outputs(expected)
         if len(got) != len(want):
             raise VerificationError(
@@ -113,7 +120,7 @@ class Pass:
                     f"pass '{self.name}' changed output {i} {path} "
                     f"from shape {tuple(b.shape)} to {tuple(a.shape)}"
                 )
-            role = self.roles[i] if i < len(self.roles) else "raw"
+            role = roles[i] if i < len(roles) else "raw"
             extra = noise[i] if i < len(noise) else 0.0
             rows.append(check_output(f"output {i}", role, a, b, bounds, self.layout, extra))
         return rows

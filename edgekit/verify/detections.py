@@ -278,6 +278,11 @@ def describe(summary: Dict[str, Any]) -> str:
             f"sorted scores agree at {summary['score_levels_worst']:.2g}x the bound "
             "(rank order of tied anchors not compared)"
         )
+    if summary["required"] + summary["required_actual"] == 0:  # never a pass: the check is not vacuous
+        return (
+            f"nothing to compare: none of the {summary['reference']} reference and {summary['actual']} "
+            f"{what} clears the cut by the score bound (no rank-by-rank score comparison applies)"
+        )
     masks = (
         f", {summary['masks_compared']} masks, IoU >= {summary['min_mask_iou']:.3f}"
         if summary.get("masks_compared")

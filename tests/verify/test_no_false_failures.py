@@ -20,15 +20,8 @@ from ..conftest import need  # noqa: E402
 from ..converters.helpers import convert_quietly, verified  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-# RT-DETR's golden files are refused by convert until its conversion lands (tests/models/ultralytics/
-# test_rtdetr.py holds the refusal); every other committed checkpoint must convert
-NOT_CONVERTIBLE_YET = DATA / "golden" / "rtdetr"
 CHECKPOINTS = sorted(
-    [
-        p
-        for p in (DATA / "golden").rglob("*")
-        if p.suffix in (".pt", ".pth") and NOT_CONVERTIBLE_YET not in p.parents
-    ]
+    [p for p in (DATA / "golden").rglob("*") if p.suffix in (".pt", ".pth")]
     + list((DATA / "fixtures").glob("*.pt"))
 )
 SIZES: List[Tuple[int, int]] = [(96, 96), (128, 224), (192, 128)]  # (height, width)

@@ -260,8 +260,9 @@ class UltralyticsModel(nn.Module):
 class RTDETRModel(UltralyticsModel):
     """An Ultralytics RT-DETR rebuilt by edgekit (keys ``model.<i>.*`` as in the checkpoint).
 
-    ``forward`` returns the decoder's raw query outputs of its evaluation layer: boxes ``(B, Q, 4)``
-    (normalized cx, cy, w, h) and class logits ``(B, Q, nc)`` (``edgekit.models.ultralytics.rtdetr``).
+    ``forward`` returns the query head's raw convention (``edgekit.contract.model``): per query a box
+    ``(B, Q, 4)`` x1, y1, x2, y2 in input pixels and class logits ``(B, Q, nc)``.
+    :meth:`query_outputs` returns what Ultralytics' decoder returns (boxes as normalized cx, cy, w, h).
     """
 
     def __init__(self, cfg: Dict[str, Any], ch: int = 3) -> None:
@@ -286,3 +287,14 @@ class RTDETRModel(UltralyticsModel):
     @property
     def end2end(self) -> bool:  # type: ignore[override]
         return True  # one query per object: no NMS
+
+    def query_outputs(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's outputs of its evaluation layer: normalized cxcywh boxes, class logits."""
+        return super().forward(x)  # type: ignore[return-value]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        boxes, logits = self.query_outputs(x)
+        height, width = x.shape[-2:]
+        size = torch.tensor([width, height, width, height], dtype=boxes.dtype)
+        centre, half = boxes[..., :2], boxes[..., 2:] / 2
+        return torch.cat((centre - half, centre + half), -1) * size, logits

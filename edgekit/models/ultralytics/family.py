@@ -26,8 +26,9 @@ from edgekit.loading.records import Record, iter_records, record_state_dict
 from edgekit.models.base import FAMILIES, Family
 from edgekit.models.ultralytics.archs import VARIANTS, get_arch
 from edgekit.models.ultralytics.blocks import RepVGGDW
-from edgekit.models.ultralytics.build import UltralyticsModel, model_scale
+from edgekit.models.ultralytics.build import RTDETRModel, UltralyticsModel, model_scale
 from edgekit.models.ultralytics.conv import ACTIVATIONS, Conv, RepConv
+from edgekit.models.ultralytics.rtdetr_info import is_rtdetr_yaml, rtdetr_info
 from edgekit.models.ultralytics.task_heads import TASK_HEADS
 from edgekit.vocab import TASKS
 
@@ -41,11 +42,11 @@ MODEL_TASKS = {
     "SegmentationModel": "segment",
     "PoseModel": "pose",
     "OBBModel": "obb",
+    "RTDETRDetectionModel": "detect",
 }
 #: Ultralytics model classes edgekit recognises but does not convert, with their task
 OTHER_TASKS = {
     "ClassificationModel": "classify",
-    "RTDETRDetectionModel": "rtdetr",
     "WorldModel": "world (open-vocabulary detect)",
     "YOLOEModel": "yoloe (open-vocabulary detect)",
     "YOLOESegModel": "yoloe segment",
@@ -55,7 +56,7 @@ OTHER_TASKS = {
 #: the task of a yaml's head module (the last row); heads of tasks outside TASKS are refused
 HEAD_TASKS = {"Detect": "detect", "v10Detect": "detect", **{n: h.task for n, h in TASK_HEADS.items()}}
 HEAD_TASKS.update(
-    {"Classify": "classify", "RTDETRDecoder": "rtdetr", "WorldDetect": "world (open-vocabulary detect)"}
+    {"Classify": "classify", "RTDETRDecoder": "detect", "WorldDetect": "world (open-vocabulary detect)"}
 )
 HEAD_TASKS.update({"YOLOEDetect": "yoloe (open-vocabulary detect)", "YOLOESegment": "yoloe segment"})
 HEAD_TASKS.update({"YOLOESegment26": "yoloe segment", "Depth": "depth", "SemanticSegment": "semantic"})
@@ -196,8 +197,11 @@ def infer_scale(cfg: Dict[str, Any], sd: Mapping[str, torch.Tensor]) -> Optional
     want = _shapes(sd)
     for scale in cfg.get("scales") or {}:
         trial = {**cfg, "scale": scale}
+        ch = int(cfg.get("channels", 3))
         with torch.device("meta"):
-            built = UltralyticsModel(trial, ch=int(cfg.get("channels", 3)), stride=(8, 16, 32))
+            built = (
+                RTDETRModel(trial, ch) if is_rtdetr_yaml(cfg) else UltralyticsModel(trial, ch, (8, 16, 32))
+            )
         if _shapes(built.state_dict()) == want:
             return scale
     return None
@@ -218,8 +222,8 @@ def _load_weights(model: nn.Module, sd: Mapping[str, torch.Tensor], source: str)
 
 
 class UltralyticsFamily(Family):
-    """Ultralytics YOLOv8 / YOLOv9 (GELAN) / YOLOv10 / YOLO11 / YOLO12 / YOLO26 detection models, and
-    the segment / pose / OBB models of v8, 11 and 26."""
+    """Ultralytics YOLOv8 / YOLOv9 (GELAN) / YOLOv10 / YOLO11 / YOLO12 / YOLO26 detection models, the
+    segment / pose / OBB models of v8, 11 and 26, and RT-DETR (HGNetv2 / ResNet backbones)."""
 
     name = "ultralytics"
     variants = VARIANTS
@@ -261,12 +265,17 @@ class UltralyticsFamily(Family):
             cfg["scale"] = infer_scale(cfg, sd) or next(iter(cfg["scales"]))
         stride = rec.attr("stride", None)
         strides = [float(s) for s in stride.tolist()] if isinstance(stride, torch.Tensor) else None
-        model = UltralyticsModel(cfg, ch=int(cfg.get("channels", 3)), stride=strides)
+        channels = int(cfg.get("channels", 3))
+        rtdetr = is_rtdetr_yaml(cfg)
+        model = (
+            RTDETRModel(cfg, ch=channels) if rtdetr else UltralyticsModel(cfg, ch=channels, stride=strides)
+        )
         _load_weights(model, sd, source)
         sync_from_record(model, rec, source)
         model.names = _names(rec.attr("names", None), model.nc)
         model.eval()
-        info = model_info(model, variant_name(cfg), _imgsz(train_args))
+        describe = rtdetr_info if rtdetr else model_info
+        info = describe(model, variant_name(cfg), _imgsz(train_args))  # type: ignore[arg-type]
         info.extra["ultralytics_version"] = ckpt.get("version")
         info.extra["model_class"] = rec.cls
         return LoadedModel(model=model, info=info)

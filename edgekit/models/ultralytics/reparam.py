@@ -20,16 +20,19 @@ from torch import nn
 
 from edgekit.contract.model import ModelInfo
 from edgekit.models.ultralytics.head import Detect
+from edgekit.models.ultralytics.rtdetr import RTDETRDecoder
 from edgekit.reparam.passes import DropModulesPass
 from edgekit.reparam.pipeline import PIPELINES, Pipeline, ReparamOptions, standard_pipeline
 from edgekit.reparam.protocol import PASSES, Pass
 
 
-def _head_paths(model: nn.Module, parts: Callable[[Detect], List[str]]) -> List[str]:
+def _head_paths(
+    model: nn.Module, parts: Callable[[Detect], List[str]], kinds: tuple = (Detect,)
+) -> List[str]:
     return [
         f"{name}.{attr}" if name else attr
         for name, m in model.named_modules()
-        if isinstance(m, Detect)
+        if isinstance(m, kinds)
         for attr in parts(m)
     ]
 
@@ -40,8 +43,9 @@ def unused_head_branches(model: nn.Module) -> List[str]:
 
 
 def train_only_head_parts(model: nn.Module) -> List[str]:
-    """Dotted paths of the head modules only the training loss reads (``Detect.train_only_parts``)."""
-    return _head_paths(model, lambda head: head.train_only_parts())
+    """Dotted paths of the head modules only the training loss reads (``Detect.train_only_parts``,
+    ``RTDETRDecoder.train_only_parts``: denoising queries, earlier layers' score heads)."""
+    return _head_paths(model, lambda head: head.train_only_parts(), (Detect, RTDETRDecoder))
 
 
 @PASSES.register("ultralytics_head_branch")
@@ -52,7 +56,8 @@ def unused_head_branch_pass() -> Pass:
 
 @PASSES.register("ultralytics_train_only_head")
 def train_only_head_pass() -> Pass:
-    """Drop the head modules only the training loss reads (Pose26 flow model and sigma, Proto26 semseg)."""
+    """Drop the head modules only the training loss reads (Pose26 flow model and sigma, Proto26 semseg,
+    RT-DETR's denoising embedding and the score heads of its non-final decoder layers)."""
     return DropModulesPass(train_only_head_parts, name="drop_train_only_head")
 
 

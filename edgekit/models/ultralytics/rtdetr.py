@@ -6,8 +6,10 @@ stops at its evaluation layer (the last by default), whose head is the only one 
 normalized cx, cy, w, h (after the sigmoid) and class logits ``(B, Q, nc)``; the top-k over
 queries x classes is the decoder's (``edgekit.contract``), not this module's. Parameter names
 follow Ultralytics' so its checkpoints load as they are; the training-only ones
-(``denoising_class_embed``, the other layers' ``dec_score_head`` / ``dec_bbox_head``) are kept so
-that a checkpoint loads strictly, and are dropped by reparameterization.
+(``denoising_class_embed``, the other layers' ``dec_score_head``, the layers after the evaluation
+layer) are kept so that a checkpoint loads strictly, and are dropped by reparameterization
+(:meth:`RTDETRDecoder.train_only_parts`). ``dec_score_head`` is a ``ModuleDict`` keyed by layer
+index (the state-dict keys of Ultralytics' ``ModuleList``), so dropping heads renumbers nothing.
 """
 
 from __future__ import annotations
@@ -161,8 +163,20 @@ class RTDETRDecoder(nn.Module):
         self.enc_output = nn.Sequential(nn.Linear(hd, hd), nn.LayerNorm(hd))
         self.enc_score_head = nn.Linear(hd, nc)
         self.enc_bbox_head = MLP(hd, hd, 4, num_layers=3)
-        self.dec_score_head = nn.ModuleList(nn.Linear(hd, nc) for _ in range(ndl))
+        self.dec_score_head = nn.ModuleDict({str(i): nn.Linear(hd, nc) for i in range(ndl)})
         self.dec_bbox_head = nn.ModuleList(MLP(hd, hd, 4, num_layers=3) for _ in range(ndl))
+
+    def train_only_parts(self) -> List[str]:
+        """Paths (relative to this module) of what only training runs: the denoising embedding, the
+        score heads of the layers before the evaluation layer, every layer (and its box head) after it."""
+        last = self.decoder.eval_idx
+        parts = ["denoising_class_embed"] if self.denoising_class_embed is not None else []
+        parts += [
+            f"dec_score_head.{k}" for k, m in self.dec_score_head.items() if m is not None and k != str(last)
+        ]
+        parts += [f"decoder.layers.{i}" for i in range(last + 1, len(self.decoder.layers))]
+        parts += [f"dec_bbox_head.{i}" for i in range(last + 1, len(self.dec_bbox_head))]
+        return parts
 
     @staticmethod
     def anchors(shapes: Shapes, like: torch.Tensor, grid_size: float = 0.05, eps: float = 1e-2):
@@ -207,7 +221,7 @@ class RTDETRDecoder(nn.Module):
             output = layer(output, boxes, feats, shapes, self.query_pos_head(boxes))
             refined = torch.sigmoid(self.dec_bbox_head[i](output) + inverse_sigmoid(boxes))
             if i == self.decoder.eval_idx:
-                return refined, self.dec_score_head[i](output)
+                return refined, self.dec_score_head[str(i)](output)
             boxes = refined
         layers = len(self.decoder.layers)
         raise ValueError(f"eval_idx {self.decoder.eval_idx} is past the {layers} decoder layers")

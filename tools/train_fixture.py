@@ -37,7 +37,48 @@ SHIM = ROOT.parent / "shared" / "tools"
 MODELS = {
     "yolo11": ("yolo11n.yaml", "yolo11-shapes"),
     "yolo26": ("yolo26n.yaml", "yolo26-shapes"),
+    "rtdetr": ("rtdetr-l.yaml", "rtdetr-shapes"),
 }
+
+
+def narrow_rtdetr(nc: int, width: int = 64, hidden: int = 64, queries: int = 100) -> dict:
+    """rtdetr-l.yaml's layout (HGNetv2 backbone, AIFI, RepC3 FPN/PAN, RTDETRDecoder) at narrow widths:
+    Ultralytics does not scale HGStem / HGBlock / AIFI / decoder widths, so they are written here.
+    Decoder: ``hidden`` channels, ``queries`` queries, 4 points, 4 heads, 3 layers, FFN 4 x hidden."""
+    w = width
+    backbone = [
+        [-1, 1, "HGStem", [16, 32]],
+        [-1, 2, "HGBlock", [16, 64, 3]],
+        [-1, 1, "DWConv", [64, 3, 2, 1, False]],
+        [-1, 2, "HGBlock", [32, 128, 3]],
+        [-1, 1, "DWConv", [128, 3, 2, 1, False]],
+        [-1, 2, "HGBlock", [48, 192, 5, True, False]],
+        [-1, 2, "HGBlock", [48, 192, 5, True, True]],
+        [-1, 1, "DWConv", [192, 3, 2, 1, False]],
+        [-1, 2, "HGBlock", [64, 256, 5, True, False]],
+    ]
+    head = [
+        [-1, 1, "Conv", [w, 1, 1, None, 1, 1, False]],
+        [-1, 1, "AIFI", [4 * w, 4]],
+        [-1, 1, "Conv", [w, 1, 1]],
+        [-1, 1, "nn.Upsample", [None, 2, "nearest"]],
+        [6, 1, "Conv", [w, 1, 1, None, 1, 1, False]],
+        [[-2, -1], 1, "Concat", [1]],
+        [-1, 2, "RepC3", [w]],
+        [-1, 1, "Conv", [w, 1, 1]],
+        [-1, 1, "nn.Upsample", [None, 2, "nearest"]],
+        [3, 1, "Conv", [w, 1, 1, None, 1, 1, False]],
+        [[-2, -1], 1, "Concat", [1]],
+        [-1, 2, "RepC3", [w]],
+        [-1, 1, "Conv", [w, 3, 2]],
+        [[-1, 16], 1, "Concat", [1]],
+        [-1, 2, "RepC3", [w]],
+        [-1, 1, "Conv", [w, 3, 2]],
+        [[-1, 11], 1, "Concat", [1]],
+        [-1, 2, "RepC3", [w]],
+        [[20, 23, 26], 1, "RTDETRDecoder", [nc, hidden, queries, 4, 4, 3, 4 * hidden]],
+    ]
+    return {"nc": nc, "scales": {"n": [1.0, 1.0, 1024]}, "scale": "n", "backbone": backbone, "head": head}
 
 
 def offline_ultralytics(workdir: Path):
@@ -232,7 +273,15 @@ def main() -> int:
     if args.bf16:
         cpu_bf16_autocast()
     start = time.time()
-    model = YOLO(str(write_arch_yaml(work, yaml_name, name, args.depth, args.width, args.p2)))
+    if args.arch == "rtdetr":  # Ultralytics' RT-DETR trainer (Hungarian matching, denoising queries)
+        import yaml
+        from ultralytics import RTDETR
+
+        arch_yaml = work / f"{name}.yaml"
+        arch_yaml.write_text(yaml.safe_dump(narrow_rtdetr(nc=8), sort_keys=False))
+        model = RTDETR(str(arch_yaml))
+    else:
+        model = YOLO(str(write_arch_yaml(work, yaml_name, name, args.depth, args.width, args.p2)))
     if args.threads:  # Ultralytics sets torch to cpu_count - 1 threads when it selects the CPU
         model.add_callback("on_pretrain_routine_start", lambda _: torch.set_num_threads(args.threads))
     train_threads: dict = {}  # read as training starts: the final evaluation runs under other settings

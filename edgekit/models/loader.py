@@ -13,8 +13,13 @@ from edgekit.loading.checkpoint import RawCheckpoint, read_checkpoint
 from edgekit.loading.records import Record, describe
 from edgekit.models.base import FAMILIES, Family
 
-FAMILY_MODULES = ("edgekit.models.ultralytics", "edgekit.models.yolov9", "edgekit.models.damoyolo")
-SUPPORTED = "ultralytics, yolov9, damoyolo"
+FAMILY_MODULES = (
+    "edgekit.models.ultralytics",
+    "edgekit.models.yolov9",
+    "edgekit.models.damoyolo",
+    "edgekit.models.rtdetrv2",
+)
+SUPPORTED = "ultralytics, yolov9, damoyolo, rtdetrv2"
 
 
 def import_families() -> List[str]:

@@ -1,5 +1,6 @@
 """RT-DETR through ``edgekit convert``: the real CLI on the golden checkpoints the real Ultralytics
-package built (``tests/data/golden/rtdetr``), the bundle's model run by the real onnxruntime /
+package built (``tests/data/golden/rtdetr``) and the official RT-DETRv2 code built
+(``tests/data/golden/rtdetrv2``), the bundle's model run by the real onnxruntime /
 OpenVINO against the official decoder's own top-k, the plans' handling of GridSample (LiteRT left
 out, TensorRT's parser table checked) and the one-line refusals.
 """
@@ -152,3 +153,41 @@ def test_what_rtdetr_cannot_do_yet_is_refused_in_one_line(
     proc = convert(tmp_path, RESNET, *args, "--imgsz", SIZE)
     one_line_error(proc, *fragments)
     assert not (tmp_path / "b.edgekit").exists()
+
+
+V2 = Path(__file__).resolve().parents[1] / "data" / "golden" / "rtdetrv2"
+V2_ARCH = {
+    n: f["edgekit_arch"] for n, f in json.loads((V2 / "provenance.json").read_text())["fixtures"].items()
+}
+
+
+@pytest.mark.parametrize("name", sorted(V2_ARCH))
+def test_rtdetrv2_bundle_reproduces_the_official_post_process(name: str, tmp_path: Path) -> None:
+    """RT-DETRv2 (lyuwenyu) for the Raspberry Pi: OpenVINO and onnxruntime, LiteRT left out; the
+    onnxruntime model on the reference input gives ``RTDETRPostProcessor``'s rows (COCO ids: index + 1)."""
+    need("onnxruntime")
+    need("openvino")
+    proc = convert(
+        tmp_path,
+        V2 / f"{name}.pth",
+        "--arch",
+        V2_ARCH[name],
+        "--target",
+        "rpi5",
+        "--imgsz",
+        SIZE,
+        "--no-host-io",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = manifest_of(tmp_path / "b.edgekit")
+    assert {a["backend"] for a in manifest["artifacts"]} == {"onnxruntime", "openvino"}
+    verified(manifest)
+    ref = np.load(V2 / f"{name}.npz")
+    det = Detector(tmp_path / "b.edgekit", backend="onnxruntime")
+    for i in range(len(ref["input"])):
+        ours = next(iter(det.runtime.infer(ref["input"][i : i + 1]).values()))[0]
+        official = np.concatenate(
+            [ref["post_boxes"][i], ref["scores"][i][:, None], ref["labels"][i][:, None] - 1], 1
+        )
+        assert ours.shape == official.shape
+        assert unmatched(official, ours, px=1e-3, score=1e-5) == []

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from edgekit.errors import UnsupportedModelError
+from edgekit.models.detr import cxcywh_to_pixels
 from edgekit.models.ultralytics import attention, blocks, conv, gelan, hgnet
 from edgekit.models.ultralytics.head import Detect, RawLevels, v10Detect
 from edgekit.models.ultralytics.rtdetr import RTDETRDecoder
@@ -294,7 +295,4 @@ class RTDETRModel(UltralyticsModel):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
         boxes, logits = self.query_outputs(x)
-        height, width = x.shape[-2:]
-        size = torch.tensor([width, height, width, height], dtype=boxes.dtype)
-        centre, half = boxes[..., :2], boxes[..., 2:] / 2
-        return torch.cat((centre - half, centre + half), -1) * size, logits
+        return cxcywh_to_pixels(boxes, x), logits

@@ -20,54 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgekit.models.detr import MLP, Shapes, deformable_attention, inverse_sigmoid, query_anchors
 from edgekit.models.ultralytics.conv import batch_norm
-
-Shapes = List[Tuple[int, int]]
-
-
-class MLP(nn.Module):
-    """``num_layers`` linear layers with ReLU between them (keys ``layers.<i>.*``)."""
-
-    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int) -> None:
-        super().__init__()
-        h = [hidden_dim] * (num_layers - 1)
-        self.layers = nn.ModuleList(nn.Linear(n, k) for n, k in zip([input_dim, *h], [*h, output_dim]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x) if i == len(self.layers) - 1 else F.relu(layer(x))
-        return x
-
-
-def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    x = x.clamp(min=0, max=1)
-    return torch.log(x.clamp(min=eps) / (1 - x).clamp(min=eps))
-
-
-def deformable_attention(
-    value: torch.Tensor, shapes: Shapes, locations: torch.Tensor, weights: torch.Tensor
-) -> torch.Tensor:
-    """Multi-scale deformable attention with ``grid_sample`` (bilinear, zero padding, corners not
-    aligned): ``value`` (B, N, heads, d), ``locations`` (B, Q, heads, levels * points, 2) in [0, 1],
-    ``weights`` (B, Q, heads, levels * points) -> (B, Q, heads * d)."""
-    bs, _, heads, dim = value.shape
-    _, queries, _, total, _ = locations.shape
-    points = total // len(shapes)
-    values = value.permute(0, 2, 3, 1).flatten(0, 1).split([h * w for h, w in shapes], dim=-1)
-    grids = (2 * locations - 1).permute(0, 2, 1, 3, 4).flatten(0, 1).split(points, dim=-2)
-    sampled = [
-        F.grid_sample(
-            values[level].reshape(bs * heads, dim, h, w),
-            grids[level],
-            mode="bilinear",
-            padding_mode="zeros",
-            align_corners=False,
-        )
-        for level, (h, w) in enumerate(shapes)
-    ]
-    weights = weights.permute(0, 2, 1, 3).reshape(bs * heads, 1, queries, total)
-    out = (torch.cat(sampled, dim=-1) * weights).sum(-1).view(bs, heads * dim, queries)
-    return out.transpose(1, 2).contiguous()
 
 
 class MSDeformAttn(nn.Module):
@@ -91,7 +45,8 @@ class MSDeformAttn(nn.Module):
         offsets = self.sampling_offsets(query).view(bs, len_q, self.n_heads, total, 2)
         weights = F.softmax(self.attention_weights(query).view(bs, len_q, self.n_heads, total), -1)
         locations = boxes[:, :, None, :, :2] + offsets / self.n_points * boxes[:, :, None, :, 2:] * 0.5
-        return self.output_proj(deformable_attention(value, shapes, locations, weights))
+        points = [self.n_points] * self.n_levels
+        return self.output_proj(deformable_attention(value, shapes, locations, weights, points))
 
 
 class DecoderLayer(nn.Module):
@@ -178,20 +133,6 @@ class RTDETRDecoder(nn.Module):
         parts += [f"dec_bbox_head.{i}" for i in range(last + 1, len(self.dec_bbox_head))]
         return parts
 
-    @staticmethod
-    def anchors(shapes: Shapes, like: torch.Tensor, grid_size: float = 0.05, eps: float = 1e-2):
-        """Per feature cell, a box at its centre (size ``grid_size * 2**level``) in logit space, and
-        which cells are valid (every coordinate within ``(eps, 1 - eps)``); invalid ones are +inf."""
-        anchors = []
-        for i, (h, w) in enumerate(shapes):
-            rows, cols = torch.arange(h).type_as(like), torch.arange(w).type_as(like)
-            gy, gx = torch.meshgrid(rows, cols, indexing="ij")
-            xy = torch.stack([(gx + 0.5) / w, (gy + 0.5) / h], -1)[None]
-            anchors.append(torch.cat([xy, torch.full_like(xy, grid_size * 2.0**i)], -1).view(-1, h * w, 4))
-        cat = torch.cat(anchors, 1)
-        valid = ((cat > eps) & (cat < 1 - eps)).all(-1, keepdim=True)
-        return torch.log(cat / (1 - cat)).masked_fill(~valid, float("inf")), valid
-
     def encoder_input(self, x: List[torch.Tensor]) -> Tuple[torch.Tensor, Shapes]:
         """Projected levels flattened to (B, sum(h * w), hd), and their shapes."""
         projected = [proj(feat) for proj, feat in zip(self.input_proj, x)]
@@ -201,7 +142,7 @@ class RTDETRDecoder(nn.Module):
     def select_queries(self, feats: torch.Tensor, shapes: Shapes) -> Tuple[torch.Tensor, torch.Tensor]:
         """The ``num_queries`` best cells by encoder class score: their features, reference boxes (logits)."""
         bs = feats.shape[0]
-        anchors, valid = self.anchors(shapes, feats)
+        anchors, valid = query_anchors(shapes, feats)
         features = self.enc_output(valid * feats)
         scores = self.enc_score_head(features)
         k = min(self.num_queries, scores.shape[1])

@@ -108,6 +108,10 @@ NOT_RUN: List[Tuple[str, str]] = [
         PLACEHOLDER.format("tests/converters/test_tasks.py (nine task checkpoints, three targets)"),
     ),
     (
+        r"edgekit convert (rtdetr-l\.pt|rtdetrv2_r18vd_120e_coco\.pth|best\.pth) (--target|--arch) .*",
+        PLACEHOLDER.format("tests/converters/test_rtdetr.py (the golden RT-DETR and RT-DETRv2 checkpoints)"),
+    ),
+    (
         r"edgekit predict yolo11n-seg-cpu\.edgekit images/ --save out/ --json",
         PLACEHOLDER.format("tests/converters/test_tasks.py (Detector) and tests/pipeline/test_cli.py"),
     ),

@@ -57,7 +57,7 @@ class BenchmarkRun:
 
 
 def run_benchmark(
-    source: Union[str, Path],
+    source: Union[str, Path, Sequence[Union[str, Path]]],
     target: str = "cpu",
     backends: Optional[Sequence[str]] = None,
     precisions: Optional[Sequence[str]] = None,
@@ -72,7 +72,9 @@ def run_benchmark(
     log: Any = None,
     record_choice: Optional[bool] = None,
 ) -> BenchmarkRun:
-    """Benchmark a bundle folder, or a checkpoint converted per backend/precision into ``workdir``.
+    """Benchmark a bundle folder, or a checkpoint converted per backend/precision into ``workdir``;
+    a list of them in one run (one table, every configuration in the same rotating blocks, a
+    ``model`` column naming each source).
 
     ``backends``/``precisions`` None: all of a bundle's models, or for a checkpoint onnxruntime
     and openvino in fp32 and bf16. On a bundle with two backends or more (a Raspberry Pi bundle's
@@ -86,20 +88,25 @@ def run_benchmark(
     if data is not None and not Path(data).exists():
         raise InputFileError(data, "no such dataset file")
     machine = machine_info(threads)
+    sources = [Path(source)] if isinstance(source, (str, Path)) else [Path(s) for s in source]
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
         folder = Path(workdir) if workdir else Path(tmp)
-        configs, notes = prepare(
-            source, folder, target, backends, precisions, imgsz, machine["cpu_flags"], log
-        )
-        if not configs:
-            raise InputFileError(source, "nothing to benchmark: " + "; ".join(notes))
+        configs, notes = [], []
+        for src in sources:
+            found, said = prepare(src, folder, target, backends, precisions, imgsz, machine["cpu_flags"], log)
+            if not found:
+                raise InputFileError(src, "nothing to benchmark: " + "; ".join(said))
+            for config in found:
+                config.model = src.stem if len(sources) > 1 else ""
+            configs += found
+            notes += [f"{src.stem}: {n}" for n in said] if len(sources) > 1 else said
         frame = benchmark_frame()
         data_path = Path(data) if data else None
         schedule = Schedule.for_runs(runs, warmup)
         results = benchmark(configs, frame, schedule, threads, data_path, memory, throughput_images)
         inp = _input_size(configs[0])
     settings = {
-        "source": str(source),
+        "source": ", ".join(str(s) for s in sources),
         "target": target,
         "imgsz": inp,
         "frame": list(frame.shape[:2]),
@@ -110,8 +117,8 @@ def run_benchmark(
     }
     if data is None:
         notes.append("mAP not measured (pass --data)")
-    if Path(source).is_dir():
-        notes += _record_fastest(Path(source), results, threads, record_choice)
+    if len(sources) == 1 and sources[0].is_dir():
+        notes += _record_fastest(sources[0], results, threads, record_choice)
     return BenchmarkRun(results, machine, settings, notes)
 
 

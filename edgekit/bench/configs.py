@@ -24,6 +24,7 @@ class Config:
     precision: str  # what was asked: fp32 / bf16 / fp16
     bundle: Path
     runtime_options: Dict[str, Any] = field(default_factory=dict)
+    model: str = ""  # which source it came from, when a run compares several
 
     @property
     def name(self) -> str:

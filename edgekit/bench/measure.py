@@ -37,6 +37,7 @@ class Result:
     map50_95: Optional[float] = None
     map50: Optional[float] = None
     rounds_ms: List[float] = field(default_factory=list)  # end-to-end ms of each timed run, block by block
+    model: str = ""  # the source (bundle folder or checkpoint name) of a run over several
 
     @property
     def name(self) -> str:
@@ -159,6 +160,7 @@ def benchmark(
                     {s: percentile(v, 50) for s, v in times.items()},
                     {s: percentile(v, 90) for s, v in times.items()},
                     rounds_ms=list(times["total"]),
+                    model=config.model,
                 )
             )
         if data is not None:

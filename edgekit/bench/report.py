@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from edgekit.bench.measure import STAGES, Result
 
 CSV_FIELDS = (
+    "model",
     "backend",
     "precision",
     "in_effect",
@@ -53,6 +54,7 @@ def machine_line(machine: Dict[str, Any]) -> str:
 
 def flat_row(result: Result) -> Dict[str, Any]:
     row: Dict[str, Any] = {
+        "model": result.model,
         "backend": result.backend,
         "precision": result.precision,
         "in_effect": result.in_effect,
@@ -82,11 +84,16 @@ def format_table(results: Sequence[Result], machine: Dict[str, Any], settings: D
         f"{'total':>8}{'p90':>8}{'img/s':>8}  {'mode':<11}{'peak MB':>8}{'+model':>8}{'size MB':>8}"
         f"{'mAP50-95':>9}{'mAP50':>7}"
     )
+    width = max((len(r.model) for r in results), default=0)
+    if width:  # several sources: which model each row is, first
+        width = max(width, len("model")) + 2
+        header = f"{'model':<{width}}" + header
     lines = [machine_line(machine), _settings_line(settings), "", header, "-" * len(header)]
     for r in results:
         m, p = r.median_ms, r.p90_ms
+        model = f"{r.model:<{width}}" if width else ""
         lines.append(
-            f"{r.backend:<12}{r.precision:<10}{r.in_effect[:33]:<34}{m['preprocess']:>7.2f}"
+            f"{model}{r.backend:<12}{r.precision:<10}{r.in_effect[:33]:<34}{m['preprocess']:>7.2f}"
             f"{m['inference']:>8.2f}{m['decode']:>8.2f}{m['total']:>8.2f}{p['total']:>8.2f}"
             f"{_num(r.throughput, '.1f'):>8}  {r.throughput_mode:<11}{_num(r.peak_mb, '.0f'):>8}"
             f"{_num(r.model_mb, '.0f'):>8}{r.size_mb:>8.2f}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import click
 
@@ -23,7 +23,7 @@ def _split(value: Optional[str], known: Sequence[str], option: str) -> Optional[
 
 
 @click.command("benchmark")
-@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--target", "-t", default="cpu", show_default=True, help="Target when converting a checkpoint.")
 @click.option(
     "--backends", help="Comma-separated (default: a bundle's own; for a checkpoint onnxruntime,openvino)."
@@ -61,7 +61,7 @@ def _split(value: Optional[str], known: Sequence[str], option: str) -> Optional[
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Also write a CSV here.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Also write latency vs mAP (PNG).")
 def benchmark_cmd(
-    source: Path,
+    sources: Tuple[Path, ...],
     target: str,
     backends: Optional[str],
     precisions: Optional[str],
@@ -78,7 +78,8 @@ def benchmark_cmd(
     csv_path: Optional[Path],
     plot_path: Optional[Path],
 ) -> None:
-    """Benchmark SOURCE: a bundle folder as is, or a .pt/.pth checkpoint converted per backend/precision.
+    """Benchmark SOURCES: bundle folders as they are, or .pt/.pth checkpoints converted per
+    backend/precision; several in one run share one table (and the same rotating timing blocks).
 
     On a bundle with several backends (a Raspberry Pi bundle: OpenVINO and LiteRT) the fastest
     is printed; recorded in the bundle (Detector and edgekit predict then use it by default on
@@ -90,7 +91,7 @@ def benchmark_cmd(
     if runs < 1:
         raise click.BadParameter("must be >= 1", param_hint="--runs")
     run = run_benchmark(
-        source,
+        list(sources),
         target=target,
         backends=_split(backends, NAMES, "--backends"),
         precisions=_split(precisions, BENCH_PRECISIONS, "--precisions"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import shutil
@@ -125,7 +126,7 @@ def test_cli_json_and_errors(tiny: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["results"][0]["backend"] == "onnxruntime" and doc["results"][0]["peak_mb"] > 0
-    assert (tmp_path / "b.csv").read_text().startswith("backend,")
+    assert (tmp_path / "b.csv").read_text().startswith("model,backend,")
     one_line_error(run_cli("benchmark", str(tmp_path / "missing.pt")), "missing.pt")
     one_line_error(run_cli("benchmark", str(tiny), "--backends", "openvino"), "nothing to benchmark")
 
@@ -237,3 +238,28 @@ def test_an_int8_model_is_labelled_int8(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     row = next(ln for ln in proc.stdout.splitlines() if ln.startswith("onnxruntime"))
     assert row.split()[1:4] == ["int8", "int8", "(CPUExecutionProvider)"], row
+
+
+def test_several_sources_share_one_table(converted: Path, tmp_path: Path) -> None:
+    """A YOLO and an RT-DETR bundle in one run (``edgekit benchmark A B``): one table, a model column,
+    every configuration timed in the same rotating blocks and scored on the same data."""
+    need("faster_coco_eval")
+    from edgekit.converters.engine import ConvertOptions, convert_loaded
+    from edgekit.models.loader import load_checkpoint
+
+    rtdetr = ROOT / "tests" / "data" / "golden" / "rtdetr" / "rtdetr_hgnet_tiny.pt"
+    options = ConvertOptions(target="cpu", imgsz=(64, 96), precision="fp32", measure=False)
+    options = dataclasses.replace(options, backend="onnxruntime")
+    detr = convert_loaded(load_checkpoint(rtdetr), tmp_path / "rtdetr_tiny.edgekit", options)
+    data = labelled_set(tmp_path / "set", BOXES[[0, 2]], [0, 0])
+    names = ", ".join(f"c{i}" for i in range(80))  # as many classes as the larger model predicts
+    data.write_text(data.read_text().replace("names: [red, green, blue]", f"names: [{names}]"))
+    args = ["benchmark", str(converted), str(detr), "--backends", "onnxruntime", "--precisions", "fp32"]
+    proc = run_cli(*args, "--runs", "3", "--no-memory", "--throughput-images", "0", "--data", str(data))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    rows = [line.split() for line in lines if line.startswith(("yolo11_tiny", "rtdetr_tiny"))]
+    assert [r[0] for r in rows] == ["yolo11_tiny", "rtdetr_tiny"] and all(r[1] == "onnxruntime" for r in rows)
+    header = next(line for line in proc.stdout.splitlines() if line.startswith("model"))
+    assert header.split()[:2] == ["model", "backend"] and "mAP50-95" in header
+    assert all(float(r[-2]) >= 0.0 for r in rows)  # an mAP per model, scored on the same images

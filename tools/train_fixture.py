@@ -41,6 +41,15 @@ MODELS = {
 }
 
 
+RTDETR_CARD = {
+    "architecture": "tools/train_fixture.py narrow_rtdetr(nc=8): rtdetr-l.yaml's layout (HGNetv2, AIFI, "
+    "RepC3 FPN/PAN, RTDETRDecoder) at narrow widths: neck 64, decoder hidden 64, 100 queries, 4 points, "
+    "4 heads, 3 layers",
+    "scale": None,
+    "parameters": 1106176,
+}
+
+
 def narrow_rtdetr(nc: int, width: int = 64, hidden: int = 64, queries: int = 100) -> dict:
     """rtdetr-l.yaml's layout (HGNetv2 backbone, AIFI, RepC3 FPN/PAN, RTDETRDecoder) at narrow widths:
     Ultralytics does not scale HGStem / HGBlock / AIFI / decoder widths, so they are written here.
@@ -296,6 +305,7 @@ def main() -> int:
     metrics = evaluate_bundle(dest, args.data, args.imgsz)
     card = {
         **card_run_fields(args, name, yaml_name, command, trained_epochs, wall, ultralytics.__version__),
+        **(RTDETR_CARD if args.arch == "rtdetr" else {}),
         "p2_level": args.p2,
         "fraction": args.fraction,
         "torch_threads": train_threads.get("n"),

@@ -17,6 +17,8 @@ import numpy as np
 
 #: op types that carry the weights of the network (the walk stops at them)
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+#: deformable attention's sampling: a graph with it is a DETR-style detector (RT-DETR)
+ATTENTION_SAMPLING = ("GridSample",)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ def head_float_scope(model: Any, extra: Sequence[str] = ()) -> FloatScope:
     unknown = [n for n in extra if n not in nodes]
     if unknown:
         raise ConversionError(f"--keep-float: no node named {', '.join(unknown)} in the exported graph")
+    if any(node.op_type in ATTENTION_SAMPLING for node in graph.node):
+        return convolutions_only(graph, extra)
     tail, convs = walk_tail(
         [out.name for out in graph.output],
         producer.get,
@@ -125,6 +129,15 @@ def head_float_scope(model: Any, extra: Sequence[str] = ()) -> FloatScope:
         tuple(extra),
         tuple(sorted(branches, key=order.get)),
     )
+
+
+def convolutions_only(graph: Any, extra: Sequence[str] = ()) -> FloatScope:
+    """A DETR-style graph keeps everything but its convolutions float: the transformer encoder and
+    decoder (attention MatMuls and softmax, LayerNorm, the sampling offsets and weights, GridSample,
+    the query selection's top-k and the box refinement) are where INT8 collapses these models,
+    while the backbone and neck convolutions hold most of the arithmetic."""
+    kept = tuple(node.name for node in graph.node if node.op_type not in ("Conv", "ConvTranspose"))
+    return FloatScope(kept, (), tuple(extra), ())
 
 
 def head_branches(graph: Any, last_convs: Sequence[str], initializers: Dict[str, Any]) -> List[str]:

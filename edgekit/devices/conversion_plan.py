@@ -127,12 +127,7 @@ class ConversionPlan:
 
     def _query_head_changes(self) -> Dict[str, Any]:
         """RT-DETR's deformable attention samples with ONNX ``GridSample`` (opset 16), which LiteRT
-        does not run: a plan with other backends leaves LiteRT out, one with LiteRT alone is refused,
-        as is INT8 (its float scope is not found for query heads yet)."""
-        if self.precision == "int8":
-            raise ConversionError(
-                "INT8 of a query head (RT-DETR) is not implemented yet: use --precision fp32 (or fp16)"
-            )
+        does not run: a plan with other backends leaves LiteRT out, one with LiteRT alone is refused."""
         changes: Dict[str, Any] = {"notes": []}
         if "tflite" in self.backends:
             kept = tuple(b for b in self.backends if b != "tflite")

@@ -128,31 +128,41 @@ def test_jetson_onnx_has_grid_sample_and_passes_the_parser_table(tmp_path: Path)
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 16
 
 
-@pytest.mark.parametrize(
-    "args, fragments",
-    [
-        (["--target", "rpi5", "--backend", "tflite"], ["GridSample", "LiteRT", "--backend onnxruntime"]),
-        (
-            ["--target", "cpu", "--int8", "--allow-small-calib"],
-            ["INT8 of a query head (RT-DETR)", "--precision fp32"],
-        ),
-    ],
-    ids=["tflite-only", "int8"],
-)
-def test_what_rtdetr_cannot_do_yet_is_refused_in_one_line(
-    tmp_path: Path, args: List[str], fragments: List[str]
-) -> None:
-    if "--int8" in args:  # images enough to get past the calibration check, which comes first
-        from edgekit.reparam.samples import synthetic_images
-
-        cv2 = need("cv2")
-        (tmp_path / "calib").mkdir()
-        for i, image in enumerate(synthetic_images((64, 96), batch=2)):
-            cv2.imwrite(str(tmp_path / "calib" / f"{i}.png"), image)
-        args = [*args, "--calib", str(tmp_path / "calib")]
-    proc = convert(tmp_path, RESNET, *args, "--imgsz", SIZE)
-    one_line_error(proc, *fragments)
+def test_litert_alone_is_refused_in_one_line(tmp_path: Path) -> None:
+    proc = convert(tmp_path, RESNET, "--target", "rpi5", "--backend", "tflite", "--imgsz", SIZE)
+    one_line_error(proc, "GridSample", "LiteRT", "--backend onnxruntime")
     assert not (tmp_path / "b.edgekit").exists()
+
+
+def test_int8_quantizes_the_convolutions_only(tmp_path: Path) -> None:
+    """INT8 of a DETR graph: the convolutions (backbone, neck) quantized, every other node float
+    (attention, softmax, sampling, the decoder); both backends' INT8 checked against FP32."""
+    from edgekit.reparam.samples import synthetic_images
+
+    onnx = need("onnx")
+    cv2 = need("cv2")
+    need("onnxruntime")
+    need("openvino")
+    (tmp_path / "calib").mkdir()
+    for i, image in enumerate(synthetic_images((64, 96), batch=24, seed=5)):
+        cv2.imwrite(str(tmp_path / "calib" / f"{i}.png"), image)
+    args = ["--target", "cpu", "--int8", "--calib", str(tmp_path / "calib"), "--allow-small-calib"]
+    proc = convert(tmp_path, HGNET, *args, "--imgsz", SIZE)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = manifest_of(tmp_path / "b.edgekit")
+    int8 = [a for a in manifest["artifacts"] if a["precision"] == "int8"]
+    assert {a["backend"] for a in int8} == {"onnxruntime", "openvino"}
+    (ort,) = [a for a in int8 if a["backend"] == "onnxruntime"]
+    model = onnx.load(str(tmp_path / "b.edgekit" / ort["path"]))
+    inits = {i.name for i in model.graph.initializer}
+    weights = {
+        n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits
+    }
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    dense = [n for n in model.graph.node if n.op_type in ("MatMul", "Gemm")]
+    assert convs and all(n.input[1] in weights for n in convs)  # every convolution's weights INT8
+    assert dense and not any(i in weights for n in dense for i in n.input)  # attention, FFN, heads float
+    assert "GridSample" in {n.op_type for n in model.graph.node}
 
 
 V2 = Path(__file__).resolve().parents[1] / "data" / "golden" / "rtdetrv2"

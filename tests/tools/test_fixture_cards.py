@@ -13,7 +13,13 @@ from edgekit.eval.result import TASK_IOU_TYPE
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures"
 CHECKPOINTS = sorted(FIXTURES.glob("*.pt"))
 METRICS = ("map50_95", "map50", "ap_small", "ap_medium", "ap_large", "per_class_ap")
-FAMILY_OF = {"yolo11": "ultralytics", "yolo26": "ultralytics", "yolov9": "yolov9", "damoyolo": "damoyolo"}
+FAMILY_OF = {
+    "yolo11": "ultralytics",
+    "yolo26": "ultralytics",
+    "yolov9": "yolov9",
+    "damoyolo": "damoyolo",
+    "rtdetr": "ultralytics",
+}
 TRAIN_MINUTES = {"ultralytics": 30, "yolov9": 40, "damoyolo": 40}  # the issues' per-run limits
 
 

@@ -31,6 +31,7 @@ class FloatScope:
     head_convs: Tuple[str, ...]
     extra: Tuple[str, ...] = field(default=())
     head_branches: Tuple[str, ...] = field(default=())
+    kind: str = "decode"  # what ``tail`` is: the head's "decode" nodes, or "non-convolution" nodes (DETR)
 
     def nodes(self, keep_last_conv: bool = False) -> List[str]:
         """Node names to exclude from quantization (tail, + head convs if asked, + extra)."""
@@ -39,6 +40,7 @@ class FloatScope:
 
     def to_dict(self, keep_last_conv: bool = False) -> Dict[str, Any]:
         return {
+            "kind": self.kind,
             "tail_nodes": len(self.tail),
             "head_convs": list(self.head_convs),
             "head_branch_nodes": len(self.head_branches),
@@ -137,7 +139,7 @@ def convolutions_only(graph: Any, extra: Sequence[str] = ()) -> FloatScope:
     the query selection's top-k and the box refinement) are where INT8 collapses these models,
     while the backbone and neck convolutions hold most of the arithmetic."""
     kept = tuple(node.name for node in graph.node if node.op_type not in ("Conv", "ConvTranspose"))
-    return FloatScope(kept, (), tuple(extra), ())
+    return FloatScope(kept, (), tuple(extra), (), kind="non-convolution")
 
 
 def head_branches(graph: Any, last_convs: Sequence[str], initializers: Dict[str, Any]) -> List[str]:

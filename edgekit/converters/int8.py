@@ -330,7 +330,7 @@ def build_int8(
     builder = Int8Builder(writer.dir, manifest, plan, opts, say)
     say(
         f"calibrating on {len(builder.data)} images from {opts.calib} "
-        f"({builder.data.skipped} skipped); head kept float: {len(builder.scope.tail)} decode nodes"
+        f"({builder.data.skipped} skipped); kept float: {len(builder.scope.tail)} {builder.scope.kind} nodes"
     )
     artifacts: List[Artifact] = []
     reports: Dict[str, BackendInt8] = {}

@@ -19,6 +19,8 @@ import numpy as np
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 #: deformable attention's sampling: a graph with it is a DETR-style detector (RT-DETR)
 ATTENTION_SAMPLING = ("GridSample",)
+#: what a DETR graph keeps float even beside a convolution
+ATTENTION_OPS = ("MatMul", "Gemm", "Softmax", "LayerNormalization", "GridSample", "TopK")
 
 
 @dataclass(frozen=True)
@@ -133,12 +135,33 @@ def head_float_scope(model: Any, extra: Sequence[str] = ()) -> FloatScope:
     )
 
 
+CONVS = ("Conv", "ConvTranspose")
+
+
 def convolutions_only(graph: Any, extra: Sequence[str] = ()) -> FloatScope:
-    """A DETR-style graph keeps everything but its convolutions float: the transformer encoder and
-    decoder (attention MatMuls and softmax, LayerNorm, the sampling offsets and weights, GridSample,
-    the query selection's top-k and the box refinement) are where INT8 collapses these models,
-    while the backbone and neck convolutions hold most of the arithmetic."""
-    kept = tuple(node.name for node in graph.node if node.op_type not in ("Conv", "ConvTranspose"))
+    """A DETR-style graph keeps float everything but its convolutions and the nodes right next to
+    them: the transformer encoder and decoder (attention MatMuls and softmax, LayerNorm, the
+    sampling offsets and weights, GridSample, the query selection's top-k and the box refinement)
+    are where INT8 collapses these models, while the backbone and neck convolutions hold most of
+    the arithmetic. The nodes that feed a convolution or read its output (activations, residual
+    adds, concats, pooling, resizes) are quantized with it: a Q/DQ convolution runs as an integer
+    one only where its input and output tensors are quantized (onnxruntime fuses DQ-Conv-Q)."""
+    producer = {out: node for node in graph.node for out in node.output}
+    readers: Dict[str, List[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+
+    def next_to_conv(node: Any) -> bool:
+        before = [producer.get(i) for i in node.input]
+        after = [r for out in node.output for r in readers.get(out, [])]
+        return any(n is not None and n.op_type in CONVS for n in [*before, *after])
+
+    kept = tuple(
+        node.name
+        for node in graph.node
+        if node.op_type not in CONVS and (node.op_type in ATTENTION_OPS or not next_to_conv(node))
+    )
     return FloatScope(kept, (), tuple(extra), (), kind="non-convolution")
 
 

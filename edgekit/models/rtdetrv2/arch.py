@@ -25,7 +25,8 @@ class V2Arch:
     num_stages: int = 4
     return_idx: Tuple[int, ...] = (1, 2, 3)  # the backbone stages the encoder reads
     use_encoder_idx: Tuple[int, ...] = (2,)  # the levels the transformer encoder runs on
-    hidden_dim: int = 256
+    hidden_dim: int = 256  # the encoder's width (the decoder's input channels)
+    dec_hidden_dim: int = 256  # the decoder's own width (r101vd: 384 in, 256 inside)
     expansion: float = 1.0
     depth_mult: float = 1.0
     enc_nhead: int = 8
@@ -163,6 +164,9 @@ def infer_arch(sd: Mapping[str, torch.Tensor], base: Optional[V2Arch] = None) ->
     except (KeyError, StopIteration) as exc:
         raise UnsupportedModelError(f"not an RT-DETRv2 state dict (no {exc})") from None
     agnostic = int(sd["decoder.enc_score_head.weight"].shape[0]) == 1
-    base = base or ARCHS["rtdetrv2_r50vd_6x_coco"]
-    spec = base.with_(depth=depth, hidden_dim=hidden, num_points=points, **shapes)
+    dec_hidden = int(sd["decoder.input_proj.0.conv.weight"].shape[0])
+    if base is None:  # r50vd_m (depth 50, expansion 0.5: its configs only) evaluates at layer 3
+        medium = depth == 50 and shapes["expansion"] == 0.5
+        base = ARCHS["rtdetrv2_r50vd_m_7x_coco" if medium else "rtdetrv2_r50vd_6x_coco"]
+    spec = base.with_(depth=depth, hidden_dim=hidden, dec_hidden_dim=dec_hidden, num_points=points, **shapes)
     return spec.with_(query_select_method="agnostic") if agnostic else spec

@@ -124,7 +124,8 @@ class RTDETRv2Family(Family):
         model = RTDETRv2(spec, nc, denoising="decoder.denoising_class_embed.weight" in weights)
         _load(model, weights, source)
         model.eval()
-        variant = spec.name if base else f"rtdetrv2-r{spec.depth}vd"
+        medium = spec.name == "rtdetrv2_r50vd_m_7x_coco"  # inferred: depth 50 with expansion 0.5
+        variant = spec.name if base else ("rtdetrv2-r50vd_m" if medium else f"rtdetrv2-r{spec.depth}vd")
         info = model_info(model, variant, trained_size(sd))
         info.source = source
         info.extra["epoch"] = ckpt.get("last_epoch") if isinstance(ckpt.obj, Mapping) else None

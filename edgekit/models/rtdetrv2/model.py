@@ -40,7 +40,7 @@ class RTDETRv2(nn.Module):
         )
         self.decoder = RTDETRTransformerv2(
             num_classes,
-            arch.hidden_dim,
+            arch.dec_hidden_dim,
             arch.num_queries,
             [arch.hidden_dim] * len(arch.num_points),
             arch.num_points,

@@ -91,3 +91,30 @@ def test_a_foreign_state_dict_is_refused_in_one_line(tmp_path: Path) -> None:
     torch.save({"model": sd}, tmp_path / "broken.pth")
     with pytest.raises(UnsupportedModelError, match=r"broken\.pth: not an RT-DETRv2 state dict"):
         FAMILY.load(read_checkpoint(tmp_path / "broken.pth"))
+
+
+@pytest.mark.parametrize(
+    "name", ["rtdetrv2_r18vd_120e_coco", "rtdetrv2_r50vd_m_7x_coco", "rtdetrv2_r101vd_6x_coco"]
+)
+def test_official_configs_are_read_back_from_their_shapes(name: str) -> None:
+    """The shapes of each config's state dict give the config back: r50vd_m (depth 50, expansion
+    0.5, only those configs) evaluates at its third layer, r101vd's decoder is 256 wide on 384-wide
+    encoder features."""
+    from edgekit.models.rtdetrv2 import ARCHS, RTDETRv2
+
+    with torch.device("meta"):  # shapes only; the one buffer read by value is set below
+        sd = RTDETRv2(ARCHS[name]).state_dict()
+    scale = torch.tensor([1.0 / n for n in ARCHS[name].num_points for _ in range(n)])
+    sd = {k: scale if k.endswith("num_points_scale") else v for k, v in sd.items()}
+    arch = infer_arch(sd)
+    want = ARCHS[name]
+    assert (arch.depth, arch.hidden_dim, arch.dec_hidden_dim) == (
+        want.depth,
+        want.hidden_dim,
+        want.dec_hidden_dim,
+    )
+    assert (arch.expansion, arch.dec_layers, arch.eval_idx) == (
+        want.expansion,
+        want.dec_layers,
+        want.eval_idx,
+    )

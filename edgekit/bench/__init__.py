@@ -92,14 +92,16 @@ def run_benchmark(
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
         folder = Path(workdir) if workdir else Path(tmp)
         configs, notes = [], []
-        for src in sources:
-            found, said = prepare(src, folder, target, backends, precisions, imgsz, machine["cpu_flags"], log)
+        labels = source_labels(sources)
+        for i, src in enumerate(sources):
+            work = folder / f"{i}-{src.stem}" if len(sources) > 1 else folder  # best.pt and best.pt
+            found, said = prepare(src, work, target, backends, precisions, imgsz, machine["cpu_flags"], log)
             if not found:
                 raise InputFileError(src, "nothing to benchmark: " + "; ".join(said))
             for config in found:
-                config.model = src.stem if len(sources) > 1 else ""
+                config.model = labels[i]
             configs += found
-            notes += [f"{src.stem}: {n}" for n in said] if len(sources) > 1 else said
+            notes += [f"{labels[i]}: {n}" for n in said] if len(sources) > 1 else said
         frame = benchmark_frame()
         data_path = Path(data) if data else None
         schedule = Schedule.for_runs(runs, warmup)
@@ -119,7 +121,18 @@ def run_benchmark(
         notes.append("mAP not measured (pass --data)")
     if len(sources) == 1 and sources[0].is_dir():
         notes += _record_fastest(sources[0], results, threads, record_choice)
+    elif record_choice:
+        notes.append("--record applies to one bundle folder: nothing recorded")
     return BenchmarkRun(results, machine, settings, notes)
+
+
+def source_labels(sources: Sequence[Path]) -> List[str]:
+    """What the model column says per source: its name, with its folder where two names are the
+    same (``a/best.pt``, ``b/best.pt``); nothing for a single source."""
+    if len(sources) < 2:
+        return [""] * len(sources)
+    stems = [s.stem for s in sources]
+    return [f"{s.parent.name}/{s.stem}" if stems.count(s.stem) > 1 else s.stem for s in sources]
 
 
 def _record_fastest(

@@ -20,7 +20,10 @@ WEIGHTED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 #: deformable attention's sampling: a graph with it is a DETR-style detector (RT-DETR)
 ATTENTION_SAMPLING = ("GridSample",)
 #: what a DETR graph keeps float even beside a convolution
-ATTENTION_OPS = ("MatMul", "Gemm", "Softmax", "LayerNormalization", "GridSample", "TopK")
+ATTENTION_OPS = (
+    *("MatMul", "Gemm", "Softmax", "LayerNormalization"),
+    *("GridSample", "Gather", "GatherND", "TopK"),  # sampling (bilinear or discrete), query selection
+)
 
 
 @dataclass(frozen=True)
@@ -101,8 +104,10 @@ def walk_tail(
     return tail, stopped
 
 
-def head_float_scope(model: Any, extra: Sequence[str] = ()) -> FloatScope:
-    """The decode tail and head convolutions of the ONNX ``model`` (an ``onnx.ModelProto``).
+def head_float_scope(model: Any, extra: Sequence[str] = (), query_head: bool = False) -> FloatScope:
+    """The decode tail and head convolutions of the ONNX ``model`` (an ``onnx.ModelProto``); for a
+    DETR-style model (``query_head``, or a graph with deformable attention's ``GridSample``) every
+    node but the convolutions and their neighbours (:func:`convolutions_only`).
 
     ``extra`` names more nodes to keep float (``--keep-float``); an unknown name is an error.
     """
@@ -115,7 +120,7 @@ def head_float_scope(model: Any, extra: Sequence[str] = ()) -> FloatScope:
     unknown = [n for n in extra if n not in nodes]
     if unknown:
         raise ConversionError(f"--keep-float: no node named {', '.join(unknown)} in the exported graph")
-    if any(node.op_type in ATTENTION_SAMPLING for node in graph.node):
+    if query_head or any(node.op_type in ATTENTION_SAMPLING for node in graph.node):
         return convolutions_only(graph, extra)
     tail, convs = walk_tail(
         [out.name for out in graph.output],

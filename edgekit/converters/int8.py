@@ -71,6 +71,7 @@ class Int8Options:
     max_map_drop: float = MAX_MAP_DROP
     fallback: bool = True
     allow_loss: bool = False  # write the bundle even when the bounds are missed (reported in the manifest)
+    query_head: bool = False  # a DETR-style model (HeadSpec.queries): only its convolutions quantized
 
 
 def runnable(artifact: Artifact) -> Artifact:
@@ -137,7 +138,7 @@ class Int8Builder:
     def _scope(self) -> Any:
         from edgekit.calibration.float_scope import head_float_scope
 
-        return head_float_scope(self.fp32_onnx, extra=self.opts.keep_float)
+        return head_float_scope(self.fp32_onnx, extra=self.opts.keep_float, query_head=self.opts.query_head)
 
     def excluded(self, more: Sequence[str] = ()) -> List[str]:
         base = list(self.opts.keep_float) if self.opts.quantize_head else self.scope.nodes()

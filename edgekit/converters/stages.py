@@ -198,6 +198,11 @@ def without_bf16_artifacts(manifest: Manifest, why: str) -> Manifest:
     return dataclasses.replace(manifest, artifacts=arts, target=without_bf16(manifest.target, why))
 
 
+def int8_options(b: Build) -> Any:
+    """The user's INT8 options, and whether the model is a query head (its float scope differs)."""
+    return dataclasses.replace(b.opts.int8_options(), query_head=bool(b.loaded.info.head.queries))
+
+
 def int8_stage(b: Build, manifest: Manifest) -> Manifest:
     """Calibrate and quantize per backend from the verified FP32 models (INT8 plans only)."""
     if not b.int8:
@@ -208,9 +213,7 @@ def int8_stage(b: Build, manifest: Manifest) -> Manifest:
         if BACKENDS.get(name).int8_source:
             BACKENDS.get(name).hook("int8_source")(b)
     with progress.step("INT8: calibrating and quantizing"):
-        quantized, report = build_int8(
-            b.writer, manifest, b.plan, list(b.backends), b.opts.int8_options(), b.say
-        )
+        quantized, report = build_int8(b.writer, manifest, b.plan, list(b.backends), int8_options(b), b.say)
     build = manifest.build
     if build is not None:  # the device builds from the Q/DQ model
         from edgekit.converters.tensorrt import build_section

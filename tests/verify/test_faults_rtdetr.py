@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")  # the converter side (the device suite run
 
 from edgekit.models.loader import load_checkpoint  # noqa: E402
 
-from .test_faults import backends, convert, fails  # noqa: E402, F401  (the module fixture too)
+from .test_faults import backends, convert, fails, small_variances  # noqa: E402, F401  (the module fixture too)
 
 HGNET = Path(__file__).resolve().parents[1] / "data" / "golden" / "rtdetr" / "rtdetr_hgnet_tiny.pt"
 IMGSZ = (64, 96)  # the golden reference's input (height, width)
@@ -23,6 +23,27 @@ IMGSZ = (64, 96)  # the golden reference's input (height, width)
 
 def rtdetr_fails(tmp_path: Path, match: str) -> str:
     return fails(load_checkpoint(HGNET), tmp_path, match, imgsz=IMGSZ)
+
+
+def test_batchnorm_eps_wrong_in_the_fold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Conv+BN folded with the other common eps (1e-5 for the model's 1e-3 and the other way round),
+    on a model whose running variances are small: caught where it happens, on the raw queries
+    compared as rows."""
+    from edgekit.reparam import fusion
+
+    real = fusion.bn_scale_shift
+
+    def wrong_eps(bn: Any) -> Any:
+        saved = bn.eps
+        bn.eps = 1e-5 if abs(saved - 1e-3) < 1e-9 else 1e-3
+        try:
+            return real(bn)
+        finally:
+            bn.eps = saved
+
+    monkeypatch.setattr(fusion, "bn_scale_shift", wrong_eps)
+    loaded = small_variances(load_checkpoint(HGNET))
+    fails(loaded, tmp_path, r"^pass '(deploy_form|conv_bn)' changed output 0 \(detections\)", imgsz=IMGSZ)
 
 
 def test_missing_sigmoid_on_query_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -119,6 +119,7 @@ class RTDETRv2Family(Family):
             spec = infer_arch(sd, base)
         except UnsupportedModelError as exc:
             raise UnsupportedModelError(f"{source}: {exc}") from None
+        _check(spec, source)
         weights = {k: v.float() for k, v in sd.items() if k not in COMPUTED}
         nc = int(weights["decoder.dec_score_head.0.weight"].shape[0])
         model = RTDETRv2(spec, nc, denoising="decoder.denoising_class_embed.weight" in weights)
@@ -135,6 +136,24 @@ class RTDETRv2Family(Family):
         spec = get_arch(arch)
         model = RTDETRv2(spec, nc).eval()
         return LoadedModel(model, model_info(model, spec.name))
+
+
+def _check(spec: V2Arch, source: str) -> None:
+    """``--arch`` overrides that no model could have, refused in one line."""
+    problems = [
+        (spec.num_queries < 1, f"num_queries={spec.num_queries} (at least 1)"),
+        (
+            not -spec.dec_layers <= spec.eval_idx < spec.dec_layers,
+            f"eval_idx={spec.eval_idx} ({spec.dec_layers} layers)",
+        ),
+        (
+            spec.hidden_dim % spec.enc_nhead != 0,
+            f"enc_nhead={spec.enc_nhead} does not divide {spec.hidden_dim}",
+        ),
+    ]
+    bad = [text for wrong, text in problems if wrong]
+    if bad:
+        raise UnsupportedModelError(f"{source}: --arch {spec.name}: {'; '.join(bad)}")
 
 
 def _load(model: RTDETRv2, sd: Mapping[str, torch.Tensor], source: str) -> None:

@@ -118,3 +118,18 @@ def test_official_configs_are_read_back_from_their_shapes(name: str) -> None:
         want.dec_layers,
         want.eval_idx,
     )
+
+
+@pytest.mark.parametrize(
+    "override, problem",
+    [
+        ("eval_idx=3", "eval_idx=3 (3 layers)"),
+        ("num_queries=0", "num_queries=0"),
+        ("enc_nhead=5", "enc_nhead=5"),
+    ],
+)
+def test_impossible_arch_overrides_are_refused_in_one_line(override: str, problem: str) -> None:
+    arch = PROVENANCE["rtdetrv2_r18vd_tiny"]["edgekit_arch"] + "," + override
+    with pytest.raises(UnsupportedModelError, match=r"rtdetrv2_r18vd_tiny\.pth: --arch") as info:
+        load_checkpoint(GOLDEN / "rtdetrv2_r18vd_tiny.pth", arch=arch)
+    assert problem in str(info.value) and "\n" not in str(info.value)

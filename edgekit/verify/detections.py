@@ -139,7 +139,12 @@ def mask_agrees(a: np.ndarray, b: np.ndarray, bounds: Bounds) -> Tuple[bool, flo
 
 
 def _find(
-    wanted: Dets, rows: np.ndarray, pool: Dets, bounds: Bounds, box_scale: float
+    wanted: Dets,
+    rows: np.ndarray,
+    pool: Dets,
+    bounds: Bounds,
+    box_scale: float,
+    missing: Optional[list] = None,
 ) -> Tuple[int, List[float], List[float], List[float]]:
     """Greedy one-to-one: how many of ``wanted[rows]`` have a partner in ``pool``; their deviations.
 
@@ -147,6 +152,8 @@ def _find(
     it: stricter than any IoU and defined for the degenerate boxes that clipping to the image makes);
     INT8 pairs them by IoU."""
     if len(rows) == 0 or len(pool) == 0:
+        if missing is not None:
+            missing.extend(int(r) for r in rows)
         return 0, [], [], []
     same_points = (wanted.points is None) == (pool.points is None)
     mine, theirs = (wanted.coords, pool.coords) if same_points else (wanted.xyxy, pool.xyxy)
@@ -167,6 +174,8 @@ def _find(
     for i in range(len(rows)):
         cand = np.where(ok[i] & ~used)[0]
         if len(cand) == 0:
+            if missing is not None:  # which wanted rows had no partner (``match``: by query)
+                missing.append(int(rows[i]))
             continue
         j = cand[np.argmin(box_dev[i, cand])]  # the closest box: duplicates must not inflate the figure
         if compare_masks:
@@ -194,9 +203,16 @@ def match(
     act_cut = ref_cut if act_cut is None else act_cut
     need_ref = required(reference, ref_cut, bounds, margin)
     need_act = required(actual, act_cut, bounds, margin)
-    found, box_dev, score_dev, mask_iou = _find(reference, need_ref, actual, bounds, box_scale)
-    kept, _, _, _ = _find(actual, need_act, reference, bounds, box_scale)
+    lost: List[int] = []
+    extra: List[int] = []
+    found, box_dev, score_dev, mask_iou = _find(reference, need_ref, actual, bounds, box_scale, lost)
+    kept, _, _, _ = _find(actual, need_act, reference, bounds, box_scale, extra)
+    swapped = _swapped_queries(reference, lost, actual, extra, bounds)
+    if swapped:  # rows of queries the selection swapped at its boundary: neither required nor found
+        need_ref = need_ref[~np.isin(need_ref, lost)]
+        need_act = need_act[~np.isin(need_act, extra)]
     return {
+        "swapped_queries": swapped,
         "score_levels": score_levels(reference, actual, bounds),
         "reference": len(reference),
         "actual": len(actual),
@@ -209,6 +225,22 @@ def match(
         "masks_compared": len(mask_iou),
         "min_mask_iou": min(mask_iou, default=1.0),
     }
+
+
+def _swapped_queries(reference: Dets, lost: List[int], actual: Dets, extra: List[int], bounds: Bounds) -> int:
+    """How many queries' rows went unmatched, where that may be a selection-boundary swap: a DETR
+    head keeps the Q best of thousands of encoder cells by a score that ties within float noise on
+    real inputs, so two equal models may keep a different query at the boundary; all its rows
+    (one per class, one shared box) then lack a partner. Up to ``bounds.query_swaps`` x the rows'
+    distinct queries may; more is a difference (0 = not a query head: no swap allowed)."""
+    if bounds.query_swaps <= 0 or not (lost or extra):
+        return 0
+    groups = [
+        len({tuple(np.round(d.xyxy[i], 3)) for i in idx}) for d, idx in ((reference, lost), (actual, extra))
+    ]
+    queries = len({tuple(b) for b in np.round(reference.xyxy, 3)})
+    allowed = max(1, int(np.ceil(bounds.query_swaps * queries)))
+    return max(groups) if max(groups) <= allowed else 0
 
 
 def score_levels(reference: Dets, actual: Dets, bounds: Bounds) -> Optional[float]:
@@ -254,6 +286,7 @@ def summarize(per_image: Sequence[Dict[str, Any]], bounds: Bounds, mode: str) ->
         "max_box_px": max((r["max_box_px"] for r in per_image), default=0.0),
         "max_score_diff": max((r["max_score_diff"] for r in per_image), default=0.0),
         "masks_compared": total("masks_compared"),
+        "swapped_queries": total("swapped_queries"),
         "min_mask_iou": round(min((r["min_mask_iou"] for r in per_image), default=1.0), 4),
         "ok": bool(need + need_act > 0 and rate >= bounds.min_match_rate),
         **_plateau(per_image, mode, need + need_act),
@@ -288,10 +321,15 @@ def describe(summary: Dict[str, Any]) -> str:
         if summary.get("masks_compared")
         else ""
     )
+    swapped = (
+        f", {summary['swapped_queries']} queries swapped at the selection boundary"
+        if summary.get("swapped_queries")
+        else ""
+    )
     return (
         f"{summary['found']}/{summary['required']} {what} found, {summary['kept']}/"
         f"{summary['required_actual']} kept (rate {summary['match_rate']:.3f}, max "
-        f"{summary['max_box_px']:.3g} px{masks})"
+        f"{summary['max_box_px']:.3g} px{masks}{swapped})"
     )
 
 

@@ -91,17 +91,8 @@ def run_benchmark(
     sources = [Path(source)] if isinstance(source, (str, Path)) else [Path(s) for s in source]
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
         folder = Path(workdir) if workdir else Path(tmp)
-        configs, notes = [], []
-        labels = source_labels(sources)
-        for i, src in enumerate(sources):
-            work = folder / f"{i}-{src.stem}" if len(sources) > 1 else folder  # best.pt and best.pt
-            found, said = prepare(src, work, target, backends, precisions, imgsz, machine["cpu_flags"], log)
-            if not found:
-                raise InputFileError(src, "nothing to benchmark: " + "; ".join(said))
-            for config in found:
-                config.model = labels[i]
-            configs += found
-            notes += [f"{labels[i]}: {n}" for n in said] if len(sources) > 1 else said
+        how = (target, backends, precisions, imgsz, machine["cpu_flags"], log)
+        configs, notes = _prepare_all(sources, folder, *how)
         frame = benchmark_frame()
         data_path = Path(data) if data else None
         schedule = Schedule.for_runs(runs, warmup)
@@ -124,6 +115,26 @@ def run_benchmark(
     elif record_choice:
         notes.append("--record applies to one bundle folder: nothing recorded")
     return BenchmarkRun(results, machine, settings, notes)
+
+
+def _prepare_all(sources: Sequence[Path], folder: Path, *how: Any) -> Tuple[List[Any], List[str]]:
+    """Every source's configurations (``configs.prepare``), each labelled with its model, in its own
+    work folder when there are several (``a/best.pt`` and ``b/best.pt``)."""
+    from edgekit.errors import InputFileError
+
+    configs: List[Any] = []
+    notes: List[str] = []
+    labels = source_labels(sources)
+    for i, src in enumerate(sources):
+        work = folder / f"{i}-{src.stem}" if len(sources) > 1 else folder
+        found, said = prepare(src, work, *how)
+        if not found:
+            raise InputFileError(src, "nothing to benchmark: " + "; ".join(said))
+        for config in found:
+            config.model = labels[i]
+        configs += found
+        notes += [f"{labels[i]}: {n}" for n in said] if len(sources) > 1 else said
+    return configs, notes
 
 
 def source_labels(sources: Sequence[Path]) -> List[str]:

@@ -7,7 +7,7 @@ A family turns a safely-read checkpoint (``edgekit.loading.checkpoint``) into a
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Tuple
 
 from edgekit.contract.model import LoadedModel
 from edgekit.errors import UnsupportedModelError
@@ -59,6 +59,20 @@ class Family:
     def use_branch(self, loaded: LoadedModel, one2one: bool) -> Any:
         """The model of a dual-head checkpoint with its forward on the one-to-one branch or not."""
         raise UnsupportedModelError(f"{self.name}: models with two heads are not implemented")
+
+
+def load_weights(model: Any, sd: Mapping[str, Any], source: str, what: str = "the architecture") -> None:
+    """``model.load_state_dict(sd, strict=True)`` with a one-line error naming what does not fit."""
+    own = model.state_dict()
+    problems = {
+        "missing": [k for k in own if k not in sd],
+        "unexpected": [k for k in sd if k not in own],
+        "of another shape": [k for k, v in own.items() if k in sd and tuple(sd[k].shape) != tuple(v.shape)],
+    }
+    parts = [f"{len(keys)} {kind} (e.g. {keys[0]})" for kind, keys in problems.items() if keys]
+    if parts:
+        raise UnsupportedModelError(f"{source}: the weights do not fit {what}: {'; '.join(parts)}")
+    model.load_state_dict(dict(sd), strict=True)
 
 
 FAMILIES: Registry[Family] = Registry("model family")

@@ -31,6 +31,21 @@ class MLP(nn.Module):
         return x
 
 
+def decoder_train_only_parts(head: nn.Module) -> List[str]:
+    """What only training reads in a DETR decoder head (paths relative to it): the denoising
+    embedding, the score heads of the layers before the evaluation layer, every layer (and its box
+    head) after it. ``head`` has ``denoising_class_embed``, ``dec_score_head`` (a ``ModuleDict`` by
+    layer index), ``dec_bbox_head`` and ``decoder.layers`` / ``decoder.eval_idx``."""
+    last = head.decoder.eval_idx
+    parts = ["denoising_class_embed"] if head.denoising_class_embed is not None else []
+    parts += [
+        f"dec_score_head.{k}" for k, m in head.dec_score_head.items() if m is not None and k != str(last)
+    ]
+    parts += [f"decoder.layers.{i}" for i in range(last + 1, len(head.decoder.layers))]
+    parts += [f"dec_bbox_head.{i}" for i in range(last + 1, len(head.dec_bbox_head))]
+    return parts
+
+
 def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     x = x.clamp(min=0, max=1)
     return torch.log(x.clamp(min=eps) / (1 - x).clamp(min=eps))

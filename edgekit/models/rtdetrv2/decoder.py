@@ -17,7 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgekit.models.detr import MLP, Shapes, deformable_attention, inverse_sigmoid, query_anchors
+from edgekit.models.detr import (
+    MLP,
+    Shapes,
+    decoder_train_only_parts,
+    deformable_attention,
+    inverse_sigmoid,
+    query_anchors,
+)
 
 
 class MSDeformableAttention(nn.Module):
@@ -128,13 +135,7 @@ class RTDETRTransformerv2(nn.Module):
     def train_only_parts(self) -> List[str]:
         """The denoising embedding, the other layers' score heads, the layers (and box heads) after
         the evaluation layer: paths relative to this module."""
-        last = self.decoder.eval_idx
-        parts = ["denoising_class_embed"] if self.denoising_class_embed is not None else []
-        heads = self.dec_score_head.items()
-        parts += [f"dec_score_head.{k}" for k, m in heads if m is not None and k != str(last)]
-        parts += [f"decoder.layers.{i}" for i in range(last + 1, len(self.decoder.layers))]
-        parts += [f"dec_bbox_head.{i}" for i in range(last + 1, len(self.dec_bbox_head))]
-        return parts
+        return decoder_train_only_parts(self)
 
     def select_queries(self, memory: torch.Tensor, shapes: Shapes) -> Tuple[torch.Tensor, torch.Tensor]:
         anchors, valid = query_anchors(shapes, memory)

@@ -19,7 +19,7 @@ import torch
 
 from edgekit.contract.model import HeadSpec, LoadedModel, ModelInfo, PreprocessSpec, TrainStructures
 from edgekit.errors import UnsupportedModelError
-from edgekit.models.base import FAMILIES, Family
+from edgekit.models.base import FAMILIES, Family, load_weights
 from edgekit.models.rtdetrv2.arch import ALIASES, ARCHS, V2Arch, get_arch, infer_arch
 from edgekit.models.rtdetrv2.encoder import RepVggBlock
 from edgekit.models.rtdetrv2.model import RTDETRv2
@@ -157,20 +157,11 @@ def _check(spec: V2Arch, source: str) -> None:
 
 
 def _load(model: RTDETRv2, sd: Mapping[str, torch.Tensor], source: str) -> None:
-    own = model.state_dict()
-    frozen = {k: v for k, v in own.items() if k.endswith(".num_batches_tracked") and k not in sd}
-    sd = {**sd, **frozen}  # FrozenBatchNorm2d (freeze_norm) has no step counter; eval never reads it
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    shape = [k for k, v in own.items() if k in sd and tuple(sd[k].shape) != tuple(v.shape)]
-    parts = [
-        f"{len(v)} {w} (e.g. {v[0]})"
-        for w, v in (("missing", missing), ("unexpected", unexpected), ("of another shape", shape))
-        if v
-    ]
-    if parts:
-        raise UnsupportedModelError(f"{source}: the weights do not fit {model.arch.name}: {'; '.join(parts)}")
-    model.load_state_dict(dict(sd), strict=True)
+    frozen = {
+        k: v for k, v in model.state_dict().items() if k.endswith(".num_batches_tracked") and k not in sd
+    }
+    # FrozenBatchNorm2d (freeze_norm) has no step counter; eval never reads it
+    load_weights(model, {**sd, **frozen}, source, model.arch.name)
 
 
 FAMILY = RTDETRv2Family()

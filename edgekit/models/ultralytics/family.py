@@ -23,7 +23,7 @@ from torch import nn
 from edgekit.contract.model import HeadSpec, LoadedModel, ModelInfo, PreprocessSpec, TrainStructures
 from edgekit.errors import InputFileError, UnsupportedModelError
 from edgekit.loading.records import Record, iter_records, record_state_dict
-from edgekit.models.base import FAMILIES, Family
+from edgekit.models.base import FAMILIES, Family, load_weights
 from edgekit.models.ultralytics.archs import VARIANTS, get_arch
 from edgekit.models.ultralytics.blocks import RepVGGDW
 from edgekit.models.ultralytics.build import RTDETRModel, UltralyticsModel, model_scale
@@ -207,20 +207,6 @@ def infer_scale(cfg: Dict[str, Any], sd: Mapping[str, torch.Tensor]) -> Optional
     return None
 
 
-def _load_weights(model: nn.Module, sd: Mapping[str, torch.Tensor], source: str) -> None:
-    """``load_state_dict(strict=True)`` with a one-line error naming what does not fit."""
-    own = model.state_dict()
-    problems = {
-        "missing": [k for k in own if k not in sd],
-        "unexpected": [k for k in sd if k not in own],
-        "of another shape": [k for k, v in own.items() if k in sd and tuple(sd[k].shape) != tuple(v.shape)],
-    }
-    parts = [f"{len(keys)} {what} (e.g. {keys[0]})" for what, keys in problems.items() if keys]
-    if parts:
-        raise UnsupportedModelError(f"{source}: the weights do not fit the architecture: {'; '.join(parts)}")
-    model.load_state_dict(sd, strict=True)
-
-
 class UltralyticsFamily(Family):
     """Ultralytics YOLOv8 / YOLOv9 (GELAN) / YOLOv10 / YOLO11 / YOLO12 / YOLO26 detection models, the
     segment / pose / OBB models of v8, 11 and 26, and RT-DETR (HGNetv2 / ResNet backbones)."""
@@ -270,7 +256,7 @@ class UltralyticsFamily(Family):
         model = (
             RTDETRModel(cfg, ch=channels) if rtdetr else UltralyticsModel(cfg, ch=channels, stride=strides)
         )
-        _load_weights(model, sd, source)
+        load_weights(model, sd, source)
         sync_from_record(model, rec, source)
         model.names = _names(rec.attr("names", None), model.nc)
         model.eval()
@@ -293,7 +279,7 @@ class UltralyticsFamily(Family):
         nc = int(sd[cls_keys[0]].shape[0]) if cls_keys else 80
         cfg = get_arch(arch, nc=nc)
         model = UltralyticsModel(cfg)
-        _load_weights(model, sd, source)
+        load_weights(model, sd, source)
         model.eval()
         return LoadedModel(model=model, info=model_info(model, variant_name(cfg), _imgsz(train_args)))
 

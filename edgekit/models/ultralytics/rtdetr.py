@@ -20,7 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgekit.models.detr import MLP, Shapes, deformable_attention, inverse_sigmoid, query_anchors
+from edgekit.models.detr import (
+    MLP,
+    Shapes,
+    decoder_train_only_parts,
+    deformable_attention,
+    inverse_sigmoid,
+    query_anchors,
+)
 from edgekit.models.ultralytics.conv import batch_norm
 
 
@@ -124,14 +131,7 @@ class RTDETRDecoder(nn.Module):
     def train_only_parts(self) -> List[str]:
         """Paths (relative to this module) of what only training runs: the denoising embedding, the
         score heads of the layers before the evaluation layer, every layer (and its box head) after it."""
-        last = self.decoder.eval_idx
-        parts = ["denoising_class_embed"] if self.denoising_class_embed is not None else []
-        parts += [
-            f"dec_score_head.{k}" for k, m in self.dec_score_head.items() if m is not None and k != str(last)
-        ]
-        parts += [f"decoder.layers.{i}" for i in range(last + 1, len(self.decoder.layers))]
-        parts += [f"dec_bbox_head.{i}" for i in range(last + 1, len(self.dec_bbox_head))]
-        return parts
+        return decoder_train_only_parts(self)
 
     def encoder_input(self, x: List[torch.Tensor]) -> Tuple[torch.Tensor, Shapes]:
         """Projected levels flattened to (B, sum(h * w), hd), and their shapes."""

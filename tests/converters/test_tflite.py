@@ -103,6 +103,40 @@ def test_unsupported_op_is_named_with_its_layer(tmp_path: Path) -> None:
     assert "\n" not in message and not (tmp_path / "m.tflite").exists()
 
 
+def test_one_piece_cblinear_lowers_and_matches(tmp_path: Path) -> None:
+    """gelan-e / yolov9-e feed CBFuse from CBLinear layers with a single output piece: a one-way
+    split that litert-torch once failed to lower ('list' object has no attribute 'dtype'; found by
+    the rpi5 variant sweep). The LiteRT model must equal PyTorch's."""
+    import torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgekit.converters.tflite import convert_float
+    from edgekit.models.yolov9.modules import CBFuse, CBLinear
+
+    class Model(torch.nn.Module):  # as in gelan-e: pieces of a coarser level upsampled and summed
+        def __init__(self) -> None:
+            super().__init__()
+            self.down, self.full = torch.nn.Conv2d(3, 3, 3, 2, 1), torch.nn.Conv2d(3, 6, 3, 1, 1)
+            self.one, self.two = CBLinear(3, [6]), CBLinear(3, [4, 6])
+            self.fuse = CBFuse([0, 1])
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            coarse = self.down(x)
+            return self.fuse([self.one(coarse), self.two(coarse), self.full(x)])
+
+    torch.manual_seed(0)
+    model, x = Model().eval(), torch.rand(1, 3, 16, 20)
+    convert_float(model, x, tmp_path / "m.tflite")
+    interp = Interpreter(model_path=str(tmp_path / "m.tflite"))
+    interp.allocate_tensors()
+    (inp,), (out,) = interp.get_input_details(), interp.get_output_details()
+    interp.set_tensor(inp["index"], x.numpy())
+    interp.invoke()
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(interp.get_tensor(out["index"]), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.slow
 def test_fresh_venv_with_the_tflite_extra_runs_a_bundle(tmp_path: Path) -> None:
     bundle = convert(FIXTURES["yolo11"], tmp_path / "b.edgekit", backend="tflite")

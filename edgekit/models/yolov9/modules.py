@@ -295,7 +295,9 @@ class CBLinear(nn.Module):
         self.conv = nn.Conv2d(c1, sum(c2s), k, s, autopad(k, p), groups=g, bias=True)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return self.conv(x).split(self.c2s, dim=1)
+        y = self.conv(x)
+        # one piece is the whole output: no split op (litert-torch lowers a one-way split to a list)
+        return (y,) if len(self.c2s) == 1 else y.split(self.c2s, dim=1)
 
 
 class CBFuse(nn.Module):

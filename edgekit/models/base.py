@@ -7,7 +7,7 @@ A family turns a safely-read checkpoint (``edgekit.loading.checkpoint``) into a
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Tuple
 
 from edgekit.contract.model import LoadedModel
 from edgekit.errors import UnsupportedModelError
@@ -73,6 +73,13 @@ def load_weights(model: Any, sd: Mapping[str, Any], source: str, what: str = "th
     if parts:
         raise UnsupportedModelError(f"{source}: the weights do not fit {what}: {'; '.join(parts)}")
     model.load_state_dict(dict(sd), strict=True)
+
+
+def split_channels(y: Any, sizes: Sequence[int]) -> Tuple[Any, ...]:
+    """``y.split(sizes, dim=1)`` as a tuple, but ``(y,)`` where there is one piece: litert-torch
+    lowers a one-way ``split_with_sizes`` to a list and fails ("'list' object has no attribute
+    'dtype'"; YOLOv9-E's CBLinear layers, found by the Raspberry Pi variant sweep)."""
+    return (y,) if len(sizes) == 1 else tuple(y.split(list(sizes), dim=1))
 
 
 FAMILIES: Registry[Family] = Registry("model family")

@@ -103,15 +103,22 @@ def test_unsupported_op_is_named_with_its_layer(tmp_path: Path) -> None:
     assert "\n" not in message and not (tmp_path / "m.tflite").exists()
 
 
-def test_one_piece_cblinear_lowers_and_matches(tmp_path: Path) -> None:
-    """gelan-e / yolov9-e feed CBFuse from CBLinear layers with a single output piece: a one-way
-    split that litert-torch once failed to lower ('list' object has no attribute 'dtype'; found by
-    the rpi5 variant sweep). The LiteRT model must equal PyTorch's."""
+@pytest.mark.parametrize("family", ["yolov9", "ultralytics"])
+def test_one_piece_cblinear_lowers_and_matches(family: str, tmp_path: Path) -> None:
+    """gelan-e / yolov9-e (WongKinYiu) and Ultralytics' yolov9e feed CBFuse from CBLinear layers
+    with a single output piece: a one-way split that litert-torch once failed to lower ('list'
+    object has no attribute 'dtype'; found by the rpi5 variant sweep). LiteRT must equal PyTorch."""
+    import importlib
+
     import torch
     from ai_edge_litert.interpreter import Interpreter
 
     from edgekit.converters.tflite import convert_float
-    from edgekit.models.yolov9.modules import CBFuse, CBLinear
+
+    blocks = importlib.import_module(
+        {"yolov9": "edgekit.models.yolov9.modules", "ultralytics": "edgekit.models.ultralytics.gelan"}[family]
+    )
+    CBFuse, CBLinear = blocks.CBFuse, blocks.CBLinear
 
     class Model(torch.nn.Module):  # as in gelan-e: pieces of a coarser level upsampled and summed
         def __init__(self) -> None:

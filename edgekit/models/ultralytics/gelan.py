@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgekit.models.base import split_channels
 from edgekit.models.ultralytics.blocks import C3, Bottleneck
 from edgekit.models.ultralytics.conv import Conv, RepConv, autopad
 
@@ -117,7 +118,7 @@ class CBLinear(nn.Module):
         self.conv = nn.Conv2d(c1, sum(self.c2s), k, s, autopad(k, p), groups=g, bias=True)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return tuple(self.conv(x).split(self.c2s, dim=1))
+        return split_channels(self.conv(x), self.c2s)
 
 
 class CBFuse(nn.Module):

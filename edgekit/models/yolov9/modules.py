@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgekit.models.base import split_channels
+
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.03
 REG_MAX = 16
@@ -295,9 +297,7 @@ class CBLinear(nn.Module):
         self.conv = nn.Conv2d(c1, sum(c2s), k, s, autopad(k, p), groups=g, bias=True)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        y = self.conv(x)
-        # one piece is the whole output: no split op (litert-torch lowers a one-way split to a list)
-        return (y,) if len(self.c2s) == 1 else y.split(self.c2s, dim=1)
+        return split_channels(self.conv(x), self.c2s)
 
 
 class CBFuse(nn.Module):

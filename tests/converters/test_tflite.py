@@ -103,8 +103,8 @@ def test_unsupported_op_is_named_with_its_layer(tmp_path: Path) -> None:
     assert "\n" not in message and not (tmp_path / "m.tflite").exists()
 
 
-@pytest.mark.parametrize("family", ["yolov9", "ultralytics"])
-def test_one_piece_cblinear_lowers_and_matches(family: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("blocks", ["edgekit.models.yolov9.modules", "edgekit.models.ultralytics.gelan"])
+def test_one_piece_cblinear_lowers_and_matches(blocks: str, tmp_path: Path) -> None:
     """gelan-e / yolov9-e (WongKinYiu) and Ultralytics' yolov9e feed CBFuse from CBLinear layers
     with a single output piece: a one-way split that litert-torch once failed to lower ('list'
     object has no attribute 'dtype'; found by the rpi5 variant sweep). LiteRT must equal PyTorch."""
@@ -115,10 +115,8 @@ def test_one_piece_cblinear_lowers_and_matches(family: str, tmp_path: Path) -> N
 
     from edgekit.converters.tflite import convert_float
 
-    blocks = importlib.import_module(
-        {"yolov9": "edgekit.models.yolov9.modules", "ultralytics": "edgekit.models.ultralytics.gelan"}[family]
-    )
-    CBFuse, CBLinear = blocks.CBFuse, blocks.CBLinear
+    module = importlib.import_module(blocks)
+    CBFuse, CBLinear = module.CBFuse, module.CBLinear
 
     class Model(torch.nn.Module):  # as in gelan-e: pieces of a coarser level upsampled and summed
         def __init__(self) -> None:
